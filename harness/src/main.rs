@@ -1,0 +1,2 @@
+//! `isobench`: the command line.
+fn main() {}

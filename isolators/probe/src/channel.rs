@@ -1,0 +1,140 @@
+//! How the probe tells the harness it is ready, waits to be released, and exits.
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::FromRawFd;
+use std::process::ExitCode;
+
+/// Boot-timer port: the guest writes 123 here and the VMM stamps the time (Firecracker's convention).
+const BOOT_TIMER_PORT: u16 = 0x3f0;
+const BOOT_TIMER_VALUE: u8 = 123;
+/// Exit port (QEMU's isa-debug-exit, our VMM's exit device).
+const EXIT_PORT: u16 = 0xf4;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// Release is read from `release_fd`; the ready line is written to `ready_fd`.
+    Fds { release_fd: i32, ready_fd: i32 },
+    Stdio,
+    Vm,
+}
+
+impl Channel {
+    pub fn parse(text: &str) -> Result<Channel, String> {
+        match text {
+            "stdio" => Ok(Channel::Stdio),
+            "vm" => Ok(Channel::Vm),
+            _ => {
+                let fds = text
+                    .strip_prefix("fd:")
+                    .and_then(|fds| fds.split_once(','))
+                    .and_then(|(r, w)| Some((r.parse().ok()?, w.parse().ok()?)));
+                match fds {
+                    Some((release_fd, ready_fd)) => Ok(Channel::Fds { release_fd, ready_fd }),
+                    None => Err(format!("unknown channel {text:?}: use fd:R,W, stdio or vm")),
+                }
+            }
+        }
+    }
+}
+
+pub fn signal_ready_and_hold(channel: &Channel, line: &str) -> Result<(), String> {
+    match *channel {
+        Channel::Fds { release_fd, ready_fd } => {
+            // SAFETY: the harness passed these descriptors to us; we own them from here on.
+            let mut ready = unsafe { File::from_raw_fd(ready_fd) };
+            ready
+                .write_all(line.as_bytes())
+                .map_err(|e| format!("cannot write ready line to fd {ready_fd}: {e}"))?;
+            drop(ready);
+            // SAFETY: as above, the release descriptor is ours alone.
+            let mut release = unsafe { File::from_raw_fd(release_fd) };
+            let mut byte = [0u8; 1];
+            let _ = release.read(&mut byte);
+            Ok(())
+        }
+        Channel::Stdio => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(line.as_bytes())
+                .and_then(|_| stdout.flush())
+                .map_err(|e| format!("cannot write ready line to stdout: {e}"))?;
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            Ok(())
+        }
+        Channel::Vm => {
+            if port_io::allow(BOOT_TIMER_PORT) {
+                port_io::outb(BOOT_TIMER_PORT, BOOT_TIMER_VALUE);
+            } else {
+                eprintln!("isobench-probe: ioperm(0x3f0) refused; boot timer not stamped");
+            }
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(line.as_bytes()).and_then(|_| stdout.flush());
+            let mut answer = String::new();
+            let _ = BufReader::new(std::io::stdin().lock()).read_line(&mut answer);
+            Ok(())
+        }
+    }
+}
+
+pub fn exit(channel: &Channel) -> ExitCode {
+    if *channel == Channel::Vm {
+        if port_io::allow(EXIT_PORT) {
+            port_io::outb(EXIT_PORT, 0);
+        }
+        port_io::reboot();
+    }
+    ExitCode::SUCCESS
+}
+
+/// Raw x86-64 port I/O and reboot, std-only (no libc crate) so the probe stays a plain rustc build.
+mod port_io {
+    const SYS_IOPERM: u64 = 173;
+    const SYS_REBOOT: u64 = 169;
+    const LINUX_REBOOT_MAGIC1: u64 = 0xfee1_dead;
+    const LINUX_REBOOT_MAGIC2: u64 = 672_274_793;
+    const LINUX_REBOOT_CMD_RESTART: u64 = 0x0123_4567;
+
+    /// Asks the kernel for access to one port; true when granted.
+    pub fn allow(port: u16) -> bool {
+        let result: i64;
+        // SAFETY: ioperm only changes this process's I/O bitmap; the arguments are plain integers.
+        unsafe {
+            std::arch::asm!("syscall", inlateout("rax") SYS_IOPERM as i64 => result,
+                in("rdi") port as u64, in("rsi") 1u64, in("rdx") 1u64,
+                lateout("rcx") _, lateout("r11") _, options(nostack));
+        }
+        result == 0
+    }
+
+    pub fn outb(port: u16, value: u8) {
+        // SAFETY: the caller obtained access to `port` with `allow`; in a guest this exits to the VMM.
+        unsafe {
+            std::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack));
+        }
+    }
+
+    /// Restarts the machine; under `reboot=k` the guest resets through the i8042 and the VMM ends.
+    pub fn reboot() -> ! {
+        // SAFETY: reboot(2) with the documented magic numbers; as PID 1 in a guest this ends the VM.
+        unsafe {
+            std::arch::asm!("syscall", in("rax") SYS_REBOOT, in("rdi") LINUX_REBOOT_MAGIC1,
+                in("rsi") LINUX_REBOOT_MAGIC2, in("rdx") LINUX_REBOOT_CMD_RESTART, in("r10") 0u64,
+                lateout("rcx") _, lateout("r11") _, options(nostack));
+        }
+        // Only reached when reboot was refused (not PID 1, no CAP_SYS_BOOT).
+        std::process::exit(3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_channels() {
+        assert_eq!(Channel::parse("fd:3,4"), Ok(Channel::Fds { release_fd: 3, ready_fd: 4 }));
+        assert_eq!(Channel::parse("stdio"), Ok(Channel::Stdio));
+        assert!(Channel::parse("fd:3").is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! `isobench-probe`: the one static workload every isolator runs: do the work, signal ready, hold, exit.
+//!
+//! Configuration comes from argv (`--mode`, `--channel`) or, where argv cannot be set (a Linux
+//! guest's /init gets kernel command-line `key=value` words as environment), from
+//! `ISOBENCH_MODE` and `ISOBENCH_CHANNEL`. Argv wins.
+//!
+//! Channels:
+//! - `fd:R,W`: write the ready line to fd W, then hold until fd R reads EOF or a byte.
+//! - `stdio`: print the ready line on stdout, then hold until stdin gives a line or EOF.
+//! - `vm`: as guest /init: stamp the boot timer (port 0x3f0), print the ready line on the
+//!   console, hold until the console gives a line, then power off through port 0xf4 and reboot.
+mod channel;
+mod workload;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let config = match Config::from_args_and_env() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("isobench-probe: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = workload::run(&config.mode);
+    let line = format!("ISOBENCH-READY {}\n", outcome.report());
+    if let Err(error) = channel::signal_ready_and_hold(&config.channel, &line) {
+        eprintln!("isobench-probe: {error}");
+        return ExitCode::from(1);
+    }
+    drop(outcome);
+    channel::exit(&config.channel)
+}
+
+/// What the probe was asked to do and how it talks to the harness.
+struct Config {
+    mode: workload::Mode,
+    channel: channel::Channel,
+}
+
+impl Config {
+    fn from_args_and_env() -> Result<Config, String> {
+        let mut mode = std::env::var("ISOBENCH_MODE").ok();
+        let mut channel = std::env::var("ISOBENCH_CHANNEL").ok();
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--mode" => mode = Some(args.next().ok_or("--mode needs a value")?),
+                "--channel" => channel = Some(args.next().ok_or("--channel needs a value")?),
+                "--help" | "-h" => {
+                    return Err("usage: isobench-probe [--mode noop|touch:MiB|cpu:M|syscall:N|mem:MiB|io:KiB] [--channel fd:R,W|stdio|vm]".into())
+                }
+                // The kernel passes bare command-line words to init's argv; ignore them.
+                _ if std::process::id() == 1 => {}
+                other => return Err(format!("unknown argument {other:?}; try --help")),
+            }
+        }
+        let default_channel = if std::process::id() == 1 { "vm" } else { "stdio" };
+        Ok(Config {
+            mode: workload::Mode::parse(mode.as_deref().unwrap_or("noop"))?,
+            channel: channel::Channel::parse(channel.as_deref().unwrap_or(default_channel))?,
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! The probe's workloads: nothing, memory to fault in, or a microbenchmark that times itself.
+use std::hint::black_box;
+use std::io::Write;
+use std::time::Instant;
+
+const MIB: usize = 1 << 20;
+const PAGE: usize = 4096;
+
+/// A workload, parsed from `noop`, `touch:<MiB>`, `cpu:<M iterations>`, `syscall:<N>`,
+/// `mem:<MiB>` or `io:<KiB>`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mode {
+    Noop,
+    Touch { mib: usize },
+    Cpu { million_iterations: u64 },
+    Syscall { calls: u64 },
+    Mem { mib: usize },
+    Io { kib: usize },
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Result<Mode, String> {
+        let (name, value) = match text.split_once(':') {
+            Some((name, value)) => (name, Some(value)),
+            None => (text, None),
+        };
+        let number = |default: u64| -> Result<u64, String> {
+            match value {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map_err(|_| format!("mode {text:?}: {v:?} is not a whole number")),
+            }
+        };
+        Ok(match name {
+            "noop" => Mode::Noop,
+            "touch" => Mode::Touch { mib: number(16)? as usize },
+            "cpu" => Mode::Cpu { million_iterations: number(50)? },
+            "syscall" => Mode::Syscall { calls: number(1_000_000)? },
+            "mem" => Mode::Mem { mib: number(64)? as usize },
+            "io" => Mode::Io { kib: number(1024)? as usize },
+            _ => return Err(format!("unknown mode {text:?}: use noop, touch:MiB, cpu:M, syscall:N, mem:MiB or io:KiB")),
+        })
+    }
+}
+
+/// What a workload did; memory it faulted in stays alive until this is dropped.
+pub struct Outcome {
+    mode_name: &'static str,
+    work_ns: u128,
+    held: Vec<u8>,
+    checksum: u64,
+}
+
+impl Outcome {
+    pub fn report(&self) -> String {
+        format!(
+            "mode={} work_ns={} held_bytes={} checksum={}",
+            self.mode_name,
+            self.work_ns,
+            self.held.len(),
+            self.checksum
+        )
+    }
+}
+
+pub fn run(mode: &Mode) -> Outcome {
+    let start = Instant::now();
+    let (mode_name, held, checksum) = match *mode {
+        Mode::Noop => ("noop", Vec::new(), 0),
+        Mode::Touch { mib } => ("touch", touch(mib), 0),
+        Mode::Cpu { million_iterations } => ("cpu", Vec::new(), cpu(million_iterations)),
+        Mode::Syscall { calls } => ("syscall", Vec::new(), syscalls(calls)),
+        Mode::Mem { mib } => ("mem", Vec::new(), memcpy(mib)),
+        Mode::Io { kib } => ("io", Vec::new(), io(kib)),
+    };
+    Outcome { mode_name, work_ns: start.elapsed().as_nanos(), held, checksum }
+}
+
+/// Faults in `mib` MiB by writing one byte per page.
+fn touch(mib: usize) -> Vec<u8> {
+    let mut memory = vec![0u8; mib * MIB];
+    for offset in (0..memory.len()).step_by(PAGE) {
+        memory[offset] = 1;
+    }
+    black_box(&mut memory);
+    memory
+}
+
+/// A fixed amount of integer work (xorshift), the same instruction stream everywhere.
+fn cpu(million_iterations: u64) -> u64 {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..million_iterations * 1_000_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+    }
+    black_box(state)
+}
+
+/// `calls` round trips into the kernel (getppid).
+fn syscalls(calls: u64) -> u64 {
+    let mut sum = 0u64;
+    for _ in 0..calls {
+        sum = sum.wrapping_add(std::os::unix::process::parent_id() as u64);
+    }
+    black_box(sum)
+}
+
+/// Copies a `mib` MiB buffer eight times.
+fn memcpy(mib: usize) -> u64 {
+    let source = vec![7u8; mib * MIB];
+    let mut target = vec![0u8; mib * MIB];
+    for _ in 0..8 {
+        target.copy_from_slice(black_box(&source));
+    }
+    black_box(target[target.len() / 2] as u64)
+}
+
+/// Writes `kib` KiB to a file in `ISOBENCH_IO_DIR` (default /tmp) and fsyncs it.
+fn io(kib: usize) -> u64 {
+    let dir = std::env::var("ISOBENCH_IO_DIR").unwrap_or_else(|_| "/tmp".into());
+    let path = format!("{dir}/isobench-probe-io.{}", std::process::id());
+    let block = vec![0x5au8; 4096];
+    let result = (|| -> std::io::Result<u64> {
+        let mut file = std::fs::File::create(&path)?;
+        let mut written = 0u64;
+        while (written as usize) < kib * 1024 {
+            file.write_all(&block)?;
+            written += block.len() as u64;
+        }
+        file.sync_all()?;
+        Ok(written)
+    })();
+    let _ = std::fs::remove_file(&path);
+    result.unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_mode() {
+        assert_eq!(Mode::parse("noop"), Ok(Mode::Noop));
+        assert_eq!(Mode::parse("touch:8"), Ok(Mode::Touch { mib: 8 }));
+        assert_eq!(Mode::parse("syscall:10"), Ok(Mode::Syscall { calls: 10 }));
+        assert!(Mode::parse("touch:x").is_err());
+        assert!(Mode::parse("dance").is_err());
+    }
+
+    #[test]
+    fn touch_holds_the_memory() {
+        let outcome = run(&Mode::Touch { mib: 2 });
+        assert_eq!(outcome.held.len(), 2 * MIB);
+        assert!(outcome.report().contains("held_bytes=2097152"));
+    }
+}

@@ -1,0 +1,29 @@
+//! `isolators`: the [`Isolator`] contract and every backend isobench can run the probe under.
+//!
+//! Built in: [`process`] (the baseline), [`container`] (namespaces + cgroups + pivot_root) and
+//! [`microvm`] (our own KVM VMM, `isobench-vmm`). Adapters for engines found on the host live
+//! in [`external`]. This crate knows nothing of reports: it launches, measures and cleans up.
+pub mod cgroup;
+pub mod container;
+pub mod disk;
+pub mod error;
+pub mod external;
+pub mod fdchannel;
+pub mod host;
+pub mod isolator;
+pub mod kvm;
+pub mod memory;
+pub mod microvm;
+pub mod probe;
+pub mod process;
+pub mod reap;
+pub mod registry;
+
+pub use disk::DiskFootprint;
+pub use error::Error;
+pub use host::Host;
+pub use isolator::{
+    monotonic_ns, Availability, Description, Instance, Isolator, Kind, KernelKind, Ready, Resources,
+};
+pub use memory::MemoryUsage;
+pub use probe::Workload;

@@ -17,6 +17,7 @@ pub mod microvm;
 pub mod probe;
 pub mod process;
 pub mod reap;
+pub mod testing;
 pub mod registry;
 
 pub use disk::DiskFootprint;

@@ -1,2 +1,133 @@
-//! `isobench`: the command line.
-fn main() {}
+//! `isobench`: the command line. Errors end as one line on stderr and a non-zero exit.
+mod cli;
+mod exports;
+mod progress;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use isolators::registry::{self, RegistryOptions};
+use isolators::{Host, Isolator, Workload};
+use isobench::runner::{self, RunOptions};
+use isobench::{fingerprint, output};
+
+use cli::{Cli, Command, EngineArgs, ReportArgs, RunArgs};
+
+/// Exit status of a run stopped by Ctrl-C (128 + SIGINT), after its results were written.
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or_else(|| Command::Run(default_run_args()));
+    let outcome = match command {
+        Command::List(args) => list(&args),
+        Command::Run(args) => run(&args),
+        Command::Report(args) => report(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("isobench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_run_args() -> RunArgs {
+    match Cli::parse_from(["isobench", "run"]).command {
+        Some(Command::Run(args)) => args,
+        _ => unreachable!("`isobench run` always parses to Command::Run"),
+    }
+}
+
+fn registry_options(args: &EngineArgs) -> RegistryOptions {
+    RegistryOptions {
+        engine_paths: args.engines.iter().cloned().collect(),
+        kernel: args.kernel.clone(),
+        vm_mem_mib: args.mem_mib,
+    }
+}
+
+fn list(args: &EngineArgs) -> Result<ExitCode> {
+    let host = Host::detect();
+    println!("{:<18} {:<10} {:<10} status", "isolator", "class", "kernel");
+    for isolator in registry::all(&registry_options(args)) {
+        let description = isolator.describe();
+        let status = match isolator.availability(&host) {
+            isolators::Availability::Available => format!("available — {}", description.version),
+            isolators::Availability::Unavailable { reason } => format!("unavailable: {reason}"),
+        };
+        let kernel = format!("{:?}", description.kernel).to_lowercase();
+        let kind = format!("{:?}", isolator.kind()).to_lowercase();
+        println!("{:<18} {:<10} {:<10} {status}", isolator.name(), kind, kernel);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Picks the isolators named in `-i` (always with the process baseline first).
+fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Isolator>>> {
+    let all = registry::all(options);
+    let known: Vec<String> = all.iter().map(|i| i.name().to_string()).collect();
+    let wants_all = names.iter().any(|n| n == "all");
+    for name in names.iter().filter(|n| *n != "all") {
+        if !known.contains(name) {
+            bail!("unknown isolator {name:?}: choose from {} (or all); `isobench list` shows them", known.join(", "));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|i| wants_all || i.name() == "process" || names.iter().any(|n| n == i.name()))
+        .collect())
+}
+
+fn run(args: &RunArgs) -> Result<ExitCode> {
+    let workload = Workload::parse(&args.workload)?;
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--timeout {}: must be a positive number of seconds", args.timeout);
+    }
+    let options = registry_options(&args.engines);
+    let isolators = select(&args.isolators, &options)?;
+    let out_dir = args.out.clone().unwrap_or_else(output::default_run_dir);
+    output::prepare_dir(&out_dir)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if !handler_stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nisobench: interrupted — finishing the current trial, cleaning up and writing results");
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+
+    let host = Host::detect();
+    let versions = isolators.iter().map(|i| (i.name().to_string(), i.describe().version)).collect();
+    let fingerprint = fingerprint::fingerprint(&host, versions);
+    let run_options = RunOptions { runs: args.runs, warmup: args.warmup, workload, timeout: Duration::from_secs_f64(args.timeout) };
+    let progress = progress::Bar::new();
+    let json_path = out_dir.join("run.json");
+    let mut checkpoint = |record: &reports::RunRecord| exports::write_json(&json_path, record);
+    let record = runner::run(isolators, &host, fingerprint, &run_options, &stop, &progress, &mut checkpoint)?;
+    progress.finish();
+
+    exports::write_run_files(&out_dir, &record)?;
+    exports::write_requested(&args.exports, &record)?;
+    print!("{}", exports::terminal(&record));
+    eprintln!("results: {}", out_dir.display());
+    if !record.complete {
+        eprintln!("isobench: the run was interrupted; {} holds what finished", json_path.display());
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(args: &ReportArgs) -> Result<ExitCode> {
+    let record = reports::RunRecord::load(Path::new(&args.run_json))?;
+    exports::write_requested(&args.exports, &record)?;
+    print!("{}", exports::terminal(&record));
+    Ok(ExitCode::SUCCESS)
+}

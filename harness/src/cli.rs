@@ -1,0 +1,91 @@
+//! Command-line definitions (clap).
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "isobench", version, about = "What does isolation really cost on this machine? Startup, memory and disk of one probe under processes, containers, sandboxes and microVMs.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every isolator and whether it can run here (and if not, what to do).
+    List(EngineArgs),
+    /// Run the comparison (default: every available isolator).
+    Run(RunArgs),
+    /// Re-render a saved run (run.json) without touching the host.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct EngineArgs {
+    /// Use this binary for an engine, e.g. --engine runc=/usr/local/bin/runc (repeatable).
+    #[arg(long = "engine", value_name = "NAME=PATH", value_parser = parse_engine)]
+    pub engines: Vec<(String, PathBuf)>,
+    /// Guest kernel for Linux microVMs (else ISOBENCH_KERNEL, the cache, /boot).
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Guest memory for microVMs, MiB.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(16..))]
+    pub mem_mib: Option<u32>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Isolators to compare, comma-separated, or "all". The process baseline is always measured.
+    #[arg(short, long, value_delimiter = ',', default_value = "all")]
+    pub isolators: Vec<String>,
+    /// Measured trials per isolator.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Discarded warm-up trials per isolator.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u32,
+    /// Probe workload: noop, touch:<MiB>, cpu:<M>, syscall:<N>, mem:<MiB>, io:<KiB>.
+    #[arg(long, default_value = "noop")]
+    pub workload: String,
+    /// Per-trial timeout for ready and for teardown, seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// Directory for run.json, run.csv and run.md (default: results/<UTC time>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+    #[command(flatten)]
+    pub engines: EngineArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExportArgs {
+    /// Also write the JSON record here.
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+    /// Also write one CSV row per raw sample here.
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+    /// Also write a Markdown report here.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+    /// Write an HTML report with PNG charts into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// A run.json written by `isobench run`.
+    pub run_json: PathBuf,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+}
+
+fn parse_engine(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok((name.to_string(), PathBuf::from(path))),
+        _ => Err(format!("{text:?} is not NAME=PATH (e.g. runc=/usr/local/bin/runc)")),
+    }
+}

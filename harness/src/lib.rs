@@ -1,0 +1,8 @@
+//! `isobench` as a library: the runner, trials, statistics and host fingerprint behind the
+//! CLI and the criterion benches.
+pub mod fingerprint;
+pub mod output;
+pub mod record;
+pub mod runner;
+pub mod stats;
+pub mod trial;

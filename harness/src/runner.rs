@@ -1,0 +1,151 @@
+//! The run: prepare every isolator, warm up, then interleave trials (A B C A B C …), writing a
+//! checkpoint of the record as it goes so that an interrupted run loses nothing it measured.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use isolators::{Host, Isolator, Workload};
+use reports::{Failure, HostFingerprint, RunConfig, RunRecord, SCHEMA_VERSION};
+
+use crate::output::utc_timestamp;
+use crate::record;
+use crate::trial::run_trial;
+
+/// An isolator that fails this many trials in a row without ever succeeding is dropped.
+const GIVE_UP_AFTER_FAILURES: u32 = 3;
+/// Checkpoints are written at most this often (and always at the end).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub runs: u32,
+    pub warmup: u32,
+    pub workload: Workload,
+    pub timeout: Duration,
+}
+
+/// What the runner reports as it goes (a progress bar in the CLI).
+pub trait Progress {
+    fn start(&self, total_trials: u64);
+    fn trial(&self, isolator: &str, outcome: Result<u64, &str>);
+    fn note(&self, message: &str);
+}
+
+/// A prepared isolator. Field order matters: the isolator drops before its scratch dir.
+struct Active {
+    isolator: Box<dyn Isolator>,
+    _scratch: tempfile::TempDir,
+    record_index: usize,
+    consecutive_failures: u32,
+    successes: u32,
+}
+
+/// Runs the whole comparison. `checkpoint` is called with the record as it stands after
+/// trial rounds and at the end; `stop` ends the run early (Ctrl-C) with what was measured.
+pub fn run(
+    isolators: Vec<Box<dyn Isolator>>,
+    host: &Host,
+    fingerprint: HostFingerprint,
+    options: &RunOptions,
+    stop: &AtomicBool,
+    progress: &dyn Progress,
+    checkpoint: &mut dyn FnMut(&RunRecord) -> Result<()>,
+) -> Result<RunRecord> {
+    let now = utc_timestamp();
+    let mut record = RunRecord {
+        schema_version: SCHEMA_VERSION,
+        isobench_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_revision: env!("ISOBENCH_GIT_REVISION").to_string(),
+        started_at: now.clone(),
+        updated_at: now,
+        complete: false,
+        config: RunConfig {
+            runs: options.runs,
+            warmup: options.warmup,
+            workload: options.workload.mode.clone(),
+            timeout_ms: options.timeout.as_millis() as u64,
+            order: "interleaved".into(),
+            isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
+        },
+        host: fingerprint,
+        isolators: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let software_kvm = host.kvm.is_software();
+    let mut active = Vec::new();
+    for mut isolator in isolators {
+        let availability = isolator.availability(host);
+        let index = record.isolators.len();
+        let reason = match availability {
+            isolators::Availability::Available => None,
+            isolators::Availability::Unavailable { reason } => Some(reason),
+        };
+        record.isolators.push(record::isolator_record(isolator.as_ref(), reason.clone()));
+        if let Some(reason) = reason {
+            progress.note(&format!("{}: unavailable: {reason}", isolator.name()));
+            continue;
+        }
+        let scratch = tempfile::Builder::new().prefix(&format!("isobench-{}-", isolator.name())).tempdir()?;
+        match isolator.prepare(&options.workload, scratch.path()) {
+            Ok(disk) => record.isolators[index].disk = Some(record::disk_record(&disk)),
+            Err(e) => {
+                progress.note(&format!("{}: prepare failed: {e}", isolator.name()));
+                record.isolators[index].unavailable_reason = Some(format!("prepare failed: {e}"));
+                continue;
+            }
+        }
+        active.push(Active { isolator, _scratch: scratch, record_index: index, consecutive_failures: 0, successes: 0 });
+    }
+    progress.start(u64::from(options.warmup + options.runs) * active.len() as u64);
+
+    let mut sequence = 0u32;
+    let mut last_checkpoint = Instant::now();
+    'rounds: for round in 0..options.warmup + options.runs {
+        let warmup = round < options.warmup;
+        for slot in active.iter_mut() {
+            if stop.load(Ordering::SeqCst) {
+                break 'rounds;
+            }
+            let name = slot.isolator.name().to_string();
+            if slot.successes == 0 && slot.consecutive_failures >= GIVE_UP_AFTER_FAILURES {
+                progress.trial(&name, Err("skipped after repeated failures"));
+                continue;
+            }
+            let outcome = run_trial(slot.isolator.as_mut(), options.timeout);
+            let entry = &mut record.isolators[slot.record_index];
+            match outcome {
+                Ok(result) => {
+                    slot.consecutive_failures = 0;
+                    slot.successes += 1;
+                    progress.trial(&name, Ok(result.startup_ns));
+                    if !warmup {
+                        entry.samples.push(record::sample(entry.samples.len() as u32, sequence, &result));
+                    }
+                }
+                Err(error) => {
+                    slot.consecutive_failures += 1;
+                    let message = if warmup { format!("warm-up: {error}") } else { error.to_string() };
+                    progress.trial(&name, Err(&message));
+                    let trial = entry.samples.len() as u32 + entry.failures.len() as u32;
+                    entry.failures.push(Failure { trial, sequence, message });
+                }
+            }
+            if !warmup {
+                sequence += 1;
+            }
+        }
+        if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+            record.updated_at = utc_timestamp();
+            record::finish(&mut record, software_kvm);
+            checkpoint(&record)?;
+            last_checkpoint = Instant::now();
+        }
+    }
+    drop(active);
+    record.complete = !stop.load(Ordering::SeqCst);
+    record.updated_at = utc_timestamp();
+    record.host.loadavg_end = crate::fingerprint::loadavg();
+    record::finish(&mut record, software_kvm);
+    checkpoint(&record)?;
+    Ok(record)
+}

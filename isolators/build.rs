@@ -15,15 +15,32 @@ fn main() {
     let status = Command::new(rustc)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
-        .args(["--edition", "2021", "--crate-type", "bin", "--crate-name", "isobench_probe"])
+        .args([
+            "--edition",
+            "2021",
+            "--crate-type",
+            "bin",
+            "--crate-name",
+            "isobench_probe",
+        ])
         .args(["--target", "x86_64-unknown-linux-gnu"])
-        .args(["-C", "target-feature=+crt-static", "-C", "opt-level=2", "-C", "panic=abort"])
+        .args([
+            "-C",
+            "target-feature=+crt-static",
+            "-C",
+            "opt-level=2",
+            "-C",
+            "panic=abort",
+        ])
         .args(["-C", "strip=symbols", "-C", "codegen-units=1"])
         .arg("-o")
         .arg(&output)
         .arg(probe_src.join("main.rs"))
         .status()
         .expect("build.rs: cannot run rustc to build isobench-probe");
-    assert!(status.success(), "build.rs: rustc failed to build the static isobench-probe");
+    assert!(
+        status.success(),
+        "build.rs: rustc failed to build the static isobench-probe"
+    );
     println!("cargo:rustc-env=ISOBENCH_PROBE_PATH={}", output.display());
 }

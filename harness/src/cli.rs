@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "isobench", version, about = "What does isolation really cost on this machine? Startup, memory and disk of one probe under processes, containers, sandboxes and microVMs.")]
+#[command(
+    name = "isobench",
+    version,
+    about = "What does isolation really cost on this machine? Startup, memory and disk of one probe under processes, containers, sandboxes and microVMs."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -85,7 +89,11 @@ pub struct ReportArgs {
 
 fn parse_engine(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok((name.to_string(), PathBuf::from(path))),
-        _ => Err(format!("{text:?} is not NAME=PATH (e.g. runc=/usr/local/bin/runc)")),
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "{text:?} is not NAME=PATH (e.g. runc=/usr/local/bin/runc)"
+        )),
     }
 }

@@ -26,8 +26,15 @@ pub fn write_requested(exports: &ExportArgs, record: &RunRecord) -> Result<()> {
 pub fn terminal(record: &RunRecord) -> String {
     let mut out = String::new();
     for i in &record.isolators {
-        let median = i.summary.as_ref().map(|s| s.startup_ns.median / 1e6).unwrap_or(f64::NAN);
-        out += &format!("{:<14} {:>10.3} ms  {:?}\n", i.name, median, i.unavailable_reason);
+        let median = i
+            .summary
+            .as_ref()
+            .map(|s| s.startup_ns.median / 1e6)
+            .unwrap_or(f64::NAN);
+        out += &format!(
+            "{:<14} {:>10.3} ms  {:?}\n",
+            i.name, median, i.unavailable_reason
+        );
     }
     out
 }

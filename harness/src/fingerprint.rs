@@ -10,16 +10,25 @@ use reports::HostFingerprint;
 pub fn fingerprint(host: &Host, tool_versions: BTreeMap<String, String>) -> HostFingerprint {
     let uname = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
-        uname.as_ref().map(|u| f(u).to_string_lossy().into_owned()).unwrap_or_default()
+        uname
+            .as_ref()
+            .map(|u| f(u).to_string_lossy().into_owned())
+            .unwrap_or_default()
     };
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let memory_total_bytes = procfs::Meminfo::current().map(|m| m.mem_total).unwrap_or(0);
     let (kvm_provider, kvm_detail) = match (&host.kvm.provider, &host.kvm.problem) {
-        (_, Some(problem)) if problem.contains("not found") => ("absent".to_string(), problem.clone()),
+        (_, Some(problem)) if problem.contains("not found") => {
+            ("absent".to_string(), problem.clone())
+        }
         (provider, problem) => {
             let kind = match provider {
                 KvmProvider::Hardware { .. } => "hardware",
@@ -39,7 +48,9 @@ pub fn fingerprint(host: &Host, tool_versions: BTreeMap<String, String>) -> Host
         kernel: format!("{} {}", field(|u| u.sysname()), field(|u| u.release())),
         os: os_release(),
         cpu_model,
-        cores: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
         memory_total_bytes,
         cgroup_mode: host.cgroup.short_name().to_string(),
         cgroup_detail: host.cgroup.to_string(),
@@ -54,7 +65,9 @@ pub fn fingerprint(host: &Host, tool_versions: BTreeMap<String, String>) -> Host
 
 /// The 1-minute load average.
 pub fn loadavg() -> f64 {
-    procfs::LoadAverage::current().map(|l| l.one as f64).unwrap_or(0.0)
+    procfs::LoadAverage::current()
+        .map(|l| l.one as f64)
+        .unwrap_or(0.0)
 }
 
 fn os_release() -> String {

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use isolators::registry::{self, RegistryOptions};
-use isolators::{Host, Isolator, Workload};
 use isobench::runner::{self, RunOptions};
 use isobench::{fingerprint, output};
+use isolators::registry::{self, RegistryOptions};
+use isolators::{Host, Isolator, Workload};
 
 use cli::{Cli, Command, EngineArgs, ReportArgs, RunArgs};
 
@@ -23,7 +23,9 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or_else(|| Command::Run(default_run_args()));
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Run(default_run_args()));
     let outcome = match command {
         Command::List(args) => list(&args),
         Command::Run(args) => run(&args),
@@ -64,7 +66,12 @@ fn list(args: &EngineArgs) -> Result<ExitCode> {
         };
         let kernel = format!("{:?}", description.kernel).to_lowercase();
         let kind = format!("{:?}", isolator.kind()).to_lowercase();
-        println!("{:<18} {:<10} {:<10} {status}", isolator.name(), kind, kernel);
+        println!(
+            "{:<18} {:<10} {:<10} {status}",
+            isolator.name(),
+            kind,
+            kernel
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -76,7 +83,10 @@ fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Iso
     let wants_all = names.iter().any(|n| n == "all");
     for name in names.iter().filter(|n| *n != "all") {
         if !known.contains(name) {
-            bail!("unknown isolator {name:?}: choose from {} (or all); `isobench list` shows them", known.join(", "));
+            bail!(
+                "unknown isolator {name:?}: choose from {} (or all); `isobench list` shows them",
+                known.join(", ")
+            );
         }
     }
     Ok(all
@@ -88,7 +98,10 @@ fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Iso
 fn run(args: &RunArgs) -> Result<ExitCode> {
     let workload = Workload::parse(&args.workload)?;
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        bail!("--timeout {}: must be a positive number of seconds", args.timeout);
+        bail!(
+            "--timeout {}: must be a positive number of seconds",
+            args.timeout
+        );
     }
     let options = registry_options(&args.engines);
     let isolators = select(&args.isolators, &options)?;
@@ -105,13 +118,29 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     .context("cannot install the Ctrl-C handler")?;
 
     let host = Host::detect();
-    let versions = isolators.iter().map(|i| (i.name().to_string(), i.describe().version)).collect();
+    let versions = isolators
+        .iter()
+        .map(|i| (i.name().to_string(), i.describe().version))
+        .collect();
     let fingerprint = fingerprint::fingerprint(&host, versions);
-    let run_options = RunOptions { runs: args.runs, warmup: args.warmup, workload, timeout: Duration::from_secs_f64(args.timeout) };
+    let run_options = RunOptions {
+        runs: args.runs,
+        warmup: args.warmup,
+        workload,
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
     let progress = progress::Bar::new();
     let json_path = out_dir.join("run.json");
     let mut checkpoint = |record: &reports::RunRecord| exports::write_json(&json_path, record);
-    let record = runner::run(isolators, &host, fingerprint, &run_options, &stop, &progress, &mut checkpoint)?;
+    let record = runner::run(
+        isolators,
+        &host,
+        fingerprint,
+        &run_options,
+        &stop,
+        &progress,
+        &mut checkpoint,
+    )?;
     progress.finish();
 
     exports::write_run_files(&out_dir, &record)?;
@@ -119,7 +148,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     print!("{}", exports::terminal(&record));
     eprintln!("results: {}", out_dir.display());
     if !record.complete {
-        eprintln!("isobench: the run was interrupted; {} holds what finished", json_path.display());
+        eprintln!(
+            "isobench: the run was interrupted; {} holds what finished",
+            json_path.display()
+        );
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)

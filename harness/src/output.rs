@@ -6,23 +6,39 @@ use anyhow::{Context, Result};
 
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new()
         .prefix(".isobench-")
         .tempfile_in(dir)
         .with_context(|| format!("cannot write into {}", dir.display()))?;
-    temp.write_all(bytes).and_then(|_| temp.as_file().sync_all()).with_context(|| format!("cannot write {}", path.display()))?;
-    temp.persist(path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    temp.write_all(bytes)
+        .and_then(|_| temp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("cannot rename into {}", path.display()))?;
     Ok(())
 }
 
 /// Creates `dir` (and parents) and proves it is writable, so a bad `--out` fails before any trial.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("--out {}: cannot create the directory; choose a writable path", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "--out {}: cannot create the directory; choose a writable path",
+            dir.display()
+        )
+    })?;
     tempfile::Builder::new()
         .prefix(".isobench-probe-write-")
         .tempfile_in(dir)
-        .with_context(|| format!("--out {}: not writable; choose a writable path", dir.display()))?;
+        .with_context(|| {
+            format!(
+                "--out {}: not writable; choose a writable path",
+                dir.display()
+            )
+        })?;
     Ok(())
 }
 
@@ -33,7 +49,10 @@ pub fn default_run_dir() -> PathBuf {
 
 /// RFC 3339 UTC time of now, to the second (no date crate needed for that).
 pub fn utc_timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format_utc(secs)
 }
 
@@ -50,7 +69,12 @@ pub fn format_utc(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -71,6 +95,10 @@ mod tests {
         write_atomic(&path, b"old").unwrap();
         write_atomic(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

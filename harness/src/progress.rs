@@ -9,8 +9,10 @@ impl Bar {
     pub fn new() -> Bar {
         let bar = ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} trials  {msg}")
-                .expect("the progress template is valid"),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} trials  {msg}",
+            )
+            .expect("the progress template is valid"),
         );
         Bar(bar)
     }
@@ -27,8 +29,12 @@ impl Progress for Bar {
     fn trial(&self, isolator: &str, outcome: Result<u64, &str>) {
         self.0.inc(1);
         match outcome {
-            Ok(startup_ns) => self.0.set_message(format!("{isolator}: {:.2} ms", startup_ns as f64 / 1e6)),
-            Err(message) => self.0.println(format!("{isolator}: trial failed: {message}")),
+            Ok(startup_ns) => self
+                .0
+                .set_message(format!("{isolator}: {:.2} ms", startup_ns as f64 / 1e6)),
+            Err(message) => self
+                .0
+                .println(format!("{isolator}: trial failed: {message}")),
         }
     }
     fn note(&self, message: &str) {

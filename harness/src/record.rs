@@ -2,7 +2,9 @@
 use std::collections::BTreeMap;
 
 use isolators::{DiskFootprint, Isolator, MemoryUsage};
-use reports::{DiskRecord, IsolatorRecord, IsolatorSummary, MemorySample, Phase, RunRecord, Sample, Warning};
+use reports::{
+    DiskRecord, IsolatorRecord, IsolatorSummary, MemorySample, Phase, RunRecord, Sample, Warning,
+};
 
 use crate::stats::summarize;
 use crate::trial::TrialResult;
@@ -13,7 +15,10 @@ pub const MIN_TRUSTWORTHY_RUNS: u32 = 10;
 pub const NOISY_CV: f64 = 0.5;
 
 /// A fresh record for one isolator, before any trial.
-pub fn isolator_record(isolator: &dyn Isolator, unavailable_reason: Option<String>) -> IsolatorRecord {
+pub fn isolator_record(
+    isolator: &dyn Isolator,
+    unavailable_reason: Option<String>,
+) -> IsolatorRecord {
     let description = isolator.describe();
     IsolatorRecord {
         name: isolator.name().to_string(),
@@ -33,11 +38,15 @@ pub fn isolator_record(isolator: &dyn Isolator, unavailable_reason: Option<Strin
 
 /// The lowercase name serde gives an enum variant ("microvm", "shared").
 fn serde_name(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 pub fn disk_record(disk: &DiskFootprint) -> DiskRecord {
-    let paths = |files: &[std::path::PathBuf]| files.iter().map(|f| f.display().to_string()).collect();
+    let paths =
+        |files: &[std::path::PathBuf]| files.iter().map(|f| f.display().to_string()).collect();
     DiskRecord {
         runtime_apparent_bytes: disk.runtime.apparent_bytes,
         runtime_allocated_bytes: disk.runtime.allocated_bytes,
@@ -53,7 +62,15 @@ pub fn sample(trial: u32, sequence: u32, result: &TrialResult) -> Sample {
         trial,
         sequence,
         startup_ns: result.startup_ns,
-        phases: result.ready.phases.iter().map(|(name, at_ns)| Phase { name: name.clone(), at_ns: *at_ns }).collect(),
+        phases: result
+            .ready
+            .phases
+            .iter()
+            .map(|(name, at_ns)| Phase {
+                name: name.clone(),
+                at_ns: *at_ns,
+            })
+            .collect(),
         memory: memory_sample(&result.memory),
         memory_overhead_bytes: None,
         teardown_ns: result.teardown_ns,
@@ -79,12 +96,20 @@ fn memory_sample(memory: &MemoryUsage) -> MemorySample {
 pub fn finish(record: &mut RunRecord, software_kvm: bool) {
     let baseline = record
         .isolator("process")
-        .and_then(|p| summarize(&p.samples.iter().map(|s| s.memory.footprint_bytes as f64).collect::<Vec<_>>()))
+        .and_then(|p| {
+            summarize(
+                &p.samples
+                    .iter()
+                    .map(|s| s.memory.footprint_bytes as f64)
+                    .collect::<Vec<_>>(),
+            )
+        })
         .map(|s| s.median);
     let mut warnings = Vec::new();
     for isolator in &mut record.isolators {
         for sample in &mut isolator.samples {
-            sample.memory_overhead_bytes = baseline.map(|b| sample.memory.footprint_bytes as i64 - b.round() as i64);
+            sample.memory_overhead_bytes =
+                baseline.map(|b| sample.memory.footprint_bytes as i64 - b.round() as i64);
         }
         isolator.summary = summary(isolator);
         isolator.flags = flags(isolator, software_kvm, record.config.runs);
@@ -114,7 +139,10 @@ pub fn finish(record: &mut RunRecord, software_kvm: bool) {
         warnings.push(Warning {
             code: "noisy-host".into(),
             isolator: None,
-            message: format!("load average {busy:.2} on {} cores: other work competed with the benchmark", record.host.cores),
+            message: format!(
+                "load average {busy:.2} on {} cores: other work competed with the benchmark",
+                record.host.cores
+            ),
         });
     }
     record.warnings = warnings;
@@ -122,11 +150,16 @@ pub fn finish(record: &mut RunRecord, software_kvm: bool) {
 
 fn summary(isolator: &IsolatorRecord) -> Option<IsolatorSummary> {
     let samples = &isolator.samples;
-    let metric = |f: &dyn Fn(&Sample) -> Option<f64>| summarize(&samples.iter().filter_map(f).collect::<Vec<_>>());
+    let metric = |f: &dyn Fn(&Sample) -> Option<f64>| {
+        summarize(&samples.iter().filter_map(f).collect::<Vec<_>>())
+    };
     let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for sample in samples {
         for phase in &sample.phases {
-            phases.entry(phase.name.clone()).or_default().push(phase.at_ns as f64);
+            phases
+                .entry(phase.name.clone())
+                .or_default()
+                .push(phase.at_ns as f64);
         }
     }
     Some(IsolatorSummary {
@@ -165,5 +198,9 @@ fn warning_for(isolator: &str, flag: &str) -> Warning {
         "few-samples" => format!("{isolator}: fewer successful trials than asked; see its failures"),
         other => format!("{isolator}: {other}"),
     };
-    Warning { code: flag.to_string(), isolator: Some(isolator.to_string()), message }
+    Warning {
+        code: flag.to_string(),
+        isolator: Some(isolator.to_string()),
+        message,
+    }
 }

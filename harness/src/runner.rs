@@ -80,12 +80,16 @@ pub fn run(
             isolators::Availability::Available => None,
             isolators::Availability::Unavailable { reason } => Some(reason),
         };
-        record.isolators.push(record::isolator_record(isolator.as_ref(), reason.clone()));
+        record
+            .isolators
+            .push(record::isolator_record(isolator.as_ref(), reason.clone()));
         if let Some(reason) = reason {
             progress.note(&format!("{}: unavailable: {reason}", isolator.name()));
             continue;
         }
-        let scratch = tempfile::Builder::new().prefix(&format!("isobench-{}-", isolator.name())).tempdir()?;
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("isobench-{}-", isolator.name()))
+            .tempdir()?;
         match isolator.prepare(&options.workload, scratch.path()) {
             Ok(disk) => record.isolators[index].disk = Some(record::disk_record(&disk)),
             Err(e) => {
@@ -94,7 +98,13 @@ pub fn run(
                 continue;
             }
         }
-        active.push(Active { isolator, _scratch: scratch, record_index: index, consecutive_failures: 0, successes: 0 });
+        active.push(Active {
+            isolator,
+            _scratch: scratch,
+            record_index: index,
+            consecutive_failures: 0,
+            successes: 0,
+        });
     }
     progress.start(u64::from(options.warmup + options.runs) * active.len() as u64);
 
@@ -119,15 +129,27 @@ pub fn run(
                     slot.successes += 1;
                     progress.trial(&name, Ok(result.startup_ns));
                     if !warmup {
-                        entry.samples.push(record::sample(entry.samples.len() as u32, sequence, &result));
+                        entry.samples.push(record::sample(
+                            entry.samples.len() as u32,
+                            sequence,
+                            &result,
+                        ));
                     }
                 }
                 Err(error) => {
                     slot.consecutive_failures += 1;
-                    let message = if warmup { format!("warm-up: {error}") } else { error.to_string() };
+                    let message = if warmup {
+                        format!("warm-up: {error}")
+                    } else {
+                        error.to_string()
+                    };
                     progress.trial(&name, Err(&message));
                     let trial = entry.samples.len() as u32 + entry.failures.len() as u32;
-                    entry.failures.push(Failure { trial, sequence, message });
+                    entry.failures.push(Failure {
+                        trial,
+                        sequence,
+                        message,
+                    });
                 }
             }
             if !warmup {

@@ -35,7 +35,11 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         median_ci_low,
         median_ci_high,
         outliers: outliers(values, median),
-        coefficient_of_variation: if mean != 0.0 { stddev / mean.abs() } else { 0.0 },
+        coefficient_of_variation: if mean != 0.0 {
+            stddev / mean.abs()
+        } else {
+            0.0
+        },
     })
 }
 
@@ -104,7 +108,10 @@ mod tests {
         let s = summarize(&values).unwrap();
         assert_eq!((s.median_ci_low, s.median_ci_high), (41.0, 60.0));
         let tiny = summarize(&[3.0, 1.0, 2.0]).unwrap();
-        assert_eq!((tiny.median_ci_low, tiny.median_ci_high, tiny.median), (1.0, 3.0, 2.0));
+        assert_eq!(
+            (tiny.median_ci_low, tiny.median_ci_high, tiny.median),
+            (1.0, 3.0, 2.0)
+        );
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub fn run_trial(isolator: &mut dyn Isolator, timeout: Duration) -> Result<Trial
     instance.release()?;
     instance.wait_gone(timeout)?;
     let teardown_ns = monotonic_ns() - released_ns;
-    Ok(TrialResult { startup_ns, ready, memory, teardown_ns })
+    Ok(TrialResult {
+        startup_ns,
+        ready,
+        memory,
+        teardown_ns,
+    })
 }
 
 /// Launch → ready only (for benches): the instance is released and awaited outside the timing.

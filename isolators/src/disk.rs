@@ -33,7 +33,9 @@ impl DiskFootprint {
     pub fn measure(executables: &[PathBuf], image: &[PathBuf]) -> Result<DiskFootprint, Error> {
         let mut runtime_files = BTreeSet::new();
         for exe in executables {
-            let exe = exe.canonicalize().map_err(|e| Error::io(exe.display().to_string(), e))?;
+            let exe = exe
+                .canonicalize()
+                .map_err(|e| Error::io(exe.display().to_string(), e))?;
             for lib in shared_libraries(&exe) {
                 runtime_files.insert(lib.canonicalize().unwrap_or(lib));
             }
@@ -80,9 +82,11 @@ pub fn shared_libraries(executable: &Path) -> Vec<PathBuf> {
 }
 
 fn collect_files(path: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), Error> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|e| Error::io(path.display().to_string(), e))?;
     if meta.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let entries =
+            std::fs::read_dir(path).map_err(|e| Error::io(path.display().to_string(), e))?;
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(path.display().to_string(), e))?;
             collect_files(&entry.path(), out)?;
@@ -94,10 +98,13 @@ fn collect_files(path: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), Error> 
 }
 
 fn sum(files: &[PathBuf]) -> Bytes {
-    files.iter().filter_map(|f| std::fs::metadata(f).ok()).fold(Bytes::default(), |acc, m| Bytes {
-        apparent_bytes: acc.apparent_bytes + m.len(),
-        allocated_bytes: acc.allocated_bytes + m.blocks() * 512,
-    })
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .fold(Bytes::default(), |acc, m| Bytes {
+            apparent_bytes: acc.apparent_bytes + m.len(),
+            allocated_bytes: acc.allocated_bytes + m.blocks() * 512,
+        })
 }
 
 #[cfg(test)]
@@ -107,7 +114,10 @@ mod tests {
     #[test]
     fn dynamic_executable_counts_its_libraries() {
         let footprint = DiskFootprint::measure(&[PathBuf::from("/bin/sh")], &[]).unwrap();
-        assert!(footprint.runtime_files.iter().any(|f| f.to_string_lossy().contains("libc.so")));
+        assert!(footprint
+            .runtime_files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("libc.so")));
         assert!(footprint.runtime.apparent_bytes > footprint.runtime_files.len() as u64);
     }
 
@@ -117,7 +127,8 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/a"), vec![0u8; 10_000]).unwrap();
         let footprint =
-            DiskFootprint::measure(&[], &[dir.path().to_path_buf(), dir.path().join("sub/a")]).unwrap();
+            DiskFootprint::measure(&[], &[dir.path().to_path_buf(), dir.path().join("sub/a")])
+                .unwrap();
         assert_eq!(footprint.image.apparent_bytes, 10_000);
         assert!(footprint.image.allocated_bytes >= 8192);
     }

@@ -8,7 +8,10 @@ pub enum Error {
     Unavailable(String),
     /// A system call or file operation failed.
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     /// The probe did not signal ready, or the instance did not go away, in time.
     #[error("timed out after {:.1} s waiting for {what}", timeout.as_secs_f64())]
     Timeout { what: String, timeout: Duration },
@@ -25,12 +28,21 @@ pub enum Error {
 
 impl Error {
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { what: what.into(), source }
+        Error::Io {
+            what: what.into(),
+            source,
+        }
     }
     pub fn sys(what: impl Into<String>, errno: nix::errno::Errno) -> Self {
-        Error::Io { what: what.into(), source: std::io::Error::from(errno) }
+        Error::Io {
+            what: what.into(),
+            source: std::io::Error::from(errno),
+        }
     }
     pub fn timeout(what: impl Into<String>, timeout: Duration) -> Self {
-        Error::Timeout { what: what.into(), timeout }
+        Error::Timeout {
+            what: what.into(),
+            timeout,
+        }
     }
 }

@@ -22,11 +22,16 @@ pub struct FdChannel {
 impl FdChannel {
     /// Creates both pipes. The child's ends are not close-on-exec so the probe inherits them.
     pub fn new() -> Result<FdChannel, Error> {
-        let (ready_read, child_ready) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
-        let (child_release, release_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+        let (ready_read, child_ready) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+        let (child_release, release_write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
         for fd in [&child_ready, &child_release] {
-            nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()))
-                .map_err(|e| Error::sys("fcntl", e))?;
+            nix::fcntl::fcntl(
+                fd.as_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            )
+            .map_err(|e| Error::sys("fcntl", e))?;
         }
         Ok(FdChannel {
             ready_read: std::fs::File::from(ready_read),
@@ -66,22 +71,34 @@ impl FdChannel {
             }
             let left_ms = ((deadline - now) / 1_000_000 + 1).min(i32::MAX as u64) as i32;
             let mut fds = [PollFd::new(self.ready_read.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::try_from(left_ms).unwrap_or(PollTimeout::MAX)) {
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(left_ms).unwrap_or(PollTimeout::MAX),
+            ) {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys("poll on the ready pipe", e)),
             }
             let mut buf = [0u8; 256];
-            let n = self.ready_read.read(&mut buf).map_err(|e| Error::io("read the ready pipe", e))?;
+            let n = self
+                .ready_read
+                .read(&mut buf)
+                .map_err(|e| Error::io("read the ready pipe", e))?;
             let ready_ns = monotonic_ns();
             if n == 0 {
-                return Err(Error::DiedBeforeReady("the ready pipe closed without a ready line".into()));
+                return Err(Error::DiedBeforeReady(
+                    "the ready pipe closed without a ready line".into(),
+                ));
             }
             line.extend_from_slice(&buf[..n]);
             if line.contains(&b'\n') {
                 let text = String::from_utf8_lossy(&line);
-                return Ok(Ready { ready_ns, phases: Vec::new(), report: parse_ready_report(&text) });
+                return Ok(Ready {
+                    ready_ns,
+                    phases: Vec::new(),
+                    report: parse_ready_report(&text),
+                });
             }
         }
     }

@@ -31,7 +31,11 @@ fn user_namespaces_allowed() -> bool {
     // SAFETY: the child only calls async-signal-safe unshare and _exit.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            let code = if unshare(CloneFlags::CLONE_NEWUSER).is_ok() { 0 } else { 1 };
+            let code = if unshare(CloneFlags::CLONE_NEWUSER).is_ok() {
+                0
+            } else {
+                1
+            };
             // SAFETY: _exit is async-signal-safe and skips the parent's atexit handlers.
             unsafe { libc::_exit(code) }
         }

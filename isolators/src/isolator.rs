@@ -55,7 +55,9 @@ pub enum Availability {
 
 impl Availability {
     pub fn unavailable(reason: impl Into<String>) -> Self {
-        Availability::Unavailable { reason: reason.into() }
+        Availability::Unavailable {
+            reason: reason.into(),
+        }
     }
     pub fn is_available(&self) -> bool {
         matches!(self, Availability::Available)
@@ -71,7 +73,11 @@ pub trait Isolator: Send {
     fn availability(&self, host: &Host) -> Availability;
     /// Untimed set-up (rootfs, bundle, guest image) in `scratch`, which the runner owns and
     /// removes. Returns the disk footprint of runtime and image.
-    fn prepare(&mut self, workload: &Workload, scratch: &std::path::Path) -> Result<DiskFootprint, Error>;
+    fn prepare(
+        &mut self,
+        workload: &Workload,
+        scratch: &std::path::Path,
+    ) -> Result<DiskFootprint, Error>;
     /// Starts one instance. Implementations stamp `launched_ns` immediately before the first
     /// action that creates the instance, and return without waiting for ready.
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error>;

@@ -9,11 +9,17 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case", tag = "provider")]
 pub enum KvmProvider {
     /// VMX or SVM on bare metal.
-    Hardware { extension: String },
+    Hardware {
+        extension: String,
+    },
     /// VMX or SVM exposed by an outer hypervisor.
-    Nested { extension: String },
+    Nested {
+        extension: String,
+    },
     /// A software implementation, e.g. `kvm_pvm`: guest timings mean nothing.
-    Software { module: String },
+    Software {
+        module: String,
+    },
     Unknown,
 }
 
@@ -27,7 +33,11 @@ pub struct KvmAccess {
 
 impl KvmAccess {
     pub fn detect() -> KvmAccess {
-        Self::detect_at(Path::new("/dev/kvm"), Path::new("/sys/module"), Path::new("/proc/cpuinfo"))
+        Self::detect_at(
+            Path::new("/dev/kvm"),
+            Path::new("/sys/module"),
+            Path::new("/proc/cpuinfo"),
+        )
     }
 
     pub fn detect_at(device: &Path, modules: &Path, cpuinfo: &Path) -> KvmAccess {
@@ -39,12 +49,18 @@ impl KvmAccess {
             .unwrap_or_default();
         let extension = ["vmx", "svm"].into_iter().find(|ext| flags.contains(ext));
         let provider = if modules.join("kvm_pvm").exists() {
-            KvmProvider::Software { module: "kvm_pvm".into() }
+            KvmProvider::Software {
+                module: "kvm_pvm".into(),
+            }
         } else if let Some(ext) = extension {
             if flags.contains(&"hypervisor") {
-                KvmProvider::Nested { extension: ext.into() }
+                KvmProvider::Nested {
+                    extension: ext.into(),
+                }
             } else {
-                KvmProvider::Hardware { extension: ext.into() }
+                KvmProvider::Hardware {
+                    extension: ext.into(),
+                }
             }
         } else {
             KvmProvider::Unknown
@@ -101,6 +117,11 @@ mod tests {
         let cpuinfo = dir.path().join("cpuinfo");
         std::fs::write(&cpuinfo, "flags\t: fpu vmx hypervisor\n").unwrap();
         let access = KvmAccess::detect_at(&dir.path().join("kvm"), dir.path(), &cpuinfo);
-        assert_eq!(access.provider, KvmProvider::Nested { extension: "vmx".into() });
+        assert_eq!(
+            access.provider,
+            KvmProvider::Nested {
+                extension: "vmx".into()
+            }
+        );
     }
 }

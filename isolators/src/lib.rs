@@ -17,14 +17,14 @@ pub mod microvm;
 pub mod probe;
 pub mod process;
 pub mod reap;
-pub mod testing;
 pub mod registry;
+pub mod testing;
 
 pub use disk::DiskFootprint;
 pub use error::Error;
 pub use host::Host;
 pub use isolator::{
-    monotonic_ns, Availability, Description, Instance, Isolator, Kind, KernelKind, Ready, Resources,
+    monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
 };
 pub use memory::MemoryUsage;
 pub use probe::Workload;

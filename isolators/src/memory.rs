@@ -58,7 +58,10 @@ impl CgroupMemorySource {
             CgroupMemorySource::V1(dir) => {
                 // usage_in_bytes is fuzzy on v1; memory.stat's totals are exact.
                 let stat = read_stat(&dir.join("memory.stat"))?;
-                let user = ["total_rss", "total_cache"].iter().filter_map(|k| stat_value(&stat, k)).sum::<u64>();
+                let user = ["total_rss", "total_cache"]
+                    .iter()
+                    .filter_map(|k| stat_value(&stat, k))
+                    .sum::<u64>();
                 let kernel = read_u64(&dir.join("memory.kmem.usage_in_bytes")).ok();
                 Ok((user + kernel.unwrap_or(0), kernel))
             }
@@ -127,14 +130,23 @@ pub fn split_resident(smaps: &str, ranges: &[(u64, u64)]) -> (u64, u64) {
     for line in smaps.lines() {
         let first = line.split_whitespace().next().unwrap_or("");
         if let Some((start, end)) = first.split_once('-') {
-            if let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16)) {
+            if let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            {
                 current = Some((start, end));
                 continue;
             }
         }
         if let Some(kib) = line.strip_prefix("Rss:") {
-            let bytes = kib.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0) * 1024;
-            let within = current.is_some_and(|(s, e)| ranges.iter().any(|&(rs, re)| s >= rs && e <= re));
+            let bytes = kib
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+                * 1024;
+            let within =
+                current.is_some_and(|(s, e)| ranges.iter().any(|&(rs, re)| s >= rs && e <= re));
             if within {
                 inside += bytes;
             } else {
@@ -146,8 +158,11 @@ pub fn split_resident(smaps: &str, ranges: &[(u64, u64)]) -> (u64, u64) {
 }
 
 fn read_u64(path: &Path) -> Result<u64, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    text.trim().parse().map_err(|_| Error::Engine(format!("{}: not a number: {text:?}", path.display())))
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    text.trim()
+        .parse()
+        .map_err(|_| Error::Engine(format!("{}: not a number: {text:?}", path.display())))
 }
 
 fn read_stat(path: &Path) -> Result<String, Error> {
@@ -191,7 +206,10 @@ Rss:                 900 kB
 
     #[test]
     fn measures_this_process() {
-        let resources = Resources { pids: vec![std::process::id() as i32], ..Default::default() };
+        let resources = Resources {
+            pids: vec![std::process::id() as i32],
+            ..Default::default()
+        };
         let usage = measure(&resources).unwrap();
         assert!(usage.pss_bytes > 0 && usage.rss_bytes >= usage.pss_bytes);
         assert_eq!(usage.processes, 1);

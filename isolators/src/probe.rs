@@ -21,7 +21,9 @@ pub struct Workload {
 
 impl Workload {
     pub fn parse(mode: &str) -> Result<Workload, Error> {
-        let (name, value) = mode.split_once(':').map_or((mode, None), |(n, v)| (n, Some(v)));
+        let (name, value) = mode
+            .split_once(':')
+            .map_or((mode, None), |(n, v)| (n, Some(v)));
         let known = ["noop", "touch", "cpu", "syscall", "mem", "io"];
         if !known.contains(&name) || (name == "noop" && value.is_some()) {
             return Err(Error::BadInput(format!(
@@ -30,14 +32,20 @@ impl Workload {
         }
         if let Some(value) = value {
             value.parse::<u64>().map_err(|_| {
-                Error::BadInput(format!("workload {mode:?}: {value:?} is not a whole number"))
+                Error::BadInput(format!(
+                    "workload {mode:?}: {value:?} is not a whole number"
+                ))
             })?;
         }
-        Ok(Workload { mode: mode.to_string() })
+        Ok(Workload {
+            mode: mode.to_string(),
+        })
     }
 
     pub fn noop() -> Workload {
-        Workload { mode: "noop".into() }
+        Workload {
+            mode: "noop".into(),
+        }
     }
 
     /// Memory the workload itself holds (touch:N), so it is not mistaken for overhead.
@@ -59,7 +67,8 @@ pub fn write_probe(dir: &Path) -> Result<PathBuf, Error> {
         .mode(0o755)
         .open(&path)
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-    file.write_all(PROBE_BYTES).map_err(|e| Error::io(path.display().to_string(), e))?;
+    file.write_all(PROBE_BYTES)
+        .map_err(|e| Error::io(path.display().to_string(), e))?;
     Ok(path)
 }
 
@@ -95,9 +104,16 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let path = write_probe(dir.path()).unwrap();
-        let ldd = std::process::Command::new("ldd").arg(&path).output().unwrap();
-        let text = String::from_utf8_lossy(&ldd.stdout).to_string() + &String::from_utf8_lossy(&ldd.stderr);
-        assert!(!text.contains("=>"), "the probe needs shared libraries: {text}");
+        let ldd = std::process::Command::new("ldd")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&ldd.stdout).to_string()
+            + &String::from_utf8_lossy(&ldd.stderr);
+        assert!(
+            !text.contains("=>"),
+            "the probe needs shared libraries: {text}"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
-use crate::isolator::{monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources};
+use crate::isolator::{
+    monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+};
 use crate::probe::{write_probe, Workload};
 use crate::{reap, Error};
 
@@ -41,17 +43,32 @@ impl Isolator for ProcessIsolator {
         Ok(footprint)
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let (probe, workload) = self.prepared.as_ref().ok_or_else(|| Error::BadInput("process: launch before prepare".into()))?;
+        let (probe, workload) = self
+            .prepared
+            .as_ref()
+            .ok_or_else(|| Error::BadInput("process: launch before prepare".into()))?;
         let mut channel = FdChannel::new()?;
         let mut command = Command::new(probe);
         command
-            .args(["--mode", &workload.mode, "--channel", &channel.probe_channel_arg()])
+            .args([
+                "--mode",
+                &workload.mode,
+                "--channel",
+                &channel.probe_channel_arg(),
+            ])
             .env_clear()
             .stdin(Stdio::null());
         let launched_ns = monotonic_ns();
-        let child = command.spawn().map_err(|e| Error::io(format!("spawn {}", probe.display()), e))?;
+        let child = command
+            .spawn()
+            .map_err(|e| Error::io(format!("spawn {}", probe.display()), e))?;
         channel.close_child_ends();
-        Ok(Box::new(ProcessInstance { pid: child.id() as i32, channel, launched_ns, reaped: false }))
+        Ok(Box::new(ProcessInstance {
+            pid: child.id() as i32,
+            channel,
+            launched_ns,
+            reaped: false,
+        }))
     }
 }
 
@@ -68,11 +85,16 @@ impl Instance for ProcessInstance {
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
         let mut ready = self.channel.wait_ready(self.launched_ns, timeout)?;
-        ready.phases.push(("spawn+exec".into(), ready.ready_ns - self.launched_ns));
+        ready
+            .phases
+            .push(("spawn+exec".into(), ready.ready_ns - self.launched_ns));
         Ok(ready)
     }
     fn resources(&self) -> Resources {
-        Resources { pids: vec![self.pid], ..Default::default() }
+        Resources {
+            pids: vec![self.pid],
+            ..Default::default()
+        }
     }
     fn release(&mut self) -> Result<(), Error> {
         self.channel.release()

@@ -14,7 +14,10 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Error> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
-        return Err(Error::io(format!("pidfd_open({pid})"), std::io::Error::last_os_error()));
+        return Err(Error::io(
+            format!("pidfd_open({pid})"),
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: the kernel just returned this descriptor and nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
@@ -37,7 +40,10 @@ pub fn wait_exit(pid: i32, timeout: Duration, what: &str) -> Result<WaitStatus, 
         }
         let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
         let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(Error::sys("poll on a pidfd", e)),
         }

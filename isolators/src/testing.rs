@@ -7,7 +7,9 @@
 /// True when `ISOBENCH_REQUIRE` names `capability` (or is `all`).
 pub fn required(capability: &str) -> bool {
     std::env::var("ISOBENCH_REQUIRE").is_ok_and(|list| {
-        list.split(',').map(str::trim).any(|item| item == "all" || item == capability)
+        list.split(',')
+            .map(str::trim)
+            .any(|item| item == "all" || item == capability)
     })
 }
 
@@ -37,14 +39,19 @@ pub fn check_root() -> Result<(), String> {
 
 /// `Ok` when `program` is on PATH.
 pub fn check_on_path(program: &str) -> Result<(), String> {
-    which(program).map(|_| ()).ok_or_else(|| format!("{program} is not on PATH"))
+    which(program)
+        .map(|_| ())
+        .ok_or_else(|| format!("{program} is not on PATH"))
 }
 
 /// Looks `program` up on PATH.
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }

@@ -208,28 +208,52 @@ pub enum LoadError {
     Malformed { path: String, detail: String },
     /// Written by a different schema version.
     #[error("{path}: results schema version {found}, this isobench reads version {expected} — re-run, or use the isobench that wrote it")]
-    WrongVersion { path: String, found: u64, expected: u32 },
+    WrongVersion {
+        path: String,
+        found: u64,
+        expected: u32,
+    },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl RunRecord {
     /// Parses a results file, checking the schema version before the shape.
     pub fn from_json(path: &str, text: &str) -> Result<RunRecord, LoadError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| LoadError::Malformed { path: path.into(), detail: e.to_string() })?;
-        let found = value.get("schema_version").and_then(|v| v.as_u64()).ok_or_else(|| {
-            LoadError::Malformed { path: path.into(), detail: "no schema_version field".into() }
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| LoadError::Malformed {
+                path: path.into(),
+                detail: e.to_string(),
+            })?;
+        let found = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| LoadError::Malformed {
+                path: path.into(),
+                detail: "no schema_version field".into(),
+            })?;
         if found != SCHEMA_VERSION as u64 {
-            return Err(LoadError::WrongVersion { path: path.into(), found, expected: SCHEMA_VERSION });
+            return Err(LoadError::WrongVersion {
+                path: path.into(),
+                found,
+                expected: SCHEMA_VERSION,
+            });
         }
-        serde_json::from_value(value).map_err(|e| LoadError::Malformed { path: path.into(), detail: e.to_string() })
+        serde_json::from_value(value).map_err(|e| LoadError::Malformed {
+            path: path.into(),
+            detail: e.to_string(),
+        })
     }
 
     pub fn load(path: &std::path::Path) -> Result<RunRecord, LoadError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io { path: name.clone(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+            path: name.clone(),
+            source: e,
+        })?;
         Self::from_json(&name, &text)
     }
 

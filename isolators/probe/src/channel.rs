@@ -13,7 +13,10 @@ const EXIT_PORT: u16 = 0xf4;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Channel {
     /// Release is read from `release_fd`; the ready line is written to `ready_fd`.
-    Fds { release_fd: i32, ready_fd: i32 },
+    Fds {
+        release_fd: i32,
+        ready_fd: i32,
+    },
     Stdio,
     Vm,
 }
@@ -29,7 +32,10 @@ impl Channel {
                     .and_then(|fds| fds.split_once(','))
                     .and_then(|(r, w)| Some((r.parse().ok()?, w.parse().ok()?)));
                 match fds {
-                    Some((release_fd, ready_fd)) => Ok(Channel::Fds { release_fd, ready_fd }),
+                    Some((release_fd, ready_fd)) => Ok(Channel::Fds {
+                        release_fd,
+                        ready_fd,
+                    }),
                     None => Err(format!("unknown channel {text:?}: use fd:R,W, stdio or vm")),
                 }
             }
@@ -39,7 +45,10 @@ impl Channel {
 
 pub fn signal_ready_and_hold(channel: &Channel, line: &str) -> Result<(), String> {
     match *channel {
-        Channel::Fds { release_fd, ready_fd } => {
+        Channel::Fds {
+            release_fd,
+            ready_fd,
+        } => {
             // SAFETY: the harness passed these descriptors to us; we own them from here on.
             let mut ready = unsafe { File::from_raw_fd(ready_fd) };
             ready
@@ -69,7 +78,9 @@ pub fn signal_ready_and_hold(channel: &Channel, line: &str) -> Result<(), String
                 eprintln!("isobench-probe: ioperm(0x3f0) refused; boot timer not stamped");
             }
             let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(line.as_bytes()).and_then(|_| stdout.flush());
+            let _ = stdout
+                .write_all(line.as_bytes())
+                .and_then(|_| stdout.flush());
             let mut answer = String::new();
             let _ = BufReader::new(std::io::stdin().lock()).read_line(&mut answer);
             Ok(())
@@ -133,7 +144,13 @@ mod tests {
 
     #[test]
     fn parses_channels() {
-        assert_eq!(Channel::parse("fd:3,4"), Ok(Channel::Fds { release_fd: 3, ready_fd: 4 }));
+        assert_eq!(
+            Channel::parse("fd:3,4"),
+            Ok(Channel::Fds {
+                release_fd: 3,
+                ready_fd: 4
+            })
+        );
         assert_eq!(Channel::parse("stdio"), Ok(Channel::Stdio));
         assert!(Channel::parse("fd:3").is_err());
     }

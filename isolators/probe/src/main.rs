@@ -55,7 +55,11 @@ impl Config {
                 other => return Err(format!("unknown argument {other:?}; try --help")),
             }
         }
-        let default_channel = if std::process::id() == 1 { "vm" } else { "stdio" };
+        let default_channel = if std::process::id() == 1 {
+            "vm"
+        } else {
+            "stdio"
+        };
         Ok(Config {
             mode: workload::Mode::parse(mode.as_deref().unwrap_or("noop"))?,
             channel: channel::Channel::parse(channel.as_deref().unwrap_or(default_channel))?,

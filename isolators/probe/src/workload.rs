@@ -34,12 +34,24 @@ impl Mode {
         };
         Ok(match name {
             "noop" => Mode::Noop,
-            "touch" => Mode::Touch { mib: number(16)? as usize },
-            "cpu" => Mode::Cpu { million_iterations: number(50)? },
-            "syscall" => Mode::Syscall { calls: number(1_000_000)? },
-            "mem" => Mode::Mem { mib: number(64)? as usize },
-            "io" => Mode::Io { kib: number(1024)? as usize },
-            _ => return Err(format!("unknown mode {text:?}: use noop, touch:MiB, cpu:M, syscall:N, mem:MiB or io:KiB")),
+            "touch" => Mode::Touch {
+                mib: number(16)? as usize,
+            },
+            "cpu" => Mode::Cpu {
+                million_iterations: number(50)?,
+            },
+            "syscall" => Mode::Syscall {
+                calls: number(1_000_000)?,
+            },
+            "mem" => Mode::Mem {
+                mib: number(64)? as usize,
+            },
+            "io" => Mode::Io {
+                kib: number(1024)? as usize,
+            },
+            _ => return Err(format!(
+                "unknown mode {text:?}: use noop, touch:MiB, cpu:M, syscall:N, mem:MiB or io:KiB"
+            )),
         })
     }
 }
@@ -74,7 +86,12 @@ pub fn run(mode: &Mode) -> Outcome {
         Mode::Mem { mib } => ("mem", Vec::new(), memcpy(mib)),
         Mode::Io { kib } => ("io", Vec::new(), io(kib)),
     };
-    Outcome { mode_name, work_ns: start.elapsed().as_nanos(), held, checksum }
+    Outcome {
+        mode_name,
+        work_ns: start.elapsed().as_nanos(),
+        held,
+        checksum,
+    }
 }
 
 /// Faults in `mib` MiB by writing one byte per page.

@@ -33,7 +33,9 @@ impl CgroupLayout {
         let is_v2 = |dir: &Path| dir.join("cgroup.controllers").is_file();
         let is_v1 = |dir: &Path| dir.join("cgroup.procs").is_file() && !is_v2(dir);
         if is_v2(root) {
-            return CgroupLayout::Unified { root: root.to_path_buf() };
+            return CgroupLayout::Unified {
+                root: root.to_path_buf(),
+            };
         }
         let has_v1_memory = is_v1(&root.join("memory"));
         let unified = root.join("unified");
@@ -66,7 +68,12 @@ impl fmt::Display for CgroupLayout {
             CgroupLayout::Unified { root } => write!(f, "v2 ({})", root.display()),
             CgroupLayout::Legacy { root } => write!(f, "v1 ({})", root.display()),
             CgroupLayout::Hybrid { root, unified } => {
-                write!(f, "hybrid (v1 at {}, cgroup2 at {})", root.display(), unified.display())
+                write!(
+                    f,
+                    "hybrid (v1 at {}, cgroup2 at {})",
+                    root.display(),
+                    unified.display()
+                )
             }
             CgroupLayout::Unsupported { reason } => write!(f, "unsupported: {reason}"),
         }
@@ -95,13 +102,22 @@ mod tests {
 
     #[test]
     fn detects_hybrid() {
-        let dir = fixture(&["memory/cgroup.procs", "memory/memory.stat", "unified/cgroup.controllers", "unified/cgroup.procs"]);
+        let dir = fixture(&[
+            "memory/cgroup.procs",
+            "memory/memory.stat",
+            "unified/cgroup.controllers",
+            "unified/cgroup.procs",
+        ]);
         assert_eq!(CgroupLayout::detect_at(dir.path()).short_name(), "hybrid");
     }
 
     #[test]
     fn detects_legacy() {
-        let dir = fixture(&["memory/cgroup.procs", "pids/cgroup.procs", "systemd/cgroup.procs"]);
+        let dir = fixture(&[
+            "memory/cgroup.procs",
+            "pids/cgroup.procs",
+            "systemd/cgroup.procs",
+        ]);
         assert_eq!(CgroupLayout::detect_at(dir.path()).short_name(), "v1");
     }
 

@@ -1,0 +1,217 @@
+//! The `isobench` command line, run as a real binary: bad input, exports, Ctrl-C.
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use predicates::prelude::*;
+
+fn isobench(tmp: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("isobench").unwrap();
+    cmd.env("TMPDIR", tmp);
+    cmd
+}
+
+/// Exactly one line on stderr, containing `needle`.
+fn one_line_error(needle: &'static str) -> impl Predicate<str> {
+    predicate::str::contains(needle).and(predicate::function(|s: &str| {
+        s.trim_end().lines().count() == 1
+    }))
+}
+
+#[test]
+fn unknown_isolator_is_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    isobench(tmp.path())
+        .args(["run", "-i", "process,kubernetes", "--runs", "1", "--out"])
+        .arg(tmp.path().join("out"))
+        .assert()
+        .failure()
+        .stderr(one_line_error("unknown isolator \"kubernetes\""));
+}
+
+#[test]
+fn zero_runs_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    isobench(tmp.path())
+        .args(["run", "--runs", "0"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid value '0' for '--runs"));
+}
+
+#[test]
+fn unknown_workload_is_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    isobench(tmp.path())
+        .args(["run", "-i", "process", "--workload", "dance", "--out"])
+        .arg(tmp.path().join("out"))
+        .assert()
+        .failure()
+        .stderr(one_line_error("unknown workload \"dance\""));
+}
+
+#[test]
+fn unwritable_out_is_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    isobench(tmp.path())
+        .args([
+            "run",
+            "-i",
+            "process",
+            "--runs",
+            "1",
+            "--out",
+            "/proc/isobench-results",
+        ])
+        .assert()
+        .failure()
+        .stderr(one_line_error("--out /proc/isobench-results"));
+}
+
+#[test]
+fn report_rejects_malformed_and_wrong_version_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let malformed = tmp.path().join("malformed.json");
+    std::fs::write(&malformed, "{ not json").unwrap();
+    isobench(tmp.path())
+        .arg("report")
+        .arg(&malformed)
+        .assert()
+        .failure()
+        .stderr(one_line_error("not an isobench results file"));
+    let old = tmp.path().join("old.json");
+    std::fs::write(&old, r#"{"schema_version": 0, "isolators": []}"#).unwrap();
+    isobench(tmp.path())
+        .arg("report")
+        .arg(&old)
+        .assert()
+        .failure()
+        .stderr(one_line_error("schema version 0"));
+    let missing = tmp.path().join("missing.json");
+    isobench(tmp.path())
+        .arg("report")
+        .arg(&missing)
+        .assert()
+        .failure()
+        .stderr(one_line_error("missing.json"));
+}
+
+#[test]
+fn run_writes_raw_samples_and_report_rerenders_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let csv = tmp.path().join("samples.csv");
+    let md = tmp.path().join("report.md");
+    isobench(tmp.path())
+        .args([
+            "run", "-i", "process", "--runs", "5", "--warmup", "1", "--out",
+        ])
+        .arg(&out)
+        .arg("--export-csv")
+        .arg(&csv)
+        .arg("--export-markdown")
+        .arg(&md)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("process"));
+    let record = reports::RunRecord::load(&out.join("run.json")).unwrap();
+    assert!(record.complete);
+    let process = record.isolator("process").unwrap();
+    assert_eq!(process.samples.len(), 5);
+    assert!(process
+        .samples
+        .iter()
+        .all(|s| s.startup_ns > 0 && s.memory.pss_bytes > 0 && s.teardown_ns > 0));
+    assert!(process.disk.as_ref().unwrap().runtime_apparent_bytes > 0);
+    let csv_text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        csv_text.lines().count(),
+        1 + 5,
+        "header plus one row per sample:\n{csv_text}"
+    );
+    assert!(std::fs::read_to_string(&md).unwrap().contains("process"));
+    for file in ["run.json", "run.csv", "run.md"] {
+        assert!(
+            out.join(file).is_file(),
+            "{file} missing from the run directory"
+        );
+    }
+    isobench(tmp.path())
+        .arg("report")
+        .arg(out.join("run.json"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("process"));
+    assert_no_scratch_left(tmp.path());
+}
+
+#[test]
+fn ctrl_c_keeps_finished_trials_and_leaks_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut child = Command::cargo_bin("isobench")
+        .unwrap()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "run", "-i", "process", "--runs", "1000000", "--warmup", "0", "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let json = out.join("run.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !json.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint written within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
+    let record = reports::RunRecord::load(&json).unwrap();
+    assert!(!record.complete, "an interrupted run is marked incomplete");
+    assert!(!record.isolator("process").unwrap().samples.is_empty());
+    assert_no_scratch_left(tmp.path());
+    let children = std::fs::read_to_string(format!(
+        "/proc/{}/task/{}/children",
+        std::process::id(),
+        std::process::id()
+    ))
+    .unwrap_or_default();
+    assert!(
+        children.trim().is_empty()
+            || !children
+                .split_whitespace()
+                .any(|p| p == child.id().to_string())
+    );
+}
+
+#[test]
+fn list_shows_every_isolator_with_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    isobench(tmp.path())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("process").and(predicate::str::contains("available")));
+}
+
+/// The runner's scratch directories live in TMPDIR and must be gone after a run.
+fn assert_no_scratch_left(tmp: &Path) {
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("isobench-"))
+        .collect();
+    assert!(left.is_empty(), "scratch directories left behind: {left:?}");
+}

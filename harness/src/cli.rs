@@ -22,6 +22,22 @@ pub enum Command {
     Run(RunArgs),
     /// Re-render a saved run (run.json) without touching the host.
     Report(ReportArgs),
+    /// Compare two saved runs: per isolator and metric, the change, its CI and a verdict.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompareArgs {
+    /// The earlier run.json.
+    pub base: PathBuf,
+    /// The later run.json.
+    pub new: PathBuf,
+    /// Changes smaller than this (percent) count as noise.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    pub threshold: f64,
+    /// Exit with status 1 when any metric is significantly worse by more than PCT percent.
+    #[arg(long, value_name = "PCT")]
+    pub fail_on_regression: Option<f64>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -61,6 +77,9 @@ pub struct RunArgs {
     pub exports: ExportArgs,
     #[command(flatten)]
     pub engines: EngineArgs,
+    /// Test-only: the probe sleeps this long before ready, a real slowdown (to test `compare`).
+    #[arg(long, hide = true, default_value_t = 0, value_name = "MICROSECONDS")]
+    pub inject_startup_delay_us: u64,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -1,5 +1,6 @@
 //! `isobench` as a library: the runner, trials, statistics and host fingerprint behind the
 //! CLI and the criterion benches.
+pub mod compare;
 pub mod fingerprint;
 pub mod output;
 pub mod record;

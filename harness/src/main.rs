@@ -16,7 +16,7 @@ use isobench::{fingerprint, output};
 use isolators::registry::{self, RegistryOptions};
 use isolators::{Host, Isolator, Workload};
 
-use cli::{Cli, Command, EngineArgs, ReportArgs, RunArgs};
+use cli::{Cli, Command, CompareArgs, EngineArgs, ReportArgs, RunArgs};
 
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT), after its results were written.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::List(args) => list(&args),
         Command::Run(args) => run(&args),
         Command::Report(args) => report(&args),
+        Command::Compare(args) => compare(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -96,7 +97,8 @@ fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Iso
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
-    let workload = Workload::parse(&args.workload)?;
+    let workload =
+        Workload::parse(&args.workload)?.with_startup_delay_us(args.inject_startup_delay_us);
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!(
             "--timeout {}: must be a positive number of seconds",
@@ -161,5 +163,31 @@ fn report(args: &ReportArgs) -> Result<ExitCode> {
     let record = reports::RunRecord::load(Path::new(&args.run_json))?;
     exports::write_requested(&args.exports, &record)?;
     print!("{}", exports::terminal(&record));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare(args: &CompareArgs) -> Result<ExitCode> {
+    let base = reports::RunRecord::load(&args.base)?;
+    let new = reports::RunRecord::load(&args.new)?;
+    let comparisons = isobench::compare::compare(&base, &new, args.threshold / 100.0);
+    if comparisons.is_empty() {
+        bail!(
+            "{} and {} share no isolator with samples; nothing to compare",
+            args.base.display(),
+            args.new.display()
+        );
+    }
+    print!("{}", isobench::compare::render(&comparisons));
+    if let Some(limit) = args.fail_on_regression {
+        let regressions = isobench::compare::regressions(&comparisons, limit / 100.0);
+        if !regressions.is_empty() {
+            let names: Vec<String> = regressions
+                .iter()
+                .map(|c| format!("{} {} {:+.1}%", c.isolator, c.metric, c.change * 100.0))
+                .collect();
+            eprintln!("isobench: regression beyond {limit}%: {}", names.join(", "));
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,18 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn parse(mode: &str) -> Result<Workload, Error> {
+    pub fn parse(text: &str) -> Result<Workload, Error> {
+        let mode = match text.split_once(",delay_us=") {
+            Some((mode, us)) => {
+                us.parse::<u64>().map_err(|_| {
+                    Error::BadInput(format!(
+                        "workload {text:?}: delay_us={us:?} is not a whole number"
+                    ))
+                })?;
+                mode
+            }
+            None => text,
+        };
         let (name, value) = mode
             .split_once(':')
             .map_or((mode, None), |(n, v)| (n, Some(v)));
@@ -38,8 +49,19 @@ impl Workload {
             })?;
         }
         Ok(Workload {
-            mode: mode.to_string(),
+            mode: text.to_string(),
         })
+    }
+
+    /// The same workload with a deliberate delay before ready (`,delay_us=N`): test-only, for
+    /// proving that `isobench compare` catches a slowdown.
+    pub fn with_startup_delay_us(&self, delay_us: u64) -> Workload {
+        if delay_us == 0 {
+            return self.clone();
+        }
+        Workload {
+            mode: format!("{},delay_us={delay_us}", self.mode),
+        }
     }
 
     pub fn noop() -> Workload {
@@ -122,5 +144,11 @@ mod tests {
         assert_eq!(Workload::parse("touch:16").unwrap().held_bytes(), 16 << 20);
         assert!(Workload::parse("touch:lots").is_err());
         assert!(Workload::parse("sleep").is_err());
+        assert_eq!(
+            Workload::noop().with_startup_delay_us(50).mode,
+            "noop,delay_us=50"
+        );
+        assert!(Workload::parse("noop,delay_us=50").is_ok());
+        assert!(Workload::parse("noop,delay_us=soon").is_err());
     }
 }

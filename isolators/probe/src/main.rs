@@ -22,6 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.delay_us > 0 {
+        // Test-only (`isobench run --inject-startup-delay-us`): a real, deliberate slowdown.
+        std::thread::sleep(std::time::Duration::from_micros(config.delay_us));
+    }
     let outcome = workload::run(&config.mode);
     let line = format!("ISOBENCH-READY {}\n", outcome.report());
     if let Err(error) = channel::signal_ready_and_hold(&config.channel, &line) {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
 /// What the probe was asked to do and how it talks to the harness.
 struct Config {
     mode: workload::Mode,
+    /// From a `,delay_us=N` suffix on the mode: sleep this long before the workload.
+    delay_us: u64,
     channel: channel::Channel,
 }
 
@@ -60,8 +66,18 @@ impl Config {
         } else {
             "stdio"
         };
+        let mode = mode.unwrap_or_else(|| "noop".into());
+        let (mode, delay_us) = match mode.split_once(",delay_us=") {
+            Some((mode, us)) => (
+                mode.to_string(),
+                us.parse()
+                    .map_err(|_| format!("delay_us={us:?} is not a whole number"))?,
+            ),
+            None => (mode, 0),
+        };
         Ok(Config {
-            mode: workload::Mode::parse(mode.as_deref().unwrap_or("noop"))?,
+            mode: workload::Mode::parse(&mode)?,
+            delay_us,
             channel: channel::Channel::parse(channel.as_deref().unwrap_or(default_channel))?,
         })
     }

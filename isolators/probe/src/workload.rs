@@ -49,9 +49,11 @@ impl Mode {
             "io" => Mode::Io {
                 kib: number(1024)? as usize,
             },
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "unknown mode {text:?}: use noop, touch:MiB, cpu:M, syscall:N, mem:MiB or io:KiB"
-            )),
+            ))
+            }
         })
     }
 }

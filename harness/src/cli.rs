@@ -24,6 +24,37 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two saved runs: per isolator and metric, the change, its CI and a verdict.
     Compare(CompareArgs),
+    /// Hold many instances at once: launch rate, time to all ready, memory per instance.
+    Density(DensityArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DensityArgs {
+    /// Isolators to measure, comma-separated.
+    #[arg(
+        short,
+        long,
+        value_delimiter = ',',
+        default_value = "process,container"
+    )]
+    pub isolators: Vec<String>,
+    /// Instance counts to hold at once, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,50,100")]
+    pub instances: Vec<u32>,
+    /// Launcher threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallel: u32,
+    /// Probe workload (see `run --workload`).
+    #[arg(long, default_value = "noop")]
+    pub workload: String,
+    /// Per-instance timeout, seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// Directory for density.json (default: results/<UTC time>-density).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub engines: EngineArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,6 +1,7 @@
 //! `isobench` as a library: the runner, trials, statistics and host fingerprint behind the
 //! CLI and the criterion benches.
 pub mod compare;
+pub mod density;
 pub mod fingerprint;
 pub mod output;
 pub mod record;

@@ -1,5 +1,6 @@
 //! `isobench`: the command line. Errors end as one line on stderr and a non-zero exit.
 mod cli;
+mod density_command;
 mod exports;
 mod progress;
 
@@ -31,6 +32,12 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
+        Command::Density(args) => {
+            let stop = interrupt_flag();
+            stop.and_then(|stop| {
+                density_command::run(&args, &registry_options(&args.engines), &stop)
+            })
+        }
     };
     match outcome {
         Ok(code) => code,
@@ -110,14 +117,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     let out_dir = args.out.clone().unwrap_or_else(output::default_run_dir);
     output::prepare_dir(&out_dir)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if !handler_stop.swap(true, Ordering::SeqCst) {
-            eprintln!("\nisobench: interrupted — finishing the current trial, cleaning up and writing results");
-        }
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = interrupt_flag()?;
 
     let host = Host::detect();
     let versions = isolators
@@ -190,4 +190,17 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A flag that Ctrl-C (or SIGTERM) sets; the work in flight finishes, cleans up and is written.
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if !handler_stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nisobench: interrupted — finishing the work in flight, cleaning up and writing results");
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
 }

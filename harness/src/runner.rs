@@ -70,6 +70,7 @@ pub fn run(
         host: fingerprint,
         isolators: Vec::new(),
         warnings: Vec::new(),
+        density: Vec::new(),
     };
     let software_kvm = host.kvm.is_software();
     let mut active = Vec::new();

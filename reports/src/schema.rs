@@ -28,6 +28,38 @@ pub struct RunRecord {
     /// Run-wide validity warnings (noisy host, software KVM, too few runs …).
     #[serde(default)]
     pub warnings: Vec<Warning>,
+    /// `isobench density`: how many instances fit, and what each costs when many are held.
+    #[serde(default)]
+    pub density: Vec<DensityPoint>,
+}
+
+/// N instances of one isolator held at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DensityPoint {
+    pub isolator: String,
+    /// Instances asked for.
+    pub requested: u32,
+    /// Instances that became ready (less than requested when the host ran out of something).
+    pub reached: u32,
+    /// Launcher threads.
+    pub parallel: u32,
+    /// From the first launch until the last instance was ready.
+    pub all_ready_ns: u64,
+    /// reached / all_ready time.
+    pub launches_per_second: f64,
+    /// Sum over instances of PSS + cgroup kernel memory.
+    pub total_footprint_bytes: u64,
+    pub per_instance_footprint_bytes: u64,
+    /// Cross-check: MemAvailable before launching minus MemAvailable while all are held.
+    pub mem_available_drop_bytes: i64,
+    pub per_instance_mem_available_drop_bytes: i64,
+    /// From releasing all to all gone.
+    pub teardown_ns: u64,
+    /// Why it stopped short of `requested`, if it did.
+    pub stopped_because: Option<String>,
+    /// Anything found still present after teardown (should be empty).
+    #[serde(default)]
+    pub leftovers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,173 @@
+//! `isobench density`: hold N instances at once and measure the launch rate, the time until
+//! all are ready, and memory per instance (PSS + cgroup, cross-checked against MemAvailable).
+//!
+//! On failure partway (out of memory, pids, a timeout) it stops, records how far it got and
+//! why, and still tears everything down.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use isolators::{monotonic_ns, Error, Instance, Isolator, Resources, Workload};
+use procfs::Current;
+use reports::DensityPoint;
+
+/// Launcher threads each own a prepared isolator (launch takes `&mut self`).
+pub struct Launcher {
+    pub isolator: Box<dyn Isolator>,
+    pub scratch: tempfile::TempDir,
+}
+
+impl Launcher {
+    pub fn prepare(
+        mut isolator: Box<dyn Isolator>,
+        workload: &Workload,
+    ) -> Result<Launcher, Error> {
+        let prefix = format!("isobench-density-{}-", isolator.name());
+        let scratch = tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempdir()
+            .map_err(|e| Error::io("create a scratch dir", e))?;
+        isolator.prepare(workload, scratch.path())?;
+        Ok(Launcher { isolator, scratch })
+    }
+}
+
+struct Held {
+    instance: Box<dyn Instance>,
+    resources: Resources,
+}
+
+/// Holds `count` instances using every launcher in parallel, measures, then tears down.
+pub fn measure(
+    launchers: &mut [Launcher],
+    count: u32,
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> DensityPoint {
+    let name = launchers[0].isolator.name().to_string();
+    let parallel = launchers.len() as u32;
+    let available_before = mem_available();
+    let failure: Mutex<Option<String>> = Mutex::new(None);
+    let failed = AtomicBool::new(false);
+    let started = monotonic_ns();
+    let held: Vec<Held> = std::thread::scope(|scope| {
+        let threads: Vec<_> = launchers
+            .iter_mut()
+            .enumerate()
+            .map(|(thread, launcher)| {
+                let (failure, failed) = (&failure, &failed);
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for _ in (thread as u32..count).step_by(parallel as usize) {
+                        if failed.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        match launch_one(launcher.isolator.as_mut(), timeout) {
+                            Ok(one) => mine.push(one),
+                            Err(error) => {
+                                failed.store(true, Ordering::SeqCst);
+                                failure.lock().unwrap().get_or_insert(format!(
+                                    "instance {}: {error}",
+                                    mine.len() * parallel as usize + thread + 1
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap_or_default())
+            .collect()
+    });
+    let all_ready_ns = monotonic_ns() - started;
+    let reached = held.len() as u32;
+    let total_footprint_bytes: u64 = held
+        .iter()
+        .filter_map(|h| h.instance.memory().ok())
+        .map(|m| m.footprint_bytes())
+        .sum();
+    let available_during = mem_available();
+    let teardown_started = monotonic_ns();
+    let resources: Vec<Resources> = held.iter().map(|h| h.resources.clone()).collect();
+    teardown(held, timeout);
+    let teardown_ns = monotonic_ns() - teardown_started;
+    let mem_available_drop_bytes = available_before as i64 - available_during as i64;
+    let mut stopped_because = failure.into_inner().unwrap();
+    if stopped_because.is_none() && stop.load(Ordering::SeqCst) {
+        stopped_because = Some("interrupted".into());
+    }
+    DensityPoint {
+        isolator: name,
+        requested: count,
+        reached,
+        parallel,
+        all_ready_ns,
+        launches_per_second: if all_ready_ns > 0 {
+            reached as f64 / (all_ready_ns as f64 / 1e9)
+        } else {
+            0.0
+        },
+        total_footprint_bytes,
+        per_instance_footprint_bytes: total_footprint_bytes / u64::from(reached.max(1)),
+        mem_available_drop_bytes,
+        per_instance_mem_available_drop_bytes: mem_available_drop_bytes / i64::from(reached.max(1)),
+        teardown_ns,
+        stopped_because,
+        leftovers: leftovers(&resources),
+    }
+}
+
+fn launch_one(isolator: &mut dyn Isolator, timeout: Duration) -> Result<Held, Error> {
+    let mut instance = isolator.launch()?;
+    instance.wait_ready(timeout)?;
+    let resources = instance.resources();
+    Ok(Held {
+        instance,
+        resources,
+    })
+}
+
+/// Releases every instance first (so they exit in parallel), then waits for each.
+fn teardown(mut held: Vec<Held>, timeout: Duration) {
+    for one in &mut held {
+        let _ = one.instance.release();
+    }
+    for mut one in held {
+        // A failure here still drops the instance, which kills and cleans it.
+        let _ = one.instance.wait_gone(timeout);
+    }
+}
+
+/// What is still there after teardown: live processes, cgroup directories, paths.
+pub fn leftovers(resources: &[Resources]) -> Vec<String> {
+    let mut left = Vec::new();
+    for r in resources {
+        for &pid in &r.pids {
+            if let Ok(stat) = procfs::process::Process::new(pid).and_then(|p| p.stat()) {
+                if stat.state != 'Z' {
+                    left.push(format!("process {pid} ({}) still running", stat.comm));
+                }
+            }
+        }
+        if let Some(cgroup) = &r.cgroup {
+            if cgroup.dir().exists() {
+                left.push(format!("cgroup {} still exists", cgroup.dir().display()));
+            }
+        }
+        for path in r.paths.iter().filter(|p| p.exists()) {
+            left.push(format!("{} still exists", path.display()));
+        }
+    }
+    left
+}
+
+fn mem_available() -> u64 {
+    procfs::Meminfo::current()
+        .ok()
+        .and_then(|m| m.mem_available)
+        .unwrap_or(0)
+}

@@ -1,0 +1,137 @@
+//! The `isobench density` command: prepare launchers, measure each count, write and print.
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use isobench::density::{self, Launcher};
+use isobench::{fingerprint, output};
+use isolators::registry::{self, RegistryOptions};
+use isolators::{Availability, Host, Workload};
+use reports::{RunConfig, RunRecord, SCHEMA_VERSION};
+
+use crate::cli::DensityArgs;
+
+pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> Result<ExitCode> {
+    let workload = Workload::parse(&args.workload)?;
+    if args.instances.contains(&0) {
+        bail!("--instances: every count must be at least 1");
+    }
+    let known = registry::names(options);
+    for name in &args.isolators {
+        if !known.contains(name) {
+            bail!(
+                "unknown isolator {name:?}: choose from {}",
+                known.join(", ")
+            );
+        }
+    }
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        let mut dir = output::default_run_dir().into_os_string();
+        dir.push("-density");
+        dir.into()
+    });
+    output::prepare_dir(&out_dir)?;
+    let host = Host::detect();
+    let now = output::utc_timestamp();
+    let mut record = RunRecord {
+        schema_version: SCHEMA_VERSION,
+        isobench_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: env!("ISOBENCH_GIT_REVISION").into(),
+        started_at: now.clone(),
+        updated_at: now,
+        complete: false,
+        config: RunConfig {
+            runs: 0,
+            warmup: 0,
+            workload: workload.mode.clone(),
+            timeout_ms: (args.timeout * 1000.0) as u64,
+            order: format!("density {:?}, parallel {}", args.instances, args.parallel),
+            isolators: args.isolators.clone(),
+        },
+        host: fingerprint::fingerprint(&host, Default::default()),
+        isolators: Vec::new(),
+        warnings: Vec::new(),
+        density: Vec::new(),
+    };
+    let path = out_dir.join("density.json");
+    println!(
+        "{:<14} {:>9} {:>8} {:>12} {:>10} {:>14} {:>16} {:>11}  notes",
+        "isolator",
+        "instances",
+        "reached",
+        "all ready",
+        "launch/s",
+        "per instance",
+        "MemAvail drop/i",
+        "teardown"
+    );
+    for name in &args.isolators {
+        let probe_isolator = registry::all(options)
+            .into_iter()
+            .find(|i| i.name() == name)
+            .expect("validated above");
+        let mut entry = isobench::record::isolator_record(probe_isolator.as_ref(), None);
+        if let Availability::Unavailable { reason } = probe_isolator.availability(&host) {
+            println!("{name:<14} unavailable: {reason}");
+            entry.unavailable_reason = Some(reason);
+            record.isolators.push(entry);
+            continue;
+        }
+        record.isolators.push(entry);
+        let mut launchers = Vec::new();
+        for _ in 0..args.parallel {
+            let isolator = registry::all(options)
+                .into_iter()
+                .find(|i| i.name() == name)
+                .expect("validated above");
+            launchers.push(Launcher::prepare(isolator, &workload)?);
+        }
+        for &count in &args.instances {
+            let point = density::measure(
+                &mut launchers,
+                count,
+                Duration::from_secs_f64(args.timeout),
+                stop,
+            );
+            println!(
+                "{:<14} {:>9} {:>8} {:>10.1}ms {:>10.1} {:>11.2} MiB {:>12.2} MiB {:>9.1}ms  {}{}",
+                name,
+                count,
+                point.reached,
+                point.all_ready_ns as f64 / 1e6,
+                point.launches_per_second,
+                point.per_instance_footprint_bytes as f64 / 1048576.0,
+                point.per_instance_mem_available_drop_bytes as f64 / 1048576.0,
+                point.teardown_ns as f64 / 1e6,
+                point
+                    .stopped_because
+                    .as_deref()
+                    .map(|s| format!("stopped: {s} "))
+                    .unwrap_or_default(),
+                if point.leftovers.is_empty() {
+                    String::new()
+                } else {
+                    format!("LEFTOVERS: {}", point.leftovers.join("; "))
+                },
+            );
+            let stop_here = point.stopped_because.is_some();
+            record.density.push(point);
+            record.updated_at = output::utc_timestamp();
+            output::write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
+            if stop_here {
+                break;
+            }
+        }
+    }
+    record.complete = true;
+    record.host.loadavg_end = fingerprint::loadavg();
+    output::write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
+    eprintln!("results: {}", path.display());
+    let leaked = record.density.iter().any(|p| !p.leftovers.is_empty());
+    Ok(if leaked {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -284,3 +284,31 @@ fn compare_sees_an_injected_slowdown_and_no_change_between_equal_builds() {
         "a 20% injected delay ({delay_us} µs): {line}"
     );
 }
+
+#[test]
+fn density_holds_instances_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("density");
+    isobench(tmp.path())
+        .args([
+            "density",
+            "-i",
+            "process",
+            "--instances",
+            "1,20",
+            "--parallel",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let record = reports::RunRecord::load(&out.join("density.json")).unwrap();
+    assert_eq!(record.density.len(), 2);
+    for point in &record.density {
+        assert_eq!(point.reached, point.requested, "{point:?}");
+        assert!(point.launches_per_second > 0.0 && point.per_instance_footprint_bytes > 0);
+        assert!(point.leftovers.is_empty(), "{:?}", point.leftovers);
+    }
+    assert_no_scratch_left(tmp.path());
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian 12 host (as root):
+# build and test tools, the peer engines, fonts for criterion's charts, headless Chromium
+# for the HTML report test, the guest kernel, and a running Docker daemon.
+# Idempotent. Never installs a kernel on the host (the guest kernel is unpacked into a cache).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-test-host.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt_install() {
+  local tries=0
+  until apt-get install -y -q --no-install-recommends "$@"; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 5 ] || { echo "setup-test-host.sh: apt-get install $* failed" >&2; return 1; }
+    sleep 5
+  done
+}
+
+apt-get update -q
+# cpio: the initramfs test lists archives with it; hyperfine: one-shot comparisons;
+# fonts-dejavu-core + fontconfig: criterion's HTML charts need a system font;
+# chromium: the end-to-end HTML report test; util-linux: unshare; procps: ps in leak checks.
+apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium util-linux procps xz-utils zstd
+
+"$here/install-peers.sh" --start-docker
+"$here/fetch-guest-kernel.sh"

@@ -137,6 +137,8 @@ pub fn run(
                         ));
                     }
                 }
+                // A trial cut short by Ctrl-C is not a failure of the isolator.
+                Err(_) if stop.load(Ordering::SeqCst) => break 'rounds,
                 Err(error) => {
                     slot.consecutive_failures += 1;
                     let message = if warmup {

@@ -1,4 +1,5 @@
 //! The baseline: the probe as a plain child process, no isolation at all.
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -57,7 +58,10 @@ impl Isolator for ProcessIsolator {
                 &channel.probe_channel_arg(),
             ])
             .env_clear()
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            // Its own process group, so a terminal's Ctrl-C reaches only the harness, which
+            // then finishes the trial in flight and cleans up.
+            .process_group(0);
         let launched_ns = monotonic_ns();
         let child = command
             .spawn()

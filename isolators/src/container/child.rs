@@ -179,31 +179,23 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
     if !run.join_fds.is_empty() {
         for &fd in run.join_fds {
             // SAFETY: fd is an open cgroup.procs descriptor the parent handed us; "0" means "me".
-            check(
-                unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) } as libc::c_long,
-                "join the v1 cgroup",
-            )?;
+            let ret = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };
+            check(ret as libc::c_long, "join the v1 cgroup")?;
         }
         // SAFETY: unshare takes flags only.
-        check(
-            unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }.into(),
-            "unshare the cgroup namespace",
-        )?;
+        let ret = unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
+        check(ret.into(), "unshare the cgroup namespace")?;
     }
     mount_rootfs(setup)?;
-    // SAFETY: sethostname reads len bytes from a valid C string.
     let name = setup.hostname.to_bytes();
-    check(
-        unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }.into(),
-        "sethostname",
-    )?;
+    // SAFETY: sethostname reads len bytes from a valid buffer.
+    let ret = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
+    check(ret.into(), "sethostname")?;
     loopback_up()?;
     run.mounted_ns = now_ns();
     // SAFETY: dup2 onto 0 of a descriptor we hold; the result is not close-on-exec.
-    check(
-        unsafe { libc::dup2(run.stdin_fd, 0) }.into(),
-        "dup2 /dev/null to stdin",
-    )?;
+    let ret = unsafe { libc::dup2(run.stdin_fd, 0) };
+    check(ret.into(), "dup2 /dev/null to stdin")?;
     let envp: [*const c_char; 1] = [std::ptr::null()];
     // SAFETY: probe, argv and envp are NUL-terminated and live in the suspended parent's memory.
     unsafe { libc::execve(setup.probe.as_ptr(), run.argv.as_ptr(), envp.as_ptr()) };
@@ -323,18 +315,14 @@ fn make_devices(setup: &ChildSetup) -> Step {
             )?;
         } else {
             // SAFETY: valid C string; mknod creates a character device in our tmpfs.
-            check(
-                unsafe { libc::mknod(node.path.as_ptr(), libc::S_IFCHR | 0o666, node.rdev) }.into(),
-                "mknod in /dev",
-            )?;
+            let ret = unsafe { libc::mknod(node.path.as_ptr(), libc::S_IFCHR | 0o666, node.rdev) };
+            check(ret.into(), "mknod in /dev")?;
         }
     }
     for (target, link) in &setup.dev_links {
         // SAFETY: both are valid C strings.
-        check(
-            unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }.into(),
-            "symlink in /dev",
-        )?;
+        let ret = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
+        check(ret.into(), "symlink in /dev")?;
     }
     // SAFETY: restores the mask the probe inherits.
     unsafe { libc::umask(old_mask) };

@@ -178,7 +178,7 @@ impl Isolator for ContainerIsolator {
         // The launcher is code inside isobench itself: its runtime is the running executable.
         let exe =
             std::env::current_exe().map_err(|e| Error::io("locate the isobench executable", e))?;
-        let footprint = DiskFootprint::measure(&[exe], &[rootfs.clone()])?;
+        let footprint = DiskFootprint::measure(&[exe], std::slice::from_ref(&rootfs))?;
         self.prepare_rootfs(&rootfs, workload)?;
         Ok(footprint)
     }

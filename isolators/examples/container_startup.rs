@@ -4,6 +4,7 @@
 //! `container_startup [TRIALS] [MODE]`: interleaved trials, prints medians, phases and the ratio.
 //! `container_startup once ROOTFS`: one container launch on a prepared rootfs, for hyperfine.
 //! `container_startup prepare DIR`: writes the probe rootfs to DIR/rootfs.
+//! `container_startup nothing`: exits at once; the floor of a one-shot run of this binary.
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ fn main() {
             let rootfs = isolators::probe::write_rootfs(&dir).expect("write the rootfs");
             println!("{}", rootfs.display());
         }
+        Some("nothing") => {}
         Some("once") => {
             let rootfs = std::path::PathBuf::from(args.get(1).expect("once ROOTFS"));
             let mut container = ContainerIsolator::new();
@@ -28,7 +30,10 @@ fn main() {
                 .prepare_rootfs(&rootfs, &Workload::noop())
                 .expect("prepare");
             let mut instance = container.launch().expect("launch");
-            instance.wait_ready(TIMEOUT).expect("ready");
+            let ready = instance.wait_ready(TIMEOUT).expect("ready");
+            if std::env::var_os("SHOW_PHASES").is_some() {
+                eprintln!("{:?}", ready.phases);
+            }
             instance.release().expect("release");
             instance.wait_gone(TIMEOUT).expect("gone");
         }

@@ -51,7 +51,7 @@ impl CgroupPlan {
         let mut cgroup = InstanceCgroup {
             dirs: Vec::new(),
             v2_dir: None,
-            v1_procs: Vec::new(),
+            v1_tasks: Vec::new(),
             memory: None,
         };
         match self {
@@ -72,8 +72,8 @@ impl CgroupPlan {
                 for parent in std::iter::once(memory_parent).chain(pids_parent) {
                     let dir = cgroup.make_dir(parent.join(&name))?;
                     cgroup
-                        .v1_procs
-                        .push(open(&dir.join("cgroup.procs"), libc::O_WRONLY)?);
+                        .v1_tasks
+                        .push(open(&dir.join("tasks"), libc::O_WRONLY)?);
                 }
                 cgroup.memory = Some(CgroupMemorySource::V1(memory_parent.join(&name)));
             }
@@ -128,8 +128,13 @@ pub struct InstanceCgroup {
     dirs: Vec<PathBuf>,
     /// v2: the directory, open for `clone3(CLONE_INTO_CGROUP)`.
     v2_dir: Option<OwnedFd>,
-    /// v1: each directory's `cgroup.procs`, open for writing, for the child to join by writing "0".
-    v1_procs: Vec<OwnedFd>,
+    /// v1: each directory's `tasks`, open for writing, for the child to move itself in with "0".
+    ///
+    /// Not `cgroup.procs`: moving a whole thread group takes the global cgroup_threadgroup_rwsem
+    /// for writing, which waits for an RCU grace period whenever no migration happened lately
+    /// (5–20 ms on our hosts). A single-threaded task moving itself through `tasks` skips that
+    /// lock; before exec our child is exactly that.
+    v1_tasks: Vec<OwnedFd>,
     memory: Option<CgroupMemorySource>,
 }
 
@@ -146,16 +151,16 @@ impl InstanceCgroup {
         self.v2_dir.as_ref().map(|fd| fd.as_raw_fd())
     }
 
-    /// v1 `cgroup.procs` descriptors the child writes "0" to, joining before it unshares its
+    /// v1 `tasks` descriptors the child writes "0" to, joining before it unshares its
     /// cgroup namespace.
     pub fn join_fds(&self) -> Vec<RawFd> {
-        self.v1_procs.iter().map(|fd| fd.as_raw_fd()).collect()
+        self.v1_tasks.iter().map(|fd| fd.as_raw_fd()).collect()
     }
 
     /// Closes the descriptors the child needed, once it runs.
     pub fn close_launch_fds(&mut self) {
         self.v2_dir = None;
-        self.v1_procs.clear();
+        self.v1_tasks.clear();
     }
 
     pub fn dirs(&self) -> &[PathBuf] {

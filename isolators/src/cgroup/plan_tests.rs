@@ -180,12 +180,12 @@ fn v2_instance_directories_are_created_and_removed() {
 
 #[test]
 fn a_failed_v1_instance_leaves_no_directory() {
-    // Plain directories have no cgroup.procs to open, so creation fails after the mkdir.
+    // Plain directories have no `tasks` file to open, so creation fails after the mkdir.
     let (_temp, root, own) = writable_copy("hybrid");
     let plan = CgroupPlan::plan(&CgroupLayout::detect_at(&root), &own, Creator::Root);
     plan.ensure_parents().unwrap();
     let error = plan.create_instance().unwrap_err().to_string();
-    assert!(error.contains("cgroup.procs"), "{error}");
+    assert!(error.contains("/tasks"), "{error}");
     for parent in plan.parents() {
         assert_eq!(
             std::fs::read_dir(&parent).unwrap().count(),

@@ -118,7 +118,7 @@ pub(super) struct ChildRun<'a> {
     pub setup: &'a ChildSetup,
     /// NULL-terminated argv for the probe.
     pub argv: &'a [*const c_char],
-    /// v1 `cgroup.procs` descriptors to join by writing "0".
+    /// v1 `tasks` descriptors to join by writing "0" (see [`crate::cgroup::InstanceCgroup`]).
     pub join_fds: &'a [RawFd],
     /// Host /dev/null, to become the probe's stdin.
     pub stdin_fd: RawFd,
@@ -178,7 +178,7 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
     }
     if !run.join_fds.is_empty() {
         for &fd in run.join_fds {
-            // SAFETY: fd is an open cgroup.procs descriptor the parent handed us; "0" means "me".
+            // SAFETY: fd is an open `tasks` descriptor the parent handed us; "0" means "me".
             let ret = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };
             check(ret as libc::c_long, "join the v1 cgroup")?;
         }

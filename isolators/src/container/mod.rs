@@ -212,7 +212,7 @@ impl Isolator for ContainerIsolator {
             .unwrap_or_default();
         let mut flags = NAMESPACES;
         if join_fds.is_empty() {
-            // v1 children join by writing cgroup.procs first, then unshare the cgroup namespace.
+            // v1 children move themselves into their cgroup first, then unshare the cgroup namespace.
             flags |= libc::CLONE_NEWCGROUP as u64;
         }
         if prepared.setup.rootless() {

@@ -58,11 +58,14 @@ fn compare(trials: usize, workload: &Workload) {
         .expect("prepare the process baseline");
     let (mut ours, mut theirs, mut bare) = (Vec::new(), Vec::new(), Vec::new());
     let mut phases: Vec<Vec<(String, u64)>> = Vec::new();
+    let mut teardown = Vec::new();
     for trial in 0..trials + 10 {
         let mut instance = container.launch().expect("launch");
         let ready = instance.wait_ready(TIMEOUT).expect("ready");
+        let released_ns = monotonic_ns();
         instance.release().expect("release");
         instance.wait_gone(TIMEOUT).expect("gone");
+        let gone_ns = monotonic_ns() - released_ns;
         let unshare_ns = unshare_once(&rootfs, workload);
         let mut baseline = process.launch().expect("launch the process baseline");
         let baseline_ready = baseline.wait_ready(TIMEOUT).expect("baseline ready");
@@ -72,6 +75,7 @@ fn compare(trials: usize, workload: &Workload) {
             bare.push(baseline_ready.ready_ns - baseline.launched_ns());
             ours.push(ready.ready_ns - instance.launched_ns());
             phases.push(ready.phases);
+            teardown.push(gone_ns);
             theirs.push(unshare_ns);
         }
     }
@@ -87,6 +91,10 @@ fn compare(trials: usize, workload: &Workload) {
         median(&mut bare) as f64 / 1e6
     );
     println!("ratio container/unshare {:.2}", ours_ms / theirs_ms);
+    println!(
+        "container teardown (release -> gone, cgroup removed) median {:.3} ms",
+        median(&mut teardown) as f64 / 1e6
+    );
     for (index, (name, _)) in phases[0].iter().enumerate() {
         let mut at: Vec<u64> = phases.iter().map(|p| p[index].1).collect();
         println!(

@@ -194,6 +194,26 @@ fn two_hundred_launches_leave_nothing_behind() {
 }
 
 #[test]
+fn cgroup_parents_are_removed_with_the_last_isolator_and_recreated_on_demand() {
+    if !may_launch("cgroup_parents_are_removed_with_the_last_isolator_and_recreated_on_demand") {
+        return;
+    }
+    let _serial = lock();
+    let (_scratch_a, mut first) = prepared("noop");
+    let (_scratch_b, second) = prepared("noop");
+    let parents = first.cgroup_plan().parents();
+    assert!(parents.iter().all(|p| p.is_dir()));
+    drop(second); // No instance anywhere: the parents go.
+    assert!(parents.iter().all(|p| !p.exists()), "{parents:?}");
+    let mut instance = first.launch().unwrap();
+    instance.wait_ready(TIMEOUT).unwrap();
+    assert!(parents.iter().all(|p| p.is_dir()));
+    drop(first); // An instance is still inside: the parents stay.
+    assert!(parents.iter().all(|p| p.is_dir()));
+    drop(instance);
+}
+
+#[test]
 fn timeouts_and_drops_mid_flight_leave_nothing_behind() {
     if !may_launch("timeouts_and_drops_mid_flight_leave_nothing_behind") {
         return;

@@ -40,8 +40,28 @@ impl CgroupPlan {
         Ok(())
     }
 
-    /// Creates the cgroup of one instance, named after this process and a counter.
+    /// Removes the parents if they are empty (no instance of anyone left), best effort. A
+    /// parent inside the harness's own cgroup must not outlive the harness, or it would keep
+    /// whoever manages that cgroup from removing it.
+    pub fn remove_parents(&self) {
+        for parent in self.parents() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+
+    /// Creates the cgroup of one instance, named after this process and a counter. Recreates
+    /// the parents when someone removed them since [`CgroupPlan::ensure_parents`].
     pub fn create_instance(&self) -> Result<InstanceCgroup, Error> {
+        match self.try_create_instance() {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                self.ensure_parents()?;
+                self.try_create_instance()
+            }
+            result => result,
+        }
+    }
+
+    fn try_create_instance(&self) -> Result<InstanceCgroup, Error> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "{}-{}",

@@ -32,6 +32,15 @@ const NAMESPACES: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWNET) as u64;
 
+/// clone3 with CLONE_CLEAR_SIGHAND came in Linux 5.5, CLONE_INTO_CGROUP in 5.7.
+const MIN_KERNEL: (u32, u32) = (5, 7);
+
+/// (major, minor) of a kernel release string such as "6.1.0-18-amd64".
+fn parse_kernel_release(release: &str) -> Option<(u32, u32)> {
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit());
+    Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
+}
+
 /// isobench's own container launcher.
 pub struct ContainerIsolator {
     creator: Creator,
@@ -106,6 +115,14 @@ impl ContainerIsolator {
     }
 }
 
+impl Drop for ContainerIsolator {
+    fn drop(&mut self) {
+        if self.prepared.take().is_some() {
+            self.plan.remove_parents();
+        }
+    }
+}
+
 impl Isolator for ContainerIsolator {
     fn name(&self) -> &str {
         "container"
@@ -157,6 +174,15 @@ impl Isolator for ContainerIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if parse_kernel_release(&release).is_some_and(|version| version < MIN_KERNEL) {
+            return Availability::unavailable(format!(
+                "Linux {release} lacks clone3 with CLONE_INTO_CGROUP — needs Linux {}.{} or newer",
+                MIN_KERNEL.0, MIN_KERNEL.1
+            ));
+        }
         if let CgroupLayout::Unsupported { reason } = &host.cgroup {
             return Availability::unavailable(reason.clone());
         }
@@ -309,5 +335,18 @@ impl Drop for ContainerInstance {
             reap::kill_and_reap(self.pid);
         }
         // Dropping the cgroup kills anything left in it and removes its directories.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kernel_release;
+
+    #[test]
+    fn parses_kernel_releases() {
+        assert_eq!(parse_kernel_release("6.18.44-fc-v782"), Some((6, 18)));
+        assert_eq!(parse_kernel_release("5.4.0-150-generic"), Some((5, 4)));
+        assert!(parse_kernel_release("5.4.0").unwrap() < super::MIN_KERNEL);
+        assert_eq!(parse_kernel_release("weird"), None);
     }
 }

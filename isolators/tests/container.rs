@@ -71,6 +71,17 @@ fn probe_runs_in_new_namespaces_with_cgroup_memory() {
         "root needs no user namespace"
     );
 
+    // Its own process group, so a terminal's Ctrl-C reaches only the harness.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let pgrp = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(2)
+        .unwrap();
+    assert_eq!(pgrp, pid, "the probe is not its own process group leader");
+
     // Its whole world: the read-only rootfs, its own /proc, a tmpfs /dev. No old root left.
     let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
     let points: Vec<(&str, &str)> = mounts

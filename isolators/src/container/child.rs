@@ -193,6 +193,11 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
     check(ret.into(), "sethostname")?;
     loopback_up()?;
     run.mounted_ns = now_ns();
+    // Its own process group, like the process baseline: a terminal's Ctrl-C reaches only the
+    // harness (as PID 1 of its pid namespace the probe would ignore it anyway).
+    // SAFETY: setpgid takes two pids; 0, 0 means "this process leads a new group".
+    let ret = unsafe { libc::setpgid(0, 0) };
+    check(ret.into(), "setpgid")?;
     // SAFETY: dup2 onto 0 of a descriptor we hold; the result is not close-on-exec.
     let ret = unsafe { libc::dup2(run.stdin_fd, 0) };
     check(ret.into(), "dup2 /dev/null to stdin")?;

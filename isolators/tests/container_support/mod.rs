@@ -8,7 +8,23 @@ use std::time::Duration;
 use isolators::cgroup::CgroupPlan;
 use isolators::container::ContainerIsolator;
 use isolators::fdchannel::FdChannel;
-use isolators::monotonic_ns;
+use isolators::testing::{check_root, run_if};
+use isolators::{monotonic_ns, Isolator, Workload};
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn may_launch(test: &str) -> bool {
+    run_if(test, "root", check_root()) && run_if(test, "cgroup", check_cgroup())
+}
+
+pub fn prepared(mode: &str) -> (tempfile::TempDir, ContainerIsolator) {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut container = ContainerIsolator::new();
+    container
+        .prepare(&Workload::parse(mode).unwrap(), scratch.path())
+        .unwrap();
+    (scratch, container)
+}
 
 /// `Ok` when instances get a cgroup of their own on this host.
 pub fn check_cgroup() -> Result<(), String> {

@@ -31,6 +31,9 @@ pub(super) struct ChildSetup {
     remount_flags: c_ulong,
     /// Rootless: (uid_map, gid_map) lines mapping root in the new user namespace to us.
     user_maps: Option<(CString, CString)>,
+    /// Bind-mount /dev nodes from the host instead of mknod: in any user namespace but the
+    /// initial one (rootless, or "root" inside someone else's container) mknod is refused.
+    bind_devices: bool,
     probe: CString,
     hostname: &'static CStr,
 }
@@ -102,6 +105,7 @@ impl ChildSetup {
                     ))
                 })
                 .transpose()?,
+            bind_devices: rootless.is_some() || !in_initial_user_namespace(),
             probe: c_path(&Path::new("/").join(probe_name))?,
             hostname: c"isobench",
         })
@@ -110,6 +114,12 @@ impl ChildSetup {
     pub(super) fn rootless(&self) -> bool {
         self.user_maps.is_some()
     }
+}
+
+/// True when this process's user namespace is the host's (uid_map maps all 2^32 ids 1:1).
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// One launch: the setup plus this instance's argv and cgroup, and what the child reports back
@@ -298,7 +308,7 @@ fn make_devices(setup: &ChildSetup) -> Step {
     // SAFETY: umask only swaps the file-creation mask; restored below.
     let old_mask = unsafe { libc::umask(0) };
     for node in &setup.dev_nodes {
-        if setup.rootless() {
+        if setup.bind_devices {
             // SAFETY: valid C string; creates an empty file to bind the host node onto.
             let fd = unsafe {
                 libc::open(

@@ -97,14 +97,11 @@ impl ChildSetup {
                 .map(|&(target, name)| Ok((c_path(Path::new(target))?, c_path(&dev.join(name))?)))
                 .collect::<Result<_, Error>>()?,
             remount_flags,
-            user_maps: rootless
-                .map(|(uid, gid)| {
-                    Ok::<_, Error>((
-                        c_path(Path::new(&format!("0 {uid} 1\n")))?,
-                        c_path(Path::new(&format!("0 {gid} 1\n")))?,
-                    ))
-                })
-                .transpose()?,
+            user_maps: rootless.map(|(uid, gid)| {
+                let map_root_to =
+                    |id: u32| CString::new(format!("0 {id} 1\n")).expect("digits have no NUL");
+                (map_root_to(uid), map_root_to(gid))
+            }),
             bind_devices: rootless.is_some() || !in_initial_user_namespace(),
             probe: c_path(&Path::new("/").join(probe_name))?,
             hostname: c"isobench",

@@ -2,6 +2,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::container::ContainerIsolator;
 use crate::isolator::Isolator;
 use crate::process::ProcessIsolator;
 
@@ -19,7 +20,7 @@ pub struct RegistryOptions {
 /// All isolators, in the order the comparison table shows them.
 pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
     let _ = options;
-    let isolators: Vec<Box<dyn Isolator>> = vec![Box::new(ProcessIsolator::default())];
+    let isolators: Vec<Box<dyn Isolator>> = vec![Box::new(ProcessIsolator::default()), Box::new(ContainerIsolator::new())];
     isolators
 }
 

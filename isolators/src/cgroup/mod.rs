@@ -4,6 +4,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod instance;
+pub mod plan;
+
+pub use instance::InstanceCgroup;
+pub use plan::{CgroupPlan, Creator, PARENT_NAME};
+
 /// The default cgroup root.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 

@@ -1,1 +1,352 @@
 //! The native container launcher: namespaces, one cgroup per instance, pivot_root into the probe rootfs.
+//!
+//! One `clone3` creates the probe's process directly as PID 1 of new mount, pid, uts, ipc, net
+//! and cgroup namespaces (plus a user namespace when not root), inside its cgroup on v2
+//! (CLONE_INTO_CGROUP). It borrows the harness's memory until it execs (CLONE_VM | CLONE_VFORK),
+//! sets up its mounts, pivots into the read-only rootfs and execs `/isobench-probe`: no
+//! intermediate process, no second exec, no daemon.
+mod child;
+mod clone;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::{CgroupLayout, CgroupPlan, Creator, InstanceCgroup};
+use crate::disk::DiskFootprint;
+use crate::fdchannel::FdChannel;
+use crate::host::Host;
+use crate::isolator::{
+    monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+};
+use crate::probe::{write_rootfs, Workload, PROBE_NAME};
+use crate::{reap, Error};
+use child::{ChildRun, ChildSetup};
+use clone::ChildStack;
+
+/// The namespaces every instance gets (the user namespace is added when not root).
+const NAMESPACES: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET) as u64;
+
+/// clone3 with CLONE_CLEAR_SIGHAND came in Linux 5.5, CLONE_INTO_CGROUP in 5.7.
+const MIN_KERNEL: (u32, u32) = (5, 7);
+
+/// (major, minor) of a kernel release string such as "6.1.0-18-amd64".
+fn parse_kernel_release(release: &str) -> Option<(u32, u32)> {
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit());
+    Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
+}
+
+/// isobench's own container launcher.
+pub struct ContainerIsolator {
+    creator: Creator,
+    plan: CgroupPlan,
+    prepared: Option<Prepared>,
+}
+
+/// What `prepare` makes once and every launch reuses.
+struct Prepared {
+    setup: ChildSetup,
+    stack: ChildStack,
+    mode: CString,
+    /// Host /dev/null, the probe's stdin.
+    dev_null: OwnedFd,
+}
+
+impl Default for ContainerIsolator {
+    fn default() -> Self {
+        ContainerIsolator::new()
+    }
+}
+
+impl ContainerIsolator {
+    /// Uses the host's cgroup layout.
+    pub fn new() -> ContainerIsolator {
+        ContainerIsolator::with_cgroup_layout(&CgroupLayout::detect())
+    }
+
+    /// Uses `layout` for instance cgroups, e.g. `Unified` at a hybrid host's cgroup2 mount to
+    /// exercise the v2 path (clone into cgroup, cgroup.kill) where v1 holds the controllers.
+    pub fn with_cgroup_layout(layout: &CgroupLayout) -> ContainerIsolator {
+        ContainerIsolator {
+            creator: Creator::current(),
+            plan: CgroupPlan::detect(layout),
+            prepared: None,
+        }
+    }
+
+    /// Where instance cgroups go, or why there are none.
+    pub fn cgroup_plan(&self) -> &CgroupPlan {
+        &self.plan
+    }
+
+    /// Prepares launches from an existing rootfs that holds `/isobench-probe` and empty `proc`
+    /// and `dev` directories (what [`write_rootfs`] makes). [`Isolator::prepare`] calls this.
+    pub fn prepare_rootfs(&mut self, rootfs: &Path, workload: &Workload) -> Result<(), Error> {
+        if !rootfs.join(PROBE_NAME).is_file() {
+            return Err(Error::BadInput(format!(
+                "{}: no {PROBE_NAME} in this rootfs — build it with probe::write_rootfs",
+                rootfs.display()
+            )));
+        }
+        if let Err(error) = self.plan.ensure_parents() {
+            self.plan = CgroupPlan::Unavailable {
+                reason: error.to_string(),
+            };
+        }
+        let rootless = match self.creator {
+            Creator::Root => None,
+            Creator::User { uid } => Some((uid, nix::unistd::getegid().as_raw())),
+        };
+        let dev_null =
+            std::fs::File::open("/dev/null").map_err(|e| Error::io("open /dev/null", e))?;
+        self.prepared = Some(Prepared {
+            setup: ChildSetup::new(rootfs, PROBE_NAME, rootless)?,
+            stack: ChildStack::new()?,
+            mode: CString::new(workload.mode.as_str())
+                .map_err(|_| Error::BadInput("workload mode contains NUL".into()))?,
+            dev_null: dev_null.into(),
+        });
+        Ok(())
+    }
+}
+
+impl Drop for ContainerIsolator {
+    fn drop(&mut self) {
+        if self.prepared.take().is_some() {
+            self.plan.remove_parents();
+        }
+    }
+}
+
+impl Isolator for ContainerIsolator {
+    fn name(&self) -> &str {
+        "container"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Container
+    }
+    fn describe(&self) -> Description {
+        let mut boundary = "shared kernel + 6 namespaces (mnt,pid,uts,ipc,net,cgroup)".to_string();
+        let mut notes = Vec::new();
+        if let Creator::User { uid } = self.creator {
+            boundary.push_str(" + user namespace");
+            notes.push(format!("rootless: root in the container is uid {uid} on the host; /dev nodes bind-mounted from the host"));
+        }
+        match &self.plan {
+            CgroupPlan::V2 {
+                parent,
+                controllers,
+            } => {
+                boundary.push_str(" + cgroup2");
+                if !controllers.iter().any(|c| c == "memory") {
+                    notes.push(format!(
+                        "cgroup2 at {} offers no memory controller: memory from PSS only",
+                        parent.display()
+                    ));
+                }
+            }
+            CgroupPlan::V1 {
+                memory_parent,
+                pids_parent,
+            } => {
+                boundary.push_str(" + cgroup v1");
+                let pids = pids_parent
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" and {}", p.display()));
+                notes.push(format!(
+                    "instance cgroups in the v1 hierarchies: {}{pids}",
+                    memory_parent.display()
+                ));
+            }
+            CgroupPlan::Unavailable { reason } => notes.push(format!("no cgroup: {reason}")),
+        }
+        boundary.push_str(" + pivot_root");
+        Description {
+            boundary,
+            kernel: KernelKind::Shared,
+            version: format!("isobench {}", env!("CARGO_PKG_VERSION")),
+            notes,
+        }
+    }
+    fn availability(&self, host: &Host) -> Availability {
+        let release = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if parse_kernel_release(&release).is_some_and(|version| version < MIN_KERNEL) {
+            return Availability::unavailable(format!(
+                "Linux {release} lacks clone3 with CLONE_INTO_CGROUP — needs Linux {}.{} or newer",
+                MIN_KERNEL.0, MIN_KERNEL.1
+            ));
+        }
+        if let CgroupLayout::Unsupported { reason } = &host.cgroup {
+            return Availability::unavailable(reason.clone());
+        }
+        if !host.is_root && !host.user_namespaces {
+            let limit =
+                std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap_or_default();
+            let why = match limit.trim() {
+                "0" => "user namespaces are disabled (sysctl user.max_user_namespaces=0)".to_string(),
+                _ => "the kernel refuses this user a user namespace (check sysctl kernel.unprivileged_userns_clone and AppArmor's userns restriction)".to_string(),
+            };
+            return Availability::unavailable(format!(
+                "not root and {why} — run as root or enable them"
+            ));
+        }
+        Availability::Available
+    }
+    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+        let rootfs = write_rootfs(scratch)?;
+        // The launcher is code inside isobench itself: its runtime is the running executable.
+        let exe =
+            std::env::current_exe().map_err(|e| Error::io("locate the isobench executable", e))?;
+        let footprint = DiskFootprint::measure(&[exe], std::slice::from_ref(&rootfs))?;
+        self.prepare_rootfs(&rootfs, workload)?;
+        Ok(footprint)
+    }
+    fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
+        let prepared = self
+            .prepared
+            .as_mut()
+            .ok_or_else(|| Error::BadInput("container: launch before prepare".into()))?;
+        let mut channel = FdChannel::new()?;
+        let channel_arg =
+            CString::new(channel.probe_channel_arg()).expect("a formatted fd pair has no NUL");
+        let probe = CString::new(format!("/{PROBE_NAME}")).expect("the probe name has no NUL");
+        let argv = [
+            probe.as_ptr(),
+            c"--mode".as_ptr(),
+            prepared.mode.as_ptr(),
+            c"--channel".as_ptr(),
+            channel_arg.as_ptr(),
+            std::ptr::null(),
+        ];
+
+        let launched_ns = monotonic_ns();
+        let mut cgroup = match &self.plan {
+            CgroupPlan::Unavailable { .. } => None,
+            plan => Some(plan.create_instance()?),
+        };
+        let cgroup_ns = monotonic_ns();
+        let join_fds = cgroup
+            .as_ref()
+            .map(InstanceCgroup::join_fds)
+            .unwrap_or_default();
+        let mut flags = NAMESPACES;
+        if join_fds.is_empty() {
+            // v1 children move themselves into their cgroup first, then unshare the cgroup namespace.
+            flags |= libc::CLONE_NEWCGROUP as u64;
+        }
+        if prepared.setup.rootless() {
+            flags |= libc::CLONE_NEWUSER as u64;
+        }
+        let mut run = ChildRun {
+            setup: &prepared.setup,
+            argv: &argv,
+            join_fds: &join_fds,
+            stdin_fd: prepared.dev_null.as_raw_fd(),
+            started_ns: 0,
+            mounted_ns: 0,
+            failed_step: None,
+            errno: 0,
+        };
+        let clone_into = cgroup.as_ref().and_then(InstanceCgroup::clone_into_fd);
+        let pid = clone::spawn(&mut prepared.stack, flags, clone_into, &mut run)?;
+        let exec_ns = monotonic_ns();
+        channel.close_child_ends();
+        if let Some(cgroup) = cgroup.as_mut() {
+            cgroup.close_launch_fds();
+        }
+        let mut phases = Vec::new();
+        if cgroup.is_some() {
+            phases.push(("cgroup".to_string(), cgroup_ns - launched_ns));
+        }
+        phases.push((
+            "clone".to_string(),
+            run.started_ns.saturating_sub(launched_ns),
+        ));
+        phases.push((
+            "mounts".to_string(),
+            run.mounted_ns.saturating_sub(launched_ns),
+        ));
+        phases.push(("exec".to_string(), exec_ns - launched_ns));
+        Ok(Box::new(ContainerInstance {
+            pid,
+            channel,
+            launched_ns,
+            phases,
+            cgroup,
+            reaped: false,
+        }))
+    }
+}
+
+struct ContainerInstance {
+    /// Host pid of the probe, PID 1 of the instance's pid namespace.
+    pid: i32,
+    channel: FdChannel,
+    launched_ns: u64,
+    phases: Vec<(String, u64)>,
+    cgroup: Option<InstanceCgroup>,
+    reaped: bool,
+}
+
+impl Instance for ContainerInstance {
+    fn launched_ns(&self) -> u64 {
+        self.launched_ns
+    }
+    fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
+        let mut ready = self.channel.wait_ready(self.launched_ns, timeout)?;
+        ready.phases = self.phases.clone();
+        ready
+            .phases
+            .push(("ready".into(), ready.ready_ns - self.launched_ns));
+        Ok(ready)
+    }
+    fn resources(&self) -> Resources {
+        Resources {
+            pids: vec![self.pid],
+            cgroup: self.cgroup.as_ref().and_then(InstanceCgroup::memory_source),
+            ..Default::default()
+        }
+    }
+    fn release(&mut self) -> Result<(), Error> {
+        self.channel.release()
+    }
+    fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        reap::wait_exit(self.pid, timeout, "the container's probe to exit")?;
+        self.reaped = true;
+        if let Some(cgroup) = self.cgroup.as_mut() {
+            cgroup.remove(deadline.saturating_duration_since(Instant::now()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ContainerInstance {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // The probe is PID 1 of its pid namespace: killing it kills everything inside.
+            reap::kill_and_reap(self.pid);
+        }
+        // Dropping the cgroup kills anything left in it and removes its directories.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_kernel_release;
+
+    #[test]
+    fn parses_kernel_releases() {
+        assert_eq!(parse_kernel_release("6.18.44-fc-v782"), Some((6, 18)));
+        assert_eq!(parse_kernel_release("5.4.0-150-generic"), Some((5, 4)));
+        assert!(parse_kernel_release("5.4.0").unwrap() < super::MIN_KERNEL);
+        assert_eq!(parse_kernel_release("weird"), None);
+    }
+}

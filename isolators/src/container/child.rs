@@ -1,0 +1,374 @@
+//! What runs in the container's first process between clone and exec: user maps, cgroup join,
+//! mounts, pivot_root, /dev, hostname, loopback, execve of the probe.
+//!
+//! The child shares the harness's memory (CLONE_VM) until it execs, so it only reads data the
+//! parent prepared and makes raw system calls: no allocation, no locks, no panics.
+use std::ffi::{c_char, c_ulong, CStr, CString};
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::Error;
+
+/// A device node in the container's /dev: created with mknod as root, bind-mounted from the
+/// host inside a user namespace (where mknod is not allowed).
+struct DevNode {
+    path: CString,
+    host: CString,
+    rdev: libc::dev_t,
+}
+
+/// What every launch of one prepared rootfs needs; built once, in `prepare`.
+pub(super) struct ChildSetup {
+    rootfs: CString,
+    proc_dir: CString,
+    dev_dir: CString,
+    dev_nodes: Vec<DevNode>,
+    /// (target, link path) symlinks in /dev: fd, stdin, stdout, stderr.
+    dev_links: Vec<(CString, CString)>,
+    /// Flags for the read-only remount of the rootfs bind, including the flags the kernel locks
+    /// on it inside a user namespace (nosuid, nodev, noexec of the mount it came from).
+    remount_flags: c_ulong,
+    /// Rootless: (uid_map, gid_map) lines mapping root in the new user namespace to us.
+    user_maps: Option<(CString, CString)>,
+    /// Bind-mount /dev nodes from the host instead of mknod: in any user namespace but the
+    /// initial one (rootless, or "root" inside someone else's container) mknod is refused.
+    bind_devices: bool,
+    probe: CString,
+    hostname: &'static CStr,
+}
+
+const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+const DEV_LINKS: [(&str, &str); 4] = [
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+];
+
+fn c_path(path: &Path) -> Result<CString, Error> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::BadInput(format!("{}: NUL byte in path", path.display())))
+}
+
+impl ChildSetup {
+    /// `rootless`: Some((uid, gid)) to map root in a new user namespace to that user.
+    pub(super) fn new(
+        rootfs: &Path,
+        probe_name: &str,
+        rootless: Option<(u32, u32)>,
+    ) -> Result<ChildSetup, Error> {
+        let stat = nix::sys::statvfs::statvfs(rootfs)
+            .map_err(|e| Error::sys(format!("statvfs {}", rootfs.display()), e))?;
+        let mut remount_flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+        for (st, ms) in [
+            (libc::ST_NOSUID, libc::MS_NOSUID),
+            (libc::ST_NODEV, libc::MS_NODEV),
+            (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        ] {
+            if stat.flags().bits() & st != 0 {
+                remount_flags |= ms;
+            }
+        }
+        let dev = rootfs.join("dev");
+        Ok(ChildSetup {
+            rootfs: c_path(rootfs)?,
+            proc_dir: c_path(&rootfs.join("proc"))?,
+            dev_dir: c_path(&dev)?,
+            dev_nodes: DEVICES
+                .iter()
+                .map(|&(name, major, minor)| {
+                    Ok(DevNode {
+                        path: c_path(&dev.join(name))?,
+                        host: c_path(&Path::new("/dev").join(name))?,
+                        rdev: libc::makedev(major, minor),
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
+            dev_links: DEV_LINKS
+                .iter()
+                .map(|&(target, name)| Ok((c_path(Path::new(target))?, c_path(&dev.join(name))?)))
+                .collect::<Result<_, Error>>()?,
+            remount_flags,
+            user_maps: rootless.map(|(uid, gid)| {
+                let map_root_to =
+                    |id: u32| CString::new(format!("0 {id} 1\n")).expect("digits have no NUL");
+                (map_root_to(uid), map_root_to(gid))
+            }),
+            bind_devices: rootless.is_some() || !in_initial_user_namespace(),
+            probe: c_path(&Path::new("/").join(probe_name))?,
+            hostname: c"isobench",
+        })
+    }
+
+    pub(super) fn rootless(&self) -> bool {
+        self.user_maps.is_some()
+    }
+}
+
+/// True when this process's user namespace is the host's (uid_map maps all 2^32 ids 1:1).
+fn in_initial_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+}
+
+/// One launch: the setup plus this instance's argv and cgroup, and what the child reports back
+/// through the shared memory.
+pub(super) struct ChildRun<'a> {
+    pub setup: &'a ChildSetup,
+    /// NULL-terminated argv for the probe.
+    pub argv: &'a [*const c_char],
+    /// v1 `tasks` descriptors to join by writing "0" (see [`crate::cgroup::InstanceCgroup`]).
+    pub join_fds: &'a [RawFd],
+    /// Host /dev/null, to become the probe's stdin.
+    pub stdin_fd: RawFd,
+    /// Written by the child: CLOCK_MONOTONIC when it started, and when its mounts were done.
+    pub started_ns: u64,
+    pub mounted_ns: u64,
+    /// Written by the child when a step fails, just before it exits.
+    pub failed_step: Option<&'static str>,
+    pub errno: i32,
+}
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+type Step = Result<(), (&'static str, i32)>;
+
+/// Maps a -1 return to the failed step and errno.
+fn check(ret: libc::c_long, step: &'static str) -> Step {
+    if ret < 0 {
+        Err((step, nix::errno::Errno::last_raw()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Entry point of the cloned child, on its own small stack. Never returns: execs or exits.
+pub(super) extern "C" fn child_main(run: *mut ChildRun) -> ! {
+    // SAFETY: the parent passes a valid ChildRun and stays suspended (CLONE_VFORK) until we
+    // exec or exit, so nothing else touches it meanwhile.
+    let run = unsafe { &mut *run };
+    run.started_ns = now_ns();
+    let Err((step, errno)) = set_up_and_exec(run);
+    run.failed_step = Some(step);
+    run.errno = errno;
+    // SAFETY: _exit is exit_group: it ends only this child (its own thread group), runs no
+    // atexit handlers of the parent, and never returns.
+    unsafe { libc::_exit(127) }
+}
+
+fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'static str, i32)> {
+    let setup = run.setup;
+    if let Some((uid_map, gid_map)) = &setup.user_maps {
+        write_file(
+            c"/proc/self/setgroups",
+            c"deny",
+            "write /proc/self/setgroups",
+        )?;
+        write_file(c"/proc/self/uid_map", uid_map, "write /proc/self/uid_map")?;
+        write_file(c"/proc/self/gid_map", gid_map, "write /proc/self/gid_map")?;
+    }
+    if !run.join_fds.is_empty() {
+        for &fd in run.join_fds {
+            // SAFETY: fd is an open `tasks` descriptor the parent handed us; "0" means "me".
+            let ret = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };
+            check(ret as libc::c_long, "join the v1 cgroup")?;
+        }
+        // SAFETY: unshare takes flags only.
+        let ret = unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
+        check(ret.into(), "unshare the cgroup namespace")?;
+    }
+    mount_rootfs(setup)?;
+    let name = setup.hostname.to_bytes();
+    // SAFETY: sethostname reads len bytes from a valid buffer.
+    let ret = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
+    check(ret.into(), "sethostname")?;
+    loopback_up()?;
+    run.mounted_ns = now_ns();
+    // Its own process group, like the process baseline: a terminal's Ctrl-C reaches only the
+    // harness (as PID 1 of its pid namespace the probe would ignore it anyway).
+    // SAFETY: setpgid takes two pids; 0, 0 means "this process leads a new group".
+    let ret = unsafe { libc::setpgid(0, 0) };
+    check(ret.into(), "setpgid")?;
+    // SAFETY: dup2 onto 0 of a descriptor we hold; the result is not close-on-exec.
+    let ret = unsafe { libc::dup2(run.stdin_fd, 0) };
+    check(ret.into(), "dup2 /dev/null to stdin")?;
+    let envp: [*const c_char; 1] = [std::ptr::null()];
+    // SAFETY: probe, argv and envp are NUL-terminated and live in the suspended parent's memory.
+    unsafe { libc::execve(setup.probe.as_ptr(), run.argv.as_ptr(), envp.as_ptr()) };
+    Err(("execve the probe", nix::errno::Errno::last_raw()))
+}
+
+fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: c_ulong,
+    data: Option<&CStr>,
+    step: &'static str,
+) -> Step {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: every pointer is NULL or a valid C string that outlives the call.
+    let ret = unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data).cast(),
+        )
+    };
+    check(ret.into(), step)
+}
+
+/// Private propagation, a read-only bind of the rootfs, /proc and /dev inside it, pivot_root.
+fn mount_rootfs(setup: &ChildSetup) -> Step {
+    mount(
+        None,
+        c"/",
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+        "make / private",
+    )?;
+    mount(
+        Some(&setup.rootfs),
+        &setup.rootfs,
+        None,
+        libc::MS_BIND,
+        None,
+        "bind the rootfs",
+    )?;
+    mount(
+        None,
+        &setup.rootfs,
+        None,
+        setup.remount_flags,
+        None,
+        "remount the rootfs read-only",
+    )?;
+    let hidden = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    mount(
+        Some(c"proc"),
+        &setup.proc_dir,
+        Some(c"proc"),
+        hidden,
+        None,
+        "mount /proc",
+    )?;
+    let dev_data = c"mode=755,size=64k";
+    mount(
+        Some(c"tmpfs"),
+        &setup.dev_dir,
+        Some(c"tmpfs"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some(dev_data),
+        "mount /dev",
+    )?;
+    make_devices(setup)?;
+    // SAFETY: chdir/pivot_root/umount2 take valid C strings. pivot_root(".", ".") stacks the
+    // old root on the new one; detaching "." then drops it with no directory left behind.
+    unsafe {
+        check(
+            libc::chdir(setup.rootfs.as_ptr()).into(),
+            "chdir into the rootfs",
+        )?;
+        check(
+            libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()),
+            "pivot_root",
+        )?;
+        check(
+            libc::umount2(c".".as_ptr(), libc::MNT_DETACH).into(),
+            "detach the old root",
+        )?;
+        check(libc::chdir(c"/".as_ptr()).into(), "chdir /")?;
+    }
+    Ok(())
+}
+
+fn make_devices(setup: &ChildSetup) -> Step {
+    // SAFETY: umask only swaps the file-creation mask; restored below.
+    let old_mask = unsafe { libc::umask(0) };
+    for node in &setup.dev_nodes {
+        if setup.bind_devices {
+            // SAFETY: valid C string; creates an empty file to bind the host node onto.
+            let fd = unsafe {
+                libc::open(
+                    node.path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o666,
+                )
+            };
+            check(fd.into(), "create a /dev node")?;
+            // SAFETY: fd was just opened by us.
+            unsafe { libc::close(fd) };
+            mount(
+                Some(&node.host),
+                &node.path,
+                None,
+                libc::MS_BIND,
+                None,
+                "bind a /dev node",
+            )?;
+        } else {
+            // SAFETY: valid C string; mknod creates a character device in our tmpfs.
+            let ret = unsafe { libc::mknod(node.path.as_ptr(), libc::S_IFCHR | 0o666, node.rdev) };
+            check(ret.into(), "mknod in /dev")?;
+        }
+    }
+    for (target, link) in &setup.dev_links {
+        // SAFETY: both are valid C strings.
+        let ret = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
+        check(ret.into(), "symlink in /dev")?;
+    }
+    // SAFETY: restores the mask the probe inherits.
+    unsafe { libc::umask(old_mask) };
+    Ok(())
+}
+
+fn write_file(path: &CStr, text: &CStr, step: &'static str) -> Step {
+    // SAFETY: valid C strings; the descriptor is closed before returning.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        check(fd.into(), step)?;
+        let bytes = text.to_bytes();
+        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        libc::close(fd);
+        check(written as libc::c_long, step)
+    }
+}
+
+/// Brings `lo` up in the new network namespace: the only interface it has.
+fn loopback_up() -> Step {
+    // SAFETY: socket returns a descriptor or -1; ifreq is plain data we fill in; the socket is
+    // close-on-exec, so the probe never sees it.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        check(sock.into(), "socket for lo")?;
+        let mut request: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as c_char;
+        }
+        request.ifr_ifru.ifru_flags =
+            (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as libc::c_short;
+        check(
+            libc::ioctl(sock, libc::SIOCSIFFLAGS, &request).into(),
+            "bring lo up",
+        )
+    }
+}

@@ -1,8 +1,9 @@
 //! Builds `isobench-probe` as a static executable and places it in OUT_DIR for `include_bytes!`.
 //!
 //! The probe is std-only, so it is compiled with rustc directly (no nested cargo, no locks):
-//! `+crt-static` for an explicit `--target` gives a static-pie binary with no interpreter and
-//! no needed libraries, the same bytes in every isolator.
+//! `+crt-static` for an explicit `--target` gives a static binary with no interpreter and no
+//! needed libraries, the same bytes in every isolator. `relocation-model=static` makes it a
+//! plain (non-PIE) static executable, so it need not relocate itself at every start.
 use std::{env, path::PathBuf, process::Command};
 
 fn main() {
@@ -32,7 +33,14 @@ fn main() {
             "-C",
             "panic=abort",
         ])
-        .args(["-C", "strip=symbols", "-C", "codegen-units=1"])
+        .args([
+            "-C",
+            "strip=symbols",
+            "-C",
+            "codegen-units=1",
+            "-C",
+            "relocation-model=static",
+        ])
         .arg("-o")
         .arg(&output)
         .arg(probe_src.join("main.rs"))

@@ -52,8 +52,9 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[lower] * (1.0 - weight) + sorted[upper] * weight
 }
 
-/// Distribution-free 95% interval of the median from order statistics: the ranks
-/// n/2 ± z·√n/2 (normal approximation to the binomial), widened to the full range for tiny n.
+/// Distribution-free 95% interval of the median from order statistics (normal approximation
+/// to the binomial): ranks ⌊n/2 − z·√n/2⌋ and ⌈1 + n/2 + z·√n/2⌉ (1-based), which for n = 100
+/// gives the textbook 40th and 61st values; the full range for tiny n.
 pub fn median_confidence_interval(sorted: &[f64]) -> (f64, f64) {
     let n = sorted.len();
     if n < 6 {
@@ -61,7 +62,7 @@ pub fn median_confidence_interval(sorted: &[f64]) -> (f64, f64) {
     }
     let half_width = Z_95 * (n as f64).sqrt() / 2.0;
     let low_rank = ((n as f64 / 2.0) - half_width).floor().max(1.0) as usize;
-    let high_rank = ((n as f64 / 2.0) + half_width).ceil().min(n as f64) as usize;
+    let high_rank = (1.0 + (n as f64 / 2.0) + half_width).ceil().min(n as f64) as usize;
     (sorted[low_rank - 1], sorted[high_rank - 1])
 }
 
@@ -103,10 +104,10 @@ mod tests {
 
     #[test]
     fn median_interval_brackets_the_median() {
-        // n = 100: ranks 50 ± 9.8 → 41st and 60th values.
+        // n = 100: ranks ⌊50 − 9.8⌋ = 40 and ⌈51 + 9.8⌉ = 61.
         let values: Vec<f64> = (1..=100).map(f64::from).collect();
         let s = summarize(&values).unwrap();
-        assert_eq!((s.median_ci_low, s.median_ci_high), (41.0, 60.0));
+        assert_eq!((s.median_ci_low, s.median_ci_high), (40.0, 61.0));
         let tiny = summarize(&[3.0, 1.0, 2.0]).unwrap();
         assert_eq!(
             (tiny.median_ci_low, tiny.median_ci_high, tiny.median),

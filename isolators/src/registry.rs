@@ -19,11 +19,11 @@ pub struct RegistryOptions {
 
 /// All isolators, in the order the comparison table shows them.
 pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
-    let _ = options;
-    let isolators: Vec<Box<dyn Isolator>> = vec![
+    let mut isolators: Vec<Box<dyn Isolator>> = vec![
         Box::new(ProcessIsolator::default()),
         Box::new(ContainerIsolator::new()),
     ];
+    isolators.extend(crate::external::all(options));
     isolators
 }
 

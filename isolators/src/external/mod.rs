@@ -1,1 +1,23 @@
 //! Adapters for real engines found on the host: crun, runc, runsc, bwrap, unshare, qemu, firecracker, cloud-hypervisor, podman, docker.
+//!
+//! Each adapter drives the engine's own command line, the way a user would, and observes the
+//! same probe as every other isolator. Shared pieces: [`engine`] (finding and versioning the
+//! binary), [`spawned`] (one engine process per instance, its ready channel and its process
+//! tree), [`procs`] (walking /proc).
+pub mod bwrap;
+pub mod engine;
+pub mod procs;
+pub mod simple;
+pub mod spawned;
+pub mod unshare;
+
+use crate::isolator::Isolator;
+use crate::registry::RegistryOptions;
+
+/// Every external adapter, in table order (containers, sandbox, microVMs).
+pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
+    vec![
+        Box::new(unshare::UnshareIsolator::new(options)),
+        Box::new(bwrap::BwrapIsolator::new(options)),
+    ]
+}

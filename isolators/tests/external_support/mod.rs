@@ -1,0 +1,68 @@
+//! Shared lifecycle checks for the external engine tests.
+#![allow(dead_code)]
+use std::path::Path;
+use std::time::Duration;
+
+use isolators::{Host, Isolator, Workload};
+
+/// Runs launch → ready → memory → release → gone once and checks nothing is left.
+/// Returns the startup in nanoseconds.
+pub fn lifecycle(isolator: &mut dyn Isolator, scratch: &Path) -> u64 {
+    let host = Host::detect();
+    let availability = isolator.availability(&host);
+    assert!(availability.is_available(), "{availability:?}");
+    let footprint = isolator.prepare(&Workload::noop(), scratch).unwrap();
+    assert!(footprint.runtime.apparent_bytes > 0 && footprint.image.apparent_bytes > 0);
+    let mut instance = isolator.launch().unwrap();
+    let ready = instance.wait_ready(Duration::from_secs(60)).unwrap();
+    let startup_ns = ready.ready_ns - instance.launched_ns();
+    assert_eq!(ready.report.get("mode").map(String::as_str), Some("noop"));
+    let resources = instance.resources();
+    let memory = instance.memory().unwrap();
+    assert!(memory.pss_bytes > 0, "{memory:?}");
+    assert!(memory.processes >= 1, "{memory:?}");
+    instance.release().unwrap();
+    instance.wait_gone(Duration::from_secs(60)).unwrap();
+    for pid in &resources.pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists() || is_zombie_or_other(*pid),
+            "process {pid} of the instance is still running"
+        );
+    }
+    for path in &resources.paths {
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+    drop(instance);
+    startup_ns
+}
+
+/// A launch that never gets to ready (1 ms timeout) must leave nothing behind once dropped.
+pub fn never_ready_cleans_up(isolator: &mut dyn Isolator, scratch: &Path) {
+    isolator.prepare(&Workload::noop(), scratch).unwrap();
+    let mut instance = isolator.launch().unwrap();
+    let result = instance.wait_ready(Duration::from_millis(1));
+    assert!(result.is_err(), "ready within 1 ms?");
+    let resources = instance.resources();
+    drop(instance);
+    for pid in &resources.pids {
+        assert!(
+            is_zombie_or_other(*pid) || !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} survived Drop"
+        );
+    }
+    for path in &resources.paths {
+        assert!(!path.exists(), "{} survived Drop", path.display());
+    }
+}
+
+/// A pid that now names a different process (reused) or is gone counts as gone; we compare the
+/// command name against the engine's and the probe's.
+fn is_zombie_or_other(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            let state = stat.rfind(')').and_then(|at| stat[at + 2..].chars().next());
+            state == Some('Z')
+        }
+    }
+}

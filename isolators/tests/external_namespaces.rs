@@ -27,7 +27,7 @@ fn unshare_lifecycle() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = UnshareIsolator::new(&RegistryOptions::default());
-    let startup_ns = external_support::lifecycle(&mut isolator, scratch.path());
+    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path());
     eprintln!("unshare startup {} µs", startup_ns / 1000);
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
 }
@@ -41,7 +41,7 @@ fn bwrap_lifecycle() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = BwrapIsolator::new(&RegistryOptions::default());
-    let startup_ns = external_support::lifecycle(&mut isolator, scratch.path());
+    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path());
     eprintln!("bwrap startup {} µs", startup_ns / 1000);
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
 }

@@ -5,8 +5,12 @@
 //! binary), [`spawned`] (one engine process per instance, its ready channel and its process
 //! tree), [`procs`] (walking /proc).
 pub mod bwrap;
+pub mod crun;
 pub mod engine;
+pub mod oci;
+pub mod oci_isolator;
 pub mod procs;
+pub mod runc;
 pub mod simple;
 pub mod spawned;
 pub mod unshare;
@@ -19,5 +23,7 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
     vec![
         Box::new(unshare::UnshareIsolator::new(options)),
         Box::new(bwrap::BwrapIsolator::new(options)),
+        Box::new(runc::runc(options)),
+        Box::new(crun::crun(options)),
     ]
 }

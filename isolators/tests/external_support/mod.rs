@@ -3,11 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use isolators::{Host, Isolator, Workload};
+use isolators::{Host, Isolator, MemoryUsage, Workload};
 
 /// Runs launch → ready → memory → release → gone once and checks nothing is left.
-/// Returns the startup in nanoseconds.
-pub fn lifecycle(isolator: &mut dyn Isolator, scratch: &Path) -> u64 {
+/// Returns the startup in nanoseconds and the memory sample.
+pub fn lifecycle(isolator: &mut dyn Isolator, scratch: &Path) -> (u64, MemoryUsage) {
     let host = Host::detect();
     let availability = isolator.availability(&host);
     assert!(availability.is_available(), "{availability:?}");
@@ -33,7 +33,7 @@ pub fn lifecycle(isolator: &mut dyn Isolator, scratch: &Path) -> u64 {
         assert!(!path.exists(), "{} was left behind", path.display());
     }
     drop(instance);
-    startup_ns
+    (startup_ns, memory)
 }
 
 /// A launch that never gets to ready (1 ms timeout) must leave nothing behind once dropped.

@@ -1,0 +1,413 @@
+//! Shared OCI runtime adapter (runc, crun, runsc): the bundle (config.json built with
+//! oci-spec over the probe rootfs), `run` in the foreground with the probe's pipes preserved as
+//! fds 3 and 4, a private `--root` state directory, and delete-on-drop.
+//!
+//! Why foreground `run`: it is create + start in one command, and the runtime stays the
+//! container's parent until the probe exits (as `docker run` does), so launch → ready is what a
+//! user's `run` costs until the workload runs. `run --detach` does the same work and then
+//! exits; the ready signal comes from the probe either way.
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder,
+};
+
+use super::spawned::{unique_id, Spawned};
+use crate::cgroup::CgroupLayout;
+use crate::disk::DiskFootprint;
+use crate::fdchannel::FdChannel;
+use crate::isolator::{Instance, Ready, Resources};
+use crate::memory::CgroupMemorySource;
+use crate::probe::{write_rootfs, Workload, PROBE_NAME};
+use crate::Error;
+
+/// Parent of every instance's cgroup (`cgroupsPath` = `/isobench-oci/<id>`).
+pub const CGROUP_PARENT: &str = "isobench-oci";
+
+/// The probe's channel fds inside the container (`--preserve-fds 2` passes 3 and 4).
+const RELEASE_FD: RawFd = 3;
+const READY_FD: RawFd = 4;
+
+/// The runtime spec every OCI instance runs: read-only probe rootfs, /proc and a tmpfs /dev,
+/// mount/pid/uts/ipc/net namespaces, the probe with `--channel fd:3,4`, no terminal.
+pub fn probe_spec(rootfs: &Path, workload: &Workload, cgroups_path: &str) -> Result<Spec, Error> {
+    let spec_error = |e: oci_spec::OciSpecError| Error::Engine(format!("OCI spec: {e}"));
+    let namespaces = [
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Network,
+    ]
+    .into_iter()
+    .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(spec_error)?;
+    let mounts = vec![
+        MountBuilder::default()
+            .destination("/proc")
+            .typ("proc")
+            .source("proc")
+            .build()
+            .map_err(spec_error)?,
+        MountBuilder::default()
+            .destination("/dev")
+            .typ("tmpfs")
+            .source("tmpfs")
+            .options(vec![
+                "nosuid".to_string(),
+                "strictatime".into(),
+                "mode=755".into(),
+                "size=65536k".into(),
+            ])
+            .build()
+            .map_err(spec_error)?,
+    ];
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(vec![
+            format!("/{PROBE_NAME}"),
+            "--mode".into(),
+            workload.mode.clone(),
+            "--channel".into(),
+            format!("fd:{RELEASE_FD},{READY_FD}"),
+        ])
+        .env(vec!["PATH=/".to_string()])
+        .cwd("/")
+        .build()
+        .map_err(spec_error)?;
+    let linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .cgroups_path(PathBuf::from(cgroups_path))
+        .build()
+        .map_err(spec_error)?;
+    SpecBuilder::default()
+        .version("1.0.2")
+        .hostname("isobench")
+        .root(
+            RootBuilder::default()
+                .path(rootfs)
+                .readonly(true)
+                .build()
+                .map_err(spec_error)?,
+        )
+        .mounts(mounts)
+        .process(process)
+        .linux(linux)
+        .build()
+        .map_err(spec_error)
+}
+
+/// How one runtime differs from the others.
+#[derive(Debug, Clone)]
+pub struct Flavor {
+    /// Options before the subcommand, besides `--root`.
+    pub global_args: Vec<String>,
+    /// Hide the cgroup2 mount of a hybrid host from the runtime (crun refuses hybrid hosts).
+    pub hide_unified: Option<PathBuf>,
+}
+
+/// `engine <global> --root <state>`: how every runtime command of one isolator starts.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub engine: PathBuf,
+    pub flavor: Flavor,
+    pub state_root: PathBuf,
+}
+
+impl Runtime {
+    /// `engine <global> --root <state> <args>`, hiding the cgroup2 mount when asked.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.engine);
+        command
+            .args(&self.flavor.global_args)
+            .arg("--root")
+            .arg(&self.state_root)
+            .args(args)
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            );
+        if let Some(unified) = self.flavor.hide_unified.clone() {
+            let target = std::ffi::CString::new(unified.as_os_str().as_encoded_bytes())
+                .expect("a mount path has no NUL");
+            // SAFETY: the hook runs between fork and exec and only makes raw system calls.
+            unsafe {
+                command.pre_exec(move || hide_mount(&target));
+            }
+        }
+        command
+    }
+
+    /// `delete --force <id>`; the error is the runtime's stderr.
+    pub fn force_delete(&self, id: &str) -> Result<(), String> {
+        let output = self
+            .command(&["delete", "--force", id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+        }
+    }
+
+    /// Container ids left in the state directory.
+    pub fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(&self.state_root)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// What `prepare` made: the rootfs and a private state directory.
+pub struct PreparedOci {
+    pub runtime: Runtime,
+    pub rootfs: PathBuf,
+    pub workload: Workload,
+    pub scratch: PathBuf,
+    pub bundles: PathBuf,
+    pub cgroup: CgroupLayout,
+}
+
+impl PreparedOci {
+    /// Writes the rootfs, creates the state and bundle directories, measures the footprint of
+    /// `executables` (the runtime and anything it execs) plus rootfs and a sample config.json.
+    pub fn make(
+        engine: PathBuf,
+        flavor: Flavor,
+        executables: &[PathBuf],
+        workload: &Workload,
+        scratch: &Path,
+    ) -> Result<(PreparedOci, DiskFootprint), Error> {
+        let rootfs = write_rootfs(scratch)?;
+        let state_root = scratch.join("oci-state");
+        let bundles = scratch.join("oci-bundles");
+        for dir in [&state_root, &bundles] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        }
+        let sample = scratch.join("config.json");
+        probe_spec(&rootfs, workload, "/sample")?
+            .save(&sample)
+            .map_err(|e| Error::Engine(format!("write {}: {e}", sample.display())))?;
+        let footprint = DiskFootprint::measure(executables, &[rootfs.clone(), sample])?;
+        let prepared = PreparedOci {
+            runtime: Runtime {
+                engine,
+                flavor,
+                state_root,
+            },
+            rootfs,
+            workload: workload.clone(),
+            scratch: scratch.to_path_buf(),
+            bundles,
+            cgroup: CgroupLayout::detect(),
+        };
+        Ok((prepared, footprint))
+    }
+
+    /// Starts `run` for a new container; the caller's stamp is inside `Spawned::spawn`.
+    pub fn launch(&self) -> Result<OciInstance, Error> {
+        let id = unique_id();
+        let bundle = self.bundles.join(&id);
+        std::fs::create_dir(&bundle)
+            .map_err(|e| Error::io(format!("create {}", bundle.display()), e))?;
+        let cgroups_path = format!("/{CGROUP_PARENT}/{id}");
+        probe_spec(&self.rootfs, &self.workload, &cgroups_path)?
+            .save(bundle.join("config.json"))
+            .map_err(|e| Error::Engine(format!("write {}/config.json: {e}", bundle.display())))?;
+        let channel = FdChannel::new()?;
+        let (release, ready) = (channel.child_release_fd(), channel.child_ready_fd());
+        let bundle_arg = bundle.to_string_lossy().to_string();
+        let mut command =
+            self.runtime
+                .command(&["run", "--bundle", &bundle_arg, "--preserve-fds", "2", &id]);
+        // SAFETY: the hook runs between fork and exec and only calls fcntl/dup2/close.
+        unsafe {
+            command.pre_exec(move || place_channel_fds(release, ready));
+        }
+        let cgroup_dirs = cgroup_dirs(&self.cgroup, &cgroups_path);
+        let mut instance = OciInstance {
+            spawned: None,
+            id,
+            bundle,
+            cgroup_dirs,
+            runtime: self.runtime.clone(),
+        };
+        instance.spawned = Some(Spawned::spawn(&mut command, Some(channel), &self.scratch)?);
+        Ok(instance)
+    }
+}
+
+/// Moves the probe's pipe ends to fds 3 and 4 (via high numbers, so neither clobbers the other).
+fn place_channel_fds(release: RawFd, ready: RawFd) -> std::io::Result<()> {
+    // SAFETY: plain fd system calls on descriptors this (forked) process owns.
+    unsafe {
+        let high_release = libc::fcntl(release, libc::F_DUPFD, 100);
+        let high_ready = libc::fcntl(ready, libc::F_DUPFD, 100);
+        if high_release < 0
+            || high_ready < 0
+            || libc::dup2(high_release, RELEASE_FD) < 0
+            || libc::dup2(high_ready, READY_FD) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::close(high_release);
+        libc::close(high_ready);
+    }
+    Ok(())
+}
+
+/// In a private mount namespace, lazily unmounts `target` (the hybrid host's cgroup2 mount).
+fn hide_mount(target: &std::ffi::CStr) -> std::io::Result<()> {
+    // SAFETY: raw unshare/mount/umount2 with valid NUL-terminated strings.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let root = c"/";
+        let none = c"none";
+        if libc::mount(
+            none.as_ptr(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+            || libc::umount2(target.as_ptr(), libc::MNT_DETACH) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The memory cgroup directory a runtime makes for `cgroups_path` on this layout.
+fn cgroup_dirs(layout: &CgroupLayout, cgroups_path: &str) -> Option<CgroupMemorySource> {
+    let relative = cgroups_path.trim_start_matches('/');
+    match layout {
+        CgroupLayout::Unified { root } => Some(CgroupMemorySource::V2(root.join(relative))),
+        CgroupLayout::Legacy { root } | CgroupLayout::Hybrid { root, .. } => {
+            Some(CgroupMemorySource::V1(root.join("memory").join(relative)))
+        }
+        CgroupLayout::Unsupported { .. } => None,
+    }
+}
+
+/// One container run by an OCI runtime in the foreground.
+pub struct OciInstance {
+    spawned: Option<Spawned>,
+    pub id: String,
+    bundle: PathBuf,
+    cgroup_dirs: Option<CgroupMemorySource>,
+    runtime: Runtime,
+}
+
+impl OciInstance {
+    fn spawned(&mut self) -> &mut Spawned {
+        self.spawned.as_mut().expect("set at launch")
+    }
+
+    /// The runtime's state entry for this container.
+    pub fn state_dir(&self) -> PathBuf {
+        self.runtime.state_root.join(&self.id)
+    }
+}
+
+impl Instance for OciInstance {
+    fn launched_ns(&self) -> u64 {
+        self.spawned.as_ref().map_or(0, |s| s.launched_ns)
+    }
+    fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
+        let launched_ns = self.launched_ns();
+        let mut ready = self.spawned().wait_ready(timeout)?;
+        ready
+            .phases
+            .push(("run (create+start)".into(), ready.ready_ns - launched_ns));
+        Ok(ready)
+    }
+    fn resources(&self) -> Resources {
+        let pids = self.spawned.as_ref().map_or(Vec::new(), |s| s.processes());
+        let cgroup = self.cgroup_dirs.clone().filter(|c| c.dir().is_dir());
+        let mut paths = vec![self.state_dir(), self.bundle.clone()];
+        if let Some(dir) = &self.cgroup_dirs {
+            paths.push(dir.dir().to_path_buf());
+        }
+        Resources {
+            pids,
+            cgroup,
+            paths,
+            ..Default::default()
+        }
+    }
+    fn release(&mut self) -> Result<(), Error> {
+        self.spawned().release();
+        Ok(())
+    }
+    fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
+        let started = Instant::now();
+        self.spawned().wait_gone_ok(timeout)?;
+        // Foreground `run` deletes the container when the probe exits; check it did.
+        if self.state_dir().exists() {
+            let why = self
+                .runtime
+                .force_delete(&self.id)
+                .err()
+                .unwrap_or_default();
+            return Err(Error::Engine(format!(
+                "container {} was still in {} after `run` returned (deleted it now{})",
+                self.id,
+                self.runtime.state_root.display(),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!("; delete said: {why}")
+                }
+            )));
+        }
+        let _ = std::fs::remove_dir_all(&self.bundle);
+        if let Some(dir) = &self.cgroup_dirs {
+            let dir = dir.dir().to_path_buf();
+            while dir.exists() {
+                if started.elapsed() >= timeout {
+                    return Err(Error::timeout(
+                        format!("{} to be removed", dir.display()),
+                        timeout,
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OciInstance {
+    fn drop(&mut self) {
+        if let Some(mut spawned) = self.spawned.take() {
+            spawned.kill();
+        }
+        if self.state_dir().exists() {
+            let _ = self.runtime.force_delete(&self.id);
+        }
+        let _ = std::fs::remove_dir_all(&self.bundle);
+        if let Some(dir) = &self.cgroup_dirs {
+            let _ = std::fs::remove_dir(dir.dir());
+        }
+    }
+}

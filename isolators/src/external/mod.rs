@@ -6,6 +6,7 @@
 //! tree), [`procs`] (walking /proc).
 pub mod bwrap;
 pub mod crun;
+pub mod docker;
 pub mod engine;
 pub mod oci;
 pub mod oci_isolator;
@@ -25,5 +26,6 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(bwrap::BwrapIsolator::new(options)),
         Box::new(runc::runc(options)),
         Box::new(crun::crun(options)),
+        Box::new(docker::DockerIsolator::new(options)),
     ]
 }

@@ -1,0 +1,353 @@
+//! Docker: `docker run --rm -i --network none` of an image imported from the probe rootfs.
+//! The probe reports ready on stdout (`--channel stdio`) and is released by a newline on stdin.
+//! An instance is the docker client we spawn plus the containerd shim and the probe the daemon
+//! starts; the daemon and containerd themselves are shared, so they are not counted.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::engine::Engine;
+use super::procs::{self, ProcessId};
+use super::spawned::{unique_id, Spawned};
+use crate::cgroup::CgroupLayout;
+use crate::disk::DiskFootprint;
+use crate::host::Host;
+use crate::isolator::{
+    Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+};
+use crate::memory::CgroupMemorySource;
+use crate::probe::{write_rootfs, Workload, PROBE_BYTES, PROBE_NAME};
+use crate::registry::RegistryOptions;
+use crate::Error;
+
+/// How long `docker info` may take before we say no daemon answers.
+const INFO_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct DockerIsolator {
+    engine: Engine,
+    prepared: Option<Prepared>,
+}
+
+struct Prepared {
+    client: PathBuf,
+    image: String,
+    workload: Workload,
+    scratch: PathBuf,
+}
+
+impl DockerIsolator {
+    pub fn new(options: &RegistryOptions) -> DockerIsolator {
+        DockerIsolator {
+            engine: Engine::new(
+                "docker",
+                "docker",
+                "apt-get install docker.io",
+                "docker version",
+                options,
+            ),
+            prepared: None,
+        }
+    }
+}
+
+/// The image tag for this probe build: a content hash, so a new probe gets a new image.
+pub fn image_tag() -> String {
+    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
+    let hash = PROBE_BYTES.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("isobench-probe:{hash:016x}")
+}
+
+/// Runs a docker client command to completion within `timeout`; stdout on success.
+fn docker(client: &Path, args: &[&str], timeout: Duration) -> Result<String, String> {
+    let mut child = Command::new(client)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", client.display()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`docker {}` did not answer within {:.0} s",
+                    args.join(" "),
+                    timeout.as_secs_f64()
+                ));
+            }
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(format!(
+            "`docker {}`: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Executables the docker path runs through, those that exist here.
+fn docker_executables(client: PathBuf) -> Vec<PathBuf> {
+    let helpers = ["dockerd", "containerd", "containerd-shim-runc-v2", "runc"];
+    std::iter::once(client)
+        .chain(helpers.iter().filter_map(|h| crate::testing::which(h)))
+        .collect()
+}
+
+impl Isolator for DockerIsolator {
+    fn name(&self) -> &str {
+        "docker"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Container
+    }
+    fn describe(&self) -> Description {
+        Description {
+            boundary: "shared kernel + namespaces + cgroup, via dockerd → containerd → shim → runc"
+                .into(),
+            kernel: KernelKind::Shared,
+            version: self.engine.version_text(),
+            notes: vec![
+                "--network none; memory counts client + shim + probe, not the shared daemons"
+                    .into(),
+            ],
+        }
+    }
+    fn availability(&self, _host: &Host) -> Availability {
+        if let Availability::Unavailable { reason } = self.engine.availability() {
+            return Availability::unavailable(reason);
+        }
+        let client = match self.engine.path() {
+            Ok(path) => path,
+            Err(reason) => return Availability::unavailable(reason),
+        };
+        match docker(&client, &["info", "--format", "{{.ServerVersion}}"], INFO_TIMEOUT) {
+            Ok(_) => Availability::Available,
+            Err(why) => Availability::unavailable(format!(
+                "no Docker daemon answers ({why}) — start one: scripts/install-peers.sh --start-docker"
+            )),
+        }
+    }
+    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+        let client = self.engine.require()?;
+        let rootfs = write_rootfs(scratch)?;
+        let tar = scratch.join("probe-image.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .map_err(|e| Error::io("run tar", e))?;
+        if !status.success() {
+            return Err(Error::Engine(format!("tar of {} failed", rootfs.display())));
+        }
+        let image = image_tag();
+        let timeout = Duration::from_secs(120);
+        if docker(&client, &["image", "inspect", &image], timeout).is_err() {
+            docker(
+                &client,
+                &["import", &tar.to_string_lossy(), &image],
+                timeout,
+            )
+            .map_err(Error::Engine)?;
+        }
+        let footprint = DiskFootprint::measure(&docker_executables(client.clone()), &[tar])?;
+        self.prepared = Some(Prepared {
+            client,
+            image,
+            workload: workload.clone(),
+            scratch: scratch.to_path_buf(),
+        });
+        Ok(footprint)
+    }
+    fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
+        let prepared = self
+            .prepared
+            .as_ref()
+            .ok_or_else(|| Error::BadInput("docker: launch before prepare".into()))?;
+        let name = unique_id();
+        let mut command = Command::new(&prepared.client);
+        command
+            .args(["run", "--rm", "-i", "--network", "none", "--name", &name])
+            .arg(&prepared.image)
+            .arg(format!("/{PROBE_NAME}"))
+            .args(["--channel", "stdio", "--mode", &prepared.workload.mode]);
+        let spawned = Spawned::spawn(&mut command, None, &prepared.scratch)?;
+        Ok(Box::new(DockerInstance {
+            spawned,
+            client: prepared.client.clone(),
+            name,
+            container: OnceLock::new(),
+            gone: false,
+        }))
+    }
+}
+
+/// The daemon-side half of an instance, learnt from `docker inspect` after ready.
+#[derive(Debug, Clone)]
+struct Container {
+    shim: Option<ProcessId>,
+    probe: Option<ProcessId>,
+    cgroup: Option<CgroupMemorySource>,
+}
+
+struct DockerInstance {
+    spawned: Spawned,
+    client: PathBuf,
+    name: String,
+    container: OnceLock<Container>,
+    gone: bool,
+}
+
+impl DockerInstance {
+    fn container(&self) -> &Container {
+        self.container.get_or_init(|| {
+            let format = "{{.State.Pid}} {{.Id}}";
+            let said = docker(
+                &self.client,
+                &["inspect", "--format", format, &self.name],
+                Duration::from_secs(10),
+            )
+            .unwrap_or_default();
+            let mut words = said.split_whitespace();
+            let probe_pid = words
+                .next()
+                .and_then(|p| p.parse::<i32>().ok())
+                .filter(|&p| p > 0);
+            let id = words.next().unwrap_or_default().to_string();
+            let probe = probe_pid.and_then(ProcessId::of);
+            let shim = probe_pid.and_then(parent_of).and_then(ProcessId::of);
+            Container {
+                shim,
+                probe,
+                cgroup: docker_cgroup(&id),
+            }
+        })
+    }
+}
+
+/// Containers this harness process started that the daemon still knows (should be none).
+pub fn leftover_containers(client: &Path) -> Vec<String> {
+    let filter = format!("name=isobench-{}-", std::process::id());
+    docker(
+        client,
+        &["ps", "-a", "--format", "{{.Names}}", "--filter", &filter],
+        Duration::from_secs(10),
+    )
+    .map(|names| names.lines().map(str::to_string).collect())
+    .unwrap_or_default()
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The memory cgroup Docker's cgroupfs or systemd driver made for container `id`.
+fn docker_cgroup(id: &str) -> Option<CgroupMemorySource> {
+    if id.is_empty() {
+        return None;
+    }
+    let relative = [
+        format!("docker/{id}"),
+        format!("system.slice/docker-{id}.scope"),
+    ];
+    match CgroupLayout::detect() {
+        CgroupLayout::Unified { root } => relative
+            .iter()
+            .map(|r| root.join(r))
+            .find(|d| d.is_dir())
+            .map(CgroupMemorySource::V2),
+        CgroupLayout::Legacy { root } | CgroupLayout::Hybrid { root, .. } => relative
+            .iter()
+            .map(|r| root.join("memory").join(r))
+            .find(|d| d.is_dir())
+            .map(CgroupMemorySource::V1),
+        CgroupLayout::Unsupported { .. } => None,
+    }
+}
+
+impl Instance for DockerInstance {
+    fn launched_ns(&self) -> u64 {
+        self.spawned.launched_ns
+    }
+    fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
+        let mut ready = self.spawned.wait_ready(timeout)?;
+        ready.phases.push((
+            "docker run".into(),
+            ready.ready_ns - self.spawned.launched_ns,
+        ));
+        Ok(ready)
+    }
+    fn resources(&self) -> Resources {
+        let mut pids = self.spawned.processes();
+        let container = self.container();
+        if let Some(shim) = container.shim.filter(ProcessId::is_alive) {
+            pids.extend(procs::descendants(shim.pid));
+        } else if let Some(probe) = container.probe.filter(ProcessId::is_alive) {
+            pids.push(probe.pid);
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Resources {
+            pids,
+            cgroup: container.cgroup.clone(),
+            paths: container
+                .cgroup
+                .iter()
+                .map(|c| c.dir().to_path_buf())
+                .collect(),
+            ..Default::default()
+        }
+    }
+    fn release(&mut self) -> Result<(), Error> {
+        // Learn the daemon-side processes before they go, so wait_gone can check them.
+        let _ = self.container();
+        self.spawned.release();
+        Ok(())
+    }
+    fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
+        let started = Instant::now();
+        self.spawned.wait_gone_ok(timeout)?;
+        let container = self.container().clone();
+        let daemon_side: Vec<ProcessId> =
+            container.shim.into_iter().chain(container.probe).collect();
+        let left = timeout.saturating_sub(started.elapsed());
+        // `docker run --rm` returns once the daemon removed the container (wait condition
+        // "removed"), so no `docker ps` round trip is needed here; tests check it.
+        procs::wait_all_gone(&daemon_side, left, "the container's shim and probe to exit")?;
+        self.gone = true;
+        Ok(())
+    }
+}
+
+impl Drop for DockerInstance {
+    fn drop(&mut self) {
+        self.spawned.kill();
+        if self.gone {
+            return;
+        }
+        let _ = docker(
+            &self.client,
+            &["rm", "-f", &self.name],
+            Duration::from_secs(30),
+        );
+    }
+}

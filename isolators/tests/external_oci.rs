@@ -4,7 +4,7 @@ mod external_support;
 
 use std::path::PathBuf;
 
-use isolators::external::oci::probe_spec;
+use isolators::external::oci::{probe_spec, OciChannel};
 use isolators::external::oci_isolator::OciIsolator;
 use isolators::external::{crun, runc};
 use isolators::registry::RegistryOptions;
@@ -17,7 +17,13 @@ fn bundle_round_trips_through_oci_spec() {
     let dir = tempfile::tempdir().unwrap();
     let rootfs = isolators::probe::write_rootfs(dir.path()).unwrap();
     let workload = Workload::parse("touch:4").unwrap();
-    let spec = probe_spec(&rootfs, &workload, "/isobench-oci/x").unwrap();
+    let spec = probe_spec(
+        &rootfs,
+        &workload,
+        OciChannel::PreservedFds,
+        "/isobench-oci/x",
+    )
+    .unwrap();
     let path = dir.path().join("config.json");
     spec.save(&path).unwrap();
     let loaded = Spec::load(&path).unwrap();
@@ -111,5 +117,14 @@ fn crun_lifecycle() {
         "crun_lifecycle",
         "crun",
         crun::crun(&RegistryOptions::default()),
+    );
+}
+
+#[test]
+fn runsc_lifecycle() {
+    oci_lifecycle(
+        "runsc_lifecycle",
+        "runsc",
+        isolators::external::runsc::runsc(&RegistryOptions::default()),
     );
 }

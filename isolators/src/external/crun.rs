@@ -2,7 +2,7 @@
 //! hosts, so there it runs in a private mount namespace without the cgroup2 mount (and so
 //! treats the host as cgroup v1), which the description notes.
 use super::engine::Engine;
-use super::oci::Flavor;
+use super::oci::{Flavor, OciChannel};
 use super::oci_isolator::{OciIsolator, OciProfile};
 use crate::cgroup::CgroupLayout;
 use crate::isolator::{KernelKind, Kind};
@@ -28,6 +28,7 @@ pub fn crun(options: &RegistryOptions) -> OciIsolator {
         flavor: Flavor {
             global_args: Vec::new(),
             hide_unified,
+            channel: OciChannel::PreservedFds,
         },
         notes,
         host_problem: None,

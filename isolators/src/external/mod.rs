@@ -12,6 +12,7 @@ pub mod oci;
 pub mod oci_isolator;
 pub mod procs;
 pub mod runc;
+pub mod runsc;
 pub mod simple;
 pub mod spawned;
 pub mod unshare;
@@ -27,5 +28,6 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(runc::runc(options)),
         Box::new(crun::crun(options)),
         Box::new(docker::DockerIsolator::new(options)),
+        Box::new(runsc::runsc(options)),
     ]
 }

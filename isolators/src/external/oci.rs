@@ -33,9 +33,33 @@ pub const CGROUP_PARENT: &str = "isobench-oci";
 const RELEASE_FD: RawFd = 3;
 const READY_FD: RawFd = 4;
 
+/// How the probe inside an OCI container signals ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OciChannel {
+    /// Pipes passed with `--preserve-fds 2`, fds 3 and 4 inside (`--channel fd:3,4`).
+    PreservedFds,
+    /// The runtime's own stdin/stdout, which a terminal-less container inherits
+    /// (`--channel stdio`); for runtimes without `--preserve-fds` (runsc before 2023).
+    Stdio,
+}
+
+impl OciChannel {
+    fn probe_arg(self) -> String {
+        match self {
+            OciChannel::PreservedFds => format!("fd:{RELEASE_FD},{READY_FD}"),
+            OciChannel::Stdio => "stdio".into(),
+        }
+    }
+}
+
 /// The runtime spec every OCI instance runs: read-only probe rootfs, /proc and a tmpfs /dev,
-/// mount/pid/uts/ipc/net namespaces, the probe with `--channel fd:3,4`, no terminal.
-pub fn probe_spec(rootfs: &Path, workload: &Workload, cgroups_path: &str) -> Result<Spec, Error> {
+/// mount/pid/uts/ipc/net namespaces, the probe with the given channel, no terminal.
+pub fn probe_spec(
+    rootfs: &Path,
+    workload: &Workload,
+    channel: OciChannel,
+    cgroups_path: &str,
+) -> Result<Spec, Error> {
     let spec_error = |e: oci_spec::OciSpecError| Error::Engine(format!("OCI spec: {e}"));
     let namespaces = [
         LinuxNamespaceType::Mount,
@@ -75,7 +99,7 @@ pub fn probe_spec(rootfs: &Path, workload: &Workload, cgroups_path: &str) -> Res
             "--mode".into(),
             workload.mode.clone(),
             "--channel".into(),
-            format!("fd:{RELEASE_FD},{READY_FD}"),
+            channel.probe_arg(),
         ])
         .env(vec!["PATH=/".to_string()])
         .cwd("/")
@@ -110,6 +134,7 @@ pub struct Flavor {
     pub global_args: Vec<String>,
     /// Hide the cgroup2 mount of a hybrid host from the runtime (crun refuses hybrid hosts).
     pub hide_unified: Option<PathBuf>,
+    pub channel: OciChannel,
 }
 
 /// `engine <global> --root <state>`: how every runtime command of one isolator starts.
@@ -202,7 +227,7 @@ impl PreparedOci {
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         }
         let sample = scratch.join("config.json");
-        probe_spec(&rootfs, workload, "/sample")?
+        probe_spec(&rootfs, workload, flavor.channel, "/sample")?
             .save(&sample)
             .map_err(|e| Error::Engine(format!("write {}: {e}", sample.display())))?;
         let footprint = DiskFootprint::measure(executables, &[rootfs.clone(), sample])?;
@@ -228,18 +253,27 @@ impl PreparedOci {
         std::fs::create_dir(&bundle)
             .map_err(|e| Error::io(format!("create {}", bundle.display()), e))?;
         let cgroups_path = format!("/{CGROUP_PARENT}/{id}");
-        probe_spec(&self.rootfs, &self.workload, &cgroups_path)?
+        let channel_kind = self.runtime.flavor.channel;
+        probe_spec(&self.rootfs, &self.workload, channel_kind, &cgroups_path)?
             .save(bundle.join("config.json"))
             .map_err(|e| Error::Engine(format!("write {}/config.json: {e}", bundle.display())))?;
-        let channel = FdChannel::new()?;
-        let (release, ready) = (channel.child_release_fd(), channel.child_ready_fd());
         let bundle_arg = bundle.to_string_lossy().to_string();
-        let mut command =
-            self.runtime
-                .command(&["run", "--bundle", &bundle_arg, "--preserve-fds", "2", &id]);
-        // SAFETY: the hook runs between fork and exec and only calls fcntl/dup2/close.
-        unsafe {
-            command.pre_exec(move || place_channel_fds(release, ready));
+        let mut args = vec!["run", "--bundle", &bundle_arg];
+        let fd_channel = match channel_kind {
+            OciChannel::PreservedFds => {
+                args.extend(["--preserve-fds", "2"]);
+                Some(FdChannel::new()?)
+            }
+            OciChannel::Stdio => None,
+        };
+        args.push(&id);
+        let mut command = self.runtime.command(&args);
+        if let Some(channel) = &fd_channel {
+            let (release, ready) = (channel.child_release_fd(), channel.child_ready_fd());
+            // SAFETY: the hook runs between fork and exec and only calls fcntl/dup2/close.
+            unsafe {
+                command.pre_exec(move || place_channel_fds(release, ready));
+            }
         }
         let cgroup_dirs = cgroup_dirs(&self.cgroup, &cgroups_path);
         let mut instance = OciInstance {
@@ -249,7 +283,7 @@ impl PreparedOci {
             cgroup_dirs,
             runtime: self.runtime.clone(),
         };
-        instance.spawned = Some(Spawned::spawn(&mut command, Some(channel), &self.scratch)?);
+        instance.spawned = Some(Spawned::spawn(&mut command, fd_channel, &self.scratch)?);
         Ok(instance)
     }
 }

@@ -1,6 +1,6 @@
 //! runc, the reference OCI runtime (Go): `runc run` of the probe bundle.
 use super::engine::Engine;
-use super::oci::Flavor;
+use super::oci::{Flavor, OciChannel};
 use super::oci_isolator::{OciIsolator, OciProfile};
 use crate::isolator::{KernelKind, Kind};
 use crate::registry::RegistryOptions;
@@ -14,6 +14,7 @@ pub fn runc(options: &RegistryOptions) -> OciIsolator {
         flavor: Flavor {
             global_args: Vec::new(),
             hide_unified: None,
+            channel: OciChannel::PreservedFds,
         },
         notes: Vec::new(),
         host_problem: None,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::container::ContainerIsolator;
 use crate::isolator::Isolator;
+use crate::microvm::{GuestKind, MicrovmIsolator};
 use crate::process::ProcessIsolator;
 
 /// Options that shape which isolators exist and how they run.
@@ -19,10 +20,19 @@ pub struct RegistryOptions {
 
 /// All isolators, in the order the comparison table shows them.
 pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
-    let _ = options;
     let isolators: Vec<Box<dyn Isolator>> = vec![
         Box::new(ProcessIsolator::default()),
         Box::new(ContainerIsolator::new()),
+        Box::new(MicrovmIsolator::new(
+            GuestKind::Bare,
+            None,
+            options.vm_mem_mib,
+        )),
+        Box::new(MicrovmIsolator::new(
+            GuestKind::Linux,
+            options.kernel.clone(),
+            options.vm_mem_mib,
+        )),
     ];
     isolators
 }

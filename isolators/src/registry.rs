@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::container::ContainerIsolator;
 use crate::isolator::Isolator;
+use crate::microvm::{GuestKind, MicrovmIsolator};
 use crate::process::ProcessIsolator;
 
 /// Options that shape which isolators exist and how they run.
@@ -22,6 +23,16 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
     let mut isolators: Vec<Box<dyn Isolator>> = vec![
         Box::new(ProcessIsolator::default()),
         Box::new(ContainerIsolator::new()),
+        Box::new(MicrovmIsolator::new(
+            GuestKind::Bare,
+            None,
+            options.vm_mem_mib,
+        )),
+        Box::new(MicrovmIsolator::new(
+            GuestKind::Linux,
+            options.kernel.clone(),
+            options.vm_mem_mib,
+        )),
     ];
     isolators.extend(crate::external::all(options));
     isolators

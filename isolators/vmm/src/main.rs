@@ -1,2 +1,37 @@
-//! `isobench-vmm`: boots one VM and reports its boot-timer stamp to the harness.
-fn main() {}
+//! `isobench-vmm`: boots one VM and reports its phases and boot-timer stamp to the harness.
+use std::process::ExitCode;
+
+use isobench_vmm::config::{self, Command};
+use isobench_vmm::report::Reporter;
+use isobench_vmm::vm;
+
+fn main() -> ExitCode {
+    let mut report = Reporter::default();
+    let start_ns = isobench_vmm::report::monotonic_ns();
+    let config = match config::parse(std::env::args().skip(1)) {
+        Ok(Command::Run(config)) => config,
+        Ok(Command::Help) => {
+            println!("{}", config::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("isobench-vmm: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(fd) = config.report_fd {
+        report = Reporter::from_fd(fd);
+    }
+    report.line(&format!("phase vmm-start {start_ns}"));
+    match vm::run(&config, &mut report) {
+        Ok(reason) => {
+            report.line(&format!("exit {}", reason.as_str()));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            report.line(&format!("error {error}"));
+            eprintln!("isobench-vmm: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

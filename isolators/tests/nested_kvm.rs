@@ -1,0 +1,219 @@
+//! Nested-KVM test: the `microvm-linux` isolator boots Debian's cloud kernel with the probe
+//! as /init on a real /dev/kvm — inside an outer Linux VM under QEMU TCG with emulated SVM,
+//! since this host's KVM is software (kvm_pvm) and cannot run a Linux guest.
+//!
+//! The outer VM's /init is this very test binary (with the shared libraries it loads), run
+//! with a filter that selects `inside_the_outer_vm`: it loads irqbypass.ko, kvm.ko and
+//! kvm-amd.ko, drives the isolator code path (prepare, launch, ready, memory, release, gone),
+//! checks that no VMM process is left, and prints a verdict line on the serial console.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use isolators::microvm::cpio::{self, Entry};
+use isolators::microvm::{find_vmm, GuestKind, MicrovmIsolator};
+use isolators::testing::run_if;
+use isolators::{Host, Isolator, Workload};
+
+const VERDICT: &str = "NESTED-KVM-VERDICT";
+const OUTER_TIMEOUT: Duration = Duration::from_secs(900);
+
+#[test]
+fn microvm_linux_boots_in_a_nested_kvm_guest() {
+    let kernel_dir = isolators::microvm::guest::cache_dir().join("kernel");
+    let ready = (|| {
+        isolators::testing::check_on_path("qemu-system-x86_64")?;
+        for file in [
+            "vmlinuz",
+            "modules/kvm.ko",
+            "modules/kvm-amd.ko",
+            "modules/irqbypass.ko",
+        ] {
+            if !kernel_dir.join(file).is_file() {
+                return Err(format!(
+                    "{} missing — run scripts/fetch-guest-kernel.sh",
+                    kernel_dir.join(file).display()
+                ));
+            }
+        }
+        find_vmm().map(|_| ()).map_err(|e| e.to_string())
+    })();
+    if !run_if("microvm_linux_boots_in_a_nested_kvm_guest", "nested", ready) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let initramfs = work.path().join("outer-initramfs.cpio");
+    std::fs::write(&initramfs, outer_initramfs(&kernel_dir)).unwrap();
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new("timeout")
+        .arg(OUTER_TIMEOUT.as_secs().to_string())
+        .arg("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-cpu", "EPYC,+svm", "-smp", "1", "-m", "2048"])
+        .args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"])
+        .arg("-kernel")
+        .arg(kernel_dir.join("vmlinuz"))
+        .arg("-initrd")
+        .arg(&initramfs)
+        .args(["-append", "console=ttyS0 panic=-1 loglevel=4 rdinit=/init ISOBENCH_NESTED_INSIDE=1 -- inside_the_outer_vm --exact --nocapture --test-threads=1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&output.stdout);
+    let verdict = console.lines().find(|l| l.contains(VERDICT));
+    eprintln!("nested run took {:.0} s", started.elapsed().as_secs_f64());
+    match verdict {
+        Some(line) if line.contains("PASS") => eprintln!("{line}"),
+        _ => panic!(
+            "no PASS verdict from the outer VM (exit {:?}); its console:\n{console}",
+            output.status.code()
+        ),
+    }
+}
+
+/// Runs as PID 1 of the outer VM (selected by the kernel command line); a no-op elsewhere.
+#[test]
+fn inside_the_outer_vm() {
+    if std::env::var_os("ISOBENCH_NESTED_INSIDE").is_none() || std::process::id() != 1 {
+        return;
+    }
+    let verdict = match drive_isolator() {
+        Ok(summary) => format!("{VERDICT} PASS {summary}"),
+        Err(error) => format!("{VERDICT} FAIL {error}"),
+    };
+    println!("{verdict}");
+}
+
+fn drive_isolator() -> Result<String, String> {
+    use nix::mount::{mount, MsFlags};
+    for (source, target, fstype) in [
+        ("proc", "/proc", "proc"),
+        ("sysfs", "/sys", "sysfs"),
+        ("devtmpfs", "/dev", "devtmpfs"),
+    ] {
+        mount(
+            Some(source),
+            target,
+            Some(fstype),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .map_err(|e| format!("mount {target}: {e}"))?;
+    }
+    for module in ["irqbypass", "kvm", "kvm-amd"] {
+        let file = std::fs::File::open(format!("/modules/{module}.ko"))
+            .map_err(|e| format!("{module}.ko: {e}"))?;
+        nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty())
+            .map_err(|e| format!("load {module}: {e}"))?;
+    }
+    std::env::set_var("ISOBENCH_VMM", "/isobench-vmm");
+    let host = Host::detect();
+    let mut isolator =
+        MicrovmIsolator::new(GuestKind::Linux, Some(PathBuf::from("/vmlinuz")), Some(256));
+    if let isolators::Availability::Unavailable { reason } = isolator.availability(&host) {
+        return Err(format!(
+            "microvm-linux unavailable inside the outer VM: {reason} (KVM: {})",
+            host.kvm.provider
+        ));
+    }
+    let scratch = Path::new("/tmp/isobench-nested");
+    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    isolator
+        .prepare(&Workload::noop(), scratch)
+        .map_err(|e| format!("prepare: {e}"))?;
+    let timeout = Duration::from_secs(300);
+    let mut instance = isolator.launch().map_err(|e| format!("launch: {e}"))?;
+    let ready = instance
+        .wait_ready(timeout)
+        .map_err(|e| format!("ready: {e}"))?;
+    let startup_ms = (ready.ready_ns - instance.launched_ns()) as f64 / 1e6;
+    let memory = instance.memory().map_err(|e| format!("memory: {e}"))?;
+    instance.release().map_err(|e| format!("release: {e}"))?;
+    instance
+        .wait_gone(timeout)
+        .map_err(|e| format!("power-off: {e}"))?;
+    drop(instance);
+    let leftovers: Vec<String> = procfs::process::all_processes()
+        .map_err(|e| e.to_string())?
+        .filter_map(|p| p.ok()?.stat().ok())
+        .filter(|stat| stat.comm.contains("isobench-vmm"))
+        .map(|stat| format!("{} ({})", stat.pid, stat.comm))
+        .collect();
+    if !leftovers.is_empty() {
+        return Err(format!("VMM processes left: {leftovers:?}"));
+    }
+    Ok(format!(
+        "ready after {startup_ms:.1} ms (KVM {}), probe said {:?}, VMM overhead {} KiB, guest RAM resident {} KiB",
+        host.kvm.provider,
+        ready.report,
+        memory.vmm_overhead_bytes.unwrap_or(0) / 1024,
+        memory.guest_ram_resident_bytes.unwrap_or(0) / 1024
+    ))
+}
+
+/// The outer VM's initramfs: this test binary as /init, isobench-vmm, the guest kernel, the
+/// KVM modules, and every shared library those two executables load.
+fn outer_initramfs(kernel_dir: &Path) -> Vec<u8> {
+    let test_binary = std::env::current_exe().unwrap();
+    let vmm = find_vmm().unwrap();
+    let mut files: Vec<(String, Vec<u8>, u32)> = vec![
+        ("init".into(), std::fs::read(&test_binary).unwrap(), 0o755),
+        ("isobench-vmm".into(), std::fs::read(&vmm).unwrap(), 0o755),
+        (
+            "vmlinuz".into(),
+            std::fs::read(kernel_dir.join("vmlinuz")).unwrap(),
+            0o644,
+        ),
+    ];
+    for module in ["irqbypass", "kvm", "kvm-amd"] {
+        files.push((
+            format!("modules/{module}.ko"),
+            std::fs::read(kernel_dir.join(format!("modules/{module}.ko"))).unwrap(),
+            0o644,
+        ));
+    }
+    let mut libraries: Vec<PathBuf> = isolators::disk::shared_libraries(&test_binary);
+    libraries.extend(isolators::disk::shared_libraries(&vmm));
+    libraries.sort();
+    libraries.dedup();
+    for library in libraries {
+        let bytes = std::fs::read(&library).unwrap();
+        files.push((
+            library
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_string(),
+            bytes,
+            0o755,
+        ));
+    }
+    let mut directories: Vec<String> = ["dev", "proc", "sys", "tmp", "modules"]
+        .map(String::from)
+        .into();
+    for (path, _, _) in &files {
+        let mut parent = Path::new(path).parent();
+        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+            directories.push(dir.to_string_lossy().into_owned());
+            parent = dir.parent();
+        }
+    }
+    directories.sort();
+    directories.dedup();
+    let mut entries: Vec<Entry> = directories
+        .iter()
+        .map(|d| Entry::Directory {
+            path: d,
+            mode: 0o755,
+        })
+        .collect();
+    entries.push(Entry::CharDevice {
+        path: "dev/console",
+        mode: 0o600,
+        major: 5,
+        minor: 1,
+    });
+    entries.extend(files.iter().map(|(path, data, mode)| Entry::File {
+        path,
+        mode: *mode,
+        data,
+    }));
+    cpio::archive(&entries)
+}

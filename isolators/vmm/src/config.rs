@@ -1,0 +1,109 @@
+//! What one VM looks like, from the command line.
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--report-fd FD]
+
+Boots one VM with one vCPU on /dev/kvm. The kernel may be a PVH ELF, an ELF vmlinux or a
+bzImage. Guest serial output goes to stdout; stdin feeds the guest's serial input. With
+--report-fd, phase timestamps (CLOCK_MONOTONIC ns), guest RAM ranges, the boot-timer stamp
+(guest writes 123 to port 0x3f0) and the exit reason are written there, one per line.";
+
+/// Guest memory when --mem-mib is not given.
+pub const DEFAULT_MEM_MIB: u32 = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmConfig {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: String,
+    pub mem_mib: u32,
+    pub report_fd: Option<i32>,
+}
+
+/// What the command line asked for.
+pub enum Command {
+    Run(VmConfig),
+    Help,
+}
+
+impl VmConfig {
+    pub fn mem_bytes(&self) -> u64 {
+        u64::from(self.mem_mib) << 20
+    }
+}
+
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
+    let mut kernel = None;
+    let mut config = VmConfig {
+        kernel: PathBuf::new(),
+        initrd: None,
+        cmdline: String::new(),
+        mem_mib: DEFAULT_MEM_MIB,
+        report_fd: None,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| Error::Usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--kernel" => kernel = Some(PathBuf::from(value("--kernel")?)),
+            "--initrd" => config.initrd = Some(PathBuf::from(value("--initrd")?)),
+            "--cmdline" => config.cmdline = value("--cmdline")?,
+            "--mem-mib" => {
+                let text = value("--mem-mib")?;
+                config.mem_mib = text
+                    .parse()
+                    .ok()
+                    .filter(|&m| (2..=65536).contains(&m))
+                    .ok_or_else(|| {
+                        Error::Usage(format!(
+                            "--mem-mib {text:?}: give a whole number of MiB from 2 to 65536"
+                        ))
+                    })?;
+            }
+            "--report-fd" => {
+                let text = value("--report-fd")?;
+                config.report_fd = Some(text.parse().map_err(|_| {
+                    Error::Usage(format!("--report-fd {text:?}: not a descriptor number"))
+                })?);
+            }
+            "--help" | "-h" => return Ok(Command::Help),
+            other => return Err(Error::Usage(format!("unknown argument {other:?}"))),
+        }
+    }
+    config.kernel = kernel.ok_or_else(|| Error::Usage("--kernel is required".into()))?;
+    Ok(Command::Run(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_a_full_command_line() {
+        let Command::Run(config) =
+            parse(args("--kernel k --initrd i --mem-mib 64 --report-fd 5")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(config.kernel, PathBuf::from("k"));
+        assert_eq!(config.initrd, Some(PathBuf::from("i")));
+        assert_eq!((config.mem_mib, config.report_fd), (64, Some(5)));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(parse(args("--initrd i")).is_err(), "kernel is required");
+        assert!(parse(args("--kernel k --mem-mib lots")).is_err());
+        assert!(parse(args("--kernel k --mem-mib 1")).is_err());
+        assert!(parse(args("--kernel k --frobnicate")).is_err());
+    }
+}

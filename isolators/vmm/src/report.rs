@@ -1,0 +1,41 @@
+//! The report pipe to the harness: one line per event, each in a single write(2).
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+
+/// CLOCK_MONOTONIC in nanoseconds, the harness's clock.
+pub fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// Writes report lines to an inherited descriptor, or nowhere.
+#[derive(Default)]
+pub struct Reporter {
+    out: Option<File>,
+}
+
+impl Reporter {
+    /// Takes ownership of `fd` (from `--report-fd`).
+    pub fn from_fd(fd: i32) -> Reporter {
+        // SAFETY: the harness passed this descriptor to us for exactly this purpose.
+        let out = unsafe { File::from_raw_fd(fd) };
+        Reporter { out: Some(out) }
+    }
+
+    pub fn line(&mut self, text: &str) {
+        if let Some(out) = self.out.as_mut() {
+            // A vanished harness must not stop the VM; its Drop kills us anyway.
+            let _ = out.write_all(format!("{text}\n").as_bytes());
+        }
+    }
+
+    pub fn phase(&mut self, name: &str) {
+        self.line(&format!("phase {name} {}", monotonic_ns()));
+    }
+}

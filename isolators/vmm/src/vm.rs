@@ -1,0 +1,199 @@
+//! One VM from start to end: KVM set-up, guest memory, boot, devices, and the vCPU loop.
+use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_PIT_SPEAKER_DUMMY};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use crate::boot::{self, Entry};
+use crate::config::VmConfig;
+use crate::devices::{i8042, serial, BOOT_TIMER_PORT, BOOT_TIMER_VALUE, EXIT_PORT};
+use crate::error::{software_kvm_hint, Error, Result};
+use crate::layout::TSS_ADDRESS;
+use crate::report::{monotonic_ns, Reporter};
+
+/// How the guest ended the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    ExitPort,
+    I8042Reset,
+    Shutdown,
+    Hlt,
+    SystemEvent,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::ExitPort => "exit-port",
+            ExitReason::I8042Reset => "i8042-reset",
+            ExitReason::Shutdown => "shutdown",
+            ExitReason::Hlt => "hlt",
+            ExitReason::SystemEvent => "system-event",
+        }
+    }
+}
+
+fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> Error {
+    move |source| Error::Kvm { what, source }
+}
+
+/// Boots the VM described by `config` and runs it until the guest ends it.
+pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
+    let kvm = Kvm::new().map_err(|e| match e.errno() {
+        libc::ENOENT => Error::NoKvm,
+        libc::EACCES | libc::EPERM => Error::KvmPermission,
+        _ => Error::Kvm {
+            what: "open /dev/kvm",
+            source: e,
+        },
+    })?;
+    let vm = kvm.create_vm().map_err(kvm_error("create VM"))?;
+    vm.set_tss_address(TSS_ADDRESS)
+        .map_err(kvm_error("set TSS address"))?;
+    vm.create_irq_chip().map_err(kvm_error("create irqchip"))?;
+    vm.create_pit2(kvm_pit_config {
+        flags: KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    })
+    .map_err(kvm_error("create PIT"))?;
+    report.phase("kvm-create");
+
+    let memory = guest_memory(&vm, config.mem_bytes())?;
+    for region in memory.iter() {
+        let host = region.as_ptr() as u64;
+        report.line(&format!("guest-ram {host:x} {}", region.len()));
+    }
+    report.phase("memory");
+
+    let entry = boot::load(config, &memory)?;
+    report.phase("kernel-load");
+
+    let mut vcpu = vm.create_vcpu(0).map_err(kvm_error("create vCPU"))?;
+    crate::cpu::setup(&kvm, &vcpu, &memory, entry)?;
+    let irq = EventFd::new(EFD_NONBLOCK).map_err(|e| Error::Memory(format!("eventfd: {e}")))?;
+    vm.register_irqfd(&irq, serial::IRQ)
+        .map_err(kvm_error("register the serial irqfd"))?;
+    let uart = serial::new(irq);
+    serial::spawn_stdin_reader(uart.clone())
+        .map_err(|e| Error::Memory(format!("serial input thread: {e}")))?;
+    report.phase("first-run");
+    run_vcpu(&mut vcpu, &memory, &uart, report, entry)
+}
+
+/// One anonymous mapping (mapped lazily: pages exist only once the guest touches them).
+fn guest_memory(vm: &VmFd, mem_bytes: u64) -> Result<GuestMemoryMmap> {
+    let memory = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), mem_bytes as usize)])
+        .map_err(|e| Error::Memory(e.to_string()))?;
+    for (slot, region) in memory.iter().enumerate() {
+        let region_spec = kvm_userspace_memory_region {
+            slot: slot as u32,
+            guest_phys_addr: region.start_addr().0,
+            memory_size: region.len(),
+            userspace_addr: region.as_ptr() as u64,
+            flags: 0,
+        };
+        // SAFETY: the region is a live mapping owned by `memory`, which outlives the VM's use
+        // of it (both live until `run` returns).
+        unsafe { vm.set_user_memory_region(region_spec) }
+            .map_err(kvm_error("register guest memory"))?;
+    }
+    Ok(memory)
+}
+
+fn run_vcpu(
+    vcpu: &mut VcpuFd,
+    memory: &GuestMemoryMmap,
+    uart: &serial::SharedUart,
+    report: &mut Reporter,
+    entry: Entry,
+) -> Result<ExitReason> {
+    let mut ready_reported = false;
+    loop {
+        let exit = match vcpu.run() {
+            Ok(exit) => exit,
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+            Err(e) => {
+                return Err(Error::Kvm {
+                    what: "run vCPU",
+                    source: e,
+                })
+            }
+        };
+        match exit {
+            VcpuExit::IoOut(port, data) => {
+                let value = data.first().copied().unwrap_or(0);
+                match port {
+                    serial::BASE..=serial::LAST => {
+                        if let Ok(mut uart) = uart.lock() {
+                            // Output errors (the harness closed our stdout) must not stop the VM.
+                            let _ = uart.write((port - serial::BASE) as u8, value);
+                        }
+                    }
+                    BOOT_TIMER_PORT if value == BOOT_TIMER_VALUE && !ready_reported => {
+                        report.line(&format!("ready {}", monotonic_ns()));
+                        ready_reported = true;
+                    }
+                    EXIT_PORT => return Ok(ExitReason::ExitPort),
+                    i8042::COMMAND_PORT if i8042::write_is_reset(port, value) => {
+                        return Ok(ExitReason::I8042Reset)
+                    }
+                    _ => {}
+                }
+            }
+            VcpuExit::IoIn(port, data) => {
+                let value = match port {
+                    serial::BASE..=serial::LAST => uart
+                        .lock()
+                        .map(|mut u| u.read((port - serial::BASE) as u8))
+                        .unwrap_or(0xff),
+                    i8042::DATA_PORT | i8042::COMMAND_PORT => i8042::read(port),
+                    _ => 0xff,
+                };
+                data.fill(value);
+            }
+            VcpuExit::MmioRead(_, data) => data.fill(0xff),
+            VcpuExit::MmioWrite(..) | VcpuExit::IrqWindowOpen | VcpuExit::Intr => {}
+            VcpuExit::Hlt => return Ok(ExitReason::Hlt),
+            VcpuExit::Shutdown => return Ok(ExitReason::Shutdown),
+            VcpuExit::SystemEvent(..) => return Ok(ExitReason::SystemEvent),
+            VcpuExit::InternalError => return Err(internal_error(vcpu, memory, entry)),
+            VcpuExit::FailEntry(reason, _) => {
+                return Err(Error::FailEntry {
+                    reason,
+                    hint: software_kvm_hint(),
+                })
+            }
+            other => return Err(Error::Boot(format!("unexpected vCPU exit {other:?}"))),
+        }
+    }
+}
+
+/// The suberror and the bytes of the instruction KVM could not run.
+fn internal_error(vcpu: &mut VcpuFd, memory: &GuestMemoryMmap, entry: Entry) -> Error {
+    // SAFETY: after KVM_EXIT_INTERNAL_ERROR the kernel filled the `internal` union member.
+    let suberror = unsafe { vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
+    let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
+    let physical = match entry {
+        Entry::Pvh(_) if vcpu.get_sregs().is_ok_and(|s| s.cr0 & (1 << 31) == 0) => Some(rip),
+        _ => vcpu
+            .translate_gva(rip)
+            .ok()
+            .filter(|t| t.valid != 0)
+            .map(|t| t.physical_address),
+    };
+    let mut bytes = [0u8; 15];
+    let bytes = match physical.map(|p| memory.read_slice(&mut bytes, GuestAddress(p))) {
+        Some(Ok(())) => bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "unreadable".to_string(),
+    };
+    Error::Internal {
+        suberror,
+        rip,
+        bytes,
+        hint: software_kvm_hint(),
+    }
+}

@@ -11,11 +11,13 @@ pub mod engine;
 pub mod oci;
 pub mod oci_isolator;
 pub mod procs;
+pub mod qemu;
 pub mod runc;
 pub mod runsc;
 pub mod simple;
 pub mod spawned;
 pub mod unshare;
+pub mod vm;
 
 use crate::isolator::Isolator;
 use crate::registry::RegistryOptions;
@@ -29,5 +31,6 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(crun::crun(options)),
         Box::new(docker::DockerIsolator::new(options)),
         Box::new(runsc::runsc(options)),
+        Box::new(qemu::QemuMicrovmIsolator::new(options)),
     ]
 }

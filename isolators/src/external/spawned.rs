@@ -94,6 +94,27 @@ impl StdioChannel {
         Some(ready)
     }
 
+    /// Reads what stdout has within `wait_ms`; returns how many ready lines it held so far, and
+    /// whether stdout reached EOF.
+    fn ready_lines_now(&mut self, wait_ms: i32) -> (usize, bool) {
+        let mut fds = [PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN)];
+        let mut eof = false;
+        let readable = poll(
+            &mut fds,
+            PollTimeout::try_from(wait_ms).unwrap_or(PollTimeout::ZERO),
+        )
+        .is_ok_and(|n| n > 0);
+        if readable {
+            let mut buf = [0u8; 4096];
+            match self.stdout.read(&mut buf) {
+                Ok(0) | Err(_) => eof = true,
+                Ok(n) => self.seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&self.seen);
+        (text.matches(READY_MARKER).count(), eof)
+    }
+
     fn release(&mut self) {
         if let Some(mut stdin) = self.stdin.take() {
             // EPIPE just means the probe is already gone.
@@ -111,6 +132,8 @@ pub struct Spawned {
     /// Every process of the instance seen at ready, checked again at teardown.
     held: Vec<ProcessId>,
     reaped: bool,
+    /// How the engine ended, once reaped by us (not after a kill).
+    exit_status: Option<WaitStatus>,
 }
 
 impl Spawned {
@@ -162,6 +185,7 @@ impl Spawned {
             stderr_log,
             held: Vec::new(),
             reaped: false,
+            exit_status: None,
         })
     }
 
@@ -201,11 +225,49 @@ impl Spawned {
         }
     }
 
+    /// Stdio channels: the number of ready lines seen on stdout so far (waiting up to `wait_ms`
+    /// for more output), and whether stdout is closed. A second ready line means the guest
+    /// rebooted. Fd channels: (0, true).
+    pub fn ready_lines_now(&mut self, wait_ms: i32) -> (usize, bool) {
+        match &mut self.channel {
+            Channel::Stdio(stdio) => stdio.ready_lines_now(wait_ms),
+            Channel::Fd(_) => (0, true),
+        }
+    }
+
+    /// Whether the engine process has exited (it is then reaped).
+    pub fn try_reap(&mut self) -> Result<Option<WaitStatus>, Error> {
+        if self.reaped {
+            return Ok(self.exit_status);
+        }
+        match nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(self.pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            Ok(WaitStatus::StillAlive) => Ok(None),
+            Ok(status) => {
+                self.reaped = true;
+                self.exit_status = Some(status);
+                Ok(Some(status))
+            }
+            Err(e) => Err(Error::sys(format!("waitpid({})", self.pid), e)),
+        }
+    }
+
     /// Reaps the engine, then waits for every process seen at ready to be gone.
     pub fn wait_gone(&mut self, timeout: Duration) -> Result<WaitStatus, Error> {
         let started = std::time::Instant::now();
-        let status = reap::wait_exit(self.pid, timeout, "the engine process to exit")?;
+        let status = match self.try_reap()? {
+            Some(status) => status,
+            None if self.reaped => {
+                return Err(Error::Engine(
+                    "the engine was killed before it exited".into(),
+                ))
+            }
+            None => reap::wait_exit(self.pid, timeout, "the engine process to exit")?,
+        };
         self.reaped = true;
+        self.exit_status = Some(status);
         let left = timeout.saturating_sub(started.elapsed());
         procs::wait_all_gone(&self.held, left, "the instance's processes to exit")?;
         Ok(status)

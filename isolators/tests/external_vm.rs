@@ -66,3 +66,75 @@ fn qemu_wrong_binary_is_refused() {
         Availability::Available => panic!("/bin/echo accepted as qemu"),
     }
 }
+
+#[test]
+fn firecracker_missing_says_where_to_get_it() {
+    if check_on_path("firecracker").is_ok() {
+        return;
+    }
+    let isolator =
+        isolators::external::firecracker::FirecrackerIsolator::new(&RegistryOptions::default());
+    let host = Host::detect();
+    if host.kvm.problem.is_some() {
+        return;
+    }
+    match isolator.availability(&host) {
+        Availability::Unavailable { reason } => assert!(
+            reason.starts_with("firecracker not found — download a release binary")
+                && reason.contains("--engine firecracker=PATH"),
+            "{reason}"
+        ),
+        Availability::Available => panic!("firecracker is not on PATH"),
+    }
+}
+
+#[test]
+fn firecracker_config_names_the_guest() {
+    let config =
+        isolators::external::firecracker::firecracker_config(std::path::Path::new("/g.elf"), 128);
+    assert_eq!(config["boot-source"]["kernel_image_path"], "/g.elf");
+    assert_eq!(config["machine-config"]["mem_size_mib"], 128);
+}
+
+#[test]
+fn firecracker_lifecycle() {
+    if !run_if("firecracker_lifecycle", "kvm", check_kvm())
+        || !run_if(
+            "firecracker_lifecycle",
+            "firecracker",
+            check_on_path("firecracker"),
+        )
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let mut isolator =
+        isolators::external::firecracker::FirecrackerIsolator::new(&RegistryOptions::default());
+    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    eprintln!("firecracker startup {} µs, {memory:?}", startup_ns / 1000);
+    assert!(memory.guest_ram_resident_bytes.is_some(), "{memory:?}");
+    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+}
+
+#[test]
+fn cloud_hypervisor_lifecycle() {
+    if !run_if("cloud_hypervisor_lifecycle", "kvm", check_kvm())
+        || !run_if(
+            "cloud_hypervisor_lifecycle",
+            "cloud-hypervisor",
+            check_on_path("cloud-hypervisor"),
+        )
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let mut isolator = isolators::external::cloud_hypervisor::CloudHypervisorIsolator::new(
+        &RegistryOptions::default(),
+    );
+    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    eprintln!(
+        "cloud-hypervisor startup {} µs, {memory:?}",
+        startup_ns / 1000
+    );
+    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+}

@@ -5,9 +5,11 @@
 //! binary), [`spawned`] (one engine process per instance, its ready channel and its process
 //! tree), [`procs`] (walking /proc).
 pub mod bwrap;
+pub mod cloud_hypervisor;
 pub mod crun;
 pub mod docker;
 pub mod engine;
+pub mod firecracker;
 pub mod oci;
 pub mod oci_isolator;
 pub mod procs;
@@ -32,5 +34,7 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(docker::DockerIsolator::new(options)),
         Box::new(runsc::runsc(options)),
         Box::new(qemu::QemuMicrovmIsolator::new(options)),
+        Box::new(firecracker::FirecrackerIsolator::new(options)),
+        Box::new(cloud_hypervisor::CloudHypervisorIsolator::new(options)),
     ]
 }

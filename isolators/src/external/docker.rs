@@ -1,7 +1,8 @@
-//! Docker: `docker run --rm -i --network none` of an image imported from the probe rootfs.
-//! The probe reports ready on stdout (`--channel stdio`) and is released by a newline on stdin.
-//! An instance is the docker client we spawn plus the containerd shim and the probe the daemon
-//! starts; the daemon and containerd themselves are shared, so they are not counted.
+//! Docker (and, with another [`CliProfile`], Podman): `run --rm -i --network none` of an image
+//! imported from the probe rootfs. The probe reports ready on stdout (`--channel stdio`) and is
+//! released by a newline on stdin. An instance is the client we spawn plus the container's
+//! monitor (containerd shim, or conmon for Podman) and the probe; shared daemons (dockerd,
+//! containerd) are not counted.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -24,7 +25,24 @@ use crate::Error;
 /// How long `docker info` may take before we say no daemon answers.
 const INFO_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub struct DockerIsolator {
+/// What distinguishes one docker-like command line from another.
+pub struct CliProfile {
+    pub name: &'static str,
+    pub boundary: &'static str,
+    pub notes: Vec<String>,
+    /// Options for `run` besides `--rm -i --network none --name`.
+    pub run_args: Vec<String>,
+    /// Executables the engine runs through besides the client (for the disk footprint).
+    pub helpers: &'static [&'static str],
+    /// Whether `info` must answer (a daemon) for the engine to be available.
+    pub needs_daemon: bool,
+    /// Where the engine puts container `id`'s cgroup, relative to a hierarchy root.
+    pub cgroup_paths: fn(&str) -> Vec<String>,
+}
+
+/// An isolator driving a docker-like client (`docker`, `podman`).
+pub struct CliIsolator {
+    profile: CliProfile,
     engine: Engine,
     prepared: Option<Prepared>,
 }
@@ -36,19 +54,42 @@ struct Prepared {
     scratch: PathBuf,
 }
 
-impl DockerIsolator {
-    pub fn new(options: &RegistryOptions) -> DockerIsolator {
-        DockerIsolator {
-            engine: Engine::new(
-                "docker",
-                "docker",
-                "apt-get install docker.io",
-                "docker version",
-                options,
-            ),
+impl CliIsolator {
+    pub fn new(profile: CliProfile, engine: Engine) -> CliIsolator {
+        CliIsolator {
+            profile,
+            engine,
             prepared: None,
         }
     }
+}
+
+/// Docker through its client; needs a running daemon.
+pub fn docker(options: &RegistryOptions) -> CliIsolator {
+    let profile = CliProfile {
+        name: "docker",
+        boundary: "shared kernel + namespaces + cgroup, via dockerd → containerd → shim → runc",
+        notes: vec![
+            "--network none; memory counts client + shim + probe, not the shared daemons".into(),
+        ],
+        run_args: Vec::new(),
+        helpers: &["dockerd", "containerd", "containerd-shim-runc-v2", "runc"],
+        needs_daemon: true,
+        cgroup_paths: |id| {
+            vec![
+                format!("docker/{id}"),
+                format!("system.slice/docker-{id}.scope"),
+            ]
+        },
+    };
+    let engine = Engine::new(
+        "docker",
+        "docker",
+        "apt-get install docker.io",
+        "docker version",
+        options,
+    );
+    CliIsolator::new(profile, engine)
 }
 
 /// The image tag for this probe build: a content hash, so a new probe gets a new image.
@@ -61,7 +102,7 @@ pub fn image_tag() -> String {
 }
 
 /// Runs a docker client command to completion within `timeout`; stdout on success.
-fn docker(client: &Path, args: &[&str], timeout: Duration) -> Result<String, String> {
+fn cli(client: &Path, args: &[&str], timeout: Duration) -> Result<String, String> {
     let mut child = Command::new(client)
         .args(args)
         .stdin(Stdio::null())
@@ -97,42 +138,46 @@ fn docker(client: &Path, args: &[&str], timeout: Duration) -> Result<String, Str
     }
 }
 
-/// Executables the docker path runs through, those that exist here.
-fn docker_executables(client: PathBuf) -> Vec<PathBuf> {
-    let helpers = ["dockerd", "containerd", "containerd-shim-runc-v2", "runc"];
+/// The client and the helpers it runs through, those that exist here.
+fn executables(client: PathBuf, helpers: &[&str]) -> Vec<PathBuf> {
     std::iter::once(client)
         .chain(helpers.iter().filter_map(|h| crate::testing::which(h)))
         .collect()
 }
 
-impl Isolator for DockerIsolator {
+impl Isolator for CliIsolator {
     fn name(&self) -> &str {
-        "docker"
+        self.profile.name
     }
     fn kind(&self) -> Kind {
         Kind::Container
     }
     fn describe(&self) -> Description {
         Description {
-            boundary: "shared kernel + namespaces + cgroup, via dockerd → containerd → shim → runc"
-                .into(),
+            boundary: self.profile.boundary.into(),
             kernel: KernelKind::Shared,
             version: self.engine.version_text(),
-            notes: vec![
-                "--network none; memory counts client + shim + probe, not the shared daemons"
-                    .into(),
-            ],
+            notes: self.profile.notes.clone(),
         }
     }
-    fn availability(&self, _host: &Host) -> Availability {
+    fn availability(&self, host: &Host) -> Availability {
+        if !host.is_root {
+            return Availability::unavailable(format!(
+                "{} runs here as root only (rootless set-up is not isobench's job) — run isobench as root",
+                self.profile.name
+            ));
+        }
         if let Availability::Unavailable { reason } = self.engine.availability() {
             return Availability::unavailable(reason);
+        }
+        if !self.profile.needs_daemon {
+            return Availability::Available;
         }
         let client = match self.engine.path() {
             Ok(path) => path,
             Err(reason) => return Availability::unavailable(reason),
         };
-        match docker(&client, &["info", "--format", "{{.ServerVersion}}"], INFO_TIMEOUT) {
+        match cli(&client, &["info", "--format", "{{.ServerVersion}}"], INFO_TIMEOUT) {
             Ok(_) => Availability::Available,
             Err(why) => Availability::unavailable(format!(
                 "no Docker daemon answers ({why}) — start one: scripts/install-peers.sh --start-docker"
@@ -156,15 +201,16 @@ impl Isolator for DockerIsolator {
         }
         let image = image_tag();
         let timeout = Duration::from_secs(120);
-        if docker(&client, &["image", "inspect", &image], timeout).is_err() {
-            docker(
+        if cli(&client, &["image", "inspect", &image], timeout).is_err() {
+            cli(
                 &client,
                 &["import", &tar.to_string_lossy(), &image],
                 timeout,
             )
             .map_err(Error::Engine)?;
         }
-        let footprint = DiskFootprint::measure(&docker_executables(client.clone()), &[tar])?;
+        let footprint =
+            DiskFootprint::measure(&executables(client.clone(), self.profile.helpers), &[tar])?;
         self.prepared = Some(Prepared {
             client,
             image,
@@ -174,14 +220,14 @@ impl Isolator for DockerIsolator {
         Ok(footprint)
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let prepared = self
-            .prepared
-            .as_ref()
-            .ok_or_else(|| Error::BadInput("docker: launch before prepare".into()))?;
+        let prepared = self.prepared.as_ref().ok_or_else(|| {
+            Error::BadInput(format!("{}: launch before prepare", self.profile.name))
+        })?;
         let name = unique_id();
         let mut command = Command::new(&prepared.client);
         command
             .args(["run", "--rm", "-i", "--network", "none", "--name", &name])
+            .args(&self.profile.run_args)
             .arg(&prepared.image)
             .arg(format!("/{PROBE_NAME}"))
             .args(["--channel", "stdio", "--mode", &prepared.workload.mode]);
@@ -190,6 +236,8 @@ impl Isolator for DockerIsolator {
             spawned,
             client: prepared.client.clone(),
             name,
+            phase: format!("{} run", self.profile.name),
+            cgroup_paths: self.profile.cgroup_paths,
             container: OnceLock::new(),
             gone: false,
         }))
@@ -208,6 +256,8 @@ struct DockerInstance {
     spawned: Spawned,
     client: PathBuf,
     name: String,
+    phase: String,
+    cgroup_paths: fn(&str) -> Vec<String>,
     container: OnceLock<Container>,
     gone: bool,
 }
@@ -216,7 +266,7 @@ impl DockerInstance {
     fn container(&self) -> &Container {
         self.container.get_or_init(|| {
             let format = "{{.State.Pid}} {{.Id}}";
-            let said = docker(
+            let said = cli(
                 &self.client,
                 &["inspect", "--format", format, &self.name],
                 Duration::from_secs(10),
@@ -233,16 +283,20 @@ impl DockerInstance {
             Container {
                 shim,
                 probe,
-                cgroup: docker_cgroup(&id),
+                cgroup: if id.is_empty() {
+                    None
+                } else {
+                    find_cgroup(&(self.cgroup_paths)(&id))
+                },
             }
         })
     }
 }
 
-/// Containers this harness process started that the daemon still knows (should be none).
+/// Containers this harness process started that the engine still knows (should be none).
 pub fn leftover_containers(client: &Path) -> Vec<String> {
     let filter = format!("name=isobench-{}-", std::process::id());
-    docker(
+    cli(
         client,
         &["ps", "-a", "--format", "{{.Names}}", "--filter", &filter],
         Duration::from_secs(10),
@@ -260,15 +314,8 @@ fn parent_of(pid: i32) -> Option<i32> {
         .ok()
 }
 
-/// The memory cgroup Docker's cgroupfs or systemd driver made for container `id`.
-fn docker_cgroup(id: &str) -> Option<CgroupMemorySource> {
-    if id.is_empty() {
-        return None;
-    }
-    let relative = [
-        format!("docker/{id}"),
-        format!("system.slice/docker-{id}.scope"),
-    ];
+/// The first of `relative` (cgroup paths the engine may use) that exists as a memory cgroup.
+fn find_cgroup(relative: &[String]) -> Option<CgroupMemorySource> {
     match CgroupLayout::detect() {
         CgroupLayout::Unified { root } => relative
             .iter()
@@ -291,7 +338,7 @@ impl Instance for DockerInstance {
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
         let mut ready = self.spawned.wait_ready(timeout)?;
         ready.phases.push((
-            "docker run".into(),
+            self.phase.clone(),
             ready.ready_ns - self.spawned.launched_ns,
         ));
         Ok(ready)
@@ -344,7 +391,7 @@ impl Drop for DockerInstance {
         if self.gone {
             return;
         }
-        let _ = docker(
+        let _ = cli(
             &self.client,
             &["rm", "-f", &self.name],
             Duration::from_secs(30),

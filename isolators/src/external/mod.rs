@@ -12,6 +12,7 @@ pub mod engine;
 pub mod firecracker;
 pub mod oci;
 pub mod oci_isolator;
+pub mod podman;
 pub mod procs;
 pub mod qemu;
 pub mod runc;
@@ -31,7 +32,8 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(bwrap::BwrapIsolator::new(options)),
         Box::new(runc::runc(options)),
         Box::new(crun::crun(options)),
-        Box::new(docker::DockerIsolator::new(options)),
+        Box::new(docker::docker(options)),
+        Box::new(podman::podman(options)),
         Box::new(runsc::runsc(options)),
         Box::new(qemu::QemuMicrovmIsolator::new(options)),
         Box::new(firecracker::FirecrackerIsolator::new(options)),

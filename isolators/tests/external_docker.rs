@@ -21,6 +21,7 @@ fn docker_lifecycle() {
     if !run_if("docker_lifecycle", "docker", check_docker()) {
         return;
     }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let client = which("docker").unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = docker(&RegistryOptions::default());
@@ -30,6 +31,26 @@ fn docker_lifecycle() {
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
+    assert_no_monitor_left();
+}
+
+/// Serializes the two tests, so the leftover checks see only finished instances.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// No conmon or shim of this test process's containers may outlive them.
+fn assert_no_monitor_left() {
+    let prefix = format!("isobench-{}-", std::process::id());
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(
+            !text.contains(&prefix),
+            "pid {:?} still runs for one of our containers: {text}",
+            entry.file_name()
+        );
+    }
 }
 
 #[test]
@@ -39,6 +60,7 @@ fn podman_lifecycle() {
     {
         return;
     }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let client = which("podman").unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = podman(&RegistryOptions::default());
@@ -51,4 +73,9 @@ fn podman_lifecycle() {
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
+    for wait_ms in [5, 30, 100] {
+        external_support::drop_after(&mut isolator, std::time::Duration::from_millis(wait_ms));
+        assert_eq!(leftover_containers(&client), Vec::<String>::new());
+    }
+    assert_no_monitor_left();
 }

@@ -86,10 +86,31 @@ fn missing_crun_names_the_package() {
     assert!(isolator.describe().version.contains("not an executable"));
 }
 
+/// Serializes the runtime tests, so the cgroup leak check sees only finished instances.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// cgroup directories of this test process's instances, in any hierarchy.
+fn leftover_cgroups() -> Vec<PathBuf> {
+    let prefix = format!("isobench-{}-", std::process::id());
+    let mut found = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let parent = hierarchy
+            .path()
+            .join(isolators::external::oci::CGROUP_PARENT);
+        for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
 fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator) {
     if !run_if(test, "root", check_root()) || !run_if(test, engine, check_on_path(engine)) {
         return;
     }
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = tempfile::tempdir().unwrap();
     let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
     eprintln!("{engine} startup {} µs, {memory:?}", startup_ns / 1000);
@@ -98,8 +119,18 @@ fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator) {
         "no cgroup memory: {memory:?}"
     );
     assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+    assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
-    assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+    // Kill the runtime at several points of its set-up.
+    for wait_ms in [2, 5, 10, 20, 40] {
+        external_support::drop_after(&mut isolator, std::time::Duration::from_millis(wait_ms));
+        assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+        assert_eq!(
+            leftover_cgroups(),
+            Vec::<PathBuf>::new(),
+            "after {wait_ms} ms"
+        );
+    }
 }
 
 #[test]

@@ -24,6 +24,8 @@ use crate::Error;
 
 /// How long `docker info` may take before we say no daemon answers.
 const INFO_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long Drop lets a released instance end by itself before killing it.
+const GRACEFUL_DROP: Duration = Duration::from_secs(10);
 
 /// What distinguishes one docker-like command line from another.
 pub struct CliProfile {
@@ -387,14 +389,21 @@ impl Instance for DockerInstance {
 
 impl Drop for DockerInstance {
     fn drop(&mut self) {
-        self.spawned.kill();
         if self.gone {
             return;
         }
-        let _ = cli(
-            &self.client,
-            &["rm", "-f", &self.name],
-            Duration::from_secs(30),
-        );
+        // Killing a client half-way through `run` can orphan what it started (Podman's conmon
+        // and `runc init`). Release first: the engine then starts, ends and removes the
+        // container by itself; kill only what does not finish in time.
+        self.spawned.release();
+        let deadline = Instant::now() + GRACEFUL_DROP;
+        while Instant::now() < deadline && matches!(self.spawned.try_reap(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.spawned.kill();
+        for monitor in procs::with_argument(&self.name) {
+            procs::kill_all(&procs::identify(&procs::descendants(monitor)));
+        }
+        let _ = cli(&self.client, &["rm", "-f", &self.name], GRACEFUL_DROP);
     }
 }

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod engine;
 pub mod firecracker;
 pub mod oci;
+pub mod oci_bundle;
 pub mod oci_isolator;
 pub mod podman;
 pub mod procs;

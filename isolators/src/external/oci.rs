@@ -12,120 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{
-    LinuxBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, MountBuilder, ProcessBuilder,
-    RootBuilder, Spec, SpecBuilder,
-};
-
+use super::oci_bundle::{all_cgroup_dirs, memory_cgroup, READY_FD, RELEASE_FD};
+pub use super::oci_bundle::{probe_spec, OciChannel, CGROUP_PARENT};
 use super::spawned::{unique_id, Spawned};
 use crate::cgroup::CgroupLayout;
 use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::isolator::{Instance, Ready, Resources};
 use crate::memory::CgroupMemorySource;
-use crate::probe::{write_rootfs, Workload, PROBE_NAME};
+use crate::probe::{write_rootfs, Workload};
 use crate::Error;
-
-/// Parent of every instance's cgroup (`cgroupsPath` = `/isobench-oci/<id>`).
-pub const CGROUP_PARENT: &str = "isobench-oci";
-
-/// The probe's channel fds inside the container (`--preserve-fds 2` passes 3 and 4).
-const RELEASE_FD: RawFd = 3;
-const READY_FD: RawFd = 4;
-
-/// How the probe inside an OCI container signals ready.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OciChannel {
-    /// Pipes passed with `--preserve-fds 2`, fds 3 and 4 inside (`--channel fd:3,4`).
-    PreservedFds,
-    /// The runtime's own stdin/stdout, which a terminal-less container inherits
-    /// (`--channel stdio`); for runtimes without `--preserve-fds` (runsc before 2023).
-    Stdio,
-}
-
-impl OciChannel {
-    fn probe_arg(self) -> String {
-        match self {
-            OciChannel::PreservedFds => format!("fd:{RELEASE_FD},{READY_FD}"),
-            OciChannel::Stdio => "stdio".into(),
-        }
-    }
-}
-
-/// The runtime spec every OCI instance runs: read-only probe rootfs, /proc and a tmpfs /dev,
-/// mount/pid/uts/ipc/net namespaces, the probe with the given channel, no terminal.
-pub fn probe_spec(
-    rootfs: &Path,
-    workload: &Workload,
-    channel: OciChannel,
-    cgroups_path: &str,
-) -> Result<Spec, Error> {
-    let spec_error = |e: oci_spec::OciSpecError| Error::Engine(format!("OCI spec: {e}"));
-    let namespaces = [
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Network,
-    ]
-    .into_iter()
-    .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
-    .collect::<Result<Vec<_>, _>>()
-    .map_err(spec_error)?;
-    let mounts = vec![
-        MountBuilder::default()
-            .destination("/proc")
-            .typ("proc")
-            .source("proc")
-            .build()
-            .map_err(spec_error)?,
-        MountBuilder::default()
-            .destination("/dev")
-            .typ("tmpfs")
-            .source("tmpfs")
-            .options(vec![
-                "nosuid".to_string(),
-                "strictatime".into(),
-                "mode=755".into(),
-                "size=65536k".into(),
-            ])
-            .build()
-            .map_err(spec_error)?,
-    ];
-    let process = ProcessBuilder::default()
-        .terminal(false)
-        .args(vec![
-            format!("/{PROBE_NAME}"),
-            "--mode".into(),
-            workload.mode.clone(),
-            "--channel".into(),
-            channel.probe_arg(),
-        ])
-        .env(vec!["PATH=/".to_string()])
-        .cwd("/")
-        .build()
-        .map_err(spec_error)?;
-    let linux = LinuxBuilder::default()
-        .namespaces(namespaces)
-        .cgroups_path(PathBuf::from(cgroups_path))
-        .build()
-        .map_err(spec_error)?;
-    SpecBuilder::default()
-        .version("1.0.2")
-        .hostname("isobench")
-        .root(
-            RootBuilder::default()
-                .path(rootfs)
-                .readonly(true)
-                .build()
-                .map_err(spec_error)?,
-        )
-        .mounts(mounts)
-        .process(process)
-        .linux(linux)
-        .build()
-        .map_err(spec_error)
-}
 
 /// How one runtime differs from the others.
 #[derive(Debug, Clone)]
@@ -275,12 +171,14 @@ impl PreparedOci {
                 command.pre_exec(move || place_channel_fds(release, ready));
             }
         }
-        let cgroup_dirs = cgroup_dirs(&self.cgroup, &cgroups_path);
+        let cgroup_dirs = memory_cgroup(&self.cgroup, &cgroups_path);
+        let every_cgroup_dir = all_cgroup_dirs(&cgroups_path);
         let mut instance = OciInstance {
             spawned: None,
             id,
             bundle,
             cgroup_dirs,
+            every_cgroup_dir,
             runtime: self.runtime.clone(),
         };
         instance.spawned = Some(Spawned::spawn(&mut command, fd_channel, &self.scratch)?);
@@ -331,24 +229,14 @@ fn hide_mount(target: &std::ffi::CStr) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The memory cgroup directory a runtime makes for `cgroups_path` on this layout.
-fn cgroup_dirs(layout: &CgroupLayout, cgroups_path: &str) -> Option<CgroupMemorySource> {
-    let relative = cgroups_path.trim_start_matches('/');
-    match layout {
-        CgroupLayout::Unified { root } => Some(CgroupMemorySource::V2(root.join(relative))),
-        CgroupLayout::Legacy { root } | CgroupLayout::Hybrid { root, .. } => {
-            Some(CgroupMemorySource::V1(root.join("memory").join(relative)))
-        }
-        CgroupLayout::Unsupported { .. } => None,
-    }
-}
-
 /// One container run by an OCI runtime in the foreground.
 pub struct OciInstance {
     spawned: Option<Spawned>,
     pub id: String,
     bundle: PathBuf,
     cgroup_dirs: Option<CgroupMemorySource>,
+    /// The instance's directory in every hierarchy, existing or not, for leak checks.
+    every_cgroup_dir: Vec<PathBuf>,
     runtime: Runtime,
 }
 
@@ -357,9 +245,22 @@ impl OciInstance {
         self.spawned.as_mut().expect("set at launch")
     }
 
-    /// The runtime's state entry for this container.
-    pub fn state_dir(&self) -> PathBuf {
-        self.runtime.state_root.join(&self.id)
+    /// The runtime's state entries for this container: a directory named after it (runc,
+    /// crun) or files named `<id>_sandbox:<id>.state` and `.lock` (runsc).
+    pub fn state_entries(&self) -> Vec<PathBuf> {
+        let prefix = format!("{}_", self.id);
+        std::fs::read_dir(&self.runtime.state_root)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        name == self.id || name.starts_with(&prefix)
+                    })
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -378,10 +279,9 @@ impl Instance for OciInstance {
     fn resources(&self) -> Resources {
         let pids = self.spawned.as_ref().map_or(Vec::new(), |s| s.processes());
         let cgroup = self.cgroup_dirs.clone().filter(|c| c.dir().is_dir());
-        let mut paths = vec![self.state_dir(), self.bundle.clone()];
-        if let Some(dir) = &self.cgroup_dirs {
-            paths.push(dir.dir().to_path_buf());
-        }
+        let mut paths = self.state_entries();
+        paths.push(self.bundle.clone());
+        paths.extend(self.every_cgroup_dir.iter().filter(|d| d.is_dir()).cloned());
         Resources {
             pids,
             cgroup,
@@ -397,7 +297,7 @@ impl Instance for OciInstance {
         let started = Instant::now();
         self.spawned().wait_gone_ok(timeout)?;
         // Foreground `run` deletes the container when the probe exits; check it did.
-        if self.state_dir().exists() {
+        if !self.state_entries().is_empty() {
             let why = self
                 .runtime
                 .force_delete(&self.id)
@@ -415,17 +315,15 @@ impl Instance for OciInstance {
             )));
         }
         let _ = std::fs::remove_dir_all(&self.bundle);
-        if let Some(dir) = &self.cgroup_dirs {
-            let dir = dir.dir().to_path_buf();
-            while dir.exists() {
-                if started.elapsed() >= timeout {
-                    return Err(Error::timeout(
-                        format!("{} to be removed", dir.display()),
-                        timeout,
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(1));
+        // The runtime removes its cgroups when the container is destroyed; wait for that.
+        while let Some(dir) = self.every_cgroup_dir.iter().find(|d| d.exists()) {
+            if started.elapsed() >= timeout {
+                return Err(Error::timeout(
+                    format!("{} to be removed", dir.display()),
+                    timeout,
+                ));
             }
+            std::thread::sleep(Duration::from_millis(1));
         }
         Ok(())
     }
@@ -436,12 +334,28 @@ impl Drop for OciInstance {
         if let Some(mut spawned) = self.spawned.take() {
             spawned.kill();
         }
-        if self.state_dir().exists() {
+        if !self.state_entries().is_empty() {
             let _ = self.runtime.force_delete(&self.id);
+            // A runtime killed mid-create may leave entries `delete` does not take (lock files).
+            for entry in self.state_entries() {
+                let _ = std::fs::remove_dir_all(&entry).or_else(|_| std::fs::remove_file(&entry));
+            }
         }
         let _ = std::fs::remove_dir_all(&self.bundle);
-        if let Some(dir) = &self.cgroup_dirs {
-            let _ = std::fs::remove_dir(dir.dir());
+        // A runtime killed half-way through create leaves cgroups that `delete` does not know.
+        for dir in self.every_cgroup_dir.iter().filter(|d| d.exists()) {
+            remove_cgroup(dir);
+        }
+    }
+}
+
+/// Removes an empty cgroup directory, retrying while its killed tasks finish leaving.
+fn remove_cgroup(dir: &Path) {
+    for _ in 0..100 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     }
 }

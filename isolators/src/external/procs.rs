@@ -82,6 +82,25 @@ pub fn descendants(root: i32) -> Vec<i32> {
     found
 }
 
+/// Processes with `argument` as one whole argument of their command line (e.g. a container
+/// name passed to a monitor such as conmon), so orphans of a killed engine can be found.
+pub fn with_argument(argument: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                cmdline
+                    .split(|&b| b == 0)
+                    .any(|arg| arg == argument.as_bytes())
+            })
+        })
+        .collect()
+}
+
 /// Identities of `pids` that still exist.
 pub fn identify(pids: &[i32]) -> Vec<ProcessId> {
     pids.iter().filter_map(|&pid| ProcessId::of(pid)).collect()
@@ -140,6 +159,7 @@ mod tests {
         assert!(descendants(me).contains(&(child.id() as i32)));
         let id = ProcessId::of(child.id() as i32).unwrap();
         assert!(id.is_alive());
+        assert!(with_argument("5").contains(&(child.id() as i32)));
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!id.is_alive());

@@ -68,3 +68,18 @@ fn is_zombie_or_other(pid: i32) -> bool {
         }
     }
 }
+
+/// Drops an instance `wait` after launch, ready or not (to kill engines half-way through
+/// their set-up); nothing it showed may survive.
+pub fn drop_after(isolator: &mut dyn Isolator, wait: Duration) {
+    let mut instance = isolator.launch().unwrap();
+    let _ = instance.wait_ready(wait);
+    let resources = instance.resources();
+    drop(instance);
+    for pid in &resources.pids {
+        assert!(is_zombie_or_other(*pid), "process {pid} survived Drop");
+    }
+    for path in &resources.paths {
+        assert!(!path.exists(), "{} survived Drop", path.display());
+    }
+}

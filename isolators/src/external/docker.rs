@@ -4,21 +4,22 @@
 //! monitor (containerd shim, or conmon for Podman) and the probe; shared daemons (dockerd,
 //! containerd) are not counted.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::cli_support::{cli, executables, find_cgroup};
+pub use super::cli_support::{image_tag, leftover_containers};
 use super::engine::Engine;
 use super::procs::{self, ProcessId};
 use super::spawned::{unique_id, Spawned};
-use crate::cgroup::CgroupLayout;
 use crate::disk::DiskFootprint;
 use crate::host::Host;
 use crate::isolator::{
     Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
 };
 use crate::memory::CgroupMemorySource;
-use crate::probe::{write_rootfs, Workload, PROBE_BYTES, PROBE_NAME};
+use crate::probe::{write_rootfs, Workload, PROBE_NAME};
 use crate::registry::RegistryOptions;
 use crate::Error;
 
@@ -46,6 +47,7 @@ pub struct CliProfile {
 pub struct CliIsolator {
     profile: CliProfile,
     engine: Engine,
+    server_version: OnceLock<Option<String>>,
     prepared: Option<Prepared>,
 }
 
@@ -61,7 +63,25 @@ impl CliIsolator {
         CliIsolator {
             profile,
             engine,
+            server_version: OnceLock::new(),
             prepared: None,
+        }
+    }
+
+    /// The client's version line, plus the daemon's version where there is a daemon.
+    fn version_text(&self) -> String {
+        let client = self.engine.version_text();
+        if !self.profile.needs_daemon {
+            return client;
+        }
+        let server = self.server_version.get_or_init(|| {
+            let path = self.engine.path().ok()?;
+            let args = ["version", "--format", "{{.Server.Version}}"];
+            cli(&path, &args, INFO_TIMEOUT).ok()
+        });
+        match server {
+            Some(server) => format!("{client}; daemon {server}"),
+            None => client,
         }
     }
 }
@@ -94,59 +114,6 @@ pub fn docker(options: &RegistryOptions) -> CliIsolator {
     CliIsolator::new(profile, engine)
 }
 
-/// The image tag for this probe build: a content hash, so a new probe gets a new image.
-pub fn image_tag() -> String {
-    // FNV-1a: stable across Rust versions, unlike DefaultHasher.
-    let hash = PROBE_BYTES.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("isobench-probe:{hash:016x}")
-}
-
-/// Runs a docker client command to completion within `timeout`; stdout on success.
-fn cli(client: &Path, args: &[&str], timeout: Duration) -> Result<String, String> {
-    let mut child = Command::new(client)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", client.display()))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "`docker {}` did not answer within {:.0} s",
-                    args.join(" "),
-                    timeout.as_secs_f64()
-                ));
-            }
-        }
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "`docker {}`: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// The client and the helpers it runs through, those that exist here.
-fn executables(client: PathBuf, helpers: &[&str]) -> Vec<PathBuf> {
-    std::iter::once(client)
-        .chain(helpers.iter().filter_map(|h| crate::testing::which(h)))
-        .collect()
-}
-
 impl Isolator for CliIsolator {
     fn name(&self) -> &str {
         self.profile.name
@@ -158,7 +125,7 @@ impl Isolator for CliIsolator {
         Description {
             boundary: self.profile.boundary.into(),
             kernel: KernelKind::Shared,
-            version: self.engine.version_text(),
+            version: self.version_text(),
             notes: self.profile.notes.clone(),
         }
     }
@@ -281,7 +248,7 @@ impl DockerInstance {
                 .filter(|&p| p > 0);
             let id = words.next().unwrap_or_default().to_string();
             let probe = probe_pid.and_then(ProcessId::of);
-            let shim = probe_pid.and_then(parent_of).and_then(ProcessId::of);
+            let shim = probe_pid.and_then(procs::parent_of).and_then(ProcessId::of);
             Container {
                 shim,
                 probe,
@@ -292,44 +259,6 @@ impl DockerInstance {
                 },
             }
         })
-    }
-}
-
-/// Containers this harness process started that the engine still knows (should be none).
-pub fn leftover_containers(client: &Path) -> Vec<String> {
-    let filter = format!("name=isobench-{}-", std::process::id());
-    cli(
-        client,
-        &["ps", "-a", "--format", "{{.Names}}", "--filter", &filter],
-        Duration::from_secs(10),
-    )
-    .map(|names| names.lines().map(str::to_string).collect())
-    .unwrap_or_default()
-}
-
-fn parent_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// The first of `relative` (cgroup paths the engine may use) that exists as a memory cgroup.
-fn find_cgroup(relative: &[String]) -> Option<CgroupMemorySource> {
-    match CgroupLayout::detect() {
-        CgroupLayout::Unified { root } => relative
-            .iter()
-            .map(|r| root.join(r))
-            .find(|d| d.is_dir())
-            .map(CgroupMemorySource::V2),
-        CgroupLayout::Legacy { root } | CgroupLayout::Hybrid { root, .. } => relative
-            .iter()
-            .map(|r| root.join("memory").join(r))
-            .find(|d| d.is_dir())
-            .map(CgroupMemorySource::V1),
-        CgroupLayout::Unsupported { .. } => None,
     }
 }
 

@@ -5,6 +5,7 @@
 //! binary), [`spawned`] (one engine process per instance, its ready channel and its process
 //! tree), [`procs`] (walking /proc).
 pub mod bwrap;
+pub mod cli_support;
 pub mod cloud_hypervisor;
 pub mod crun;
 pub mod docker;

@@ -277,8 +277,21 @@ impl Instance for OciInstance {
         Ok(ready)
     }
     fn resources(&self) -> Resources {
-        let pids = self.spawned.as_ref().map_or(Vec::new(), |s| s.processes());
+        let mut pids = self.spawned.as_ref().map_or(Vec::new(), |s| s.processes());
         let cgroup = self.cgroup_dirs.clone().filter(|c| c.dir().is_dir());
+        // Anything the runtime left outside its process tree but inside the container's
+        // cgroup (a re-parented sandbox) is the instance's too.
+        if let Some(cgroup) = &cgroup {
+            let members = std::fs::read_to_string(cgroup.dir().join("cgroup.procs"));
+            pids.extend(
+                members
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.parse::<i32>().ok()),
+            );
+            pids.sort_unstable();
+            pids.dedup();
+        }
         let mut paths = self.state_entries();
         paths.push(self.bundle.clone());
         paths.extend(self.every_cgroup_dir.iter().filter(|d| d.is_dir()).cloned());

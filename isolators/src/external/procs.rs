@@ -51,6 +51,11 @@ fn stat_state_is_zombie(stat: &str) -> bool {
         .is_some_and(|state| state == 'Z' || state == 'X')
 }
 
+/// The parent of `pid`, if it exists.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    read_stat(pid).map(|(ppid, _)| ppid)
+}
+
 /// `root` and every process below it, parents first.
 pub fn descendants(root: i32) -> Vec<i32> {
     let mut children: BTreeMap<i32, Vec<i32>> = BTreeMap::new();

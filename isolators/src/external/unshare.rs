@@ -1,5 +1,5 @@
-//! util-linux `unshare`: new mount, pid, uts, ipc and net namespaces plus a chroot into the
-//! probe rootfs. No cgroup, no seccomp, no capability drop: the cheapest real container tool.
+//! util-linux `unshare`: new mount, pid, uts, ipc and net namespaces, a chroot into the probe
+//! rootfs and a fresh /proc there. No cgroup, no seccomp, no capability drop: the cheapest real container tool.
 use std::path::Path;
 use std::process::Command;
 
@@ -44,11 +44,11 @@ impl Isolator for UnshareIsolator {
     fn describe(&self) -> Description {
         Description {
             boundary:
-                "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + chroot; no cgroup"
+                "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + chroot + own /proc; no cgroup"
                     .into(),
             kernel: KernelKind::Shared,
             version: self.engine.version_text(),
-            notes: vec!["no /proc in the instance (--mount-proc needs it in the rootfs)".into()],
+            notes: Vec::new(),
         }
     }
     fn availability(&self, host: &Host) -> Availability {
@@ -83,6 +83,8 @@ impl Isolator for UnshareIsolator {
                 "--net",
             ])
             .arg(format!("--root={}", prepared.rootfs.display()))
+            // After the chroot: the rootfs's empty /proc becomes the new pid namespace's.
+            .arg("--mount-proc")
             .arg(format!("/{PROBE_NAME}"))
             .args(["--mode", &prepared.workload.mode])
             .args(["--channel", &channel.probe_channel_arg()])

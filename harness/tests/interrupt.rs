@@ -46,10 +46,8 @@ fn instance_cgroups() -> Vec<String> {
 fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how orphans are re-parented.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
-    );
+    let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(subreaper, 0);
     let mountinfo_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");

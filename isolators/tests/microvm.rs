@@ -8,6 +8,15 @@ use isolators::{Availability, Host, Isolator, Workload};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The tests here count VMM processes, so they take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn kvm_ready(test: &str) -> bool {
     let host = Host::detect();
     let check = match (&host.kvm.problem, find_vmm()) {
@@ -18,17 +27,21 @@ fn kvm_ready(test: &str) -> bool {
     run_if(test, "kvm", check)
 }
 
+/// VMM processes that are children of this test process (other programs may run VMMs too).
 fn vmm_processes() -> Vec<i32> {
     procfs::process::all_processes()
         .unwrap()
         .filter_map(|p| p.ok()?.stat().ok())
-        .filter(|s| s.comm == "isobench-vmm" && s.state != 'Z')
+        .filter(|s| {
+            s.comm == "isobench-vmm" && s.state != 'Z' && s.ppid == std::process::id() as i32
+        })
         .map(|s| s.pid)
         .collect()
 }
 
 #[test]
 fn bare_guest_boots_holds_and_powers_off() {
+    let _turn = one_at_a_time();
     if !kvm_ready("bare_guest_boots_holds_and_powers_off") {
         return;
     }
@@ -83,6 +96,7 @@ fn bare_guest_boots_holds_and_powers_off() {
 
 #[test]
 fn many_launches_and_drops_leave_no_vmm() {
+    let _turn = one_at_a_time();
     if !kvm_ready("many_launches_and_drops_leave_no_vmm") {
         return;
     }
@@ -107,6 +121,7 @@ fn many_launches_and_drops_leave_no_vmm() {
 
 #[test]
 fn bad_kernels_fail_in_one_line_without_hanging() {
+    let _turn = one_at_a_time();
     if !kvm_ready("bad_kernels_fail_in_one_line_without_hanging") {
         return;
     }
@@ -138,7 +153,11 @@ fn bad_kernels_fail_in_one_line_without_hanging() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("no such file"), "{error}");
-    assert!(vmm_processes().is_empty());
+    assert!(
+        vmm_processes().is_empty(),
+        "VMM processes left: {:?}",
+        vmm_processes()
+    );
 }
 
 #[test]

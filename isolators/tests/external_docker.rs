@@ -25,11 +25,14 @@ fn docker_lifecycle() {
     let client = which("docker").unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = docker(&RegistryOptions::default());
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    // The client, the container's containerd shim and the probe.
+    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 3);
     eprintln!("docker startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(memory.processes >= 3, "client, shim and probe: {memory:?}");
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    assert_eq!(leftover_containers(&client), Vec::<String>::new());
+    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     assert_no_monitor_left();
 }
@@ -64,7 +67,8 @@ fn podman_lifecycle() {
     let client = which("podman").unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = podman(&RegistryOptions::default());
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    // The client, conmon and the probe.
+    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 3);
     eprintln!("podman startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(
         memory.processes >= 3,
@@ -74,7 +78,11 @@ fn podman_lifecycle() {
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     for wait_ms in [5, 30, 100] {
-        external_support::drop_after(&mut isolator, std::time::Duration::from_millis(wait_ms));
+        external_support::drop_after(
+            &mut isolator,
+            scratch.path(),
+            std::time::Duration::from_millis(wait_ms),
+        );
         assert_eq!(leftover_containers(&client), Vec::<String>::new());
     }
     assert_no_monitor_left();

@@ -18,6 +18,9 @@ fn with_engine(name: &str, path: &str) -> RegistryOptions {
     options
 }
 
+/// bwrap outside, bwrap as PID 1 of the new pid namespace (it reaps), and the probe.
+const BWRAP_PROCESSES: u32 = 3;
+
 #[test]
 fn unshare_lifecycle() {
     if !run_if("unshare_lifecycle", "root", check_root())
@@ -27,9 +30,11 @@ fn unshare_lifecycle() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = UnshareIsolator::new(&RegistryOptions::default());
-    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path());
+    // unshare --fork waits for its child, the probe.
+    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path(), 2);
     eprintln!("unshare startup {} µs", startup_ns / 1000);
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
 }
 
 #[test]
@@ -41,9 +46,11 @@ fn bwrap_lifecycle() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = BwrapIsolator::new(&RegistryOptions::default());
-    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path());
+    let (startup_ns, _) =
+        external_support::lifecycle(&mut isolator, scratch.path(), BWRAP_PROCESSES);
     eprintln!("bwrap startup {} µs", startup_ns / 1000);
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
 }
 
 #[test]

@@ -106,13 +106,14 @@ fn leftover_cgroups() -> Vec<PathBuf> {
     found
 }
 
-fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator) {
+fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator, processes: u32) {
     if !run_if(test, "root", check_root()) || !run_if(test, engine, check_on_path(engine)) {
         return;
     }
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = tempfile::tempdir().unwrap();
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    let (startup_ns, memory) =
+        external_support::lifecycle(&mut isolator, scratch.path(), processes);
     eprintln!("{engine} startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(
         memory.cgroup_bytes.is_some(),
@@ -123,7 +124,11 @@ fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator) {
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
     // Kill the runtime at several points of its set-up.
     for wait_ms in [2, 5, 10, 20, 40] {
-        external_support::drop_after(&mut isolator, std::time::Duration::from_millis(wait_ms));
+        external_support::drop_after(
+            &mut isolator,
+            scratch.path(),
+            std::time::Duration::from_millis(wait_ms),
+        );
         assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
         assert_eq!(
             leftover_cgroups(),
@@ -131,6 +136,10 @@ fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator) {
             "after {wait_ms} ms"
         );
     }
+    // A probe that runs but never signals: timeout, then Drop kills the running container.
+    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
+    assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+    assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
 }
 
 #[test]
@@ -139,6 +148,8 @@ fn runc_lifecycle() {
         "runc_lifecycle",
         "runc",
         runc::runc(&RegistryOptions::default()),
+        // `runc run` and the probe (runc init has exec'd it).
+        2,
     );
 }
 
@@ -148,6 +159,8 @@ fn crun_lifecycle() {
         "crun_lifecycle",
         "crun",
         crun::crun(&RegistryOptions::default()),
+        // `crun run` and the probe.
+        2,
     );
 }
 
@@ -157,5 +170,8 @@ fn runsc_lifecycle() {
         "runsc_lifecycle",
         "runsc",
         isolators::external::runsc::runsc(&RegistryOptions::default()),
+        // `runsc run`, the gofer, the sandbox (Sentry) and its two ptrace stubs (the probe's
+        // address space and the stub's parent).
+        5,
     );
 }

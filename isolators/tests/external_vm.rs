@@ -29,7 +29,7 @@ fn qemu_microvm_lifecycle() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator = QemuMicrovmIsolator::new(&RegistryOptions::default());
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 1);
     eprintln!("qemu-microvm startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(memory.guest_ram_resident_bytes.is_some(), "{memory:?}");
     assert!(memory.vmm_overhead_bytes.unwrap() > 0, "{memory:?}");
@@ -110,7 +110,7 @@ fn firecracker_lifecycle() {
     let scratch = tempfile::tempdir().unwrap();
     let mut isolator =
         isolators::external::firecracker::FirecrackerIsolator::new(&RegistryOptions::default());
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 1);
     eprintln!("firecracker startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(memory.guest_ram_resident_bytes.is_some(), "{memory:?}");
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
@@ -131,7 +131,7 @@ fn cloud_hypervisor_lifecycle() {
     let mut isolator = isolators::external::cloud_hypervisor::CloudHypervisorIsolator::new(
         &RegistryOptions::default(),
     );
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path());
+    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 1);
     eprintln!(
         "cloud-hypervisor startup {} µs, {memory:?}",
         startup_ns / 1000

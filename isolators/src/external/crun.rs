@@ -24,7 +24,7 @@ pub fn crun(options: &RegistryOptions) -> OciIsolator {
         name: "crun",
         kind: Kind::Container,
         kernel: KernelKind::Shared,
-        boundary: "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + cgroup",
+        boundary: "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + cgroup".into(),
         flavor: Flavor {
             global_args: Vec::new(),
             hide_unified,

@@ -140,3 +140,41 @@ fn version_output(path: &Path) -> Result<String, String> {
     }
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_not_on_path_says_how_to_install_it() {
+        let engine = Engine::new(
+            "crun",
+            "crun-isobench-not-installed",
+            "apt-get install crun",
+            "crun version",
+            &RegistryOptions::default(),
+        );
+        assert_eq!(
+            engine.availability(),
+            Availability::unavailable(
+                "crun-isobench-not-installed not found — apt-get install crun (or pass --engine crun=PATH)"
+            )
+        );
+    }
+
+    #[test]
+    fn the_version_line_is_the_one_with_the_marker() {
+        let options = RegistryOptions {
+            engine_paths: [("sh".to_string(), PathBuf::from("/bin/sh"))].into(),
+            ..Default::default()
+        };
+        // `sh --version` fails on dash and prints "GNU bash, version …" on bash: neither is "runc".
+        let engine = Engine::new("sh", "sh", "apt-get install dash", "runc version", &options);
+        let error = engine.version().unwrap_err();
+        assert!(
+            error.starts_with("/bin/sh is not sh: `--version` said"),
+            "{error}"
+        );
+        assert!(engine.version_text().starts_with("sh unknown ("));
+    }
+}

@@ -14,7 +14,7 @@ pub struct OciProfile {
     pub name: &'static str,
     pub kind: Kind,
     pub kernel: KernelKind,
-    pub boundary: &'static str,
+    pub boundary: String,
     /// Runtime options and host workarounds, decided from the host.
     pub flavor: Flavor,
     /// Workarounds a reader must know, e.g. "cgroup2 mount hidden from crun (hybrid host)".
@@ -60,7 +60,7 @@ impl Isolator for OciIsolator {
     }
     fn describe(&self) -> Description {
         Description {
-            boundary: self.profile.boundary.into(),
+            boundary: self.profile.boundary.clone(),
             kernel: self.profile.kernel,
             version: self.engine.version_text(),
             notes: self.profile.notes.clone(),

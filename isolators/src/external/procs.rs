@@ -111,6 +111,31 @@ pub fn identify(pids: &[i32]) -> Vec<ProcessId> {
     pids.iter().filter_map(|&pid| ProcessId::of(pid)).collect()
 }
 
+/// Stops `root` and then, round by round, every process below it (SIGSTOP), until a scan finds
+/// nothing new: a stopped process cannot fork, so the returned list (root included) is the
+/// whole tree, ready for [`kill_all`]. Without this, a child forked just after a scan, or a
+/// child re-parented when its parent dies first, could outlive the kill.
+pub fn stop_tree(root: i32) -> Vec<ProcessId> {
+    let mut stopped: Vec<ProcessId> = Vec::new();
+    // A tree deeper than this is not an engine's; the bound only guards against a fork bomb.
+    for _ in 0..64 {
+        let new: Vec<ProcessId> = identify(&descendants(root))
+            .into_iter()
+            .filter(|p| !stopped.contains(p))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for process in &new {
+            if process.is_alive() {
+                let _ = kill(Pid::from_raw(process.pid), Signal::SIGSTOP);
+            }
+        }
+        stopped.extend(new);
+    }
+    stopped
+}
+
 /// SIGKILLs every listed process that is still the same process.
 pub fn kill_all(processes: &[ProcessId]) {
     for process in processes {
@@ -168,5 +193,24 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!id.is_alive());
+    }
+
+    #[test]
+    fn stop_tree_catches_grandchildren() {
+        // sh forks a sleeping grandchild; stop_tree must list both, and kill_all end both.
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let pid = shell.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while descendants(pid).len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let tree = stop_tree(pid);
+        assert_eq!(tree.len(), 2, "{tree:?}");
+        kill_all(&tree);
+        shell.wait().unwrap();
+        wait_all_gone(&tree, Duration::from_secs(5), "the tree").unwrap();
     }
 }

@@ -10,7 +10,7 @@ pub fn runc(options: &RegistryOptions) -> OciIsolator {
         name: "runc",
         kind: Kind::Container,
         kernel: KernelKind::Shared,
-        boundary: "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + cgroup",
+        boundary: "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + cgroup".into(),
         flavor: Flavor {
             global_args: Vec::new(),
             hide_unified: None,

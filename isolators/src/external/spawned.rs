@@ -299,7 +299,8 @@ impl Spawned {
         if self.reaped {
             return;
         }
-        let mut everyone = procs::identify(&self.processes());
+        // Freeze the whole tree first, so nothing forks or re-parents while we kill it.
+        let mut everyone = procs::stop_tree(self.pid);
         everyone.extend(self.held.iter().copied());
         procs::kill_all(&everyone);
         reap::kill_and_reap(self.pid);

@@ -5,9 +5,14 @@ use std::time::Duration;
 
 use isolators::{Host, Isolator, MemoryUsage, Workload};
 
-/// Runs launch → ready → memory → release → gone once and checks nothing is left.
+/// Runs launch → ready → memory → release → gone once and checks nothing is left, and that
+/// the memory sample covers exactly `processes` host processes (engine, shims, probe).
 /// Returns the startup in nanoseconds and the memory sample.
-pub fn lifecycle(isolator: &mut dyn Isolator, scratch: &Path) -> (u64, MemoryUsage) {
+pub fn lifecycle(
+    isolator: &mut dyn Isolator,
+    scratch: &Path,
+    processes: u32,
+) -> (u64, MemoryUsage) {
     let host = Host::detect();
     let availability = isolator.availability(&host);
     assert!(availability.is_available(), "{availability:?}");
@@ -22,9 +27,18 @@ pub fn lifecycle(isolator: &mut dyn Isolator, scratch: &Path) -> (u64, MemoryUsa
     let resources = instance.resources();
     let memory = instance.memory().unwrap();
     assert!(memory.pss_bytes > 0, "{memory:?}");
-    assert!(memory.processes >= 1, "{memory:?}");
+    let names: Vec<String> = resources
+        .pids
+        .iter()
+        .map(|pid| command_name(*pid))
+        .collect();
+    assert_eq!(
+        memory.processes, processes,
+        "processes of the instance: {names:?}"
+    );
     instance.release().unwrap();
     instance.wait_gone(Duration::from_secs(60)).unwrap();
+    assert_nothing_runs_from(scratch);
     for pid in &resources.pids {
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists() || is_zombie_or_other(*pid),
@@ -55,6 +69,40 @@ pub fn never_ready_cleans_up(isolator: &mut dyn Isolator, scratch: &Path) {
     for path in &resources.paths {
         assert!(!path.exists(), "{} survived Drop", path.display());
     }
+    assert_nothing_runs_from(scratch);
+}
+
+/// The command name of `pid` (for assertion messages).
+pub fn command_name(pid: i32) -> String {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    format!("{pid}:{}", comm.trim())
+}
+
+/// A launch whose probe runs but holds back its ready signal (a 30 s startup delay) must time
+/// out, and Drop must then remove everything: processes, state entries, cgroups.
+pub fn probe_never_ready_cleans_up(isolator: &mut dyn Isolator, scratch: &Path) {
+    let silent = Workload::noop().with_startup_delay_us(30_000_000);
+    isolator.prepare(&silent, scratch).unwrap();
+    let mut instance = isolator.launch().unwrap();
+    let error = instance.wait_ready(Duration::from_secs(3)).unwrap_err();
+    assert!(error.to_string().contains("timed out"), "{error}");
+    let resources = instance.resources();
+    assert!(
+        !resources.pids.is_empty(),
+        "the probe and its engine run while we wait"
+    );
+    drop(instance);
+    for pid in &resources.pids {
+        assert!(
+            is_zombie_or_other(*pid),
+            "process {} survived Drop",
+            command_name(*pid)
+        );
+    }
+    for path in &resources.paths {
+        assert!(!path.exists(), "{} survived Drop", path.display());
+    }
+    assert_nothing_runs_from(scratch);
 }
 
 /// A pid that now names a different process (reused) or is gone counts as gone; we compare the
@@ -71,7 +119,7 @@ fn is_zombie_or_other(pid: i32) -> bool {
 
 /// Drops an instance `wait` after launch, ready or not (to kill engines half-way through
 /// their set-up); nothing it showed may survive.
-pub fn drop_after(isolator: &mut dyn Isolator, wait: Duration) {
+pub fn drop_after(isolator: &mut dyn Isolator, scratch: &Path, wait: Duration) {
     let mut instance = isolator.launch().unwrap();
     let _ = instance.wait_ready(wait);
     let resources = instance.resources();
@@ -81,5 +129,23 @@ pub fn drop_after(isolator: &mut dyn Isolator, wait: Duration) {
     }
     for path in &resources.paths {
         assert!(!path.exists(), "{} survived Drop", path.display());
+    }
+    assert_nothing_runs_from(scratch);
+}
+
+/// No host process may run an executable from `scratch` (the probe of a rootfs there) once an
+/// instance is dropped, including children forked after the last look at the process tree.
+pub fn assert_nothing_runs_from(scratch: &Path) {
+    let scratch = scratch.canonicalize().unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
+        assert!(
+            !exe.starts_with(&scratch),
+            "pid {:?} still runs {} after Drop",
+            entry.file_name(),
+            exe.display()
+        );
     }
 }

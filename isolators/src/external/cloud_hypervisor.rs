@@ -91,7 +91,8 @@ impl Isolator for CloudHypervisorIsolator {
         command
             .args(cloud_hypervisor_args(&guest.elf, guest.mem_mib))
             .env_clear();
-        let spawned = Spawned::spawn(&mut command, None, scratch)?;
+        // Cloud Hypervisor reads serial input only from a terminal on stdin (`--serial tty`).
+        let spawned = Spawned::spawn_on_terminal(&mut command, scratch)?;
         Ok(Box::new(VmInstance::new(
             spawned,
             "cloud-hypervisor+guest boot",

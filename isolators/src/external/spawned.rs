@@ -2,9 +2,10 @@
 //! probe's stdout), its stderr log, every host process below it, and kill-on-drop.
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -41,7 +42,8 @@ pub enum Channel {
 /// Reads lines from an engine's stdout until the ready line.
 pub struct StdioChannel {
     stdout: ChildStdout,
-    stdin: Option<ChildStdin>,
+    /// Our end of the engine's stdin: a pipe, or the master of its terminal.
+    stdin: Option<std::fs::File>,
     seen: Vec<u8>,
 }
 
@@ -145,12 +147,32 @@ impl Spawned {
         fd_channel: Option<FdChannel>,
         log_dir: &Path,
     ) -> Result<Spawned, Error> {
+        Self::spawn_with(command, fd_channel, None, log_dir)
+    }
+
+    /// Like [`Spawned::spawn`] with a `Stdio` channel, but stdin is a raw terminal (a pty) for
+    /// engines that read their console input only from a terminal (Cloud Hypervisor's
+    /// `--serial tty`); stdout stays a pipe.
+    pub fn spawn_on_terminal(command: &mut Command, log_dir: &Path) -> Result<Spawned, Error> {
+        let (master, terminal) = raw_terminal()?;
+        command.stdin(Stdio::from(terminal));
+        Self::spawn_with(command, None, Some(master), log_dir)
+    }
+
+    fn spawn_with(
+        command: &mut Command,
+        fd_channel: Option<FdChannel>,
+        terminal_master: Option<OwnedFd>,
+        log_dir: &Path,
+    ) -> Result<Spawned, Error> {
         let stderr_log = log_dir.join(format!("{}.stderr", unique_id()));
         let log = std::fs::File::create(&stderr_log)
             .map_err(|e| Error::io(format!("create {}", stderr_log.display()), e))?;
         let piped = fd_channel.is_none();
+        if terminal_master.is_none() {
+            command.stdin(if piped { Stdio::piped() } else { Stdio::null() });
+        }
         command
-            .stdin(if piped { Stdio::piped() } else { Stdio::null() })
             .stdout(if piped { Stdio::piped() } else { Stdio::null() })
             .stderr(log)
             // Its own process group, so a terminal's Ctrl-C reaches only the harness.
@@ -174,7 +196,13 @@ impl Spawned {
             }
             None => Channel::Stdio(StdioChannel {
                 stdout: child.stdout.take().expect("stdout is piped"),
-                stdin: child.stdin.take(),
+                stdin: match terminal_master {
+                    Some(master) => Some(std::fs::File::from(master)),
+                    None => child
+                        .stdin
+                        .take()
+                        .map(|s| std::fs::File::from(OwnedFd::from(s))),
+                },
                 seen: Vec::new(),
             }),
         };
@@ -307,6 +335,24 @@ impl Spawned {
         self.reaped = true;
         let _ = procs::wait_all_gone(&everyone, Duration::from_secs(5), "killed processes");
     }
+}
+
+/// A new pseudo-terminal in raw mode (no echo, no line editing): (master, terminal side).
+/// Both ends are close-on-exec; `Command` dups the terminal side onto the child's stdin.
+fn raw_terminal() -> Result<(OwnedFd, OwnedFd), Error> {
+    use nix::fcntl::OFlag;
+    use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = nix::pty::posix_openpt(flags).map_err(|e| Error::sys("posix_openpt", e))?;
+    nix::pty::grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
+    nix::pty::unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| Error::sys("ptsname", e))?;
+    let terminal: OwnedFd = nix::fcntl::open(name.as_str(), flags, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys(format!("open {name}"), e))?;
+    let mut modes = tcgetattr(&terminal).map_err(|e| Error::sys("tcgetattr", e))?;
+    cfmakeraw(&mut modes);
+    tcsetattr(&terminal, SetArg::TCSANOW, &modes).map_err(|e| Error::sys("tcsetattr", e))?;
+    Ok((OwnedFd::from(master), terminal))
 }
 
 impl Drop for Spawned {

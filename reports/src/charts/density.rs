@@ -1,0 +1,107 @@
+//! The density chart: per-instance memory and launch rate against the number of instances held.
+use plotters::prelude::*;
+
+use super::{draw_png, font, series_colour, Area, ChartError, DrawResult, Rendered, HEIGHT, WIDTH};
+use crate::schema::{DensityPoint, RunRecord};
+use crate::units;
+
+pub const CAPTION: &str = "From `isobench density`: N instances of one isolator held at once. Left, \
+    what each instance costs (PSS + cgroup kernel memory, divided by the instances reached); right, \
+    how many launches per second the launchers achieved until all were ready.";
+
+/// The density chart as PNG bytes, or why there is nothing to draw.
+pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
+    if record.density.is_empty() {
+        return Ok(Rendered::NoData(
+            "no density results in this run (`isobench density` records them)".into(),
+        ));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for point in &record.density {
+        if !names.contains(&point.isolator.as_str()) {
+            names.push(&point.isolator);
+        }
+    }
+    let series: Vec<(&str, Vec<&DensityPoint>)> = names
+        .iter()
+        .map(|name| {
+            let mut points: Vec<&DensityPoint> = record
+                .density
+                .iter()
+                .filter(|p| p.isolator == *name)
+                .collect();
+            points.sort_by_key(|p| p.reached);
+            (*name, points)
+        })
+        .collect();
+    let png = draw_png("density", (WIDTH, HEIGHT), |root| {
+        root.fill(&WHITE)?;
+        let titled = root.titled("Density: many instances at once", font(18))?;
+        let (left, right) = titled.split_horizontally(WIDTH / 2);
+        panel(
+            &left,
+            &series,
+            "memory per instance",
+            |p| p.per_instance_footprint_bytes as f64,
+            units::bytes,
+        )?;
+        panel(
+            &right,
+            &series,
+            "launches per second",
+            |p| p.launches_per_second,
+            |v| format!("{v:.0}/s"),
+        )
+    })?;
+    Ok(Rendered::Png(png))
+}
+
+fn panel(
+    area: &Area<'_>,
+    series: &[(&str, Vec<&DensityPoint>)],
+    title: &str,
+    value: fn(&DensityPoint) -> f64,
+    format: fn(f64) -> String,
+) -> DrawResult {
+    let points = series.iter().flat_map(|(_, p)| p.iter());
+    let max_x = points.clone().map(|p| p.reached).max().unwrap_or(1).max(1) as f64;
+    let max_y = points.map(|p| value(p)).fold(0.0f64, f64::max).max(1e-9);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, font(15))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(78)
+        .build_cartesian_2d(0.0..max_x * 1.05, 0.0..max_y * 1.15)?;
+    chart
+        .configure_mesh()
+        .x_desc("instances held")
+        .x_labels(6)
+        .y_labels(6)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format(*v))
+        .label_style(font(12))
+        .axis_desc_style(font(13))
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(BLACK.mix(0.12))
+        .draw()?;
+    for (index, (name, points)) in series.iter().enumerate() {
+        let colour = series_colour(index);
+        let xy: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (p.reached as f64, value(p)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(xy.clone(), colour.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+        chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 3, colour.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(font(12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    Ok(())
+}

@@ -1,9 +1,11 @@
 //! The density chart: per-instance memory and launch rate against the number of instances held.
 use plotters::prelude::*;
 
-use super::{draw_png, font, series_colour, Area, ChartError, DrawResult, Rendered, HEIGHT, WIDTH};
+use super::{
+    byte_unit, draw_png, font, series_colour, unit_label, Area, ChartError, DrawResult, Rendered,
+    HEIGHT, WIDTH,
+};
 use crate::schema::{DensityPoint, RunRecord};
-use crate::units;
 
 pub const CAPTION: &str = "From `isobench density`: N instances of one isolator held at once. Left, \
     what each instance costs (PSS + cgroup kernel memory, divided by the instances reached); right, \
@@ -38,19 +40,26 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
         root.fill(&WHITE)?;
         let titled = root.titled("Density: many instances at once", font(18))?;
         let (left, right) = titled.split_horizontally(WIDTH / 2);
+        let most = record
+            .density
+            .iter()
+            .map(|p| p.per_instance_footprint_bytes)
+            .max()
+            .unwrap_or(0);
+        let (per_unit, unit) = byte_unit(most as f64);
         panel(
             &left,
             &series,
             "memory per instance",
-            |p| p.per_instance_footprint_bytes as f64,
-            units::bytes,
+            &|p| p.per_instance_footprint_bytes as f64 / per_unit,
+            &|v| unit_label(v, unit),
         )?;
         panel(
             &right,
             &series,
             "launches per second",
-            |p| p.launches_per_second,
-            |v| format!("{v:.0}/s"),
+            &|p| p.launches_per_second,
+            &|v| format!("{v:.0}/s"),
         )
     })?;
     Ok(Rendered::Png(png))
@@ -60,14 +69,14 @@ fn panel(
     area: &Area<'_>,
     series: &[(&str, Vec<&DensityPoint>)],
     title: &str,
-    value: fn(&DensityPoint) -> f64,
-    format: fn(f64) -> String,
+    value: &dyn Fn(&DensityPoint) -> f64,
+    format: &dyn Fn(f64) -> String,
 ) -> DrawResult {
     let points = series.iter().flat_map(|(_, p)| p.iter());
     let max_x = points.clone().map(|p| p.reached).max().unwrap_or(1).max(1) as f64;
     let max_y = points.map(|p| value(p)).fold(0.0f64, f64::max).max(1e-9);
     let mut chart = ChartBuilder::on(area)
-        .caption(title, font(15))
+        .caption(title, font(16))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(78)
@@ -80,7 +89,7 @@ fn panel(
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| format(*v))
         .label_style(font(12))
-        .axis_desc_style(font(13))
+        .axis_desc_style(font(12))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.12))
         .draw()?;

@@ -2,8 +2,8 @@
 use plotters::prelude::*;
 
 use super::{
-    draw_png, font, legend_strip, row_centre, row_label, row_labels, ChartError, Rendered, HEIGHT,
-    WIDTH,
+    byte_unit, draw_png, font, legend_strip, row_centre, row_label, row_labels, unit_label,
+    ChartError, Rendered, HEIGHT, WIDTH,
 };
 use crate::schema::RunRecord;
 use crate::units;
@@ -36,6 +36,7 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
         ));
     }
     let widest = bars.iter().map(|b| b.1 + b.2).fold(1.0f64, f64::max);
+    let (per_unit, unit) = byte_unit(widest);
     let png = draw_png("disk", (WIDTH, HEIGHT), |root| {
         root.fill(&WHITE)?;
         let titled = root.titled("Disk footprint per isolator (apparent size)", font(18))?;
@@ -53,14 +54,14 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
             .margin_right(24)
             .x_label_area_size(34)
             .y_label_area_size(150)
-            .build_cartesian_2d(0.0..widest * 1.2, -0.5..count as f64 - 0.5)?;
+            .build_cartesian_2d(0.0..widest * 1.25 / per_unit, -0.5..count as f64 - 0.5)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
             .x_labels(8)
-            .x_label_formatter(&|v| units::bytes(*v))
-            .x_label_style(font(13))
+            .x_label_formatter(&|v| unit_label(*v, unit))
+            .x_label_style(font(12))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.12))
             .draw()?;
@@ -70,13 +71,19 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
             let centre = row_centre(index, count);
             let (low, high) = (centre - 0.32, centre + 0.32);
             chart.draw_series([
-                Rectangle::new([(0.0, low), (*runtime, high)], RUNTIME.filled()),
-                Rectangle::new([(*runtime, low), (runtime + image, high)], IMAGE.filled()),
+                Rectangle::new([(0.0, low), (runtime / per_unit, high)], RUNTIME.filled()),
+                Rectangle::new(
+                    [
+                        (runtime / per_unit, low),
+                        ((runtime + image) / per_unit, high),
+                    ],
+                    IMAGE.filled(),
+                ),
             ])?;
             chart.draw_series([Text::new(
                 format!("{} + {}", units::bytes(*runtime), units::bytes(*image)),
-                (runtime + image + widest * 0.01, centre + 0.12),
-                font(13),
+                ((runtime + image + widest * 0.01) / per_unit, centre + 0.12),
+                font(12),
             )])?;
         }
         Ok(())

@@ -4,8 +4,8 @@
 use plotters::prelude::*;
 
 use super::{
-    draw_png, font, legend_strip, median, row_centre, row_label, row_labels, ChartError, Rendered,
-    HEIGHT, WIDTH,
+    byte_unit, draw_png, font, legend_strip, median, row_centre, row_label, row_labels, unit_label,
+    ChartError, Rendered, HEIGHT, WIDTH,
 };
 use crate::schema::{IsolatorRecord, MemorySample, RunRecord};
 use crate::units;
@@ -103,6 +103,7 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
         .iter()
         .map(|b| b.parts.iter().sum::<f64>())
         .fold(1.0f64, f64::max);
+    let (per_unit, unit) = byte_unit(widest);
     let png = draw_png("memory", (WIDTH, HEIGHT), |root| {
         root.fill(&WHITE)?;
         let titled = root.titled("Memory footprint per instance, by component", font(18))?;
@@ -121,14 +122,14 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
             .margin_right(24)
             .x_label_area_size(34)
             .y_label_area_size(150)
-            .build_cartesian_2d(0.0..widest * 1.32, -0.5..count as f64 - 0.5)?;
+            .build_cartesian_2d(0.0..widest * 1.32 / per_unit, -0.5..count as f64 - 0.5)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
             .x_labels(8)
-            .x_label_formatter(&|v| units::bytes(*v))
-            .x_label_style(font(13))
+            .x_label_formatter(&|v| unit_label(*v, unit))
+            .x_label_style(font(12))
             .light_line_style(WHITE.mix(0.0))
             .bold_line_style(BLACK.mix(0.12))
             .draw()?;
@@ -140,7 +141,10 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
             for (part, (_, colour)) in bar.parts.iter().zip(COMPONENTS) {
                 if *part > 0.0 {
                     chart.draw_series([Rectangle::new(
-                        [(start, centre - 0.32), (start + part, centre + 0.32)],
+                        [
+                            (start / per_unit, centre - 0.32),
+                            ((start + part) / per_unit, centre + 0.32),
+                        ],
                         colour.filled(),
                     )])?;
                 }
@@ -148,13 +152,16 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
             }
             chart.draw_series([Text::new(
                 bar.text.clone(),
-                (start + widest * 0.01, centre + 0.12),
-                font(13),
+                ((start + widest * 0.01) / per_unit, centre + 0.12),
+                font(12),
             )])?;
         }
         if let Some(baseline) = baseline {
             chart.draw_series(DashedLineSeries::new(
-                [(baseline, -0.5), (baseline, count as f64 - 0.5)],
+                [
+                    (baseline / per_unit, -0.5),
+                    (baseline / per_unit, count as f64 - 0.5),
+                ],
                 6,
                 4,
                 BLACK.stroke_width(1),

@@ -120,8 +120,11 @@ fn encode_png(rgb: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, png::E
     Ok(bytes)
 }
 
-/// The text style of titles, labels and legends.
+/// The text style of titles, labels and legends. Use even sizes: plotters 0.3.7's ab_glyph
+/// text places each glyph at `size / 2 + top` truncated toward zero, so odd sizes lift some
+/// glyphs (the decimal point) a pixel above the others' baseline.
 pub(crate) fn font(size: u32) -> TextStyle<'static> {
+    debug_assert!(size % 2 == 0, "odd font sizes misplace glyphs by a pixel");
     ("sans-serif", size).into_font().color(&BLACK)
 }
 
@@ -216,4 +219,24 @@ pub(crate) fn quantile(values: &[f64], q: f64) -> Option<f64> {
     let position = q.clamp(0.0, 1.0) * last as f64;
     let (low, high) = (position.floor() as usize, position.ceil() as usize);
     Some(sorted[low] + (sorted[high] - sorted[low]) * (position - low as f64))
+}
+
+/// The unit of a byte axis, chosen so its ticks land on round numbers: (bytes per unit, name).
+pub(crate) fn byte_unit(max_bytes: f64) -> (f64, &'static str) {
+    const KIB: f64 = 1024.0;
+    if max_bytes >= KIB * KIB * KIB {
+        (KIB * KIB * KIB, "GiB")
+    } else if max_bytes >= KIB * KIB {
+        (KIB * KIB, "MiB")
+    } else if max_bytes >= KIB {
+        (KIB, "KiB")
+    } else {
+        (1.0, "B")
+    }
+}
+
+/// A tick label in a byte axis's unit: `20 MiB`, `2.5 MiB`.
+pub(crate) fn unit_label(value: f64, unit: &str) -> String {
+    let rounded = (value * 1000.0).round() / 1000.0;
+    format!("{rounded} {unit}")
 }

@@ -1,9 +1,11 @@
 //! The density chart: per-instance memory and launch rate against the number of instances held.
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{
-    byte_unit, draw_png, font, series_colour, unit_label, Area, ChartError, DrawResult, Rendered,
-    HEIGHT, WIDTH,
+    byte_unit, draw_png, font, legend_strip, series_colour, unit_label, Area, ChartError,
+    DrawResult, Rendered, HEIGHT, WIDTH,
 };
 use crate::schema::{DensityPoint, RunRecord};
 
@@ -39,7 +41,14 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
     let png = draw_png("density", (WIDTH, HEIGHT), |root| {
         root.fill(&WHITE)?;
         let titled = root.titled("Density: many instances at once", font(18))?;
-        let (left, right) = titled.split_horizontally(WIDTH / 2);
+        let (legend, panels) = titled.split_vertically(24);
+        let entries: Vec<(String, RGBColor)> = series
+            .iter()
+            .enumerate()
+            .map(|(index, (name, _))| (name.to_string(), series_colour(index)))
+            .collect();
+        legend_strip(&legend, &entries)?;
+        let (left, right) = panels.split_horizontally(WIDTH / 2);
         let most = record
             .density
             .iter()
@@ -65,6 +74,10 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
     Ok(Rendered::Png(png))
 }
 
+/// Values spreading more than this factor (max / min) get a log axis.
+const LOG_SPREAD: f64 = 20.0;
+
+/// One panel: `value` per series against instances reached, on a log y axis when values spread.
 fn panel(
     area: &Area<'_>,
     series: &[(&str, Vec<&DensityPoint>)],
@@ -72,15 +85,48 @@ fn panel(
     value: &dyn Fn(&DensityPoint) -> f64,
     format: &dyn Fn(f64) -> String,
 ) -> DrawResult {
+    let values = series.iter().flat_map(|(_, p)| p.iter()).map(|p| value(p));
+    let low = values
+        .clone()
+        .filter(|v| *v > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let high = values.fold(0.0f64, f64::max).max(1e-9);
+    if low.is_finite() && high / low > LOG_SPREAD {
+        let y = (low / 1.5..high * 1.5).log_scale();
+        draw_panel(
+            area,
+            series,
+            &format!("{title} (log scale)"),
+            y,
+            value,
+            format,
+        )
+    } else {
+        let y: RangedCoordf64 = (0.0..high * 1.15).into();
+        draw_panel(area, series, title, y, value, format)
+    }
+}
+
+fn draw_panel<Y>(
+    area: &Area<'_>,
+    series: &[(&str, Vec<&DensityPoint>)],
+    title: &str,
+    y: Y,
+    value: &dyn Fn(&DensityPoint) -> f64,
+    format: &dyn Fn(f64) -> String,
+) -> DrawResult
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
     let points = series.iter().flat_map(|(_, p)| p.iter());
-    let max_x = points.clone().map(|p| p.reached).max().unwrap_or(1).max(1) as f64;
-    let max_y = points.map(|p| value(p)).fold(0.0f64, f64::max).max(1e-9);
+    let max_x = points.map(|p| p.reached).max().unwrap_or(1).max(1) as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(title, font(16))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(78)
-        .build_cartesian_2d(0.0..max_x * 1.05, 0.0..max_y * 1.15)?;
+        .build_cartesian_2d(0.0..max_x * 1.05, y)?;
     chart
         .configure_mesh()
         .x_desc("instances held")
@@ -93,24 +139,14 @@ fn panel(
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.12))
         .draw()?;
-    for (index, (name, points)) in series.iter().enumerate() {
+    for (index, (_, points)) in series.iter().enumerate() {
         let colour = series_colour(index);
         let xy: Vec<(f64, f64)> = points
             .iter()
             .map(|p| (p.reached as f64, value(p)))
             .collect();
-        chart
-            .draw_series(LineSeries::new(xy.clone(), colour.stroke_width(2)))?
-            .label(*name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+        chart.draw_series(LineSeries::new(xy.clone(), colour.stroke_width(2)))?;
         chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 3, colour.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(font(12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()?;
     Ok(())
 }

@@ -51,7 +51,7 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
         let count = bars.len();
         let mut chart = ChartBuilder::on(&plot)
             .margin(8)
-            .margin_right(24)
+            .margin_right(40)
             .x_label_area_size(34)
             .y_label_area_size(150)
             .build_cartesian_2d(0.0..widest * 1.25 / per_unit, -0.5..count as f64 - 0.5)?;

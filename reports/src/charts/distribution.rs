@@ -94,7 +94,7 @@ where
     let count = rows.len();
     let mut chart = ChartBuilder::on(&plot)
         .margin(8)
-        .margin_right(24)
+        .margin_right(40)
         .x_label_area_size(34)
         .y_label_area_size(150)
         .build_cartesian_2d(x, -0.5..count as f64 - 0.5)?;

@@ -1,6 +1,7 @@
-//! Test fixture: a synthetic but realistically shaped RunRecord (FIXTURE numbers, not measurements),
-//! and the capability gate for tests that need an external program.
+//! Test fixture: a synthetic but realistically shaped RunRecord (FIXTURE numbers, not measurements).
 #![allow(dead_code)]
+
+pub mod gate;
 
 use std::collections::BTreeMap;
 
@@ -395,25 +396,4 @@ fn density() -> Vec<DensityPoint> {
             Some("KVM_CREATE_VM failed: Cannot allocate memory"),
         ),
     ]
-}
-
-/// The capability gate (a copy of the isolators crate's rule: reports must not depend on it).
-/// Returns true when the capability is present; otherwise prints `SKIP`, and panics if the
-/// environment variable ISOBENCH_REQUIRE names the capability or `all`.
-pub fn run_if(test: &str, capability: &str, check: Result<(), String>) -> bool {
-    let required = std::env::var("ISOBENCH_REQUIRE").is_ok_and(|list| {
-        list.split(',')
-            .map(str::trim)
-            .any(|item| item == "all" || item == capability)
-    });
-    match check {
-        Ok(()) => true,
-        Err(reason) if required => {
-            panic!("{test}: ISOBENCH_REQUIRE includes {capability:?} but: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("SKIP {test}: needs {capability}: {reason}");
-            false
-        }
-    }
 }

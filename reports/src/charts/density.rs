@@ -9,7 +9,7 @@ use super::{
 };
 use crate::schema::{DensityPoint, RunRecord};
 
-pub const CAPTION: &str = "From `isobench density`: N instances of one isolator held at once. Left, \
+pub const CAPTION: &str = "From isobench density: N instances of one isolator held at once. Left, \
     what each instance costs (PSS + cgroup kernel memory, divided by the instances reached); right, \
     how many launches per second the launchers achieved until all were ready.";
 
@@ -17,7 +17,7 @@ pub const CAPTION: &str = "From `isobench density`: N instances of one isolator 
 pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
     if record.density.is_empty() {
         return Ok(Rendered::NoData(
-            "no density results in this run (`isobench density` records them)".into(),
+            "no density results in this run (run isobench density to record them)".into(),
         ));
     }
     let mut names: Vec<&str> = Vec::new();

@@ -128,6 +128,7 @@ table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
 th,td{border:1px solid #d6d6d6;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f2f2f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr:nth-child(even) td{background:#fafafa}
+td:first-child{white-space:nowrap}
 .host{font-size:1.05rem;font-weight:600}
 dl.host-fields{display:grid;grid-template-columns:max-content 1fr;gap:.1rem 1rem;font-size:.9rem;margin:.5rem 0}
 dl.host-fields dt{color:#555}dl.host-fields dd{margin:0}

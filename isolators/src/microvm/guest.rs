@@ -91,28 +91,45 @@ pub fn cache_dir() -> PathBuf {
 /// Finds the guest kernel: `explicit` (--kernel), then `ISOBENCH_KERNEL`, then the cache
 /// filled by scripts/fetch-guest-kernel.sh, then the host's /boot/vmlinuz-$(uname -r).
 pub fn find_kernel(explicit: Option<&Path>) -> Result<PathBuf, Error> {
-    if let Some(path) = explicit {
-        return existing(path, "--kernel");
-    }
-    if let Some(path) = std::env::var_os("ISOBENCH_KERNEL") {
-        return existing(Path::new(&path), "ISOBENCH_KERNEL");
-    }
-    let cached = cache_dir().join("kernel/vmlinuz");
-    if cached.is_file() {
-        return Ok(cached);
-    }
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
-    let host = PathBuf::from(format!("/boot/vmlinuz-{release}"));
-    if host.is_file() {
-        return Ok(host);
+    KernelSearch {
+        explicit: explicit.map(Path::to_path_buf),
+        from_env: std::env::var_os("ISOBENCH_KERNEL").map(PathBuf::from),
+        cache: cache_dir().join("kernel/vmlinuz"),
+        host: PathBuf::from(format!("/boot/vmlinuz-{release}")),
     }
-    Err(Error::Unavailable(format!(
-        "no guest kernel: pass --kernel, set ISOBENCH_KERNEL, or run scripts/fetch-guest-kernel.sh (looked in {} and {})",
-        cached.display(),
-        host.display()
-    )))
+    .find()
+}
+
+/// The places a guest kernel may be, in the order they are tried.
+struct KernelSearch {
+    explicit: Option<PathBuf>,
+    from_env: Option<PathBuf>,
+    cache: PathBuf,
+    host: PathBuf,
+}
+
+impl KernelSearch {
+    fn find(&self) -> Result<PathBuf, Error> {
+        if let Some(path) = &self.explicit {
+            return existing(path, "--kernel");
+        }
+        if let Some(path) = &self.from_env {
+            return existing(path, "ISOBENCH_KERNEL");
+        }
+        for candidate in [&self.cache, &self.host] {
+            if candidate.is_file() {
+                return Ok(candidate.clone());
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "no guest kernel: pass --kernel, set ISOBENCH_KERNEL, or run scripts/fetch-guest-kernel.sh (looked in {} and {})",
+            self.cache.display(),
+            self.host.display()
+        )))
+    }
 }
 
 fn existing(path: &Path, source: &str) -> Result<PathBuf, Error> {
@@ -147,6 +164,109 @@ mod tests {
                 && line.contains("reboot=k")
                 && line.contains("console=ttyS0")
         );
+    }
+
+    #[test]
+    fn kernel_search_order_and_the_missing_kernel_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"kernel").unwrap();
+            path
+        };
+        let (explicit, from_env, cache, host) = (file("a"), file("b"), file("c"), file("d"));
+        let missing = dir.path().join("missing");
+        let search = |explicit: Option<&PathBuf>,
+                      from_env: Option<&PathBuf>,
+                      cache: &PathBuf,
+                      host: &PathBuf| {
+            KernelSearch {
+                explicit: explicit.cloned(),
+                from_env: from_env.cloned(),
+                cache: cache.clone(),
+                host: host.clone(),
+            }
+            .find()
+        };
+        assert_eq!(
+            search(Some(&explicit), Some(&from_env), &cache, &host).unwrap(),
+            explicit
+        );
+        assert_eq!(
+            search(None, Some(&from_env), &cache, &host).unwrap(),
+            from_env
+        );
+        assert_eq!(search(None, None, &cache, &host).unwrap(), cache);
+        assert_eq!(search(None, None, &missing, &host).unwrap(), host);
+        let error = search(None, Some(&missing), &cache, &host)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("ISOBENCH_KERNEL ") && error.contains("no such file"),
+            "{error}"
+        );
+        let error = search(None, None, &missing, &missing).unwrap_err();
+        assert!(matches!(error, Error::Unavailable(_)));
+        let error = error.to_string();
+        assert!(
+            error.starts_with("no guest kernel: pass --kernel, set ISOBENCH_KERNEL, or run scripts/fetch-guest-kernel.sh"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+    }
+
+    #[test]
+    fn cpio_lists_the_initramfs_with_the_right_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("initramfs.cpio");
+        std::fs::write(&path, linux_initramfs()).unwrap();
+        let list = std::process::Command::new("cpio")
+            .args(["-t", "-v", "--quiet", "-F"])
+            .arg(&path)
+            .output()
+            .expect("cpio(1) is needed for this test: apt-get install cpio");
+        assert!(
+            list.status.success(),
+            "{}",
+            String::from_utf8_lossy(&list.stderr)
+        );
+        let text = String::from_utf8_lossy(&list.stdout);
+        let entries: Vec<(&str, &str)> = text
+            .lines()
+            .map(|l| {
+                (
+                    l.split_whitespace().next().unwrap(),
+                    l.split_whitespace().last().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("drwxr-xr-x", "dev"),
+                ("crw-------", "dev/console"),
+                ("drwxr-xr-x", "proc"),
+                ("drwxr-xr-x", "sys"),
+                ("drwxrwxrwt", "tmp"),
+                ("-rwxr-xr-x", "init"),
+            ],
+            "{text}"
+        );
+        let console: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(
+            (console[4], console[5]),
+            ("5,", "1"),
+            "dev/console is char 5,1: {text}"
+        );
+        let extract = std::process::Command::new("cpio")
+            .args(["-i", "--quiet", "--no-absolute-filenames", "-F"])
+            .arg(&path)
+            .arg("init")
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(extract.success());
+        assert_eq!(std::fs::read(dir.path().join("init")).unwrap(), PROBE_BYTES);
     }
 
     #[test]

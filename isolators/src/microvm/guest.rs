@@ -11,33 +11,38 @@ pub use super::bare_guest::{bare_guest_elf, min_memory_mib, READY_LINE as BARE_R
 /// The kernel command line for a Linux guest running the probe as /init, tuned for boot speed.
 pub fn linux_cmdline(workload: &Workload) -> String {
     [
-        // The only console: the 16550 the VMM wires to the harness.
+        // The only console: the 16550 the VMM wires to the harness. The probe prints its
+        // ready line here and reads its release line from here.
         "console=ttyS0",
-        // Kernel messages cost serial exits: print only errors.
+        // Every console byte is a VM exit: print errors only (quiet alone still prints warnings).
         "quiet",
         "loglevel=3",
-        // Reboot through the i8042 reset line, which every VMM here turns into "VM ended".
+        // Reboot through the i8042 reset line, which every VMM here turns into "VM ended"
+        // (the default, ACPI or triple fault, needs ACPI or ends in KVM_EXIT_SHUTDOWN).
         "reboot=k",
-        // On a panic, reboot at once instead of hanging the benchmark.
+        // On a panic, reboot at once: the VM ends and the harness reports the guest's last
+        // console line instead of waiting for its timeout.
         "panic=-1",
-        // No i8042 probing delays (tens to hundreds of ms) for a keyboard nobody has.
+        // No i8042 probing (tens to hundreds of ms of timeouts) for a mouse or a keyboard
+        // multiplexer nobody emulates; the controller is taken as it is.
         "i8042.noaux",
         "i8042.nomux",
         "i8042.nopnp",
         "i8042.dumbkbd",
-        // One UART to register, not four.
+        // Register ttyS0 only, not four legacy UARTs whose probing costs port exits.
         "8250.nr_uarts=1",
-        // No PCI bus to scan on a microVM.
+        // No PCI bus in isobench-vmm: skip probing config space (each access an exit).
         "pci=off",
-        // Trust the TSC: skip the clocksource watchdog and timer checks.
+        // No clocksource watchdog re-checking the TSC against a second clock, and no
+        // check_timer() probe of the timer interrupt route: both wait for ticks at boot.
         "tsc=reliable",
         "no_timer_check",
-        // Seed the RNG from the CPU instead of waiting for entropy.
+        // Seed the CRNG from RDRAND at once (the default of most, not all, kernels), so
+        // getrandom() in the probe's runtime never waits for entropy in a VM without sources.
         "random.trust_cpu=on",
-        // Nothing to load: the initramfs is all there is.
-        "nomodule",
-        // The probe as PID 1, and its mode and channel (passed to init's environment).
+        // The probe as PID 1 (the default for an initramfs, spelled out).
         "rdinit=/init",
+        // Unknown key=value words reach init's environment: the probe's channel and mode.
         "ISOBENCH_CHANNEL=vm",
     ]
     .join(" ")

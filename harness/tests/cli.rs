@@ -1,9 +1,6 @@
 //! The `isobench` command line, run as a real binary: bad input, exports, Ctrl-C.
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use predicates::prelude::*;
 
 fn isobench(tmp: &Path) -> assert_cmd::Command {
@@ -144,55 +141,6 @@ fn run_writes_raw_samples_and_report_rerenders_them() {
         .success()
         .stdout(predicate::str::contains("process"));
     assert_no_scratch_left(tmp.path());
-}
-
-#[test]
-fn ctrl_c_keeps_finished_trials_and_leaks_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    let mut child = Command::cargo_bin("isobench")
-        .unwrap()
-        .env("TMPDIR", tmp.path())
-        .args([
-            "run", "-i", "process", "--runs", "1000000", "--warmup", "0", "--out",
-        ])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let json = out.join("run.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !json.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint written within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
-    let record = reports::RunRecord::load(&json).unwrap();
-    assert!(!record.complete, "an interrupted run is marked incomplete");
-    assert!(!record.isolator("process").unwrap().samples.is_empty());
-    assert_no_scratch_left(tmp.path());
-    let children = std::fs::read_to_string(format!(
-        "/proc/{}/task/{}/children",
-        std::process::id(),
-        std::process::id()
-    ))
-    .unwrap_or_default();
-    assert!(
-        children.trim().is_empty()
-            || !children
-                .split_whitespace()
-                .any(|p| p == child.id().to_string())
-    );
 }
 
 #[test]

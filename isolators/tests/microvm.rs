@@ -12,6 +12,14 @@ use isolators::{Availability, Error, Host, Instance, Isolator, Workload};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The VM tests take turns: their timings and CPU checks mean more on a quiet host, and two
+/// cores are few.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn kvm_ready(test: &str) -> bool {
     let host = Host::detect();
     let check = match (&host.kvm.problem, find_vmm()) {
@@ -58,6 +66,7 @@ fn median_ms(mut samples: Vec<u64>) -> f64 {
 
 #[test]
 fn bare_guest_boots_holds_and_powers_off() {
+    let _turn = one_at_a_time();
     if !kvm_ready("bare_guest_boots_holds_and_powers_off") {
         return;
     }
@@ -161,6 +170,7 @@ fn bare_guest_boots_holds_and_powers_off() {
 
 #[test]
 fn two_hundred_launches_leave_no_vmm() {
+    let _turn = one_at_a_time();
     if !kvm_ready("two_hundred_launches_leave_no_vmm") {
         return;
     }
@@ -200,6 +210,7 @@ fn two_hundred_launches_leave_no_vmm() {
 
 #[test]
 fn bad_input_fails_in_one_clear_line_without_hanging() {
+    let _turn = one_at_a_time();
     if !kvm_ready("bad_input_fails_in_one_clear_line_without_hanging") {
         return;
     }
@@ -317,6 +328,7 @@ fn linux_guest_on_software_kvm_is_unavailable_with_the_reason() {
 /// and with TCG (QEMU's own emulated interrupt controllers) always.
 #[test]
 fn bare_guest_boots_in_qemu_microvm() {
+    let _turn = one_at_a_time();
     if !run_if(
         "bare_guest_boots_in_qemu_microvm",
         "qemu",

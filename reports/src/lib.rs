@@ -1,8 +1,11 @@
 //! `reports`: the versioned result schema (serde) and pure renderers from records to bytes.
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
+pub mod charts;
 pub mod comparison;
 pub mod csv;
+pub mod fonts;
+pub mod html;
 pub mod markdown;
 pub mod schema;
 pub mod table;

@@ -57,6 +57,14 @@ impl ConsoleDrain {
         last_line(&tails.console)
     }
 
+    /// The last few KiB the guest printed on its console.
+    pub fn console_tail(&self) -> String {
+        self.tails
+            .lock()
+            .map(|t| String::from_utf8_lossy(&t.console).into_owned())
+            .unwrap_or_default()
+    }
+
     /// The VMM's first non-empty stderr line (its error message).
     pub fn first_stderr_line(&self) -> Option<String> {
         let tails = self.tails.lock().ok()?;

@@ -105,6 +105,11 @@ pub struct MicrovmInstance {
 }
 
 impl MicrovmInstance {
+    /// The last few KiB of the guest's serial console, for diagnostics.
+    pub fn console_tail(&self) -> String {
+        self.console.console_tail()
+    }
+
     fn next_event(&mut self, deadline_ns: u64, what: &str) -> Result<Option<Event>, Error> {
         loop {
             match self

@@ -20,7 +20,7 @@ pub struct RegistryOptions {
 
 /// All isolators, in the order the comparison table shows them.
 pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
-    let isolators: Vec<Box<dyn Isolator>> = vec![
+    let mut isolators: Vec<Box<dyn Isolator>> = vec![
         Box::new(ProcessIsolator::default()),
         Box::new(ContainerIsolator::new()),
         Box::new(MicrovmIsolator::new(
@@ -34,6 +34,7 @@ pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
             options.vm_mem_mib,
         )),
     ];
+    isolators.extend(crate::external::all(options));
     isolators
 }
 

@@ -1,0 +1,142 @@
+//! Finding an engine binary (PATH or `--engine NAME=PATH`), proving it is that engine, and its version.
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::isolator::Availability;
+use crate::registry::RegistryOptions;
+use crate::{reap, Error};
+
+/// How long `ENGINE --version` may take before we call the engine broken.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One engine executable: where it is, and what it says its version is (asked once).
+#[derive(Debug)]
+pub struct Engine {
+    /// The isolator's name, which is also the `--engine` key.
+    name: &'static str,
+    /// The executable looked up on PATH when there is no override.
+    program: &'static str,
+    /// What to tell a user who does not have it.
+    install_hint: &'static str,
+    /// Words (lower case) the first lines of `--version` must contain.
+    version_marker: &'static str,
+    override_path: Option<PathBuf>,
+    version: OnceLock<Result<String, String>>,
+}
+
+impl Engine {
+    pub fn new(
+        name: &'static str,
+        program: &'static str,
+        install_hint: &'static str,
+        version_marker: &'static str,
+        options: &RegistryOptions,
+    ) -> Engine {
+        Engine {
+            name,
+            program,
+            install_hint,
+            version_marker,
+            override_path: options.engine_paths.get(name).cloned(),
+            version: OnceLock::new(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The executable, or a sentence saying how to get one.
+    pub fn path(&self) -> Result<PathBuf, String> {
+        match &self.override_path {
+            Some(path) if is_executable(path) => Ok(path.clone()),
+            Some(path) => Err(format!(
+                "{} (from --engine {}={}) is not an executable file",
+                path.display(),
+                self.name,
+                path.display()
+            )),
+            None => crate::testing::which(self.program).ok_or_else(|| {
+                format!(
+                    "{} not found — {} (or pass --engine {}=PATH)",
+                    self.program, self.install_hint, self.name
+                )
+            }),
+        }
+    }
+
+    /// The engine's own version line, asked once; an error when the binary is not this engine.
+    pub fn version(&self) -> Result<String, String> {
+        self.version
+            .get_or_init(|| {
+                let path = self.path()?;
+                let said = version_output(&path)?;
+                let first_lines: Vec<&str> = said.lines().take(3).collect();
+                first_lines
+                    .iter()
+                    .find(|line| line.to_lowercase().contains(self.version_marker))
+                    .map(|line| line.trim().to_string())
+                    .ok_or_else(|| {
+                        format!(
+                            "{} is not {}: `--version` said {:?}",
+                            path.display(),
+                            self.name,
+                            first_lines.join(" / ")
+                        )
+                    })
+            })
+            .clone()
+    }
+
+    /// The version for `describe()`: the engine's line, or "unknown (why)".
+    pub fn version_text(&self) -> String {
+        self.version()
+            .unwrap_or_else(|why| format!("{} unknown ({why})", self.name))
+    }
+
+    pub fn availability(&self) -> Availability {
+        match self.version() {
+            Ok(_) => Availability::Available,
+            Err(reason) => Availability::unavailable(reason),
+        }
+    }
+
+    /// The executable, for prepare/launch, as an error the runner can print.
+    pub fn require(&self) -> Result<PathBuf, Error> {
+        self.version().map_err(Error::Unavailable)?;
+        self.path().map_err(Error::Unavailable)
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Runs `path --version` with a deadline; stdout and stderr together.
+fn version_output(path: &Path) -> Result<String, String> {
+    let mut child = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {} --version: {e}", path.display()))?;
+    let pid = child.id() as i32;
+    // Version texts are far smaller than a pipe buffer, so waiting before reading is safe.
+    if let Err(error) = reap::wait_exit(pid, VERSION_TIMEOUT, "`--version` to answer") {
+        reap::kill_and_reap(pid);
+        return Err(format!("{} --version: {error}", path.display()));
+    }
+    let mut text = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut text);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    Ok(text)
+}

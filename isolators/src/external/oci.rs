@@ -1,0 +1,374 @@
+//! Shared OCI runtime adapter (runc, crun, runsc): the bundle (config.json built with
+//! oci-spec over the probe rootfs), `run` in the foreground with the probe's pipes preserved as
+//! fds 3 and 4, a private `--root` state directory, and delete-on-drop.
+//!
+//! Why foreground `run`: it is create + start in one command, and the runtime stays the
+//! container's parent until the probe exits (as `docker run` does), so launch → ready is what a
+//! user's `run` costs until the workload runs. `run --detach` does the same work and then
+//! exits; the ready signal comes from the probe either way.
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::oci_bundle::{all_cgroup_dirs, memory_cgroup, READY_FD, RELEASE_FD};
+pub use super::oci_bundle::{probe_spec, OciChannel, CGROUP_PARENT};
+use super::spawned::{unique_id, Spawned};
+use crate::cgroup::CgroupLayout;
+use crate::disk::DiskFootprint;
+use crate::fdchannel::FdChannel;
+use crate::isolator::{Instance, Ready, Resources};
+use crate::memory::CgroupMemorySource;
+use crate::probe::{write_rootfs, Workload};
+use crate::Error;
+
+/// How one runtime differs from the others.
+#[derive(Debug, Clone)]
+pub struct Flavor {
+    /// Options before the subcommand, besides `--root`.
+    pub global_args: Vec<String>,
+    /// Hide the cgroup2 mount of a hybrid host from the runtime (crun refuses hybrid hosts).
+    pub hide_unified: Option<PathBuf>,
+    pub channel: OciChannel,
+}
+
+/// `engine <global> --root <state>`: how every runtime command of one isolator starts.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub engine: PathBuf,
+    pub flavor: Flavor,
+    pub state_root: PathBuf,
+}
+
+impl Runtime {
+    /// `engine <global> --root <state> <args>`, hiding the cgroup2 mount when asked.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.engine);
+        command
+            .args(&self.flavor.global_args)
+            .arg("--root")
+            .arg(&self.state_root)
+            .args(args)
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            );
+        if let Some(unified) = self.flavor.hide_unified.clone() {
+            let target = std::ffi::CString::new(unified.as_os_str().as_encoded_bytes())
+                .expect("a mount path has no NUL");
+            // SAFETY: the hook runs between fork and exec and only makes raw system calls.
+            unsafe {
+                command.pre_exec(move || hide_mount(&target));
+            }
+        }
+        command
+    }
+
+    /// `delete --force <id>`; the error is the runtime's stderr.
+    pub fn force_delete(&self, id: &str) -> Result<(), String> {
+        let output = self
+            .command(&["delete", "--force", id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+        }
+    }
+
+    /// Container ids left in the state directory.
+    pub fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(&self.state_root)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// What `prepare` made: the rootfs and a private state directory.
+pub struct PreparedOci {
+    pub runtime: Runtime,
+    pub rootfs: PathBuf,
+    pub workload: Workload,
+    pub scratch: PathBuf,
+    pub bundles: PathBuf,
+    pub cgroup: CgroupLayout,
+}
+
+impl PreparedOci {
+    /// Writes the rootfs, creates the state and bundle directories, measures the footprint of
+    /// `executables` (the runtime and anything it execs) plus rootfs and a sample config.json.
+    pub fn make(
+        engine: PathBuf,
+        flavor: Flavor,
+        executables: &[PathBuf],
+        workload: &Workload,
+        scratch: &Path,
+    ) -> Result<(PreparedOci, DiskFootprint), Error> {
+        let rootfs = write_rootfs(scratch)?;
+        let state_root = scratch.join("oci-state");
+        let bundles = scratch.join("oci-bundles");
+        for dir in [&state_root, &bundles] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        }
+        let sample = scratch.join("config.json");
+        probe_spec(&rootfs, workload, flavor.channel, "/sample")?
+            .save(&sample)
+            .map_err(|e| Error::Engine(format!("write {}: {e}", sample.display())))?;
+        let footprint = DiskFootprint::measure(executables, &[rootfs.clone(), sample])?;
+        let prepared = PreparedOci {
+            runtime: Runtime {
+                engine,
+                flavor,
+                state_root,
+            },
+            rootfs,
+            workload: workload.clone(),
+            scratch: scratch.to_path_buf(),
+            bundles,
+            cgroup: CgroupLayout::detect(),
+        };
+        Ok((prepared, footprint))
+    }
+
+    /// Starts `run` for a new container; the caller's stamp is inside `Spawned::spawn`.
+    pub fn launch(&self) -> Result<OciInstance, Error> {
+        let id = unique_id();
+        let bundle = self.bundles.join(&id);
+        std::fs::create_dir(&bundle)
+            .map_err(|e| Error::io(format!("create {}", bundle.display()), e))?;
+        let cgroups_path = format!("/{CGROUP_PARENT}/{id}");
+        let channel_kind = self.runtime.flavor.channel;
+        probe_spec(&self.rootfs, &self.workload, channel_kind, &cgroups_path)?
+            .save(bundle.join("config.json"))
+            .map_err(|e| Error::Engine(format!("write {}/config.json: {e}", bundle.display())))?;
+        let bundle_arg = bundle.to_string_lossy().to_string();
+        let mut args = vec!["run", "--bundle", &bundle_arg];
+        let fd_channel = match channel_kind {
+            OciChannel::PreservedFds => {
+                args.extend(["--preserve-fds", "2"]);
+                Some(FdChannel::new()?)
+            }
+            OciChannel::Stdio => None,
+        };
+        args.push(&id);
+        let mut command = self.runtime.command(&args);
+        if let Some(channel) = &fd_channel {
+            let (release, ready) = (channel.child_release_fd(), channel.child_ready_fd());
+            // SAFETY: the hook runs between fork and exec and only calls fcntl/dup2/close.
+            unsafe {
+                command.pre_exec(move || place_channel_fds(release, ready));
+            }
+        }
+        let cgroup_dirs = memory_cgroup(&self.cgroup, &cgroups_path);
+        let every_cgroup_dir = all_cgroup_dirs(&cgroups_path);
+        let mut instance = OciInstance {
+            spawned: None,
+            id,
+            bundle,
+            cgroup_dirs,
+            every_cgroup_dir,
+            runtime: self.runtime.clone(),
+        };
+        instance.spawned = Some(Spawned::spawn(&mut command, fd_channel, &self.scratch)?);
+        Ok(instance)
+    }
+}
+
+/// Moves the probe's pipe ends to fds 3 and 4 (via high numbers, so neither clobbers the other).
+fn place_channel_fds(release: RawFd, ready: RawFd) -> std::io::Result<()> {
+    // SAFETY: plain fd system calls on descriptors this (forked) process owns.
+    unsafe {
+        let high_release = libc::fcntl(release, libc::F_DUPFD, 100);
+        let high_ready = libc::fcntl(ready, libc::F_DUPFD, 100);
+        if high_release < 0
+            || high_ready < 0
+            || libc::dup2(high_release, RELEASE_FD) < 0
+            || libc::dup2(high_ready, READY_FD) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::close(high_release);
+        libc::close(high_ready);
+    }
+    Ok(())
+}
+
+/// In a private mount namespace, lazily unmounts `target` (the hybrid host's cgroup2 mount).
+fn hide_mount(target: &std::ffi::CStr) -> std::io::Result<()> {
+    // SAFETY: raw unshare/mount/umount2 with valid NUL-terminated strings.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let root = c"/";
+        let none = c"none";
+        if libc::mount(
+            none.as_ptr(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+            || libc::umount2(target.as_ptr(), libc::MNT_DETACH) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// One container run by an OCI runtime in the foreground.
+pub struct OciInstance {
+    spawned: Option<Spawned>,
+    pub id: String,
+    bundle: PathBuf,
+    cgroup_dirs: Option<CgroupMemorySource>,
+    /// The instance's directory in every hierarchy, existing or not, for leak checks.
+    every_cgroup_dir: Vec<PathBuf>,
+    runtime: Runtime,
+}
+
+impl OciInstance {
+    fn spawned(&mut self) -> &mut Spawned {
+        self.spawned.as_mut().expect("set at launch")
+    }
+
+    /// The runtime's state entries for this container: a directory named after it (runc,
+    /// crun) or files named `<id>_sandbox:<id>.state` and `.lock` (runsc).
+    pub fn state_entries(&self) -> Vec<PathBuf> {
+        let prefix = format!("{}_", self.id);
+        std::fs::read_dir(&self.runtime.state_root)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().to_string();
+                        name == self.id || name.starts_with(&prefix)
+                    })
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Instance for OciInstance {
+    fn launched_ns(&self) -> u64 {
+        self.spawned.as_ref().map_or(0, |s| s.launched_ns)
+    }
+    fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
+        let launched_ns = self.launched_ns();
+        let mut ready = self.spawned().wait_ready(timeout)?;
+        ready
+            .phases
+            .push(("run (create+start)".into(), ready.ready_ns - launched_ns));
+        Ok(ready)
+    }
+    fn resources(&self) -> Resources {
+        let mut pids = self.spawned.as_ref().map_or(Vec::new(), |s| s.processes());
+        let cgroup = self.cgroup_dirs.clone().filter(|c| c.dir().is_dir());
+        // Anything the runtime left outside its process tree but inside the container's
+        // cgroup (a re-parented sandbox) is the instance's too.
+        if let Some(cgroup) = &cgroup {
+            let members = std::fs::read_to_string(cgroup.dir().join("cgroup.procs"));
+            pids.extend(
+                members
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.parse::<i32>().ok()),
+            );
+            pids.sort_unstable();
+            pids.dedup();
+        }
+        let mut paths = self.state_entries();
+        paths.push(self.bundle.clone());
+        paths.extend(self.every_cgroup_dir.iter().filter(|d| d.is_dir()).cloned());
+        Resources {
+            pids,
+            cgroup,
+            paths,
+            ..Default::default()
+        }
+    }
+    fn release(&mut self) -> Result<(), Error> {
+        self.spawned().release();
+        Ok(())
+    }
+    fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
+        let started = Instant::now();
+        self.spawned().wait_gone_ok(timeout)?;
+        // Foreground `run` deletes the container when the probe exits; check it did.
+        if !self.state_entries().is_empty() {
+            let why = self
+                .runtime
+                .force_delete(&self.id)
+                .err()
+                .unwrap_or_default();
+            return Err(Error::Engine(format!(
+                "container {} was still in {} after `run` returned (deleted it now{})",
+                self.id,
+                self.runtime.state_root.display(),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!("; delete said: {why}")
+                }
+            )));
+        }
+        let _ = std::fs::remove_dir_all(&self.bundle);
+        // The runtime removes its cgroups when the container is destroyed; wait for that.
+        while let Some(dir) = self.every_cgroup_dir.iter().find(|d| d.exists()) {
+            if started.elapsed() >= timeout {
+                return Err(Error::timeout(
+                    format!("{} to be removed", dir.display()),
+                    timeout,
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OciInstance {
+    fn drop(&mut self) {
+        if let Some(mut spawned) = self.spawned.take() {
+            spawned.kill();
+        }
+        if !self.state_entries().is_empty() {
+            let _ = self.runtime.force_delete(&self.id);
+            // A runtime killed mid-create may leave entries `delete` does not take (lock files).
+            for entry in self.state_entries() {
+                let _ = std::fs::remove_dir_all(&entry).or_else(|_| std::fs::remove_file(&entry));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.bundle);
+        // A runtime killed half-way through create leaves cgroups that `delete` does not know.
+        for dir in self.every_cgroup_dir.iter().filter(|d| d.exists()) {
+            remove_cgroup(dir);
+        }
+    }
+}
+
+/// Removes an empty cgroup directory, retrying while its killed tasks finish leaving.
+fn remove_cgroup(dir: &Path) {
+    for _ in 0..100 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! One engine command started for one instance: the ready channel (inherited pipes or the
+//! probe's stdout), its stderr log, every host process below it, and kill-on-drop.
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::WaitStatus;
+
+use super::procs::{self, ProcessId};
+use crate::fdchannel::FdChannel;
+use crate::isolator::{monotonic_ns, parse_ready_report, Ready};
+use crate::{reap, Error};
+
+/// The word that starts the probe's ready line.
+pub const READY_MARKER: &str = "ISOBENCH-READY";
+
+/// A name no other instance of this harness process uses: `isobench-<pid>-<n>`.
+pub fn unique_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "isobench-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// How the probe tells us it is ready, and how we let it go.
+pub enum Channel {
+    /// The probe's `--channel fd:R,W` over pipes the engine passes through.
+    Fd(FdChannel),
+    /// The probe's ready line on the engine's stdout (or a serial console on it); release is a
+    /// newline on stdin.
+    Stdio(StdioChannel),
+}
+
+/// Reads lines from an engine's stdout until the ready line.
+pub struct StdioChannel {
+    stdout: ChildStdout,
+    stdin: Option<ChildStdin>,
+    seen: Vec<u8>,
+}
+
+impl StdioChannel {
+    fn wait_ready(&mut self, launched_ns: u64, timeout: Duration) -> Result<Ready, Error> {
+        let deadline = launched_ns + timeout.as_nanos() as u64;
+        loop {
+            if let Some(ready) = self.ready_line() {
+                return Ok(ready);
+            }
+            let now = monotonic_ns();
+            if now >= deadline {
+                return Err(Error::timeout("the probe's ready line", timeout));
+            }
+            let left_ms = ((deadline - now) / 1_000_000 + 1).min(i32::MAX as u64) as i32;
+            let mut fds = [PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN)];
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(left_ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(Error::sys("poll on the engine's stdout", e)),
+            }
+            let mut buf = [0u8; 4096];
+            let n = self
+                .stdout
+                .read(&mut buf)
+                .map_err(|e| Error::io("read the engine's stdout", e))?;
+            if n == 0 {
+                let said = String::from_utf8_lossy(&self.seen).trim().to_string();
+                return Err(Error::DiedBeforeReady(format!(
+                    "stdout closed without a ready line (it said {said:?})"
+                )));
+            }
+            self.seen.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// The first complete line holding the marker, stamped now.
+    fn ready_line(&mut self) -> Option<Ready> {
+        let text = String::from_utf8_lossy(&self.seen);
+        let at = text.find(READY_MARKER)?;
+        let line = text[at..].split_once('\n')?.0.trim_end_matches('\r');
+        let ready = Ready {
+            ready_ns: monotonic_ns(),
+            phases: Vec::new(),
+            report: parse_ready_report(line),
+        };
+        Some(ready)
+    }
+
+    /// Reads what stdout has within `wait_ms`; returns how many ready lines it held so far, and
+    /// whether stdout reached EOF.
+    fn ready_lines_now(&mut self, wait_ms: i32) -> (usize, bool) {
+        let mut fds = [PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN)];
+        let mut eof = false;
+        let readable = poll(
+            &mut fds,
+            PollTimeout::try_from(wait_ms).unwrap_or(PollTimeout::ZERO),
+        )
+        .is_ok_and(|n| n > 0);
+        if readable {
+            let mut buf = [0u8; 4096];
+            match self.stdout.read(&mut buf) {
+                Ok(0) | Err(_) => eof = true,
+                Ok(n) => self.seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&self.seen);
+        (text.matches(READY_MARKER).count(), eof)
+    }
+
+    fn release(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            // EPIPE just means the probe is already gone.
+            let _ = stdin.write_all(b"\n");
+        }
+    }
+}
+
+/// The engine process of one instance, our direct child, in its own process group.
+pub struct Spawned {
+    pub pid: i32,
+    pub launched_ns: u64,
+    channel: Channel,
+    stderr_log: PathBuf,
+    /// Every process of the instance seen at ready, checked again at teardown.
+    held: Vec<ProcessId>,
+    reaped: bool,
+    /// How the engine ended, once reaped by us (not after a kill).
+    exit_status: Option<WaitStatus>,
+}
+
+impl Spawned {
+    /// Spawns `command` (already holding the probe's channel arguments), stamping launch
+    /// immediately before. `Stdio` channels get piped stdin/stdout; stderr goes to a log in
+    /// `log_dir` for error messages.
+    pub fn spawn(
+        command: &mut Command,
+        fd_channel: Option<FdChannel>,
+        log_dir: &Path,
+    ) -> Result<Spawned, Error> {
+        let stderr_log = log_dir.join(format!("{}.stderr", unique_id()));
+        let log = std::fs::File::create(&stderr_log)
+            .map_err(|e| Error::io(format!("create {}", stderr_log.display()), e))?;
+        let piped = fd_channel.is_none();
+        command
+            .stdin(if piped { Stdio::piped() } else { Stdio::null() })
+            .stdout(if piped { Stdio::piped() } else { Stdio::null() })
+            .stderr(log)
+            // Its own process group, so a terminal's Ctrl-C reaches only the harness.
+            .process_group(0);
+        let launched_ns = monotonic_ns();
+        let spawned = command.spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_file(&stderr_log);
+                return Err(Error::io(
+                    format!("spawn {}", command.get_program().to_string_lossy()),
+                    e,
+                ));
+            }
+        };
+        let channel = match fd_channel {
+            Some(mut fd) => {
+                fd.close_child_ends();
+                Channel::Fd(fd)
+            }
+            None => Channel::Stdio(StdioChannel {
+                stdout: child.stdout.take().expect("stdout is piped"),
+                stdin: child.stdin.take(),
+                seen: Vec::new(),
+            }),
+        };
+        Ok(Spawned {
+            pid: child.id() as i32,
+            launched_ns,
+            channel,
+            stderr_log,
+            held: Vec::new(),
+            reaped: false,
+            exit_status: None,
+        })
+    }
+
+    /// Waits for ready; on failure the error carries the engine's stderr.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
+        let result = match &mut self.channel {
+            Channel::Fd(fd) => fd.wait_ready(self.launched_ns, timeout),
+            Channel::Stdio(stdio) => stdio.wait_ready(self.launched_ns, timeout),
+        };
+        match result {
+            Ok(ready) => {
+                self.held = procs::identify(&self.processes());
+                Ok(ready)
+            }
+            Err(Error::DiedBeforeReady(why)) => Err(Error::DiedBeforeReady(format!(
+                "{why}; engine stderr: {:?}",
+                self.stderr_tail()
+            ))),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The engine and every process below it, now.
+    pub fn processes(&self) -> Vec<i32> {
+        if self.reaped {
+            return Vec::new();
+        }
+        procs::descendants(self.pid)
+    }
+
+    pub fn release(&mut self) {
+        match &mut self.channel {
+            Channel::Fd(fd) => {
+                let _ = fd.release();
+            }
+            Channel::Stdio(stdio) => stdio.release(),
+        }
+    }
+
+    /// Stdio channels: the number of ready lines seen on stdout so far (waiting up to `wait_ms`
+    /// for more output), and whether stdout is closed. A second ready line means the guest
+    /// rebooted. Fd channels: (0, true).
+    pub fn ready_lines_now(&mut self, wait_ms: i32) -> (usize, bool) {
+        match &mut self.channel {
+            Channel::Stdio(stdio) => stdio.ready_lines_now(wait_ms),
+            Channel::Fd(_) => (0, true),
+        }
+    }
+
+    /// Whether the engine process has exited (it is then reaped).
+    pub fn try_reap(&mut self) -> Result<Option<WaitStatus>, Error> {
+        if self.reaped {
+            return Ok(self.exit_status);
+        }
+        match nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(self.pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            Ok(WaitStatus::StillAlive) => Ok(None),
+            Ok(status) => {
+                self.reaped = true;
+                self.exit_status = Some(status);
+                Ok(Some(status))
+            }
+            Err(e) => Err(Error::sys(format!("waitpid({})", self.pid), e)),
+        }
+    }
+
+    /// Reaps the engine, then waits for every process seen at ready to be gone.
+    pub fn wait_gone(&mut self, timeout: Duration) -> Result<WaitStatus, Error> {
+        let started = std::time::Instant::now();
+        let status = match self.try_reap()? {
+            Some(status) => status,
+            None if self.reaped => {
+                return Err(Error::Engine(
+                    "the engine was killed before it exited".into(),
+                ))
+            }
+            None => reap::wait_exit(self.pid, timeout, "the engine process to exit")?,
+        };
+        self.reaped = true;
+        self.exit_status = Some(status);
+        let left = timeout.saturating_sub(started.elapsed());
+        procs::wait_all_gone(&self.held, left, "the instance's processes to exit")?;
+        Ok(status)
+    }
+
+    /// Reaps the engine and fails unless it exited with status 0.
+    pub fn wait_gone_ok(&mut self, timeout: Duration) -> Result<(), Error> {
+        match self.wait_gone(timeout)? {
+            WaitStatus::Exited(_, 0) => Ok(()),
+            status => Err(Error::Engine(format!(
+                "the engine ended with {status:?}; stderr: {:?}",
+                self.stderr_tail()
+            ))),
+        }
+    }
+
+    /// The last few hundred bytes the engine wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_log).unwrap_or_default();
+        let start = text.len().saturating_sub(600);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        text[start..].trim().to_string()
+    }
+
+    /// Kills the engine and everything below it; idempotent. For Drop paths.
+    pub fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
+        let mut everyone = procs::identify(&self.processes());
+        everyone.extend(self.held.iter().copied());
+        procs::kill_all(&everyone);
+        reap::kill_and_reap(self.pid);
+        self.reaped = true;
+        let _ = procs::wait_all_gone(&everyone, Duration::from_secs(5), "killed processes");
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.stderr_log);
+    }
+}

@@ -1,0 +1,69 @@
+//! unshare and bwrap adapters: a full lifecycle each, a launch that never gets ready, and the
+//! availability messages for missing or wrong engine binaries.
+mod external_support;
+
+use std::path::PathBuf;
+
+use isolators::external::bwrap::BwrapIsolator;
+use isolators::external::unshare::UnshareIsolator;
+use isolators::registry::RegistryOptions;
+use isolators::testing::{check_on_path, check_root, run_if};
+use isolators::{Availability, Host, Isolator};
+
+fn with_engine(name: &str, path: &str) -> RegistryOptions {
+    let mut options = RegistryOptions::default();
+    options
+        .engine_paths
+        .insert(name.to_string(), PathBuf::from(path));
+    options
+}
+
+#[test]
+fn unshare_lifecycle() {
+    if !run_if("unshare_lifecycle", "root", check_root())
+        || !run_if("unshare_lifecycle", "unshare", check_on_path("unshare"))
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let mut isolator = UnshareIsolator::new(&RegistryOptions::default());
+    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path());
+    eprintln!("unshare startup {} µs", startup_ns / 1000);
+    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+}
+
+#[test]
+fn bwrap_lifecycle() {
+    if !run_if("bwrap_lifecycle", "root", check_root())
+        || !run_if("bwrap_lifecycle", "bwrap", check_on_path("bwrap"))
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let mut isolator = BwrapIsolator::new(&RegistryOptions::default());
+    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path());
+    eprintln!("bwrap startup {} µs", startup_ns / 1000);
+    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+}
+
+#[test]
+fn wrong_binary_is_named_in_the_reason() {
+    let isolator = BwrapIsolator::new(&with_engine("bwrap", "/bin/true"));
+    let host = Host::detect();
+    match isolator.availability(&host) {
+        Availability::Unavailable { reason } => {
+            assert!(reason.contains("/bin/true is not bwrap"), "{reason}")
+        }
+        Availability::Available => panic!("/bin/true accepted as bwrap"),
+    }
+}
+
+#[test]
+fn missing_binary_says_how_to_get_it() {
+    let isolator = UnshareIsolator::new(&with_engine("unshare", "/nonexistent/unshare"));
+    let reason = match isolator.availability(&Host::detect()) {
+        Availability::Unavailable { reason } => reason,
+        Availability::Available => panic!("a missing path is available?"),
+    };
+    assert!(reason.contains("/nonexistent/unshare"), "{reason}");
+}

@@ -103,7 +103,7 @@ where
         .disable_y_mesh()
         .y_labels(0)
         .x_labels(8)
-        .x_label_formatter(&|v| units::duration_ns(*v))
+        .x_label_formatter(&|v| units::duration_tick(*v))
         .x_label_style(font(12))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.12))

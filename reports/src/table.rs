@@ -113,13 +113,23 @@ pub fn legend(record: &RunRecord) -> Vec<String> {
                 .filter(|i| i.flags.iter().any(|f| f == flag))
                 .map(|i| i.name.as_str())
                 .collect();
-            let why = record
-                .warnings
-                .iter()
-                .find(|w| w.code == flag)
-                .map_or("its numbers may not mean what they say", |w| {
-                    w.message.as_str()
-                });
+            // The run's warnings with this code, each without its "isolator: " prefix, once.
+            let mut reasons: Vec<&str> = Vec::new();
+            for warning in record.warnings.iter().filter(|w| w.code == flag) {
+                let message = warning
+                    .isolator
+                    .as_ref()
+                    .and_then(|name| warning.message.strip_prefix(&format!("{name}: ")))
+                    .unwrap_or(&warning.message);
+                if !reasons.contains(&message) {
+                    reasons.push(message);
+                }
+            }
+            let why = if reasons.is_empty() {
+                "its numbers may not mean what they say".to_string()
+            } else {
+                reasons.join("; ")
+            };
             format!("{FLAG_MARKER} {flag} ({}): {why}", names.join(", "))
         })
         .collect()

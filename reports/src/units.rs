@@ -57,15 +57,17 @@ pub fn bytes(value: f64) -> String {
     unreachable!("the loop returns at GiB")
 }
 
-/// A ratio such as `4.1×` or `45×`.
+/// A ratio such as `0.14×`, `4.1×` or `45×`.
 pub fn ratio(value: f64) -> String {
     if !value.is_finite() {
         return "—".into();
     }
     if value >= 9.95 {
         format!("{value:.0}×")
-    } else {
+    } else if value >= 0.995 {
         format!("{value:.1}×")
+    } else {
+        format!("{value:.2}×")
     }
 }
 
@@ -140,6 +142,7 @@ mod tests {
         assert_eq!(ratio(4.12), "4.1×");
         assert_eq!(ratio(9.97), "10×");
         assert_eq!(ratio(123.0), "123×");
+        assert_eq!(ratio(0.139), "0.14×");
         assert_eq!(ratio(f64::INFINITY), "—");
     }
 }

@@ -119,11 +119,17 @@ impl Verdicts {
             Property::Kernel => {
                 let all = |values: &[String], wanted: &str| values.iter().all(|v| v == wanted);
                 if all(vms, "own") && all(containers, "shared") {
-                    format!(
-                        "confirmed here: the {} VMs boot their own kernel and the {} containers share the host's",
-                        vms.len(),
-                        containers.len()
-                    )
+                    let vms = match vms.len() {
+                        1 => "the VM boots its own kernel".to_string(),
+                        2 => "both VMs boot their own kernels".to_string(),
+                        n => format!("all {n} VMs boot their own kernels"),
+                    };
+                    let containers = match containers.len() {
+                        1 => "the container shares".to_string(),
+                        2 => "both containers share".to_string(),
+                        n => format!("all {n} containers share"),
+                    };
+                    format!("confirmed here: {vms}, {containers} the host's")
                 } else {
                     format!(
                         "VM kernels here: {}; container kernels: {}",

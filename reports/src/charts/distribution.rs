@@ -60,7 +60,8 @@ pub(crate) fn render(
     let title = format!("{title}{axis_note}");
     let png = draw_png(chart, (WIDTH, HEIGHT), |root| {
         if log {
-            let x = (low / 1.4..high * 1.4).log_scale();
+            let (from, to) = (low / 1.4, high * 1.4);
+            let x = (from..to).log_scale().with_key_points(log_ticks(from, to));
             paint(root, x, &rows, &title, &kinds)
         } else {
             let pad = (high - low).max(high * 0.05) * 0.08;
@@ -103,7 +104,7 @@ where
         .disable_y_mesh()
         .y_labels(0)
         .x_labels(8)
-        .x_label_formatter(&|v| units::duration_ns(*v))
+        .x_label_formatter(&|v| units::duration_tick(*v))
         .x_label_style(font(12))
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.12))
@@ -168,7 +169,45 @@ where
     Ok(())
 }
 
+/// Tick values for a log axis over `from..to`: 1, 2 and 5 times each power of ten when the
+/// axis spans under three decades (plotters alone would label only the powers of ten), the
+/// powers of ten alone otherwise.
+fn log_ticks(from: f64, to: f64) -> Vec<f64> {
+    if !(from > 0.0 && to > from) {
+        return Vec::new();
+    }
+    let steps: &[f64] = if (to / from).log10() < 3.0 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0]
+    };
+    let mut ticks = Vec::new();
+    let mut power = 10f64.powf(from.log10().floor());
+    while power <= to {
+        ticks.extend(
+            steps
+                .iter()
+                .map(|s| s * power)
+                .filter(|v| (from..=to).contains(v)),
+        );
+        power *= 10.0;
+    }
+    ticks
+}
+
 /// A deterministic spread in -0.5..0.5 for sample `index` (golden-ratio sequence).
 fn jitter(index: usize) -> f64 {
     ((index as f64 + 1.0) * 0.618_033_988_749_895).fract() - 0.5
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_ticks;
+
+    #[test]
+    fn log_ticks_add_twos_and_fives_on_short_axes() {
+        assert_eq!(log_ticks(3e5, 2.5e7), [5e5, 1e6, 2e6, 5e6, 1e7, 2e7]);
+        assert_eq!(log_ticks(3e5, 8e8), [1e6, 1e7, 1e8]);
+        assert!(log_ticks(0.0, 1.0).is_empty());
+    }
 }

@@ -7,6 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::schema::{IsolatorRecord, RunRecord};
 
+mod canvas;
 pub mod density;
 pub mod disk;
 mod distribution;
@@ -86,7 +87,7 @@ pub fn all(record: &RunRecord) -> Result<Vec<Chart>, ChartError> {
     ])
 }
 
-pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type Area<'a> = DrawingArea<canvas::Canvas<'a>, Shift>;
 pub(crate) type DrawResult = Result<(), Box<dyn Error>>;
 
 /// Runs `paint` on a white `width`×`height` RGB canvas and encodes the result as PNG.
@@ -98,7 +99,7 @@ pub(crate) fn draw_png(
     crate::fonts::register();
     let mut pixels = vec![255u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let root = canvas::Canvas::new(&mut pixels, (width, height)).into_drawing_area();
         let drawn = paint(&root).and_then(|()| Ok(root.present()?));
         drawn.map_err(|e| ChartError::Draw {
             chart,
@@ -120,11 +121,9 @@ fn encode_png(rgb: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, png::E
     Ok(bytes)
 }
 
-/// The text style of titles, labels and legends. Use even sizes: plotters 0.3.7's ab_glyph
-/// text places each glyph at `size / 2 + top` truncated toward zero, so odd sizes lift some
-/// glyphs (the decimal point) a pixel above the others' baseline.
+/// The text style of titles, labels and legends, `size` pixels from descender to ascender
+/// (drawn by [`canvas::Canvas`] with the embedded font, whatever the family says).
 pub(crate) fn font(size: u32) -> TextStyle<'static> {
-    debug_assert!(size % 2 == 0, "odd font sizes misplace glyphs by a pixel");
     ("sans-serif", size).into_font().color(&BLACK)
 }
 
@@ -156,11 +155,7 @@ pub(crate) fn series_colour(index: usize) -> RGBColor {
 
 /// The label of an isolator on a chart axis: its name, starred when its numbers are flagged.
 pub(crate) fn row_label(isolator: &IsolatorRecord) -> String {
-    if isolator.flags.is_empty() {
-        isolator.name.clone()
-    } else {
-        format!("{}*", isolator.name)
-    }
+    crate::table::marked_name(isolator)
 }
 
 /// Draws a one-line legend of coloured squares and labels across `area`.

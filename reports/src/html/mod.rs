@@ -137,7 +137,8 @@ dl.host-fields dt{color:#555}dl.host-fields dd{margin:0}
 .warnings li{margin:.25rem 0}.code{font-family:monospace;background:#c62828;color:#fff;border-radius:3px;padding:0 .35rem;margin-right:.4rem}
 .ok{border:1px solid #2e7d32;background:#f1f8f1;border-radius:6px;padding:.4rem 1rem}
 .links a{margin-right:1rem;font-weight:600}
-.verdict{max-width:28rem}.flag{color:#b71c1c;font-weight:600}
+.verdict{min-width:18rem;max-width:30rem}.flag{color:#b71c1c;font-weight:600}
+#comparison td:first-child{white-space:normal;min-width:8rem}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #e2e2e2}
 figcaption{font-size:.88rem;color:#444;max-width:900px}
 .note{color:#555;font-style:italic}footer{margin-top:2rem;color:#777;font-size:.8rem}

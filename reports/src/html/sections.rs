@@ -118,29 +118,41 @@ pub(super) fn comparison(record: &RunRecord) -> String {
     let mut header = vec!["property"];
     header.extend(CLASSES.iter().map(|c| c.label()));
     header.extend(["VM / container", "verdict"]);
-    let rows: Vec<Vec<String>> = comparison::table(record)
+    let rows: Vec<Vec<String>> = comparison::compare(record)
+        .rows
         .into_iter()
         .map(|row| {
-            let mut cells = vec![escape(row.property)];
+            let mut cells = vec![escape(row.property.label())];
             cells.extend(row.cells.iter().map(|cell| match cell {
-                Some(c) if c.best == c.median => escape(&c.best),
-                Some(c) => format!(
-                    "{}<br><small>class median {}</small>",
-                    escape(&c.best),
-                    escape(&c.median)
-                ),
-                None => "<span class=\"note\">not measured</span>".into(),
+                None => format!("<span class=\"note\">{}</span>", comparison::NOT_MEASURED),
+                Some(c) => {
+                    let mut html = escape(&c.best);
+                    if let Some(name) = &c.best_isolator {
+                        let mark = if c.flagged { table::FLAG_MARKER } else { "" };
+                        html += &format!(" <small>({}{mark})</small>", escape(name));
+                    }
+                    if let Some(median) = &c.median {
+                        html += &format!("<br><small>class median {}</small>", escape(median));
+                    }
+                    html
+                }
             }));
             cells.push(row.ratio.map_or("—".into(), |r| escape(&units::ratio(r))));
+            let class = if row.verdict.contains("software KVM") {
+                "verdict flag"
+            } else {
+                "verdict"
+            };
             cells.push(format!(
-                "<div class=\"verdict\">{}</div>",
+                "<div class=\"{class}\">{}</div>",
                 escape(&row.verdict)
             ));
             cells
         })
         .collect();
     format!(
-        "<section id=\"comparison\">\n<h2>VMs vs containers, measured here</h2>\n<p>Best isolator of each class, with the class median below it.</p>\n{}</section>\n",
+        "<section id=\"comparison\">\n<h2>VMs vs containers, measured here</h2>\n<p>The textbook table, answered on this host: the best isolator of each class, with the class median below it. Sandboxes (a user-space kernel in front of the host's) are their own class; the ratio and the verdict compare VMs with containers, best against best. {} marks isolators whose numbers are flagged.</p>\n{}</section>\n",
+        table::FLAG_MARKER,
         html_table(&header, &rows, &[4])
     )
 }
@@ -150,9 +162,13 @@ pub(super) fn main_table(record: &RunRecord) -> String {
         .into_iter()
         .map(|row| row.iter().map(|c| escape(c)).collect())
         .collect();
+    let legend: String = table::legend(record)
+        .iter()
+        .map(|line| format!("<p class=\"flag\">{}</p>\n", escape(line)))
+        .collect();
     format!(
-        "<section id=\"results\">\n<h2>Results</h2>\n{}</section>\n",
-        html_table(&table::HEADER, &rows, &[3, 4, 5, 6, 7, 8])
+        "<section id=\"results\">\n<h2>Results</h2>\n{}{legend}</section>\n",
+        html_table(&table::HEADER, &rows, &table::NUMERIC_COLUMNS)
     )
 }
 

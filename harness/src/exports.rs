@@ -64,6 +64,22 @@ pub fn write_requested(exports: &ExportArgs, record: &RunRecord) -> Result<()> {
     Ok(())
 }
 
+/// The terminal rendering: fitted to the terminal's width, in colour unless NO_COLOR is set;
+/// at natural width and plain when stdout is a file or a pipe.
 pub fn terminal(record: &RunRecord) -> String {
-    reports::terminal::render(record)
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return reports::terminal::render(record);
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ only fills the winsize we pass; stdout is a terminal.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    let width = (ok && size.ws_col > 0).then_some(usize::from(size.ws_col));
+    let color = std::env::var_os("NO_COLOR").is_none();
+    reports::terminal::render_with(record, reports::terminal::Options { width, color })
 }

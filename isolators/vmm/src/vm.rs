@@ -126,6 +126,16 @@ fn guest_memory(vm: &VmFd, mem_bytes: u64) -> Result<GuestMemoryMmap> {
     let memory =
         GuestMemoryMmap::<()>::from_ranges(&ranges).map_err(|e| Error::Memory(e.to_string()))?;
     for (slot, region) in memory.iter().enumerate() {
+        // Give guest RAM its own VMA flags so the kernel never merges it with a neighbouring
+        // anonymous mapping: the harness finds guest RAM in /proc/PID/smaps by its exact range.
+        // SAFETY: madvise on a mapping we own; MADV_DONTFORK only affects fork(), which we never call.
+        unsafe {
+            libc::madvise(
+                region.as_ptr().cast(),
+                region.len() as usize,
+                libc::MADV_DONTFORK,
+            )
+        };
         let region_spec = kvm_userspace_memory_region {
             slot: slot as u32,
             guest_phys_addr: region.start_addr().0,

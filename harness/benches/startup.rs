@@ -13,6 +13,8 @@ use isolators::{Availability, Host, Workload};
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn startup(c: &mut Criterion) {
+    // Criterion draws its HTML charts with plotters, which has no system fonts to fall back on.
+    reports::fonts::register();
     let host = Host::detect();
     let wanted: Option<Vec<String>> = std::env::var("ISOBENCH_BENCH_ISOLATORS")
         .ok()

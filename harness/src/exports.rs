@@ -20,11 +20,31 @@ fn write_markdown(path: &Path, record: &RunRecord) -> Result<()> {
     write_atomic(path, reports::markdown::render(record).as_bytes())
 }
 
-/// run.json, run.csv and run.md in the run directory.
+/// run.json, run.csv, run.md and the HTML report (index.html + PNG charts) in the run directory.
 pub fn write_run_files(dir: &Path, record: &RunRecord) -> Result<()> {
     write_json(&dir.join("run.json"), record)?;
     write_csv(&dir.join("run.csv"), record)?;
-    write_markdown(&dir.join("run.md"), record)
+    write_markdown(&dir.join("run.md"), record)?;
+    reports::html::write(
+        record,
+        dir,
+        &[
+            ("JSON", "run.json"),
+            ("CSV", "run.csv"),
+            ("Markdown", "run.md"),
+        ],
+    )
+    .with_context(|| format!("cannot write the HTML report into {}", dir.display()))
+}
+
+/// A self-contained HTML report in `dir`: the page, its charts, and the raw data it links to.
+fn write_html(dir: &Path, record: &RunRecord) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--html {}: cannot create the directory", dir.display()))?;
+    write_json(&dir.join("run.json"), record)?;
+    write_csv(&dir.join("run.csv"), record)?;
+    reports::html::write(record, dir, &[("JSON", "run.json"), ("CSV", "run.csv")])
+        .with_context(|| format!("--html {}", dir.display()))
 }
 
 /// The files asked for with --export-json/--export-csv/--export-markdown.
@@ -38,9 +58,28 @@ pub fn write_requested(exports: &ExportArgs, record: &RunRecord) -> Result<()> {
     if let Some(path) = &exports.export_markdown {
         write_markdown(path, record)?;
     }
+    if let Some(dir) = &exports.html {
+        write_html(dir, record)?;
+    }
     Ok(())
 }
 
+/// The terminal rendering: fitted to the terminal's width, in colour unless NO_COLOR is set;
+/// at natural width and plain when stdout is a file or a pipe.
 pub fn terminal(record: &RunRecord) -> String {
-    reports::terminal::render(record)
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return reports::terminal::render(record);
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ only fills the winsize we pass; stdout is a terminal.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    let width = (ok && size.ws_col > 0).then_some(usize::from(size.ws_col));
+    let color = std::env::var_os("NO_COLOR").is_none();
+    reports::terminal::render_with(record, reports::terminal::Options { width, color })
 }

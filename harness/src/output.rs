@@ -17,6 +17,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     temp.write_all(bytes)
         .and_then(|_| temp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // Results are for reading and sharing: rw-r--r--, not tempfile's private 0600.
+    let _ = temp
+        .as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
     temp.persist(path)
         .with_context(|| format!("cannot rename into {}", path.display()))?;
     Ok(())

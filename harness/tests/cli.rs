@@ -1,4 +1,6 @@
 //! The `isobench` command line, run as a real binary: bad input, exports, Ctrl-C.
+mod common;
+use common::assert_no_scratch_left;
 use std::path::Path;
 
 use predicates::prelude::*;
@@ -151,17 +153,6 @@ fn list_shows_every_isolator_with_status() {
         .assert()
         .success()
         .stdout(predicate::str::contains("process").and(predicate::str::contains("available")));
-}
-
-/// The runner's scratch directories live in TMPDIR and must be gone after a run.
-fn assert_no_scratch_left(tmp: &Path) {
-    let left: Vec<_> = std::fs::read_dir(tmp)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("isobench-"))
-        .collect();
-    assert!(left.is_empty(), "scratch directories left behind: {left:?}");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! This test process becomes a child subreaper, so anything isobench leaks (a probe, a VMM)
 //! would be re-parented to it and found. The tests take turns for the same reason.
-use std::path::Path;
+mod common;
+use common::assert_no_scratch_left;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,26 @@ use assert_cmd::cargo::CommandCargoExt;
 use isolators::testing::{check_root, run_if};
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The host's mounts, less those container daemons (dockerd, podman) make for their own
+/// containers: other programs on the host may be running those while this test runs.
+fn our_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            ![
+                "/var/lib/docker/",
+                "/run/docker/",
+                "/var/lib/containers/",
+                "/run/containers/",
+            ]
+            .iter()
+            .any(|d| line.contains(d))
+        })
+        .map(String::from)
+        .collect()
+}
 
 /// Processes whose parent is this test process.
 fn our_children() -> Vec<String> {
@@ -48,7 +69,7 @@ fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how orphans are re-parented.
     let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(subreaper, 0);
-    let mountinfo_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mountinfo_before = our_mounts();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let mut child = Command::cargo_bin("isobench")
@@ -104,11 +125,7 @@ fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
         "cgroups left: {:?}",
         instance_cgroups()
     );
-    assert_eq!(
-        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
-        mountinfo_before,
-        "mounts changed"
-    );
+    assert_eq!(our_mounts(), mountinfo_before, "mounts changed");
     assert_no_scratch_left(tmp.path());
 }
 
@@ -135,15 +152,4 @@ fn ctrl_c_during_container_and_microvm_trials() {
         return;
     }
     interrupt_run("container,microvm", &["process", "container", "microvm"]);
-}
-
-/// The runner's scratch directories live in TMPDIR and must be gone after a run.
-fn assert_no_scratch_left(tmp: &Path) {
-    let left: Vec<_> = std::fs::read_dir(tmp)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("isobench-"))
-        .collect();
-    assert!(left.is_empty(), "scratch directories left behind: {left:?}");
 }

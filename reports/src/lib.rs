@@ -1,8 +1,13 @@
 //! `reports`: the versioned result schema (serde) and pure renderers from records to bytes.
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
+pub mod charts;
 pub mod comparison;
 pub mod csv;
+pub mod fonts;
+mod grid;
+pub mod html;
+pub mod json;
 pub mod markdown;
 pub mod schema;
 pub mod table;
@@ -11,7 +16,7 @@ pub mod units;
 
 pub use schema::*;
 
-/// The JSON rendering: the record itself, pretty-printed.
+/// The JSON rendering; the same as [`json::render`].
 pub fn json(record: &RunRecord) -> Vec<u8> {
-    serde_json::to_vec_pretty(record).expect("a RunRecord always serializes")
+    json::render(record)
 }

@@ -13,7 +13,16 @@ pub fn render(record: &RunRecord) -> String {
     if !record.warnings.is_empty() {
         out += "## Warnings\n\n";
         for warning in &record.warnings {
-            out += &format!("- ⚠ {}\n", escape(&warning.message));
+            let about = warning
+                .isolator
+                .as_ref()
+                .map(|i| format!(" ({})", escape(i)))
+                .unwrap_or_default();
+            out += &format!(
+                "- ⚠ `{}`{about}: {}\n",
+                warning.code,
+                escape(&warning.message)
+            );
         }
         out += "\n";
     }
@@ -25,6 +34,13 @@ pub fn render(record: &RunRecord) -> String {
             .map(Vec::from)
             .collect::<Vec<_>>(),
     );
+    let legend = table::legend(record);
+    if !legend.is_empty() {
+        out += "\n";
+        for line in legend {
+            out += &format!("{}  \n", escape(&line));
+        }
+    }
     let unavailable = table::unavailable(record);
     if !unavailable.is_empty() {
         out += "\nNot measured:\n\n";
@@ -32,18 +48,20 @@ pub fn render(record: &RunRecord) -> String {
             out += &format!("- **{name}**: {}\n", escape(&reason));
         }
     }
-    out += "\n## VMs vs containers, measured here\n\nBest isolator of each class (class median in brackets).\n\n";
+    out += "\n## VMs vs containers, measured here\n\n";
+    out += "Best isolator of each class, then the class median. Sandboxes (a user-space kernel) are \
+        their own class; the ratio and the verdict compare VMs with containers, best against best.\n\n";
     let mut header = vec!["property".to_string()];
     header.extend(CLASSES.iter().map(|c| c.label().to_string()));
     header.extend(["VM/container".to_string(), "verdict".to_string()]);
-    let rows: Vec<Vec<String>> = comparison::table(record)
+    let rows: Vec<Vec<String>> = comparison::compare(record)
+        .rows
         .into_iter()
         .map(|row| {
-            let mut cells = vec![row.property.to_string()];
-            cells.extend(row.cells.iter().map(|cell| match cell {
-                Some(c) if c.best == c.median => c.best.clone(),
-                Some(c) => format!("{} [{}]", c.best, c.median),
-                None => "not measured".into(),
+            let mut cells = vec![row.property.label().to_string()];
+            cells.extend(row.cells.iter().map(|cell| {
+                cell.as_ref()
+                    .map_or(comparison::NOT_MEASURED.to_string(), |c| c.text())
             }));
             cells.push(row.ratio.map_or("—".into(), units::ratio));
             cells.push(row.verdict);
@@ -122,6 +140,14 @@ fn pipe_table(header: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Escapes what would break a table cell, start emphasis or read as an HTML tag.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '|' | '*' | '<' | '>' | '`' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

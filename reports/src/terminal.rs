@@ -1,81 +1,132 @@
-//! The terminal rendering: host, warnings, the results table and the "VMs vs containers" table.
+//! The terminal rendering: host, every warning, the results table with a legend for flagged
+//! isolators, the unavailable ones with their reasons, then the "VMs vs containers" table.
 use crate::comparison::{self, CLASSES};
+use crate::grid::{self, Column, BOLD, DIM, YELLOW};
 use crate::schema::RunRecord;
-use crate::table;
+use crate::{table, units};
 
-/// Renders the whole report as plain text (no colour codes).
+/// How to lay the text out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Terminal width in characters; None: no limit (tables keep their natural width).
+    pub width: Option<usize>,
+    /// ANSI styles (bold headers, yellow warnings, dim unavailable rows).
+    pub color: bool,
+}
+
+/// The whole report as plain text at natural width, no colour codes.
 pub fn render(record: &RunRecord) -> String {
-    let mut out = String::new();
-    out += &format!("host: {}\n", table::host_line(record));
-    out += &format!("run:  {}\n", table::config_line(record));
+    render_with(record, Options::default())
+}
+
+/// The whole report within `options.width` columns: long cells and lines wrap, and on a narrow
+/// terminal the least important columns are dropped (the text says which).
+pub fn render_with(record: &RunRecord, options: Options) -> String {
+    let text = |line: &str, indent: &str| wrapped(line, indent, options.width);
+    let warn = |line: &str| grid::paint(&text(line, "  "), YELLOW, options.color);
+    let mut out = text(&format!("host: {}", table::host_line(record)), "");
+    out += &text(&format!("run: {}", table::config_line(record)), "");
     for warning in &record.warnings {
-        out += &format!("  ! {}\n", warning.message);
+        out += &warn(&format!("! {}", warning.message));
     }
     out += "\n";
-    let rows: Vec<Vec<String>> = table::rows(record).into_iter().map(Vec::from).collect();
-    out += &aligned(&table::HEADER.map(String::from), &rows, &[3, 4, 5, 6, 7, 8]);
-    for (name, reason) in table::unavailable(record) {
-        out += &format!("  - {name}: unavailable: {reason}\n");
+    out += &main_table(record, options);
+    for line in table::legend(record) {
+        out += &warn(&line);
     }
-    out += "\nVMs vs containers, measured here (best isolator of each class, class median in brackets):\n";
-    let mut header = vec!["property".to_string()];
-    header.extend(CLASSES.iter().map(|c| c.label().to_string()));
-    header.push("VM/container".into());
-    let rows: Vec<Vec<String>> = comparison::table(record)
-        .into_iter()
-        .map(|row| {
-            let mut cells = vec![row.property.to_string()];
-            cells.extend(row.cells.iter().map(|cell| match cell {
-                Some(c) if c.best == c.median => c.best.clone(),
-                Some(c) => format!("{} [{}]", c.best, c.median),
-                None => "not measured".into(),
-            }));
-            cells.push(row.ratio.map_or("—".into(), crate::units::ratio));
-            cells.push(format!("→ {}", row.verdict));
-            cells
-        })
-        .collect();
-    let mut header_with_verdict = header;
-    header_with_verdict.push("verdict".into());
-    out += &aligned(&header_with_verdict, &rows, &[4]);
+    for (name, reason) in table::unavailable(record) {
+        out += &text(&format!("- {name}: unavailable: {reason}"), "  ");
+    }
+    out += "\n";
+    out += &comparison_table(record, options);
     out
 }
 
-/// Left-aligned columns (right-aligned where listed), two spaces apart.
-fn aligned(header: &[String], rows: &[Vec<String>], right: &[usize]) -> String {
-    let columns = header.len();
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-            .chain([header[i].chars().count()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..columns).map(width).collect();
-    let line = |cells: &[String]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            let last = i + 1 == cells.len();
-            if right.contains(&i) {
-                text += &" ".repeat(pad);
-                text += cell;
-            } else {
-                text += cell;
-                if !last {
-                    text += &" ".repeat(pad);
-                }
-            }
-            if !last {
-                text += "  ";
-            }
-        }
-        text.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header);
-    out += &line(&widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>());
-    for row in rows {
-        out += &line(row);
+/// `line` word-wrapped to `width`, the first line after `indent`, the rest indented by four.
+fn wrapped(line: &str, indent: &str, width: Option<usize>) -> String {
+    const CONTINUATION: &str = "    ";
+    let indent_width = indent.chars().count().max(CONTINUATION.len());
+    let room = width.map_or(usize::MAX / 2, |w| w.saturating_sub(indent_width).max(20));
+    let mut out = String::new();
+    for (i, part) in grid::wrap(line, room).into_iter().enumerate() {
+        out += if i == 0 { indent } else { CONTINUATION };
+        out += &part;
+        out += "\n";
     }
     out
+}
+
+fn main_table(record: &RunRecord, options: Options) -> String {
+    let columns: Vec<Column> = table::HEADER
+        .iter()
+        .enumerate()
+        .map(|(index, header)| {
+            let column = Column::new(header);
+            let column = if table::NUMERIC_COLUMNS.contains(&index) {
+                column.right()
+            } else {
+                column
+            };
+            // Dropped first on a narrow terminal: the disk breakdown, the boundary (prose; the
+            // comparison table names each class's), p95, teardown, kernel, class.
+            match index {
+                7 => column.droppable(0),
+                10 => column.wrap(24).droppable(1),
+                4 => column.droppable(2),
+                8 => column.droppable(3),
+                2 => column.droppable(4),
+                1 => column.droppable(5),
+                _ => column,
+            }
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = table::rows(record).into_iter().map(Vec::from).collect();
+    let styles: Vec<Option<&str>> = record
+        .isolators
+        .iter()
+        .map(|i| i.unavailable_reason.as_ref().map(|_| DIM))
+        .collect();
+    let (text, dropped) = grid::render(&columns, &rows, &styles, options.width, options.color);
+    text + &hidden_note(&dropped, options.width)
+}
+
+fn comparison_table(record: &RunRecord, options: Options) -> String {
+    let comparison = comparison::compare(record);
+    let mut columns = vec![Column::new("property").wrap(12)];
+    columns.extend(CLASSES.iter().map(|c| Column::new(c.label()).wrap(14)));
+    columns.push(Column::new("VM/container").right());
+    let rows: Vec<Vec<String>> = comparison
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.property.label().to_string()];
+            cells.extend(row.cells.iter().map(|cell| {
+                cell.as_ref()
+                    .map_or(comparison::NOT_MEASURED.to_string(), |c| c.text())
+            }));
+            cells.push(row.ratio.map_or("—".into(), units::ratio));
+            cells
+        })
+        .collect();
+    let title = "VMs vs containers, measured here (best isolator of each class, then the class median; * flagged):";
+    let mut out = grid::paint(&wrapped(title, "", options.width), BOLD, options.color);
+    let (text, dropped) = grid::render(&columns, &rows, &[], options.width, options.color);
+    out += &text;
+    out += &hidden_note(&dropped, options.width);
+    for row in &comparison.rows {
+        let verdict = format!("→ {}: {}", row.property.label(), row.verdict);
+        out += &wrapped(&verdict, "  ", options.width);
+    }
+    out
+}
+
+fn hidden_note(dropped: &[String], width: Option<usize>) -> String {
+    if dropped.is_empty() {
+        return String::new();
+    }
+    let note = format!(
+        "(too narrow for: {}; widen the terminal or see the Markdown/HTML report)",
+        dropped.join(", ")
+    );
+    wrapped(&note, "  ", width)
 }

@@ -150,19 +150,8 @@ impl Isolator for ContainerIsolator {
                     ));
                 }
             }
-            CgroupPlan::V1 {
-                memory_parent,
-                pids_parent,
-            } => {
-                boundary.push_str(" + cgroup v1");
-                let pids = pids_parent
-                    .as_ref()
-                    .map_or(String::new(), |p| format!(" and {}", p.display()));
-                notes.push(format!(
-                    "instance cgroups in the v1 hierarchies: {}{pids}",
-                    memory_parent.display()
-                ));
-            }
+            // Where the instance cgroups go is information, not a deviation: not a note.
+            CgroupPlan::V1 { .. } => boundary.push_str(" + cgroup v1"),
             CgroupPlan::Unavailable { reason } => notes.push(format!("no cgroup: {reason}")),
         }
         boundary.push_str(" + pivot_root");

@@ -78,6 +78,21 @@ impl Asm {
         }
     }
 
+    /// `mov dword [address], value`: a 32-bit store to an absolute address (MMIO registers).
+    pub fn store32(&mut self, address: u32, value: u32) -> &mut Self {
+        self.bytes(&[0xC7, 0x05]).imm32(address).imm32(value)
+    }
+
+    /// `mov eax, [address]`: a 32-bit load from an absolute address.
+    pub fn load_eax(&mut self, address: u32) -> &mut Self {
+        self.bytes(&[0xA1]).imm32(address)
+    }
+
+    /// `mov [address], eax`: a 32-bit store of eax to an absolute address.
+    pub fn store_eax(&mut self, address: u32) -> &mut Self {
+        self.bytes(&[0xA3]).imm32(address)
+    }
+
     /// The guest-physical address of a label, once defined.
     pub fn address_of(&self, label: &'static str) -> u32 {
         self.base

@@ -87,35 +87,86 @@ pub fn pvh_elf(address: u32, segment: &Segment) -> Vec<u8> {
     elf
 }
 
-/// The PVH entry address of an ELF64 image, if it has a PVH note (used by tests and checks).
-pub fn parse_pvh_entry(elf: &[u8]) -> Option<u32> {
-    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
-    let u64_at = |at: usize| Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?));
-    if elf.get(..5)? != [0x7f, b'E', b'L', b'F', 2] {
+/// One program header of an ELF64 file, as read back by [`program_headers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramHeader {
+    pub kind: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub virtual_address: u64,
+    pub physical_address: u64,
+    pub file_size: u64,
+    pub memory_size: u64,
+    pub align: u64,
+}
+
+impl ProgramHeader {
+    pub fn is_load(&self) -> bool {
+        self.kind == PT_LOAD
+    }
+    pub fn is_note(&self) -> bool {
+        self.kind == PT_NOTE
+    }
+}
+
+fn u16_at(elf: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?))
+}
+fn u32_at(elf: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?))
+}
+fn u64_at(elf: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The program headers of a little-endian x86-64 ELF64 executable; None if it is not one.
+pub fn program_headers(elf: &[u8]) -> Option<Vec<ProgramHeader>> {
+    if elf.get(..6)? != [0x7f, b'E', b'L', b'F', 2, 1] || u16_at(elf, 0x12)? != EM_X86_64 {
         return None;
     }
-    let phoff = u64_at(0x20)? as usize;
-    let (phentsize, phnum) = (usize::from(u16_at(0x36)?), usize::from(u16_at(0x38)?));
-    for index in 0..phnum {
-        let header = phoff + index * phentsize;
-        if u32_at(header)? != PT_NOTE {
-            continue;
-        }
-        let (mut at, end) = (
-            u64_at(header + 8)? as usize,
-            (u64_at(header + 8)? + u64_at(header + 32)?) as usize,
-        );
+    let phoff = usize::try_from(u64_at(elf, 0x20)?).ok()?;
+    let (phentsize, phnum) = (
+        usize::from(u16_at(elf, 0x36)?),
+        usize::from(u16_at(elf, 0x38)?),
+    );
+    (0..phnum)
+        .map(|index| {
+            let at = phoff + index * phentsize;
+            Some(ProgramHeader {
+                kind: u32_at(elf, at)?,
+                flags: u32_at(elf, at + 4)?,
+                offset: u64_at(elf, at + 8)?,
+                virtual_address: u64_at(elf, at + 16)?,
+                physical_address: u64_at(elf, at + 24)?,
+                file_size: u64_at(elf, at + 32)?,
+                memory_size: u64_at(elf, at + 40)?,
+                align: u64_at(elf, at + 48)?,
+            })
+        })
+        .collect()
+}
+
+/// The ELF header's entry point (e_entry).
+pub fn elf_entry(elf: &[u8]) -> Option<u64> {
+    program_headers(elf)?;
+    u64_at(elf, 0x18)
+}
+
+/// The PVH entry address of an ELF64 image, if it has a PVH note (used by tests and checks).
+pub fn parse_pvh_entry(elf: &[u8]) -> Option<u32> {
+    for header in program_headers(elf)?.iter().filter(|h| h.is_note()) {
+        let mut at = usize::try_from(header.offset).ok()?;
+        let end = at + usize::try_from(header.file_size).ok()?;
         while at + 12 <= end {
             let (name_size, desc_size, kind) = (
-                u32_at(at)? as usize,
-                u32_at(at + 4)? as usize,
-                u32_at(at + 8)?,
+                u32_at(elf, at)? as usize,
+                u32_at(elf, at + 4)? as usize,
+                u32_at(elf, at + 8)?,
             );
             let name = elf.get(at + 12..at + 12 + name_size)?;
             let desc = at + 12 + name_size.next_multiple_of(4);
-            if kind == XEN_ELFNOTE_PHYS32_ENTRY && name == b"Xen\0" {
-                return u32_at(desc);
+            if kind == XEN_ELFNOTE_PHYS32_ENTRY && name == b"Xen\0" && desc_size >= 4 {
+                return u32_at(elf, desc);
             }
             at = desc + desc_size.next_multiple_of(4);
         }

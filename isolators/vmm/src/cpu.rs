@@ -46,7 +46,15 @@ pub fn setup(kvm: &Kvm, vcpu: &VcpuFd, memory: &GuestMemoryMmap, entry: Entry) -
         .map_err(kvm_error("get supported CPUID"))?;
     edit_cpuid(&mut cpuid);
     vcpu.set_cpuid2(&cpuid).map_err(kvm_error("set CPUID"))?;
-    vcpu.set_msrs(&boot_msrs()).map_err(kvm_error("set MSRs"))?;
+    let msrs = boot_msrs();
+    let set = vcpu.set_msrs(&msrs).map_err(kvm_error("set MSRs"))?;
+    if let Some(refused) = msrs.as_slice().get(set) {
+        return Err(Error::Boot(format!(
+            "KVM refused boot MSR {:#x} ({set} of {} set)",
+            refused.index,
+            msrs.as_slice().len()
+        )));
+    }
     vcpu.set_fpu(&kvm_fpu {
         fcw: 0x37f,
         mxcsr: 0x1f80,

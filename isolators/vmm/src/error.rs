@@ -18,19 +18,29 @@ pub enum Error {
     /// The kernel is none of the formats we boot.
     #[error("kernel {0}: is not an ELF, PVH ELF or bzImage")]
     NotAKernel(PathBuf),
-    /// The kernel looks like a bzImage or ELF but could not be loaded (e.g. truncated).
-    #[error("kernel {path}: cannot be loaded ({detail}); the file may be truncated or corrupt")]
+    /// The kernel file is shorter than its own headers say.
+    #[error("kernel {path}: truncated: {detail} — copy or download it again")]
+    KernelTruncated { path: PathBuf, detail: String },
+    /// The kernel is an ELF or bzImage we cannot boot.
+    #[error("kernel {path}: {detail}")]
+    KernelUnsupported { path: PathBuf, detail: String },
+    /// linux-loader could not load a kernel that passed our checks.
+    #[error("kernel {path}: cannot be loaded ({detail}); the file may be corrupt")]
     KernelLoad { path: PathBuf, detail: String },
-    /// The initrd does not fit below the top of guest memory.
-    #[error("initrd {path} ({size_bytes} bytes) does not fit in {mem_mib} MiB of guest memory above the kernel — raise --mem-mib")]
-    InitrdTooLarge {
+    /// The initrd alone is bigger than the guest.
+    #[error("initrd {path} ({size_mib} MiB) is larger than guest memory ({mem_mib} MiB) — raise --mem-mib")]
+    InitrdLargerThanMemory {
         path: PathBuf,
-        size_bytes: u64,
+        size_mib: u64,
         mem_mib: u32,
     },
-    /// Guest memory is too small for the kernel itself.
-    #[error("--mem-mib {0} is too small for this kernel — give the guest more memory")]
-    MemoryTooSmall(u32),
+    /// Kernel and initrd do not both fit in low guest RAM.
+    #[error("--mem-mib {mem_mib} is too small for the kernel (RAM up to {kernel_end_mib} MiB){} — raise --mem-mib", initrd_note(*.initrd_mib))]
+    MemoryTooSmall {
+        mem_mib: u32,
+        kernel_end_mib: u64,
+        initrd_mib: u64,
+    },
     /// /dev/kvm is missing.
     #[error("/dev/kvm: not found — load kvm_intel or kvm_amd, or enable virtualization")]
     NoKvm,
@@ -46,6 +56,12 @@ pub enum Error {
     /// Guest memory could not be set up.
     #[error("guest memory: {0}")]
     Memory(String),
+    /// A host resource (eventfd, thread) could not be created.
+    #[error("{what}: {source}")]
+    Host {
+        what: &'static str,
+        source: std::io::Error,
+    },
     /// Writing boot structures into guest memory failed.
     #[error("boot set-up: {0}")]
     Boot(String),
@@ -60,6 +76,13 @@ pub enum Error {
     /// VM entry failed.
     #[error("KVM entry failed: hardware reason {reason:#x}{hint}")]
     FailEntry { reason: u64, hint: &'static str },
+}
+
+fn initrd_note(initrd_mib: u64) -> String {
+    match initrd_mib {
+        0 => String::new(),
+        mib => format!(" + initrd ({mib} MiB)"),
+    }
 }
 
 /// Said when the host's KVM is a software implementation.

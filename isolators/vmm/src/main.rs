@@ -20,14 +20,18 @@ fn main() -> ExitCode {
         }
     };
     if let Some(fd) = config.report_fd {
-        report = Reporter::from_fd(fd);
+        report = match Reporter::from_fd(fd) {
+            Ok(report) => report,
+            Err(error) => {
+                eprintln!("isobench-vmm: {error}");
+                return ExitCode::from(2);
+            }
+        };
     }
     report.line(&format!("phase vmm-start {start_ns}"));
     match vm::run(&config, &mut report) {
-        Ok(reason) => {
-            report.line(&format!("exit {}", reason.as_str()));
-            ExitCode::SUCCESS
-        }
+        // `vm::run` wrote the `exit <reason>` line before tearing the VM down.
+        Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             report.line(&format!("error {error}"));
             eprintln!("isobench-vmm: {error}");

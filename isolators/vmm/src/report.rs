@@ -3,6 +3,8 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::FromRawFd;
 
+use crate::error::{Error, Result};
+
 /// CLOCK_MONOTONIC in nanoseconds, the harness's clock.
 pub fn monotonic_ns() -> u64 {
     let mut now = libc::timespec {
@@ -21,11 +23,18 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// Takes ownership of `fd` (from `--report-fd`).
-    pub fn from_fd(fd: i32) -> Reporter {
-        // SAFETY: the harness passed this descriptor to us for exactly this purpose.
+    /// Takes ownership of `fd` (from `--report-fd`), which must be open.
+    pub fn from_fd(fd: i32) -> Result<Reporter> {
+        // SAFETY: F_GETFD only reads the descriptor's flags; any integer is safe to ask about.
+        if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            return Err(Error::Usage(format!(
+                "--report-fd {fd}: not an open descriptor — pass a pipe the VMM inherits"
+            )));
+        }
+        // SAFETY: the descriptor is open (checked above) and the harness passed it to us for
+        // exactly this purpose; nothing else in this process owns it.
         let out = unsafe { File::from_raw_fd(fd) };
-        Reporter { out: Some(out) }
+        Ok(Reporter { out: Some(out) })
     }
 
     pub fn line(&mut self, text: &str) {
@@ -35,7 +44,13 @@ impl Reporter {
         }
     }
 
+    /// `phase <name> <now>`.
     pub fn phase(&mut self, name: &str) {
-        self.line(&format!("phase {name} {}", monotonic_ns()));
+        self.phase_at(name, monotonic_ns());
+    }
+
+    /// `phase <name> <at_ns>`, for a phase that ended earlier (or on another thread).
+    pub fn phase_at(&mut self, name: &str, at_ns: u64) {
+        self.line(&format!("phase {name} {at_ns}"));
     }
 }

@@ -1,7 +1,7 @@
 //! The Linux boot protocol's zero page (`boot_params`) and its e820 map.
 use linux_loader::loader::bootparam::{boot_e820_entry, boot_params, setup_header};
 
-use crate::layout::{CMDLINE, EBDA_START, HIGH_MEMORY};
+use crate::layout::{ram_regions, CMDLINE, EBDA_START, HIGH_MEMORY};
 
 const E820_RAM: u32 = 1;
 /// "HdrS": a setup header is present.
@@ -12,9 +12,18 @@ const LOADER_UNDEFINED: u8 = 0xff;
 /// Minimum kernel alignment the kernel expects when no header gives one.
 const KERNEL_MIN_ALIGNMENT_BYTES: u32 = 0x0100_0000;
 
-/// The two RAM ranges every guest gets: low memory below the EBDA, and 1 MiB to the end.
-pub fn e820_map(mem_bytes: u64) -> [(u64, u64); 2] {
-    [(0, EBDA_START), (HIGH_MEMORY, mem_bytes - HIGH_MEMORY)]
+/// The RAM ranges the guest sees: low memory below the EBDA, 1 MiB to the end of low RAM,
+/// and RAM above 4 GiB when there is more than fits below the MMIO gap.
+pub fn e820_map(mem_bytes: u64) -> Vec<(u64, u64)> {
+    let mut map = vec![(0, EBDA_START)];
+    for (start, len) in ram_regions(mem_bytes) {
+        if start == 0 {
+            map.push((HIGH_MEMORY, len - HIGH_MEMORY));
+        } else {
+            map.push((start, len));
+        }
+    }
+    map
 }
 
 /// Builds the zero page. `header` comes from a bzImage; an ELF vmlinux has none.
@@ -40,14 +49,15 @@ pub fn build(
         params.hdr.ramdisk_image = address as u32;
         params.hdr.ramdisk_size = size as u32;
     }
-    for (index, (addr, size)) in e820_map(mem_bytes).into_iter().enumerate() {
-        params.e820_table[index] = boot_e820_entry {
+    let map = e820_map(mem_bytes);
+    for (slot, &(addr, size)) in params.e820_table.iter_mut().zip(&map) {
+        *slot = boot_e820_entry {
             addr,
             size,
             r#type: E820_RAM,
         };
     }
-    params.e820_entries = 2;
+    params.e820_entries = map.len() as u8;
     params
 }
 
@@ -93,5 +103,16 @@ mod tests {
         };
         assert_eq!(entry(0), (0, 0x9_fc00, 1));
         assert_eq!(entry(1), (0x10_0000, (128 << 20) - 0x10_0000, 1));
+        assert_eq!(entry(2), (0, 0, 0), "nothing after the last entry");
+    }
+
+    #[test]
+    fn e820_above_the_mmio_gap() {
+        let params = build(None, 6 << 30, 1, None);
+        assert_eq!(params.e820_entries, 3);
+        let table = params.e820_table;
+        let entry = |i: usize| (table[i].addr, table[i].size);
+        assert_eq!(entry(1), (0x10_0000, (3 << 30) - 0x10_0000));
+        assert_eq!(entry(2), (4 << 30, 3 << 30));
     }
 }

@@ -1,14 +1,17 @@
 //! The 16550 UART at 0x3f8 (IRQ 4), from vm-superio: output to our stdout, input from our
 //! stdin through a reader thread, interrupts through an irqfd.
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
+use vm_superio::serial::{Error as SerialError, NoEvents};
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
 pub const BASE: u16 = 0x3f8;
 pub const LAST: u16 = BASE + 7;
 pub const IRQ: u32 = 4;
+/// Offset of the receive/transmit data register.
+const DATA: u8 = 0;
 
 /// Raises IRQ 4 by writing the irqfd KVM listens on.
 pub struct IrqTrigger(pub EventFd);
@@ -20,7 +23,8 @@ impl Trigger for IrqTrigger {
     }
 }
 
-/// Guest output, unbuffered so the harness sees each byte at once.
+/// Guest output, unbuffered so the harness sees each byte at once (vm-superio flushes after
+/// every byte).
 pub struct Console;
 
 impl Write for Console {
@@ -32,38 +36,76 @@ impl Write for Console {
     }
 }
 
-pub type Uart = Serial<IrqTrigger, vm_superio::serial::NoEvents, Console>;
-
-/// The UART, shared between the vCPU loop and the stdin reader.
-pub type SharedUart = Arc<Mutex<Uart>>;
-
-pub fn new(irq: EventFd) -> SharedUart {
-    Arc::new(Mutex::new(Serial::new(IrqTrigger(irq), Console)))
+/// The UART, shared by the vCPU loop (port I/O) and the stdin reader (input).
+pub struct Uart {
+    serial: Mutex<Serial<IrqTrigger, NoEvents, Console>>,
+    /// Signalled when the guest reads the data register: room in the receive FIFO.
+    drained: Condvar,
 }
 
-/// Feeds stdin into the UART's receive FIFO until EOF. Bytes that do not fit wait.
-pub fn spawn_stdin_reader(uart: SharedUart) -> std::io::Result<()> {
+impl Uart {
+    pub fn new(irq: EventFd) -> Arc<Uart> {
+        Arc::new(Uart {
+            serial: Mutex::new(Serial::new(IrqTrigger(irq), Console)),
+            drained: Condvar::new(),
+        })
+    }
+
+    /// A guest read of `port`.
+    pub fn read(&self, port: u16) -> u8 {
+        let offset = (port - BASE) as u8;
+        let Ok(mut serial) = self.serial.lock() else {
+            return 0xff;
+        };
+        let value = serial.read(offset);
+        if offset == DATA {
+            self.drained.notify_one();
+        }
+        value
+    }
+
+    /// A guest write of `value` to `port`. Output errors (the harness closed our stdout)
+    /// must not stop the VM, so they are dropped.
+    pub fn write(&self, port: u16, value: u8) {
+        if let Ok(mut serial) = self.serial.lock() {
+            let _ = serial.write((port - BASE) as u8, value);
+        }
+    }
+
+    /// Puts `input` into the receive FIFO, waiting while the FIFO is full.
+    fn receive(&self, mut input: &[u8]) {
+        let Ok(mut serial) = self.serial.lock() else {
+            return;
+        };
+        while !input.is_empty() {
+            let room = serial.fifo_capacity();
+            match serial.enqueue_raw_bytes(input) {
+                Ok(taken) => input = &input[taken..],
+                Err(SerialError::FullFifo) => match self.drained.wait(serial) {
+                    Ok(guard) => serial = guard,
+                    Err(_) => return,
+                },
+                // The bytes are queued; only the interrupt failed. The guest may still poll.
+                Err(_) => input = &input[room.min(input.len())..],
+            }
+        }
+    }
+}
+
+/// Feeds stdin into the UART until EOF or a read error; then the thread ends (no spinning).
+pub fn spawn_stdin_reader(uart: Arc<Uart>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("serial-in".into())
         .stack_size(64 * 1024)
         .spawn(move || {
             let mut buffer = [0u8; 64];
-            let stdin = std::io::stdin();
+            let mut stdin = std::io::stdin().lock();
             loop {
-                let n = match stdin.lock().read(&mut buffer) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                let mut pending = &buffer[..n];
-                while !pending.is_empty() {
-                    let written = uart
-                        .lock()
-                        .map(|mut u| u.enqueue_raw_bytes(pending).unwrap_or(0))
-                        .unwrap_or(0);
-                    pending = &pending[written..];
-                    if written == 0 {
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    }
+                match stdin.read(&mut buffer) {
+                    Ok(0) => return,
+                    Ok(n) => uart.receive(&buffer[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return,
                 }
             }
         })?;

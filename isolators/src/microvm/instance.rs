@@ -1,0 +1,274 @@
+//! One `isobench-vmm` process and its VM: spawning it with a report pipe, reading its phases
+//! and boot-timer stamp, releasing the guest, and making sure nothing is left behind.
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+
+use super::console::{ConsoleDrain, READY_MARKER};
+use super::report::{Event, LineReader, Next};
+use crate::isolator::{monotonic_ns, parse_ready_report, Instance, Ready, Resources};
+use crate::{reap, Error};
+
+/// Everything one VM needs: the VMM, the guest, and its memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSpec {
+    pub vmm: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// Empty for the bare guest.
+    pub cmdline: String,
+    pub mem_mib: u32,
+}
+
+/// Starts one `isobench-vmm` for `spec`; returns at once (call `wait_ready` next).
+pub fn launch_vm(spec: &VmSpec) -> Result<MicrovmInstance, Error> {
+    let (report_read, report_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
+    let mut command = Command::new(&spec.vmm);
+    command
+        .arg("--kernel")
+        .arg(&spec.kernel)
+        .args(["--mem-mib", &spec.mem_mib.to_string()])
+        .args(["--report-fd", &report_write.as_raw_fd().to_string()]);
+    if let Some(initrd) = &spec.initrd {
+        command.arg("--initrd").arg(initrd);
+    }
+    if !spec.cmdline.is_empty() {
+        command.args(["--cmdline", &spec.cmdline]);
+    }
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_clear()
+        .process_group(0);
+    // The VMM inherits the report pipe's write end; it stays close-on-exec until the last
+    // moment so that children spawned elsewhere meanwhile are less likely to get a copy
+    // (LineReader copes with one that does).
+    fcntl(&report_write, FcntlArg::F_SETFD(FdFlag::empty())).map_err(|e| Error::sys("fcntl", e))?;
+    let launched_ns = monotonic_ns();
+    let spawned = command.spawn();
+    drop(report_write);
+    let mut child = spawned.map_err(|e| Error::io(format!("spawn {}", spec.vmm.display()), e))?;
+    let pid = child.id() as i32;
+    let stdin = child.stdin.take();
+    let streams = child.stdout.take().zip(child.stderr.take());
+    let setup = reap::pidfd_open(pid).and_then(|pidfd| {
+        let (stdout, stderr) =
+            streams.ok_or_else(|| Error::Engine("isobench-vmm: no stdout/stderr pipes".into()))?;
+        let console = ConsoleDrain::spawn(stdout, stderr)
+            .map_err(|e| Error::io("start the console drain thread", e))?;
+        Ok((pidfd, console))
+    });
+    let (pidfd, console) = match setup {
+        Ok(parts) => parts,
+        Err(error) => {
+            reap::kill_and_reap(pid);
+            return Err(error);
+        }
+    };
+    Ok(MicrovmInstance {
+        pid,
+        pidfd,
+        reaped: false,
+        stdin,
+        report: LineReader::new(report_read),
+        console,
+        launched_ns,
+        guest_ram: Vec::new(),
+        exit: None,
+    })
+}
+
+/// How long a Linux guest may take from the boot-timer stamp to its console ready line.
+const READY_LINE_GRACE: Duration = Duration::from_secs(10);
+
+/// A running VM; dropping it kills and reaps the VMM.
+pub struct MicrovmInstance {
+    pid: i32,
+    /// Watches the VMM's exit while we read its report pipe.
+    pidfd: OwnedFd,
+    reaped: bool,
+    /// Guest serial input: a newline releases the guest.
+    stdin: Option<ChildStdin>,
+    report: LineReader,
+    /// The guest's serial console and the VMM's stderr, drained on a thread.
+    console: ConsoleDrain,
+    launched_ns: u64,
+    guest_ram: Vec<(u64, u64)>,
+    exit: Option<String>,
+}
+
+impl MicrovmInstance {
+    /// The last few KiB of the guest's serial console, for diagnostics.
+    pub fn console_tail(&self) -> String {
+        self.console.console_tail()
+    }
+
+    fn next_event(&mut self, deadline_ns: u64, what: &str) -> Result<Option<Event>, Error> {
+        loop {
+            match self
+                .report
+                .next_line(deadline_ns, self.pidfd.as_fd(), what)?
+            {
+                Next::Line(line) => {
+                    if let Some(event) = Event::parse(&line) {
+                        return Ok(Some(event));
+                    }
+                }
+                Next::Eof | Next::WriterExited => return Ok(None),
+            }
+        }
+    }
+
+    /// Reaps the VMM (it has exited or is about to) and joins the console thread.
+    fn reap(&mut self, timeout: Duration) -> Result<nix::sys::wait::WaitStatus, Error> {
+        let status = reap::wait_exit(self.pid, timeout, "isobench-vmm to exit")?;
+        self.reaped = true;
+        self.console.join();
+        Ok(status)
+    }
+
+    /// Why the VM ended before ready, in one line: the VMM's message, else the guest's last words.
+    fn died(&mut self, what: String) -> Error {
+        let _ = self.reap(Duration::from_secs(5));
+        let detail = self.console.first_stderr_line().or_else(|| {
+            self.console
+                .last_console_line()
+                .map(|l| format!("guest console: {l}"))
+        });
+        Error::DiedBeforeReady(match detail {
+            Some(detail) => format!("{what}; {detail}"),
+            None => what,
+        })
+    }
+}
+
+impl Instance for MicrovmInstance {
+    fn launched_ns(&self) -> u64 {
+        self.launched_ns
+    }
+    fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
+        let deadline = self.launched_ns + timeout.as_nanos() as u64;
+        let mut phases = Vec::new();
+        let what = "the guest's boot-timer write (port 0x3f0)";
+        loop {
+            let event = match self.next_event(deadline, what) {
+                Err(Error::Timeout { .. }) => return Err(Error::timeout(what, timeout)),
+                other => other?,
+            };
+            let since = |at: u64| at.saturating_sub(self.launched_ns);
+            match event {
+                Some(Event::Phase { name, at_ns }) => {
+                    let name = if name == "vmm-start" {
+                        "vmm-exec".to_string()
+                    } else {
+                        name
+                    };
+                    phases.push((name, since(at_ns)));
+                }
+                Some(Event::GuestRam { start, len }) => self.guest_ram.push((start, len)),
+                Some(Event::Ready { at_ns }) => {
+                    phases.push(("guest-ready".into(), since(at_ns)));
+                    let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
+                    let Some(line) = self.console.ready_line(left.min(READY_LINE_GRACE)) else {
+                        return Err(Error::Engine(format!(
+                            "the guest stamped the boot timer but printed no {READY_MARKER} line on its console (last line: {})",
+                            self.console.last_console_line().unwrap_or_else(|| "none".into())
+                        )));
+                    };
+                    return Ok(Ready {
+                        ready_ns: at_ns,
+                        phases,
+                        report: parse_ready_report(&line),
+                    });
+                }
+                Some(Event::Error { message }) => {
+                    let _ = self.reap(Duration::from_secs(5));
+                    return Err(Error::Engine(format!("isobench-vmm: {message}")));
+                }
+                Some(Event::Exit { reason }) => {
+                    return Err(self.died(format!(
+                        "the VM ended ({reason}) before the guest was ready"
+                    )))
+                }
+                None => {
+                    return Err(
+                        self.died("isobench-vmm exited without a word on its report pipe".into())
+                    )
+                }
+            }
+        }
+    }
+    fn resources(&self) -> Resources {
+        Resources {
+            pids: vec![self.pid],
+            guest_ram: self
+                .guest_ram
+                .iter()
+                .map(|&(start, len)| (self.pid, start, len))
+                .collect(),
+            ..Default::default()
+        }
+    }
+    fn release(&mut self) -> Result<(), Error> {
+        if let Some(mut stdin) = self.stdin.take() {
+            // A broken pipe means the VM is already gone; wait_gone reports how it ended.
+            let _ = stdin.write_all(b"\n");
+        }
+        Ok(())
+    }
+    fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
+        let started = monotonic_ns();
+        let deadline = started + timeout.as_nanos() as u64;
+        while self.exit.is_none() {
+            let event = match self.next_event(deadline, "the VM to end") {
+                Err(Error::Timeout { what, .. }) => return Err(Error::Timeout { what, timeout }),
+                other => other?,
+            };
+            match event {
+                Some(Event::Exit { reason }) => self.exit = Some(reason),
+                Some(Event::Error { message }) => {
+                    let _ = self.reap(Duration::from_secs(5));
+                    return Err(Error::Engine(format!("isobench-vmm: {message}")));
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
+        let status = self.reap(left.max(Duration::from_millis(100)))?;
+        let exit = self.exit.as_deref().unwrap_or("none reported");
+        match status {
+            nix::sys::wait::WaitStatus::Exited(_, 0) if CLEAN_EXITS.contains(&exit) => Ok(()),
+            nix::sys::wait::WaitStatus::Exited(_, 0) => Err(Error::Engine(format!(
+                "the guest ended with {exit} instead of its exit port or a reset (last console line: {})",
+                self.console.last_console_line().unwrap_or_else(|| "none".into())
+            ))),
+            other => Err(Error::Engine(format!(
+                "isobench-vmm ended with {other:?} (guest exit: {exit}){}",
+                self.console.first_stderr_line().map(|l| format!(": {l}")).unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+/// Exit reasons of a guest that powered off as asked: the exit port (isobench's guests write
+/// it first), an i8042 reset (`reboot=k`), or an architectural system event.
+const CLEAN_EXITS: [&str; 3] = ["exit-port", "i8042-reset", "system-event"];
+
+impl Drop for MicrovmInstance {
+    fn drop(&mut self) {
+        if !self.reaped {
+            reap::kill_and_reap(self.pid);
+            self.reaped = true;
+        }
+        self.stdin = None;
+        self.console.join();
+    }
+}

@@ -1,0 +1,379 @@
+//! The HTML report's sections, each a string of HTML built from the record (every record string escaped).
+use super::escape;
+use crate::comparison::{self, CLASSES};
+use crate::schema::{RunRecord, Summary};
+use crate::{table, units};
+
+/// A table with a header row; `numeric` marks right-aligned columns. Cells are already HTML.
+fn html_table(header: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
+    let mut out = String::from("<table>\n<tr>");
+    for cell in header {
+        out += &format!("<th>{}</th>", escape(cell));
+    }
+    out += "</tr>\n";
+    for row in rows {
+        out += "<tr>";
+        for (i, cell) in row.iter().enumerate() {
+            let class = if numeric.contains(&i) {
+                " class=\"num\""
+            } else {
+                ""
+            };
+            out += &format!("<td{class}>{cell}</td>");
+        }
+        out += "</tr>\n";
+    }
+    out + "</table>\n"
+}
+
+/// The host fingerprint: the one-line summary, the run settings, then every field.
+pub(super) fn host(record: &RunRecord) -> String {
+    let h = &record.host;
+    let mut out = format!(
+        "<section id=\"host\">\n<p class=\"host\">{}</p>\n<p>{}</p>\n<dl class=\"host-fields\">\n",
+        escape(&table::host_line(record)),
+        escape(&table::config_line(record))
+    );
+    let mut field = |name: &str, value: String| {
+        out += &format!("<dt>{}</dt><dd>{}</dd>\n", escape(name), escape(&value));
+    };
+    field("hostname", h.hostname.clone());
+    field("OS", h.os.clone());
+    field("kernel", h.kernel.clone());
+    field("CPU", format!("{} × {}", h.cores, h.cpu_model));
+    field("memory", units::bytes(h.memory_total_bytes as f64));
+    field(
+        "cgroups",
+        format!("{} — {}", h.cgroup_mode, h.cgroup_detail),
+    );
+    field("KVM", format!("{} — {}", h.kvm_provider, h.kvm_detail));
+    field("root", if h.is_root { "yes" } else { "no" }.into());
+    field(
+        "load average (1 min)",
+        format!(
+            "{:.2} at start, {:.2} at end",
+            h.loadavg_start, h.loadavg_end
+        ),
+    );
+    field("isolators asked for", record.config.isolators.join(", "));
+    field(
+        "timeout",
+        format!("{} ms per trial", record.config.timeout_ms),
+    );
+    field(
+        "run",
+        format!(
+            "started {}, last written {}",
+            record.started_at, record.updated_at
+        ),
+    );
+    for (tool, version) in &h.tool_versions {
+        field(tool, version.clone());
+    }
+    out + "</dl>\n</section>\n"
+}
+
+/// Validity warnings, prominent; an incomplete run is one too.
+pub(super) fn warnings(record: &RunRecord) -> String {
+    let mut items: Vec<String> = record
+        .warnings
+        .iter()
+        .map(|w| {
+            let about = w
+                .isolator
+                .as_ref()
+                .map(|i| format!("<b>{}</b>: ", escape(i)))
+                .unwrap_or_default();
+            format!(
+                "<li><span class=\"code\">{}</span>{about}{}</li>",
+                escape(&w.code),
+                escape(&w.message)
+            )
+        })
+        .collect();
+    if !record.complete {
+        items.insert(0, "<li><span class=\"code\">incomplete</span>this run was interrupted or is still in progress: some isolators may be missing or have fewer trials</li>".into());
+    }
+    if items.is_empty() {
+        return "<p class=\"ok\">No validity warnings for this run.</p>\n".into();
+    }
+    format!(
+        "<section class=\"warnings\" id=\"warnings\">\n<h2>⚠ Read these before the numbers</h2>\n<ul>\n{}\n</ul>\n</section>\n",
+        items.join("\n")
+    )
+}
+
+pub(super) fn raw_links(links: &[(&str, &str)]) -> String {
+    if links.is_empty() {
+        return String::new();
+    }
+    let anchors: Vec<String> = links
+        .iter()
+        .map(|(label, href)| format!("<a href=\"{}\">{}</a>", escape(href), escape(label)))
+        .collect();
+    format!("<p class=\"links\">Raw data: {}</p>\n", anchors.join(" "))
+}
+
+pub(super) fn comparison(record: &RunRecord) -> String {
+    let mut header = vec!["property"];
+    header.extend(CLASSES.iter().map(|c| c.label()));
+    header.extend(["VM / container", "verdict"]);
+    let rows: Vec<Vec<String>> = comparison::compare(record)
+        .rows
+        .into_iter()
+        .map(|row| {
+            let mut cells = vec![escape(row.property.label())];
+            cells.extend(row.cells.iter().map(|cell| match cell {
+                None => format!("<span class=\"note\">{}</span>", comparison::NOT_MEASURED),
+                Some(c) => {
+                    let mut html = escape(&c.best);
+                    if let Some(name) = &c.best_isolator {
+                        let mark = if c.flagged { table::FLAG_MARKER } else { "" };
+                        html += &format!(" <small>({}{mark})</small>", escape(name));
+                    }
+                    if let Some(median) = &c.median {
+                        html += &format!("<br><small>class median {}</small>", escape(median));
+                    }
+                    html
+                }
+            }));
+            cells.push(row.ratio.map_or("—".into(), |r| escape(&units::ratio(r))));
+            let class = if row.verdict.contains("software KVM") {
+                "verdict flag"
+            } else {
+                "verdict"
+            };
+            cells.push(format!(
+                "<div class=\"{class}\">{}</div>",
+                escape(&row.verdict)
+            ));
+            cells
+        })
+        .collect();
+    format!(
+        "<section id=\"comparison\">\n<h2>VMs vs containers, measured here</h2>\n<p>The textbook table, answered on this host: the best isolator of each class, with the class median below it. Sandboxes (a user-space kernel in front of the host's) are their own class; the ratio and the verdict compare VMs with containers, best against best. {} marks isolators whose numbers are flagged.</p>\n{}</section>\n",
+        table::FLAG_MARKER,
+        html_table(&header, &rows, &[4])
+    )
+}
+
+pub(super) fn main_table(record: &RunRecord) -> String {
+    let rows: Vec<Vec<String>> = table::rows(record)
+        .into_iter()
+        .map(|row| row.iter().map(|c| escape(c)).collect())
+        .collect();
+    let legend: String = table::legend(record)
+        .iter()
+        .map(|line| format!("<p class=\"flag\">{}</p>\n", escape(line)))
+        .collect();
+    format!(
+        "<section id=\"results\">\n<h2>Results</h2>\n{}{legend}</section>\n",
+        html_table(&table::HEADER, &rows, &table::NUMERIC_COLUMNS)
+    )
+}
+
+pub(super) fn statistics(record: &RunRecord) -> String {
+    let header = [
+        "isolator",
+        "metric",
+        "n",
+        "min",
+        "median",
+        "95% CI of median",
+        "mean",
+        "σ",
+        "p95",
+        "max",
+        "CV",
+        "outliers",
+    ];
+    let mut rows = Vec::new();
+    for isolator in &record.isolators {
+        let Some(s) = &isolator.summary else { continue };
+        let mut push = |metric: &str, summary: &Summary, format: fn(f64) -> String| {
+            let f = |v: f64| escape(&format(v));
+            rows.push(vec![
+                escape(&isolator.name),
+                escape(metric),
+                summary.n.to_string(),
+                f(summary.min),
+                f(summary.median),
+                format!(
+                    "{} … {}",
+                    f(summary.median_ci_low),
+                    f(summary.median_ci_high)
+                ),
+                f(summary.mean),
+                f(summary.stddev),
+                f(summary.p95),
+                f(summary.max),
+                format!("{:.1}%", summary.coefficient_of_variation * 100.0),
+                summary.outliers.len().to_string(),
+            ]);
+        };
+        push("startup", &s.startup_ns, units::duration_ns);
+        push("teardown", &s.teardown_ns, units::duration_ns);
+        push("footprint", &s.footprint_bytes, units::bytes);
+        if let Some(m) = &s.memory_overhead_bytes {
+            push("memory overhead", m, units::bytes);
+        }
+        if let Some(m) = &s.vmm_overhead_bytes {
+            push("VMM overhead", m, units::bytes);
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section id=\"statistics\">\n<h2>Statistics</h2>\n<p>Over the measured trials (warm-ups excluded). CI: 95% confidence interval of the median from order statistics; CV: σ / mean; outliers: robust z-score above 3.5.</p>\n{}</section>\n",
+        html_table(&header, &rows, &(2..12).collect::<Vec<_>>())
+    )
+}
+
+/// Median time since launch of each named startup phase.
+pub(super) fn phases(record: &RunRecord) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for isolator in &record.isolators {
+        for phase in isolator.samples.iter().flat_map(|s| &s.phases) {
+            if !names.contains(&phase.name.as_str()) {
+                names.push(&phase.name);
+            }
+        }
+    }
+    let rows: Vec<Vec<String>> = record
+        .isolators
+        .iter()
+        .filter_map(|i| {
+            let medians = &i.summary.as_ref()?.phase_medians_ns;
+            if medians.is_empty() {
+                return None;
+            }
+            let mut row = vec![escape(&i.name)];
+            row.extend(names.iter().map(|n| {
+                medians
+                    .get(*n)
+                    .map_or("—".into(), |v| escape(&units::duration_ns(*v)))
+            }));
+            Some(row)
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut header = vec!["isolator"];
+    header.extend(names.iter().copied());
+    format!(
+        "<section id=\"phases\">\n<h2>Startup phases</h2>\n<p>Median time since launch at which each phase was reached.</p>\n{}</section>\n",
+        html_table(&header, &rows, &(1..header.len()).collect::<Vec<_>>())
+    )
+}
+
+/// Per-isolator notes, flags and failed trials.
+pub(super) fn notes(record: &RunRecord) -> String {
+    let mut items = Vec::new();
+    for i in record
+        .isolators
+        .iter()
+        .filter(|i| i.unavailable_reason.is_none())
+    {
+        let mut parts: Vec<String> = Vec::new();
+        if !i.version.is_empty() {
+            parts.push(format!("version {}", escape(&i.version)));
+        }
+        parts.extend(
+            i.flags
+                .iter()
+                .map(|f| format!("<span class=\"flag\">flagged {}</span>", escape(f))),
+        );
+        parts.extend(i.notes.iter().map(|n| escape(n)));
+        if !i.failures.is_empty() {
+            let shown: Vec<String> = i
+                .failures
+                .iter()
+                .take(5)
+                .map(|f| format!("trial {}: {}", f.trial, escape(&f.message)))
+                .collect();
+            parts.push(format!(
+                "{} failed trial(s): {}",
+                i.failures.len(),
+                shown.join("; ")
+            ));
+        }
+        if !parts.is_empty() {
+            items.push(format!(
+                "<li><b>{}</b>: {}</li>",
+                escape(&i.name),
+                parts.join(" · ")
+            ));
+        }
+    }
+    if items.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section id=\"notes\">\n<h2>Isolator notes</h2>\n<ul>\n{}\n</ul>\n</section>\n",
+        items.join("\n")
+    )
+}
+
+pub(super) fn unavailable(record: &RunRecord) -> String {
+    let items: Vec<String> = table::unavailable(record)
+        .iter()
+        .map(|(name, reason)| format!("<li><b>{}</b>: {}</li>", escape(name), escape(reason)))
+        .collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<section id=\"unavailable\">\n<h2>Not measured</h2>\n<ul>\n{}\n</ul>\n</section>\n",
+        items.join("\n")
+    )
+}
+
+pub(super) fn density(record: &RunRecord) -> String {
+    if record.density.is_empty() {
+        return String::new();
+    }
+    let header = [
+        "isolator",
+        "requested",
+        "reached",
+        "launchers",
+        "all ready after",
+        "launches/s",
+        "per instance",
+        "MemAvailable drop per instance",
+        "teardown",
+        "stopped because",
+        "left behind",
+    ];
+    let rows: Vec<Vec<String>> = record
+        .density
+        .iter()
+        .map(|p| {
+            vec![
+                escape(&p.isolator),
+                p.requested.to_string(),
+                p.reached.to_string(),
+                p.parallel.to_string(),
+                escape(&units::duration_ns(p.all_ready_ns as f64)),
+                format!("{:.1}", p.launches_per_second),
+                escape(&units::bytes(p.per_instance_footprint_bytes as f64)),
+                escape(&units::bytes(
+                    p.per_instance_mem_available_drop_bytes as f64,
+                )),
+                escape(&units::duration_ns(p.teardown_ns as f64)),
+                escape(p.stopped_because.as_deref().unwrap_or("—")),
+                if p.leftovers.is_empty() {
+                    "nothing".into()
+                } else {
+                    escape(&p.leftovers.join(", "))
+                },
+            ]
+        })
+        .collect();
+    format!(
+        "<section id=\"density\">\n<h2>Density</h2>\n<p>N instances of one isolator held at once; per-instance cost is PSS + cgroup kernel memory divided by the instances reached, cross-checked by the drop in MemAvailable.</p>\n{}</section>\n",
+        html_table(&header, &rows, &(1..9).collect::<Vec<_>>())
+    )
+}

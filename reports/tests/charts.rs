@@ -1,0 +1,114 @@
+//! Every chart decodes as a PNG of the advertised size, and is a drawing, not a blank canvas.
+mod common;
+
+use std::collections::HashSet;
+
+use reports::charts::{self, Rendered, HEIGHT, WIDTH};
+
+/// Decodes PNG bytes into (width, height, RGB pixels).
+fn decode(bytes: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+    let mut decoder = png::Decoder::new(bytes);
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).expect("PNG image data");
+    let channels = info.color_type.samples();
+    let pixels = buffer[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| [p[0], p[1 % channels], p[2 % channels]])
+        .collect();
+    (info.width, info.height, pixels)
+}
+
+/// Panics unless the image has many non-white pixels and several distinct colours.
+pub fn assert_drawn(name: &str, pixels: &[[u8; 3]]) {
+    let background = pixels.iter().filter(|p| **p == [255, 255, 255]).count();
+    let drawn = pixels.len() - background;
+    let colours: HashSet<[u8; 3]> = pixels.iter().copied().collect();
+    assert!(
+        drawn > pixels.len() / 50,
+        "{name}: only {drawn} of {} pixels drawn",
+        pixels.len()
+    );
+    assert!(
+        colours.len() >= 8,
+        "{name}: only {} distinct colours",
+        colours.len()
+    );
+}
+
+#[test]
+fn every_chart_is_a_non_blank_png_of_the_expected_size() {
+    let record = common::record(30, true);
+    let all = charts::all(&record).expect("charts draw");
+    assert_eq!(all.len(), 5);
+    for chart in &all {
+        let Rendered::Png(bytes) = &chart.rendered else {
+            panic!("{}: not drawn: {:?}", chart.file_name, chart.rendered);
+        };
+        let (width, height, pixels) = decode(bytes);
+        assert_eq!((width, height), (WIDTH, HEIGHT), "{}", chart.file_name);
+        assert_drawn(chart.file_name, &pixels);
+        assert!(
+            bytes.len() < 300_000,
+            "{}: {} bytes",
+            chart.file_name,
+            bytes.len()
+        );
+    }
+}
+
+#[test]
+fn chart_text_is_rendered_with_the_embedded_font() {
+    // A chart with text only differs from one without if glyphs are drawn: compare the title
+    // strip of the startup chart against pure white.
+    let record = common::record(10, false);
+    let Rendered::Png(bytes) = charts::startup::render(&record).expect("draws") else {
+        panic!("startup chart not drawn");
+    };
+    let (width, _, pixels) = decode(&bytes);
+    let title_strip = &pixels[..(width as usize * 24)];
+    let inked = title_strip.iter().filter(|p| p[0] < 128).count();
+    assert!(
+        inked > 200,
+        "title strip has only {inked} dark pixels: is the font registered?"
+    );
+}
+
+#[test]
+fn charts_without_data_are_skipped_with_a_reason() {
+    let mut record = common::record(5, false);
+    record.density.clear();
+    for isolator in &mut record.isolators {
+        isolator.disk = None;
+    }
+    let Rendered::NoData(reason) = charts::density::render(&record).expect("no error") else {
+        panic!("density drawn without density results");
+    };
+    assert!(reason.contains("density"), "{reason}");
+    assert!(matches!(
+        charts::disk::render(&record).expect("no error"),
+        Rendered::NoData(_)
+    ));
+    record.isolators.iter_mut().for_each(|i| i.samples.clear());
+    assert!(matches!(
+        charts::startup::render(&record).expect("no error"),
+        Rendered::NoData(_)
+    ));
+    assert!(matches!(
+        charts::memory::render(&record).expect("no error"),
+        Rendered::NoData(_)
+    ));
+}
+
+#[test]
+fn startup_uses_a_linear_axis_for_a_narrow_spread() {
+    // Only the process baseline: the spread is far below 20×, and the chart still draws.
+    let mut record = common::record(10, false);
+    record.isolators.truncate(1);
+    let Rendered::Png(bytes) = charts::startup::render(&record).expect("draws") else {
+        panic!("not drawn");
+    };
+    let (_, _, pixels) = decode(&bytes);
+    assert_drawn("startup (one isolator)", &pixels);
+}

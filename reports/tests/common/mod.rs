@@ -1,0 +1,399 @@
+//! Test fixture: a synthetic but realistically shaped RunRecord (FIXTURE numbers, not measurements).
+#![allow(dead_code)]
+
+pub mod gate;
+
+use std::collections::BTreeMap;
+
+use reports::schema::*;
+
+/// Deterministic pseudo-random numbers in 0..1 (a 64-bit LCG), so snapshots are stable.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// How one fixture isolator behaves.
+struct Spec {
+    name: &'static str,
+    kind: &'static str,
+    kernel: &'static str,
+    boundary: &'static str,
+    startup_ns: f64,
+    teardown_ns: f64,
+    pss_bytes: u64,
+    kernel_bytes: Option<u64>,
+    /// (guest RAM resident, VMM overhead) for VMs.
+    vm: Option<(u64, u64)>,
+    disk: (u64, u64),
+    phases: &'static [(&'static str, f64)],
+    flags: &'static [&'static str],
+    notes: &'static [&'static str],
+}
+
+const MIB: u64 = 1024 * 1024;
+
+fn specs(large: bool) -> Vec<Spec> {
+    let spec = |name, kind, kernel, boundary, startup_ns, teardown_ns, pss_bytes| Spec {
+        name,
+        kind,
+        kernel,
+        boundary,
+        startup_ns,
+        teardown_ns,
+        pss_bytes,
+        kernel_bytes: Some(180 * 1024),
+        vm: None,
+        disk: (0, 620 * 1024),
+        phases: &[],
+        flags: &[],
+        notes: &[],
+    };
+    let mut all = vec![
+        Spec { kernel_bytes: None, phases: &[("spawned", 0.6)], ..spec("process", "process", "shared", "none: an ordinary process", 450e3, 120e3, 96 * 1024) },
+        Spec { phases: &[("cloned", 0.35), ("pivoted", 0.6), ("exec", 0.8)], ..spec("container", "container", "shared", "namespaces + cgroup", 2.1e6, 1.4e6, 160 * 1024) },
+        Spec { disk: (11 * MIB, 620 * 1024), ..spec("runc", "container", "shared", "namespaces + cgroup", 38e6, 21e6, 2 * MIB) },
+        Spec {
+            disk: (3 * MIB, 620 * 1024),
+            notes: &["workaround: runs with --no-pivot because pivot_root <on \"tmpfs\"> & nested mounts is refused here"],
+            ..spec("crun", "container", "shared", "namespaces + cgroup", 19e6, 11e6, 1200 * 1024)
+        },
+        Spec { disk: (58 * MIB, 620 * 1024), ..spec("runsc", "sandbox", "userspace", "gVisor Sentry (user-space kernel) + seccomp", 310e6, 95e6, 48 * MIB) },
+        Spec {
+            vm: Some((9 * MIB, 5 * MIB)),
+            disk: (4 * MIB, 8 * MIB),
+            phases: &[("vm-created", 0.05), ("kernel-loaded", 0.15), ("guest-init", 0.85)],
+            flags: &["software-kvm"],
+            ..spec("microvm", "microvm", "own", "KVM virtual machine (our VMM)", 95e6, 8e6, 14 * MIB)
+        },
+        Spec {
+            vm: Some((22 * MIB, 31 * MIB)),
+            disk: (96 * MIB, 8 * MIB),
+            flags: &["software-kvm"],
+            ..spec("qemu-microvm", "microvm", "own", "KVM virtual machine (QEMU microvm)", 420e6, 40e6, 53 * MIB)
+        },
+        Spec { disk: (142 * MIB, 7 * MIB), ..spec("docker", "container", "shared", "namespaces + cgroup (via dockerd, containerd, runc)", 610e6, 350e6, 9 * MIB) },
+    ];
+    if large {
+        all.extend([
+            spec(
+                "bwrap",
+                "container",
+                "shared",
+                "namespaces (bubblewrap)",
+                3.5e6,
+                1.1e6,
+                400 * 1024,
+            ),
+            spec(
+                "unshare",
+                "container",
+                "shared",
+                "namespaces (util-linux unshare)",
+                2.9e6,
+                0.9e6,
+                300 * 1024,
+            ),
+            Spec {
+                disk: (75 * MIB, 7 * MIB),
+                ..spec(
+                    "podman",
+                    "container",
+                    "shared",
+                    "namespaces + cgroup (via conmon, crun)",
+                    280e6,
+                    190e6,
+                    6 * MIB,
+                )
+            },
+            Spec {
+                vm: Some((20 * MIB, 6 * MIB)),
+                disk: (5 * MIB, 8 * MIB),
+                flags: &["software-kvm"],
+                ..spec(
+                    "cloud-hypervisor",
+                    "microvm",
+                    "own",
+                    "KVM virtual machine (Cloud Hypervisor)",
+                    180e6,
+                    15e6,
+                    26 * MIB,
+                )
+            },
+        ]);
+    }
+    all
+}
+
+/// The fixture record: `runs` trials of every isolator, firecracker unavailable, density results.
+pub fn record(runs: u32, large: bool) -> RunRecord {
+    let mut rng = Lcg(0x15_0BE7C4);
+    let specs = specs(large);
+    let mut isolators: Vec<IsolatorRecord> = specs
+        .iter()
+        .enumerate()
+        .map(|(index, s)| isolator(s, index, runs, specs.len(), &mut rng))
+        .collect();
+    let baseline = isolators[0]
+        .summary
+        .as_ref()
+        .map(|s| s.footprint_bytes.median)
+        .unwrap_or(0.0);
+    for isolator in &mut isolators {
+        for sample in &mut isolator.samples {
+            sample.memory_overhead_bytes =
+                Some(sample.memory.footprint_bytes as i64 - baseline as i64);
+        }
+        let overheads: Vec<f64> = isolator
+            .samples
+            .iter()
+            .map(|s| s.memory_overhead_bytes.unwrap_or(0) as f64)
+            .collect();
+        if let Some(summary) = &mut isolator.summary {
+            summary.memory_overhead_bytes = summarize(&overheads);
+        }
+    }
+    isolators.push(IsolatorRecord {
+        name: "firecracker".into(),
+        kind: "microvm".into(),
+        kernel: "own".into(),
+        boundary: "KVM virtual machine (Firecracker)".into(),
+        version: String::new(),
+        notes: vec![],
+        unavailable_reason: Some(
+            "firecracker not found on PATH — install it from the GitHub release and put it on PATH"
+                .into(),
+        ),
+        disk: None,
+        samples: vec![],
+        failures: vec![],
+        summary: None,
+        flags: vec![],
+    });
+    let names: Vec<String> = isolators.iter().map(|i| i.name.clone()).collect();
+    let mut warnings = vec![
+        Warning { code: "software-kvm".into(), isolator: Some("microvm".into()), message: "/dev/kvm is software KVM (kvm_pvm): VM timings are not representative of hardware virtualization".into() },
+        Warning { code: "noisy-host".into(), isolator: None, message: "load average rose from 0.31 to 1.92 during the run: another workload competed for the 2 cores".into() },
+        Warning { code: "engine-workaround".into(), isolator: Some("crun".into()), message: "crun runs with --no-pivot: pivot_root <on \"tmpfs\"> & nested mounts is refused here".into() },
+    ];
+    if runs < 10 {
+        warnings.push(Warning {
+            code: "too-few-runs".into(),
+            isolator: None,
+            message: format!(
+                "only {runs} runs per isolator: confidence intervals are wide; use --runs 30"
+            ),
+        });
+    }
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        isobench_version: "0.1.0".into(),
+        git_revision: "fixture".into(),
+        started_at: "2025-01-01T12:00:00Z".into(),
+        updated_at: "2025-01-01T12:09:30Z".into(),
+        complete: true,
+        config: RunConfig {
+            runs,
+            warmup: 2,
+            workload: "noop".into(),
+            timeout_ms: 30_000,
+            order: "interleaved".into(),
+            isolators: names,
+        },
+        host: HostFingerprint {
+            hostname: "fixture-host".into(),
+            kernel: "6.1.0-28-amd64".into(),
+            os: "Debian GNU/Linux 12 (bookworm)".into(),
+            cpu_model: "FIXTURE CPU @ 2.20GHz".into(),
+            cores: 2,
+            memory_total_bytes: 8 * 1024 * MIB,
+            cgroup_mode: "hybrid".into(),
+            cgroup_detail: "v1 controllers + cgroup2 at /sys/fs/cgroup/unified".into(),
+            kvm_provider: "software".into(),
+            kvm_detail: "kvm_pvm module".into(),
+            is_root: true,
+            tool_versions: BTreeMap::from([
+                ("crun".into(), "1.8.1".into()),
+                ("docker".into(), "20.10.24".into()),
+                ("runc".into(), "1.1.5".into()),
+                ("runsc".into(), "release-20250101.0".into()),
+            ]),
+            loadavg_start: 0.31,
+            loadavg_end: 1.92,
+        },
+        isolators,
+        warnings,
+        density: density(),
+    }
+}
+
+fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> IsolatorRecord {
+    let samples: Vec<Sample> = (0..runs)
+        .map(|trial| {
+            let mut vary = |base: f64, spread: f64| base * (1.0 + spread * (rng.next() - 0.3));
+            let startup_ns = vary(s.startup_ns, 0.25) as u64;
+            let kernel = s.kernel_bytes.map(|k| vary(k as f64, 0.05) as u64);
+            let vm = s.vm.map(|(guest, vmm)| {
+                (
+                    vary(guest as f64, 0.03) as u64,
+                    vary(vmm as f64, 0.03) as u64,
+                )
+            });
+            let pss = match vm {
+                Some((guest, vmm)) => guest + vmm - 200 * 1024,
+                None => vary(s.pss_bytes as f64, 0.04) as u64,
+            };
+            Sample {
+                trial,
+                sequence: trial * count as u32 + index as u32,
+                startup_ns,
+                phases: s
+                    .phases
+                    .iter()
+                    .map(|(name, at)| Phase {
+                        name: name.to_string(),
+                        at_ns: (startup_ns as f64 * at) as u64,
+                    })
+                    .collect(),
+                memory: MemorySample {
+                    pss_bytes: pss,
+                    rss_bytes: pss + pss / 5,
+                    processes: if s.kind == "process" { 1 } else { 2 },
+                    cgroup_bytes: kernel.map(|k| k + pss),
+                    cgroup_kernel_bytes: kernel,
+                    guest_ram_resident_bytes: vm.map(|v| v.0),
+                    vmm_overhead_bytes: vm.map(|v| v.1),
+                    footprint_bytes: pss + kernel.unwrap_or(0),
+                },
+                memory_overhead_bytes: None,
+                teardown_ns: vary(s.teardown_ns, 0.3) as u64,
+                probe_report: BTreeMap::from([("work_ns".into(), "1200".into())]),
+            }
+        })
+        .collect();
+    let metric = |f: fn(&Sample) -> f64| summarize(&samples.iter().map(f).collect::<Vec<_>>());
+    let summary = metric(|s| s.startup_ns as f64).map(|startup_ns| {
+        let mut phase_medians_ns = BTreeMap::new();
+        for (name, _) in s.phases {
+            let at: Vec<f64> = samples
+                .iter()
+                .flat_map(|x| &x.phases)
+                .filter(|p| p.name == *name)
+                .map(|p| p.at_ns as f64)
+                .collect();
+            phase_medians_ns.insert(name.to_string(), summarize(&at).map_or(0.0, |x| x.median));
+        }
+        IsolatorSummary {
+            startup_ns,
+            teardown_ns: metric(|s| s.teardown_ns as f64).expect("samples"),
+            footprint_bytes: metric(|s| s.memory.footprint_bytes as f64).expect("samples"),
+            memory_overhead_bytes: None,
+            vmm_overhead_bytes: s
+                .vm
+                .and(metric(|s| s.memory.vmm_overhead_bytes.unwrap_or(0) as f64)),
+            phase_medians_ns,
+        }
+    });
+    IsolatorRecord {
+        name: s.name.into(),
+        kind: s.kind.into(),
+        kernel: s.kernel.into(),
+        boundary: s.boundary.into(),
+        version: format!("{}-fixture", s.name),
+        notes: s.notes.iter().map(|n| n.to_string()).collect(),
+        unavailable_reason: None,
+        disk: Some(DiskRecord {
+            runtime_apparent_bytes: s.disk.0,
+            runtime_allocated_bytes: s.disk.0,
+            image_apparent_bytes: s.disk.1,
+            image_allocated_bytes: s.disk.1,
+            runtime_files: vec![],
+            image_files: vec![],
+        }),
+        samples,
+        failures: if s.name == "docker" {
+            vec![Failure {
+                trial: 3,
+                sequence: 31,
+                message: "timed out after 30 s waiting for the ready line".into(),
+            }]
+        } else {
+            vec![]
+        },
+        summary,
+        flags: s.flags.iter().map(|f| f.to_string()).collect(),
+    }
+}
+
+/// Plain descriptive statistics for the fixture (the harness computes the real ones).
+pub fn summarize(values: &[f64]) -> Option<Summary> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    let at = |q: f64| sorted[((n - 1) as f64 * q).round() as usize];
+    let mean = sorted.iter().sum::<f64>() / n as f64;
+    let stddev =
+        (sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64).sqrt();
+    Some(Summary {
+        n: n as u32,
+        min: sorted[0],
+        median: at(0.5),
+        mean,
+        stddev,
+        p95: at(0.95),
+        max: sorted[n - 1],
+        median_ci_low: at(0.3),
+        median_ci_high: at(0.7),
+        outliers: vec![],
+        coefficient_of_variation: if mean != 0.0 { stddev / mean } else { 0.0 },
+    })
+}
+
+fn density() -> Vec<DensityPoint> {
+    let point = |isolator: &str,
+                 requested: u32,
+                 reached: u32,
+                 all_ready_ns: u64,
+                 per_instance: u64,
+                 stopped: Option<&str>| DensityPoint {
+        isolator: isolator.into(),
+        requested,
+        reached,
+        parallel: 2,
+        all_ready_ns,
+        launches_per_second: reached as f64 / (all_ready_ns as f64 / 1e9),
+        total_footprint_bytes: per_instance * reached as u64,
+        per_instance_footprint_bytes: per_instance,
+        mem_available_drop_bytes: (per_instance * reached as u64) as i64 + 3 * MIB as i64,
+        per_instance_mem_available_drop_bytes: per_instance as i64 + 40 * 1024,
+        teardown_ns: reached as u64 * 2_000_000,
+        stopped_because: stopped.map(String::from),
+        leftovers: vec![],
+    };
+    vec![
+        point("container", 1, 1, 2_400_000, 340 * 1024, None),
+        point("container", 16, 16, 30_000_000, 310 * 1024, None),
+        point("container", 64, 64, 118_000_000, 300 * 1024, None),
+        point("container", 256, 256, 520_000_000, 296 * 1024, None),
+        point("microvm", 1, 1, 98_000_000, 14 * MIB, None),
+        point("microvm", 16, 16, 900_000_000, 13 * MIB, None),
+        point(
+            "microvm",
+            64,
+            41,
+            2_900_000_000,
+            13 * MIB,
+            Some("KVM_CREATE_VM failed: Cannot allocate memory"),
+        ),
+    ]
+}

@@ -1,0 +1,58 @@
+//! Loading results files: malformed and older-schema files give one clear line.
+mod common;
+
+use reports::schema::{LoadError, RunRecord};
+
+#[test]
+fn round_trips_the_fixture() {
+    let record = common::record(4, false);
+    let text = String::from_utf8(reports::json(&record)).expect("utf-8");
+    let loaded = RunRecord::from_json("run.json", &text).expect("loads");
+    // Floats may differ in the last bit (serde_json's default float parsing), so compare shape.
+    assert_eq!(loaded.isolators.len(), record.isolators.len());
+    assert_eq!(loaded.host, record.host);
+    assert_eq!(loaded.warnings, record.warnings);
+    for (a, b) in loaded.isolators.iter().zip(&record.isolators) {
+        assert_eq!(a.samples, b.samples, "{}", a.name);
+    }
+}
+
+#[test]
+fn malformed_file_is_one_line() {
+    for text in [
+        "{ not json",
+        "[1, 2, 3]",
+        "{\"schema_version\": 1, \"isolators\": 7}",
+    ] {
+        let error = RunRecord::from_json("broken.json", text).expect_err("malformed");
+        assert!(
+            matches!(error, LoadError::Malformed { .. }),
+            "{text}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.starts_with("broken.json: not an isobench results file"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+    }
+}
+
+#[test]
+fn older_schema_is_one_line_naming_both_versions() {
+    let record = common::record(2, false);
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&reports::json(&record)).expect("json");
+    value["schema_version"] = 0.into();
+    let error = RunRecord::from_json("old.json", &value.to_string()).expect_err("old schema");
+    let message = error.to_string();
+    assert!(
+        matches!(error, LoadError::WrongVersion { found: 0, .. }),
+        "{error:?}"
+    );
+    assert!(
+        message.contains("version 0") && message.contains("version 1"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+}

@@ -1,4 +1,6 @@
 //! Cloud Hypervisor booting the bare PVH guest (`--kernel`, serial on stdio, no console).
+//! `--serial tty` takes console input only when stdin is a terminal, so stdin is a raw pty
+//! (the release newline goes there) while the ready line arrives on a stdout pipe.
 //! It reboots a guest that resets through the i8042, so the instance ends when the guest's
 //! ready line shows a second time and we stop the VMM with SIGTERM. Debian has no package.
 use std::path::{Path, PathBuf};

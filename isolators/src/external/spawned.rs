@@ -44,6 +44,7 @@ pub struct StdioChannel {
     stdout: ChildStdout,
     /// Our end of the engine's stdin: a pipe, or the master of its terminal.
     stdin: Option<std::fs::File>,
+    released: bool,
     seen: Vec<u8>,
 }
 
@@ -117,8 +118,15 @@ impl StdioChannel {
         (text.matches(READY_MARKER).count(), eof)
     }
 
+    /// Writes the release newline once. Our end stays open until the instance is dropped: a
+    /// terminal whose master closes hangs up, and Cloud Hypervisor then idles its serial
+    /// thread for 500 ms per EOF before it can stop (a full second added to teardown).
     fn release(&mut self) {
-        if let Some(mut stdin) = self.stdin.take() {
+        if self.released {
+            return;
+        }
+        self.released = true;
+        if let Some(stdin) = self.stdin.as_mut() {
             // EPIPE just means the probe is already gone.
             let _ = stdin.write_all(b"\n");
         }
@@ -203,6 +211,7 @@ impl Spawned {
                         .take()
                         .map(|s| std::fs::File::from(OwnedFd::from(s))),
                 },
+                released: false,
                 seen: Vec::new(),
             }),
         };

@@ -36,8 +36,10 @@ pub fn lifecycle(
         memory.processes, processes,
         "processes of the instance: {names:?}"
     );
+    let released = std::time::Instant::now();
     instance.release().unwrap();
     instance.wait_gone(Duration::from_secs(60)).unwrap();
+    eprintln!("{}: teardown {:?}", isolator.name(), released.elapsed());
     assert_nothing_runs_from(scratch);
     for pid in &resources.pids {
         assert!(

@@ -77,7 +77,7 @@ fn platform_problem(platform: &str, kvm: &KvmAccess) -> Option<String> {
     }
     kvm.is_software().then(|| {
         format!(
-            "runsc --platform=kvm hangs on software KVM ({}) — unset {PLATFORM_ENV} to use ptrace",
+            "runsc --platform=kvm hangs when /dev/kvm is {} — unset {PLATFORM_ENV} to use ptrace",
             kvm.provider
         )
     })
@@ -123,7 +123,7 @@ mod tests {
         );
         assert!(platform_problem("kvm", &software)
             .unwrap()
-            .contains("software KVM"));
+            .contains("hangs when /dev/kvm is software (kvm_pvm)"));
         assert_eq!(platform_problem("ptrace", &software), None);
         let missing = kvm(KvmProvider::Unknown, Some("/dev/kvm: not found"));
         assert!(platform_problem("kvm", &missing)

@@ -71,11 +71,17 @@ docker_answers() {
     timeout 3 docker info >/dev/null 2>&1
 }
 
+# True while process $1 runs (a zombie waiting for its parent has already stopped).
+running() {
+    [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
+}
+
 if [ "$stop_docker" -eq 1 ]; then
-    if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        kill "$(cat "$pidfile")"
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ] && running "$pid"; then
+        kill "$pid"
         for _ in $(seq 1 30); do
-            kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+            running "$pid" || break
             sleep 1
         done
         rm -f "$pidfile"

@@ -12,7 +12,9 @@
 // No Rust runtime start-up: std's `lang_start` asks glibc for the main thread's stack bounds,
 // which parses /proc/self/maps (~0.3 ms on every launch, in every isolator). std still works:
 // on glibc, argv and the environment are captured by std's own .init_array hook.
-#![no_main]
+// Under `cargo test` the test harness supplies main, so the unit tests run.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 
 mod channel;
 mod workload;
@@ -21,7 +23,10 @@ mod workload;
 const EXIT_USAGE: i32 = 2;
 /// Exit status when the channel to the harness failed.
 const EXIT_CHANNEL: i32 = 1;
+/// Exit status when the workload could not run (no ready line is sent).
+const EXIT_WORKLOAD: i32 = 3;
 
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     let config = match Config::from_args_and_env() {
@@ -35,7 +40,13 @@ extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
         // Test-only (`isobench run --inject-startup-delay-us`): a real, deliberate slowdown.
         std::thread::sleep(std::time::Duration::from_micros(config.delay_us));
     }
-    let outcome = workload::run(&config.mode);
+    let outcome = match workload::run(&config.mode) {
+        Ok(outcome) => outcome,
+        Err(message) => {
+            eprintln!("isobench-probe: {message}");
+            return EXIT_WORKLOAD;
+        }
+    };
     let line = format!("ISOBENCH-READY {}\n", outcome.report());
     if let Err(error) = channel::signal_ready_and_hold(&config.channel, &line) {
         eprintln!("isobench-probe: {error}");

@@ -78,7 +78,8 @@ impl Outcome {
     }
 }
 
-pub fn run(mode: &Mode) -> Outcome {
+/// Runs the workload; an `io` workload that cannot write its file is an error, never a zero.
+pub fn run(mode: &Mode) -> Result<Outcome, String> {
     let start = Instant::now();
     let (mode_name, held, checksum) = match *mode {
         Mode::Noop => ("noop", Vec::new(), 0),
@@ -86,14 +87,14 @@ pub fn run(mode: &Mode) -> Outcome {
         Mode::Cpu { million_iterations } => ("cpu", Vec::new(), cpu(million_iterations)),
         Mode::Syscall { calls } => ("syscall", Vec::new(), syscalls(calls)),
         Mode::Mem { mib } => ("mem", Vec::new(), memcpy(mib)),
-        Mode::Io { kib } => ("io", Vec::new(), io(kib)),
+        Mode::Io { kib } => ("io", Vec::new(), io(kib)?),
     };
-    Outcome {
+    Ok(Outcome {
         mode_name,
         work_ns: start.elapsed().as_nanos(),
         held,
         checksum,
-    }
+    })
 }
 
 /// Faults in `mib` MiB by writing one byte per page.
@@ -106,15 +107,20 @@ fn touch(mib: usize) -> Vec<u8> {
     memory
 }
 
-/// A fixed amount of integer work (xorshift), the same instruction stream everywhere.
+/// A fixed amount of integer work: xorshift32 (13, 17, 5), one million rounds per unit. The
+/// bare microVM guest runs this very loop in 32-bit code (`microvm::bare_work`), so the two
+/// execute the same instruction stream.
 fn cpu(million_iterations: u64) -> u64 {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    for _ in 0..million_iterations * 1_000_000 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
+    let mut state = 0x9E37_79B9u32;
+    for _ in 0..million_iterations {
+        for _ in 0..1_000_000 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+        }
+        state = black_box(state);
     }
-    black_box(state)
+    u64::from(state)
 }
 
 /// `calls` round trips into the kernel (getppid).
@@ -136,8 +142,9 @@ fn memcpy(mib: usize) -> u64 {
     black_box(target[target.len() / 2] as u64)
 }
 
-/// Writes `kib` KiB to a file in `ISOBENCH_IO_DIR` (default /tmp) and fsyncs it.
-fn io(kib: usize) -> u64 {
+/// Writes `kib` KiB to a new file in `ISOBENCH_IO_DIR` (default /tmp), fsyncs it, removes it.
+/// Returns the bytes written, or what went wrong and where.
+fn io(kib: usize) -> Result<u64, String> {
     let dir = std::env::var("ISOBENCH_IO_DIR").unwrap_or_else(|_| "/tmp".into());
     let path = format!("{dir}/isobench-probe-io.{}", std::process::id());
     let block = vec![0x5au8; 4096];
@@ -152,7 +159,11 @@ fn io(kib: usize) -> u64 {
         Ok(written)
     })();
     let _ = std::fs::remove_file(&path);
-    result.unwrap_or(0)
+    result.map_err(|e| {
+        format!(
+            "io workload: cannot write and fsync {path}: {e} (the instance needs a writable {dir})"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -170,8 +181,25 @@ mod tests {
 
     #[test]
     fn touch_holds_the_memory() {
-        let outcome = run(&Mode::Touch { mib: 2 });
+        let outcome = run(&Mode::Touch { mib: 2 }).unwrap();
         assert_eq!(outcome.held.len(), 2 * MIB);
         assert!(outcome.report().contains("held_bytes=2097152"));
+    }
+
+    /// xorshift32 (13, 17, 5) from 0x9E3779B9 after 1 000 000 rounds, computed in Python.
+    const XORSHIFT32_AFTER_ONE_MILLION: u64 = 1_287_555_766;
+
+    #[test]
+    fn cpu_is_xorshift32_from_the_golden_ratio() {
+        // One million rounds, computed independently (Python, 32-bit masks).
+        assert_eq!(cpu(1), XORSHIFT32_AFTER_ONE_MILLION);
+    }
+
+    #[test]
+    fn io_into_a_missing_directory_is_an_error_that_names_it() {
+        std::env::set_var("ISOBENCH_IO_DIR", "/nonexistent-isobench");
+        let error = run(&Mode::Io { kib: 4 }).err().expect("must fail");
+        std::env::remove_var("ISOBENCH_IO_DIR");
+        assert!(error.contains("/nonexistent-isobench"), "{error}");
     }
 }

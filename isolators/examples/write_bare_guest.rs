@@ -1,14 +1,19 @@
 //! Writes the bare PVH guest to a file, for trying it in other VMMs:
-//! `cargo run -p isolators --example write_bare_guest -- bare.elf [TOUCH_MIB]`.
+//! `cargo run -p isolators --example write_bare_guest -- bare.elf [MODE]` (noop, touch:MiB, cpu:M, mem:MiB).
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next() else {
-        eprintln!("usage: write_bare_guest OUTPUT.elf [TOUCH_MIB]");
+        eprintln!("usage: write_bare_guest OUTPUT.elf [noop|touch:MiB|cpu:M|mem:MiB]");
         std::process::exit(2);
     };
-    let touch_mib = args
-        .next()
-        .map_or(0, |m| m.parse().expect("TOUCH_MIB must be a whole number"));
-    std::fs::write(&path, isolators::microvm::guest::bare_guest_elf(touch_mib))
+    let mode = args.next().unwrap_or_else(|| "noop".into());
+    let work = match isolators::microvm::guest::BareWork::from_mode(&mode) {
+        Ok(work) => work,
+        Err(message) => {
+            eprintln!("write_bare_guest: {message}");
+            std::process::exit(2);
+        }
+    };
+    std::fs::write(&path, isolators::microvm::guest::bare_guest_elf(&work))
         .expect("cannot write the ELF");
 }

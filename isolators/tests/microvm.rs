@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use isolators::microvm::guest::bare_guest_elf;
+use isolators::microvm::guest::{bare_guest_elf, BareWork};
 use isolators::microvm::{find_vmm, launch_vm, GuestKind, MicrovmIsolator, VmSpec};
 use isolators::testing::{check_on_path, run_if};
 use isolators::{Availability, Error, Host, Instance, Isolator, Workload};
@@ -103,6 +103,8 @@ fn bare_guest_boots_holds_and_powers_off() {
             "memory",
             "kernel-load",
             "first-run",
+            "guest-work-begin",
+            "guest-work-end",
             "guest-ready"
         ]
     );
@@ -263,7 +265,7 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
 
     // An initrd larger than guest memory.
     let kernel = scratch.path().join("bare.elf");
-    std::fs::write(&kernel, bare_guest_elf(0)).unwrap();
+    std::fs::write(&kernel, bare_guest_elf(&BareWork::Noop)).unwrap();
     let big = std::fs::File::create(scratch.path().join("big.initrd")).unwrap();
     big.set_len(100 << 20).unwrap();
     let spec = VmSpec {
@@ -298,7 +300,7 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
     // A bare guest on a workload it cannot run.
     let mut bare = MicrovmIsolator::new(GuestKind::Bare, None, None);
     let error = bare
-        .prepare(&Workload::parse("cpu:5").unwrap(), scratch.path())
+        .prepare(&Workload::parse("syscall:5").unwrap(), scratch.path())
         .unwrap_err();
     assert!(one_line(&error).contains("microvm-linux"), "{error}");
 
@@ -342,7 +344,7 @@ fn bare_guest_boots_in_qemu_microvm() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let elf = scratch.path().join("bare.elf");
-    std::fs::write(&elf, bare_guest_elf(4)).unwrap();
+    std::fs::write(&elf, bare_guest_elf(&BareWork::Touch { mib: 4 })).unwrap();
     let mut accelerators = vec![vec!["-accel", "tcg"]];
     if Host::detect().kvm.problem.is_none() {
         accelerators.push(vec!["-enable-kvm", "-cpu", "host,-arch-capabilities"]);

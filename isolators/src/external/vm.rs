@@ -40,13 +40,15 @@ impl BareGuest {
                 workload.mode
             )));
         }
-        let touch_mib = (workload.held_bytes() >> 20) as u32;
+        // Only noop and touch: these VMMs do not report the work stamps, so cpu and mem would
+        // run untimed.
+        let work = guest::BareWork::from_mode(&workload.mode).map_err(Error::BadInput)?;
         let elf = scratch.join("bare.elf");
-        std::fs::write(&elf, guest::bare_guest_elf(touch_mib))
+        std::fs::write(&elf, guest::bare_guest_elf(&work))
             .map_err(|e| Error::io(format!("cannot write {}", elf.display()), e))?;
         let mem_mib = mem_mib
             .unwrap_or(DEFAULT_MEM_MIB)
-            .max(guest::min_memory_mib(touch_mib));
+            .max(guest::min_memory_mib(&work));
         Ok(BareGuest { elf, mem_mib })
     }
 

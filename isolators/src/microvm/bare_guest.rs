@@ -2,7 +2,8 @@
 //! isobench-vmm, `qemu -M microvm`, Firecracker and Cloud Hypervisor. The floor of VM startup.
 //!
 //! It runs in 32-bit protected mode with paging off (the PVH entry state): loads its own GDT
-//! and IDT, optionally touches N MiB (one write per 4 KiB page), stamps the boot timer
+//! and IDT, runs its work (`bare_work`: nothing, touch, cpu or mem, between two work stamps on
+//! port 0x3f0), stamps the boot timer
 //! (123 → port 0x3f0), prints `ISOBENCH-READY mode=bare` on the 16550 at 0x3f8, then sleeps in
 //! `hlt` until a byte arrives on the serial line, and ends the VM by writing port 0xf4 (exit
 //! device) and then 0xFE to port 0x64 (i8042 reset).
@@ -15,6 +16,7 @@
 //! Hypervisor's split irqchip, which has no 8259 at all. The 8259 pair is masked and LINT0 is
 //! masked, so nothing arrives twice.
 use super::asm::Asm;
+use super::bare_work::{BareWork, WORK_MEMORY_START};
 use super::elf::{pvh_elf, Segment};
 
 /// Where the image is loaded (guest-physical): 1 MiB, above the legacy hole.
@@ -23,9 +25,6 @@ pub const LOAD_ADDRESS: u32 = 0x10_0000;
 const IMAGE_MEMORY: u32 = 0x1_0000;
 const IDT: u32 = LOAD_ADDRESS + 0x8000;
 const STACK_TOP: u32 = LOAD_ADDRESS + IMAGE_MEMORY - 16;
-/// Touched memory starts at 2 MiB, after the image.
-pub const TOUCH_START: u32 = 0x20_0000;
-const PAGE: u32 = 4096;
 /// GDT selectors of our flat segments.
 const CODE_SELECTOR: u16 = 0x08;
 const DATA_SELECTOR: u16 = 0x10;
@@ -47,14 +46,14 @@ const IOAPIC_DATA: u32 = 0xFEC0_0010;
 const SERIAL: u16 = 0x3f8;
 pub const READY_LINE: &str = "ISOBENCH-READY mode=bare\n";
 
-/// Guest RAM the bare guest needs to touch `touch_mib` MiB, with room to spare.
-pub fn min_memory_mib(touch_mib: u32) -> u32 {
-    (TOUCH_START >> 20) + touch_mib + 2
+/// Guest RAM the bare guest needs for `work`, with room to spare.
+pub fn min_memory_mib(work: &BareWork) -> u32 {
+    (WORK_MEMORY_START >> 20) + work.memory_mib() + 2
 }
 
 /// The whole ELF file.
-pub fn bare_guest_elf(touch_mib: u32) -> Vec<u8> {
-    let (code, _) = code(touch_mib);
+pub fn bare_guest_elf(work: &BareWork) -> Vec<u8> {
+    let (code, _) = code(work);
     pvh_elf(
         LOAD_ADDRESS,
         &Segment {
@@ -65,7 +64,7 @@ pub fn bare_guest_elf(touch_mib: u32) -> Vec<u8> {
 }
 
 /// The machine code, and the offset where its data (GDT, pointers, message) begins.
-fn code(touch_mib: u32) -> (Vec<u8>, usize) {
+fn code(work: &BareWork) -> (Vec<u8>, usize) {
     let mut a = Asm::new(LOAD_ADDRESS);
     a.label("entry");
     a.bytes(&[0xFA]); // cli
@@ -78,15 +77,7 @@ fn code(touch_mib: u32) -> (Vec<u8>, usize) {
     a.bytes(&[0x8E, 0xD8, 0x8E, 0xC0, 0x8E, 0xD0]); // mov ds, ax; mov es, ax; mov ss, ax
     a.bytes(&[0xBC]).imm32(STACK_TOP); // mov esp, STACK_TOP
 
-    // Touch: one byte per 4 KiB page from TOUCH_START.
-    a.bytes(&[0xBF]).imm32(TOUCH_START); // mov edi, TOUCH_START
-    a.bytes(&[0xB9]).imm32(touch_mib * (0x10_0000 / PAGE)); // mov ecx, pages
-    a.bytes(&[0x85, 0xC9]).jump8(0x74, "touched"); // test ecx, ecx; jz touched
-    a.label("touch");
-    a.bytes(&[0xC6, 0x07, 0x01]); // mov byte [edi], 1
-    a.bytes(&[0x81, 0xC7]).imm32(PAGE); // add edi, PAGE
-    a.bytes(&[0x49]).jump8(0x75, "touch"); // dec ecx; jnz touch
-    a.label("touched");
+    work.emit(&mut a);
 
     // IDT: vectors 0x20–0xff → `irq`, a 32-bit interrupt gate each (the gate clears IF).
     a.bytes(&[0xBF]).imm32(IDT + FIRST_IRQ_VECTOR * 8); // mov edi, &idt[0x20]
@@ -186,8 +177,13 @@ mod tests {
 
     #[test]
     fn is_a_small_pvh_elf_with_one_load_segment_at_1_mib() {
-        for touch_mib in [0, 64] {
-            let elf = bare_guest_elf(touch_mib);
+        for work in [
+            BareWork::Noop,
+            BareWork::Touch { mib: 64 },
+            BareWork::Cpu { units: 50 },
+            BareWork::Mem { mib: 64 },
+        ] {
+            let elf = bare_guest_elf(&work);
             assert!(elf.len() < 1024, "{} bytes", elf.len());
             let headers = program_headers(&elf).expect("an x86-64 ELF64");
             let loads: Vec<_> = headers.iter().filter(|h| h.is_load()).collect();
@@ -227,7 +223,7 @@ mod tests {
     fn readelf_agrees() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bare.elf");
-        std::fs::write(&path, bare_guest_elf(0)).unwrap();
+        std::fs::write(&path, bare_guest_elf(&BareWork::Noop)).unwrap();
         let out = std::process::Command::new("readelf")
             .args(["-W", "-h", "-l", "-n"])
             .arg(&path)
@@ -260,15 +256,68 @@ mod tests {
     #[test]
     fn touch_size_is_encoded() {
         let pages = (8u32 * 256).to_le_bytes();
-        assert!(bare_guest_elf(8)
+        assert!(bare_guest_elf(&BareWork::Touch { mib: 8 })
             .windows(5)
             .any(|w| w[0] == 0xB9 && w[1..] == pages));
-        assert_eq!(min_memory_mib(8), 12);
+        assert_eq!(min_memory_mib(&BareWork::Touch { mib: 8 }), 12);
+        assert_eq!(min_memory_mib(&BareWork::Mem { mib: 8 }), 20);
     }
 
     #[test]
     fn disassembles_to_the_intended_instructions() {
-        let (code, data_start) = code(1);
+        let text = disassemble(&BareWork::Touch { mib: 1 });
+        for expected in [
+            "lgdt",
+            "jmp    0x8:0x10000f",
+            "lidt",
+            "mov    DWORD PTR ds:0xfee000f0,0x1ff",
+            "mov    DWORD PTR ds:0xfee00350,0x10000",
+            "mov    eax,ds:0xfee00020",
+            "mov    DWORD PTR ds:0xfec00000,0x19",
+            "mov    ds:0xfec00010,eax",
+            "mov    DWORD PTR ds:0xfec00010,0x24",
+            "mov    DWORD PTR ds:0xfee000b0,0x0",
+            "mov    BYTE PTR [edi],0x1",
+            "out    0xf4,al",
+            "out    0x64,al",
+            "sti",
+            "hlt",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn cpu_and_mem_disassemble_to_the_probe_loops() {
+        let cpu = disassemble(&BareWork::Cpu { units: 2 });
+        for expected in [
+            "mov    edx,0x9e3779b9",
+            "mov    ebx,0x2",
+            "mov    ecx,0xf4240",
+            "shl    eax,0xd",
+            "shr    eax,0x11",
+            "shl    eax,0x5",
+            "xor    edx,eax",
+        ] {
+            assert!(cpu.contains(expected), "missing {expected:?} in:\n{cpu}");
+        }
+        let mem = disassemble(&BareWork::Mem { mib: 4 });
+        for expected in [
+            "cld",
+            "mov    edi,0x200000",
+            "mov    edi,0x600000",
+            "mov    ecx,0x400000",
+            "rep stos BYTE PTR es:[edi],al",
+            "rep movs BYTE PTR es:[edi],BYTE PTR ds:[esi]",
+            "mov    ebx,0x8",
+        ] {
+            assert!(mem.contains(expected), "missing {expected:?} in:\n{mem}");
+        }
+    }
+
+    /// objdump's Intel-syntax listing of the code before the data; fails on undecodable bytes.
+    fn disassemble(work: &BareWork) -> String {
+        let (code, data_start) = code(work);
         let code = &code[..data_start];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("code.bin");
@@ -287,28 +336,11 @@ mod tests {
             .arg(&path)
             .output()
             .expect("objdump (binutils) is needed for this test: apt-get install binutils");
-        let text = String::from_utf8_lossy(&out.stdout);
-        for expected in [
-            "lgdt",
-            "jmp    0x8:0x10000f",
-            "lidt",
-            "mov    DWORD PTR ds:0xfee000f0,0x1ff",
-            "mov    DWORD PTR ds:0xfee00350,0x10000",
-            "mov    eax,ds:0xfee00020",
-            "mov    DWORD PTR ds:0xfec00000,0x19",
-            "mov    ds:0xfec00010,eax",
-            "mov    DWORD PTR ds:0xfec00010,0x24",
-            "mov    DWORD PTR ds:0xfee000b0,0x0",
-            "out    0xf4,al",
-            "out    0x64,al",
-            "sti",
-            "hlt",
-        ] {
-            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
-        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             !text.contains("(bad)"),
             "undecodable bytes before the data:\n{text}"
         );
+        text
     }
 }

@@ -1,6 +1,7 @@
 //! The `microvm` isolator: one `isobench-vmm` process per instance, booting the bare or Linux guest.
 mod asm;
 pub mod bare_guest;
+pub mod bare_work;
 mod console;
 pub mod cpio;
 pub mod elf;

@@ -6,7 +6,9 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::boot::{self, Entry};
 use crate::config::VmConfig;
-use crate::devices::{i8042, serial, BOOT_TIMER_PORT, BOOT_TIMER_VALUE, EXIT_PORT};
+use crate::devices::{
+    i8042, serial, BOOT_TIMER_PORT, BOOT_TIMER_VALUE, EXIT_PORT, WORK_BEGIN_VALUE, WORK_END_VALUE,
+};
 use crate::error::{software_kvm_hint, Error, Result};
 use crate::layout::{ram_regions, TSS_ADDRESS};
 use crate::report::{monotonic_ns, Reporter};
@@ -179,6 +181,10 @@ fn run_vcpu(
                         report.line(&format!("ready {}", monotonic_ns()));
                         ready_reported = true;
                     }
+                    BOOT_TIMER_PORT if value == WORK_BEGIN_VALUE => {
+                        report.phase("guest-work-begin")
+                    }
+                    BOOT_TIMER_PORT if value == WORK_END_VALUE => report.phase("guest-work-end"),
                     EXIT_PORT => return Ok(ExitReason::ExitPort),
                     i8042::COMMAND_PORT if i8042::write_is_reset(port, value) => {
                         return Ok(ExitReason::I8042Reset)

@@ -179,7 +179,11 @@ pub fn compare(record: &RunRecord) -> Comparison {
     if has_work_reports(record) {
         let base = record.isolator("process").and_then(work_median_ns);
         let relative = move |i: &IsolatorRecord| Some(work_median_ns(i)? / base?);
-        let format = |r: f64| format!("{r:.2}× process");
+        let format = |r: f64| match r {
+            r if r >= 100.0 => format!("{r:.0}× process"),
+            r if r >= 10.0 => format!("{r:.1}× process"),
+            r => format!("{r:.2}× process"),
+        };
         rows.push(numeric_row(
             record,
             Property::Runtime,

@@ -182,3 +182,59 @@ fn density_holds_instances_and_leaves_nothing() {
     }
     assert_no_scratch_left(tmp.path());
 }
+
+#[test]
+fn a_working_probe_gives_runtime_ratios_for_container_and_microvm() {
+    let test = "a_working_probe_gives_runtime_ratios_for_container_and_microvm";
+    let host = isolators::Host::detect();
+    if !isolators::testing::run_if(test, "root", isolators::testing::check_root())
+        || !isolators::testing::run_if(test, "kvm", host.kvm.problem.clone().map_or(Ok(()), Err))
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    // cpu:1 is one million xorshift rounds: ~2 ms natively, ~8 s in software KVM's emulator.
+    isobench(tmp.path())
+        .args([
+            "run",
+            "-i",
+            "process,container,microvm",
+            "--workload",
+            "cpu:1",
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let record = reports::RunRecord::load(&out.join("run.json")).unwrap();
+    for name in ["process", "container", "microvm"] {
+        let isolator = record.isolator(name).unwrap();
+        assert_eq!(isolator.samples.len(), 2, "{name}: {:?}", isolator.failures);
+        assert!(
+            isolator
+                .samples
+                .iter()
+                .all(|s| s.probe_report.get("work_ns").is_some_and(|w| w != "0")),
+            "{name}: every sample reports its work"
+        );
+    }
+    let markdown = std::fs::read_to_string(out.join("run.md")).unwrap();
+    let row = markdown
+        .lines()
+        .find(|l| l.contains("runtime vs bare process"))
+        .unwrap_or_else(|| panic!("no runtime row in:\n{markdown}"));
+    assert!(row.contains("process (container)"), "{row}");
+    assert!(row.contains("process (microvm"), "{row}");
+    if host.kvm.is_software() {
+        assert!(
+            row.contains("microvm\\*") && row.contains("software KVM"),
+            "flagged on software KVM: {row}"
+        );
+    }
+    assert_no_scratch_left(tmp.path());
+}

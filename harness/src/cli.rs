@@ -59,10 +59,13 @@ pub struct DensityArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct CompareArgs {
-    /// The earlier run.json.
-    pub base: PathBuf,
-    /// The later run.json.
-    pub new: PathBuf,
+    /// The earlier run.json; several, comma-separated, are pooled (runs of one build
+    /// alternated with the other's: A B A B, so host drift hits both sides alike).
+    #[arg(value_delimiter = ',', required = true, num_args = 1)]
+    pub base: Vec<PathBuf>,
+    /// The later run.json; several, comma-separated, are pooled.
+    #[arg(value_delimiter = ',', required = true, num_args = 1)]
+    pub new: Vec<PathBuf>,
     /// Changes smaller than this (percent) count as noise.
     #[arg(long, default_value_t = 5.0, value_name = "PCT")]
     pub threshold: f64,

@@ -4,7 +4,7 @@ mod density_command;
 mod exports;
 mod progress;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -167,15 +167,23 @@ fn report(args: &ReportArgs) -> Result<ExitCode> {
 }
 
 fn compare(args: &CompareArgs) -> Result<ExitCode> {
-    let base = reports::RunRecord::load(&args.base)?;
-    let new = reports::RunRecord::load(&args.new)?;
+    let load = |paths: &[PathBuf]| -> Result<Vec<reports::RunRecord>> {
+        Ok(paths
+            .iter()
+            .map(|path| reports::RunRecord::load(path))
+            .collect::<Result<Vec<_>, _>>()?)
+    };
+    let (base, new) = (load(&args.base)?, load(&args.new)?);
     let comparisons = isobench::compare::compare(&base, &new, args.threshold / 100.0);
     if comparisons.is_empty() {
         bail!(
             "{} and {} share no isolator with samples; nothing to compare",
-            args.base.display(),
-            args.new.display()
+            display_paths(&args.base),
+            display_paths(&args.new)
         );
+    }
+    for caveat in isobench::compare::caveats(&base, &new, &comparisons, args.threshold / 100.0) {
+        println!("! {caveat}");
     }
     print!("{}", isobench::compare::render(&comparisons));
     if let Some(limit) = args.fail_on_regression {
@@ -190,6 +198,11 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(",")
 }
 
 /// A flag that Ctrl-C (or SIGTERM) sets; the work in flight finishes, cleans up and is written.

@@ -1,8 +1,11 @@
 //! `isobench compare` end to end. In its own test binary so that no other test competes for
 //! the CPU while the runs it compares are measured.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use predicates::prelude::*;
+
+/// Runs per side, alternated base → again → slow, so slow host drift hits all three alike.
+const ROUNDS: usize = 4;
 
 fn isobench(tmp: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("isobench").unwrap();
@@ -11,11 +14,11 @@ fn isobench(tmp: &Path) -> assert_cmd::Command {
 }
 
 /// Runs the process baseline and returns the path of its run.json.
-fn process_run(tmp: &Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
+fn process_run(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = tmp.join(name);
     isobench(tmp)
         .args([
-            "run", "-i", "process", "--runs", "60", "--warmup", "20", "--out",
+            "run", "-i", "process", "--runs", "30", "--warmup", "10", "--out",
         ])
         .arg(&out)
         .args(extra)
@@ -24,12 +27,8 @@ fn process_run(tmp: &Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
     out.join("run.json")
 }
 
-#[test]
-fn compare_sees_an_injected_slowdown_and_no_change_between_equal_builds() {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = process_run(tmp.path(), "base", &[]);
-    let again = process_run(tmp.path(), "again", &[]);
-    let median_ns = reports::RunRecord::load(&base)
+fn startup_median_ns(run: &Path) -> f64 {
+    reports::RunRecord::load(run)
         .unwrap()
         .isolator("process")
         .unwrap()
@@ -37,47 +36,89 @@ fn compare_sees_an_injected_slowdown_and_no_change_between_equal_builds() {
         .as_ref()
         .unwrap()
         .startup_ns
-        .median;
-    let delay_us = ((median_ns * 0.2) / 1000.0).ceil() as u64;
-    let slow = process_run(
-        tmp.path(),
-        "slow",
-        &["--inject-startup-delay-us", &delay_us.to_string()],
-    );
+        .median
+}
 
-    let startup_line = |output: &[u8]| {
-        String::from_utf8_lossy(output)
-            .lines()
-            .find(|l| l.contains("startup_ns"))
-            .map(String::from)
-            .unwrap()
-    };
+fn joined(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(",")
+}
+
+fn startup_line(output: &[u8]) -> String {
+    String::from_utf8_lossy(output)
+        .lines()
+        .find(|l| l.contains("startup_ns"))
+        .map(String::from)
+        .unwrap()
+}
+
+#[test]
+fn compare_sees_an_injected_slowdown_and_no_change_between_equal_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = process_run(tmp.path(), "probe", &[]);
+    // 20% of the baseline's startup, as a real sleep in the probe before it signals ready.
+    let delay_us = ((startup_median_ns(&probe) * 0.2) / 1000.0).ceil() as u64;
+    let delay = delay_us.to_string();
+    let (mut base, mut again, mut slow) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        base.push(process_run(tmp.path(), &format!("base{round}"), &[]));
+        again.push(process_run(tmp.path(), &format!("again{round}"), &[]));
+        slow.push(process_run(
+            tmp.path(),
+            &format!("slow{round}"),
+            &["--inject-startup-delay-us", &delay],
+        ));
+    }
+
     let same = isobench(tmp.path())
         .arg("compare")
-        .arg(&base)
-        .arg(&again)
-        // Two runs one after the other on a shared 2-core VM drift by up to ~26 % (seen in CI);
-        // "no change" is asserted at a threshold above that drift. Interleaving two builds in
-        // one run would remove the drift; until then this is what sequential runs can promise.
-        .args(["--threshold", "50"])
+        .arg(joined(&base))
+        .arg(joined(&again))
+        .args(["--threshold", "10", "--fail-on-regression", "10"])
         .assert()
         .success();
-    let line = startup_line(&same.get_output().stdout);
-    assert!(line.contains("no change"), "two runs of one build: {line}");
+    let output = String::from_utf8_lossy(&same.get_output().stdout).into_owned();
+    let line = startup_line(output.as_bytes());
+    assert!(
+        line.contains("no change"),
+        "two builds alike, {ROUNDS} alternated runs each:\n{output}"
+    );
 
     let slower = isobench(tmp.path())
         .arg("compare")
-        .arg(&base)
-        .arg(&slow)
+        .arg(joined(&base))
+        .arg(joined(&slow))
         .args(["--threshold", "10", "--fail-on-regression", "10"])
         .assert()
         .failure()
         .stderr(predicate::str::contains(
             "regression beyond 10%: process startup_ns",
         ));
-    let line = startup_line(&slower.get_output().stdout);
+    let output = String::from_utf8_lossy(&slower.get_output().stdout).into_owned();
     assert!(
-        line.contains("slower"),
-        "a 20% injected delay ({delay_us} µs): {line}"
+        startup_line(output.as_bytes()).contains("slower"),
+        "a 20% injected delay ({delay_us} µs):\n{output}"
     );
+    assert!(
+        output.contains("the bare-process baseline itself moved"),
+        "the moved baseline is named as a caveat:\n{output}"
+    );
+
+    // A missing file on one side, among good ones: one line naming it.
+    let missing = format!(
+        "{},{}",
+        again[0].display(),
+        tmp.path().join("missing.json").display()
+    );
+    isobench(tmp.path())
+        .arg("compare")
+        .arg(&base[0])
+        .arg(&missing)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("missing.json").and(predicate::function(|s: &str| {
+                s.trim_end().lines().count() == 1
+            })),
+        );
 }

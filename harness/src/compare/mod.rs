@@ -211,7 +211,7 @@ mod tests {
         };
         let (base, new) = (drifting(10), drifting(20));
         // Pooled by run, the same build is no change ...
-        let c = verdict(&base, &new[1..].to_vec());
+        let c = verdict(&base, &new[1..]);
         assert_eq!(c.verdict, Verdict::NoChange, "{c:?}");
         assert!(c.change_ci_high - c.change_ci_low > 0.1, "{c:?}");
         // ... while single runs taken at two drift levels look like a change.

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use isobench::density::{self, Launcher};
 use isobench::{fingerprint, output};
 use isolators::registry::{self, RegistryOptions};
@@ -127,7 +127,17 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
     record.complete = true;
     record.host.loadavg_end = fingerprint::loadavg();
     output::write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
-    eprintln!("results: {}", path.display());
+    output::write_atomic(
+        &out_dir.join("density.md"),
+        reports::markdown::render(&record).as_bytes(),
+    )?;
+    reports::html::write(
+        &record,
+        &out_dir,
+        &[("JSON", "density.json"), ("Markdown", "density.md")],
+    )
+    .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;
+    eprintln!("results: {}", out_dir.display());
     let leaked = record.density.iter().any(|p| !p.leftovers.is_empty());
     Ok(if leaked {
         ExitCode::FAILURE

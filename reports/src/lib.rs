@@ -4,6 +4,7 @@
 pub mod charts;
 pub mod comparison;
 pub mod csv;
+pub mod detail;
 pub mod fonts;
 mod grid;
 pub mod html;

@@ -1,7 +1,7 @@
 //! The Markdown rendering: the same tables as the terminal, plus per-isolator statistics.
 use crate::comparison::{self, CLASSES};
-use crate::schema::{RunRecord, Summary};
-use crate::{table, units};
+use crate::schema::RunRecord;
+use crate::{detail, table, units};
 
 pub fn render(record: &RunRecord) -> String {
     let mut out = String::from("# isobench results\n\n");
@@ -26,6 +26,28 @@ pub fn render(record: &RunRecord) -> String {
         }
         out += "\n";
     }
+    if record.has_trials() {
+        out += &trial_sections(record);
+    }
+    let statistics = detail::statistics_rows(record);
+    if !statistics.is_empty() {
+        out += "\n## Statistics\n\n";
+        out += &pipe_table(&detail::STATISTICS_HEADER.map(String::from), &statistics);
+    }
+    if !record.density.is_empty() {
+        out += "\n## Density\n\n";
+        out += &format!("{}\n\n", escape(detail::DENSITY_EXPLAINED));
+        out += &pipe_table(
+            &detail::DENSITY_HEADER.map(String::from),
+            &detail::density_rows(record),
+        );
+    }
+    out
+}
+
+/// The results table, what was not measured, and the VMs-vs-containers comparison.
+fn trial_sections(record: &RunRecord) -> String {
+    let mut out = String::new();
     out += "## Results\n\n";
     out += &pipe_table(
         &table::HEADER.map(String::from),
@@ -68,55 +90,6 @@ pub fn render(record: &RunRecord) -> String {
             cells
         })
         .collect();
-    out += &pipe_table(&header, &rows);
-    out += "\n## Statistics\n\n";
-    let header: Vec<String> = [
-        "isolator",
-        "metric",
-        "n",
-        "min",
-        "median",
-        "95% CI of median",
-        "mean",
-        "σ",
-        "p95",
-        "max",
-        "outliers",
-    ]
-    .map(String::from)
-    .into();
-    let mut rows = Vec::new();
-    for isolator in record.isolators.iter().filter(|i| i.summary.is_some()) {
-        let s = isolator.summary.as_ref().expect("filtered");
-        let mut push = |metric: &str, summary: &Summary, format: fn(f64) -> String| {
-            rows.push(vec![
-                isolator.name.clone(),
-                metric.to_string(),
-                summary.n.to_string(),
-                format(summary.min),
-                format(summary.median),
-                format!(
-                    "{} … {}",
-                    format(summary.median_ci_low),
-                    format(summary.median_ci_high)
-                ),
-                format(summary.mean),
-                format(summary.stddev),
-                format(summary.p95),
-                format(summary.max),
-                summary.outliers.len().to_string(),
-            ]);
-        };
-        push("startup", &s.startup_ns, units::duration_ns);
-        push("teardown", &s.teardown_ns, units::duration_ns);
-        push("footprint", &s.footprint_bytes, units::bytes);
-        if let Some(m) = &s.memory_overhead_bytes {
-            push("memory overhead", m, units::bytes);
-        }
-        if let Some(m) = &s.vmm_overhead_bytes {
-            push("VMM overhead", m, units::bytes);
-        }
-    }
     out += &pipe_table(&header, &rows);
     out
 }

@@ -292,4 +292,9 @@ impl RunRecord {
     pub fn isolator(&self, name: &str) -> Option<&IsolatorRecord> {
         self.isolators.iter().find(|i| i.name == name)
     }
+
+    /// Whether any isolator has startup trials (a density-only record has none).
+    pub fn has_trials(&self) -> bool {
+        self.isolators.iter().any(|i| !i.samples.is_empty())
+    }
 }

@@ -55,8 +55,10 @@ pub fn render(record: &RunRecord, charts: &[Chart], raw_links: &[(&str, &str)]) 
     page += &sections::host(record);
     page += &sections::warnings(record);
     page += &sections::raw_links(raw_links);
-    page += &sections::comparison(record);
-    page += &sections::main_table(record);
+    if record.has_trials() {
+        page += &sections::comparison(record);
+        page += &sections::main_table(record);
+    }
     page += &charts_section(charts);
     page += &sections::statistics(record);
     page += &sections::phases(record);

@@ -1,8 +1,8 @@
 //! The HTML report's sections, each a string of HTML built from the record (every record string escaped).
 use super::escape;
 use crate::comparison::{self, CLASSES};
-use crate::schema::{RunRecord, Summary};
-use crate::{table, units};
+use crate::schema::RunRecord;
+use crate::{detail, table, units};
 
 /// A table with a header row; `numeric` marks right-aligned columns. Cells are already HTML.
 fn html_table(header: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
@@ -173,61 +173,24 @@ pub(super) fn main_table(record: &RunRecord) -> String {
 }
 
 pub(super) fn statistics(record: &RunRecord) -> String {
-    let header = [
-        "isolator",
-        "metric",
-        "n",
-        "min",
-        "median",
-        "95% CI of median",
-        "mean",
-        "σ",
-        "p95",
-        "max",
-        "CV",
-        "outliers",
-    ];
-    let mut rows = Vec::new();
-    for isolator in &record.isolators {
-        let Some(s) = &isolator.summary else { continue };
-        let mut push = |metric: &str, summary: &Summary, format: fn(f64) -> String| {
-            let f = |v: f64| escape(&format(v));
-            rows.push(vec![
-                escape(&isolator.name),
-                escape(metric),
-                summary.n.to_string(),
-                f(summary.min),
-                f(summary.median),
-                format!(
-                    "{} … {}",
-                    f(summary.median_ci_low),
-                    f(summary.median_ci_high)
-                ),
-                f(summary.mean),
-                f(summary.stddev),
-                f(summary.p95),
-                f(summary.max),
-                format!("{:.1}%", summary.coefficient_of_variation * 100.0),
-                summary.outliers.len().to_string(),
-            ]);
-        };
-        push("startup", &s.startup_ns, units::duration_ns);
-        push("teardown", &s.teardown_ns, units::duration_ns);
-        push("footprint", &s.footprint_bytes, units::bytes);
-        if let Some(m) = &s.memory_overhead_bytes {
-            push("memory overhead", m, units::bytes);
-        }
-        if let Some(m) = &s.vmm_overhead_bytes {
-            push("VMM overhead", m, units::bytes);
-        }
-    }
+    let rows = escaped(detail::statistics_rows(record));
     if rows.is_empty() {
         return String::new();
     }
     format!(
         "<section id=\"statistics\">\n<h2>Statistics</h2>\n<p>Over the measured trials (warm-ups excluded). CI: 95% confidence interval of the median from order statistics; CV: σ / mean; outliers: robust z-score above 3.5.</p>\n{}</section>\n",
-        html_table(&header, &rows, &(2..12).collect::<Vec<_>>())
+        html_table(
+            &detail::STATISTICS_HEADER,
+            &rows,
+            &detail::STATISTICS_NUMERIC.collect::<Vec<_>>()
+        )
     )
+}
+
+fn escaped(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.into_iter()
+        .map(|row| row.iter().map(|cell| escape(cell)).collect())
+        .collect()
 }
 
 /// Median time since launch of each named startup phase.
@@ -334,46 +297,13 @@ pub(super) fn density(record: &RunRecord) -> String {
     if record.density.is_empty() {
         return String::new();
     }
-    let header = [
-        "isolator",
-        "requested",
-        "reached",
-        "launchers",
-        "all ready after",
-        "launches/s",
-        "per instance",
-        "MemAvailable drop per instance",
-        "teardown",
-        "stopped because",
-        "left behind",
-    ];
-    let rows: Vec<Vec<String>> = record
-        .density
-        .iter()
-        .map(|p| {
-            vec![
-                escape(&p.isolator),
-                p.requested.to_string(),
-                p.reached.to_string(),
-                p.parallel.to_string(),
-                escape(&units::duration_ns(p.all_ready_ns as f64)),
-                format!("{:.1}", p.launches_per_second),
-                escape(&units::bytes(p.per_instance_footprint_bytes as f64)),
-                escape(&units::bytes(
-                    p.per_instance_mem_available_drop_bytes as f64,
-                )),
-                escape(&units::duration_ns(p.teardown_ns as f64)),
-                escape(p.stopped_because.as_deref().unwrap_or("—")),
-                if p.leftovers.is_empty() {
-                    "nothing".into()
-                } else {
-                    escape(&p.leftovers.join(", "))
-                },
-            ]
-        })
-        .collect();
     format!(
-        "<section id=\"density\">\n<h2>Density</h2>\n<p>N instances of one isolator held at once; per-instance cost is PSS + cgroup kernel memory divided by the instances reached, cross-checked by the drop in MemAvailable.</p>\n{}</section>\n",
-        html_table(&header, &rows, &(1..9).collect::<Vec<_>>())
+        "<section id=\"density\">\n<h2>Density</h2>\n<p>{}</p>\n{}</section>\n",
+        escape(detail::DENSITY_EXPLAINED),
+        html_table(
+            &detail::DENSITY_HEADER,
+            &escaped(detail::density_rows(record)),
+            &detail::DENSITY_NUMERIC.collect::<Vec<_>>()
+        )
     )
 }

@@ -1,0 +1,108 @@
+//! The detail tables both the Markdown and the HTML report show, as plain text cells: per
+//! isolator statistics and density points. Each renderer escapes the cells its own way.
+use crate::schema::{RunRecord, Summary};
+use crate::units;
+
+pub const STATISTICS_HEADER: [&str; 12] = [
+    "isolator",
+    "metric",
+    "n",
+    "min",
+    "median",
+    "95% CI of median",
+    "mean",
+    "σ",
+    "p95",
+    "max",
+    "CV",
+    "outliers",
+];
+
+/// Columns of [`STATISTICS_HEADER`] that hold numbers (right-aligned).
+pub const STATISTICS_NUMERIC: std::ops::Range<usize> = 2..12;
+
+/// One row per isolator and metric with a summary: startup, teardown, footprint, and the
+/// overheads where measured.
+pub fn statistics_rows(record: &RunRecord) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for isolator in &record.isolators {
+        let Some(s) = &isolator.summary else { continue };
+        let mut push = |metric: &str, summary: &Summary, format: fn(f64) -> String| {
+            rows.push(vec![
+                isolator.name.clone(),
+                metric.to_string(),
+                summary.n.to_string(),
+                format(summary.min),
+                format(summary.median),
+                format!(
+                    "{} … {}",
+                    format(summary.median_ci_low),
+                    format(summary.median_ci_high)
+                ),
+                format(summary.mean),
+                format(summary.stddev),
+                format(summary.p95),
+                format(summary.max),
+                format!("{:.1}%", summary.coefficient_of_variation * 100.0),
+                summary.outliers.len().to_string(),
+            ]);
+        };
+        push("startup", &s.startup_ns, units::duration_ns);
+        push("teardown", &s.teardown_ns, units::duration_ns);
+        push("footprint", &s.footprint_bytes, units::bytes);
+        if let Some(m) = &s.memory_overhead_bytes {
+            push("memory overhead", m, units::bytes);
+        }
+        if let Some(m) = &s.vmm_overhead_bytes {
+            push("VMM overhead", m, units::bytes);
+        }
+    }
+    rows
+}
+
+pub const DENSITY_HEADER: [&str; 11] = [
+    "isolator",
+    "requested",
+    "reached",
+    "launchers",
+    "all ready after",
+    "launches/s",
+    "per instance",
+    "MemAvailable drop per instance",
+    "teardown",
+    "stopped because",
+    "left behind",
+];
+
+/// Columns of [`DENSITY_HEADER`] that hold numbers (right-aligned).
+pub const DENSITY_NUMERIC: std::ops::Range<usize> = 1..9;
+
+/// What a density run means, in one sentence for both reports.
+pub const DENSITY_EXPLAINED: &str = "N instances of one isolator held at once; per-instance cost is PSS + cgroup kernel memory divided by the instances reached, cross-checked by the drop in MemAvailable.";
+
+/// One row per density point, in the order measured.
+pub fn density_rows(record: &RunRecord) -> Vec<Vec<String>> {
+    record
+        .density
+        .iter()
+        .map(|p| {
+            vec![
+                p.isolator.clone(),
+                p.requested.to_string(),
+                p.reached.to_string(),
+                p.parallel.to_string(),
+                units::duration_ns(p.all_ready_ns as f64),
+                format!("{:.1}", p.launches_per_second),
+                units::bytes(p.per_instance_footprint_bytes as f64),
+                units::bytes(p.per_instance_mem_available_drop_bytes as f64),
+                units::duration_ns(p.teardown_ns as f64),
+                p.stopped_because.clone().unwrap_or_else(|| "—".into()),
+                if p.leftovers.is_empty() {
+                    "nothing".into()
+                } else {
+                    p.leftovers.join(", ")
+                },
+            ]
+        })
+        .collect()
+}

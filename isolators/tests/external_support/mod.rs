@@ -76,6 +76,11 @@ pub fn io_lifecycle(isolator: &mut dyn Isolator, scratch: &Path) {
         assert_eq!(dirs.len(), 1, "one directory per instance: {dirs:?}");
         let resources = instance.resources();
         assert!(resources.paths.contains(&dirs[0]), "{resources:?}");
+        assert!(
+            resources.pids.iter().any(|&pid| sees_io_dir(pid, &dirs[0])),
+            "no process of the instance has {} mounted or in ISOBENCH_IO_DIR",
+            dirs[0].display()
+        );
         assert_eq!(mounts_naming(scratch), Vec::<String>::new(), "on the host");
         if released {
             instance.release().unwrap();
@@ -93,6 +98,21 @@ pub fn io_lifecycle(isolator: &mut dyn Isolator, scratch: &Path) {
             if released { "released" } else { "dropped" }
         );
     }
+}
+
+/// Whether `pid` has `dir` mounted (a bind whose source ends in `io/<name>`) or names it in
+/// ISOBENCH_IO_DIR (as `/tmp/<name>` inside a chroot).
+fn sees_io_dir(pid: i32, dir: &Path) -> bool {
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let bound = mountinfo.lines().any(|line| {
+        line.split(' ')
+            .nth(3)
+            .is_some_and(|root| root.ends_with(&format!("/io/{name}")))
+    });
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let named = format!("ISOBENCH_IO_DIR=/tmp/{name}");
+    bound || environ.split(|&b| b == 0).any(|v| v == named.as_bytes())
 }
 
 /// A launch that never gets to ready (1 ms timeout) must leave nothing behind once dropped.

@@ -1,9 +1,8 @@
 //! What runs in the container's first process between clone and exec: user maps, cgroup join,
 //! mounts, pivot_root, /dev, hostname, loopback, execve of the probe.
 //!
-//! For the `io` workload the instance's own host directory is bind-mounted read-write (nosuid,
-//! nodev) on the rootfs's /tmp, after / is made private (nothing reaches the host) and before
-//! the rootfs bind goes read-only; other workloads get no such mount.
+//! An `io` instance's own host directory is bound read-write (nosuid, nodev) on /tmp after /
+//! is made private and before the rootfs goes read-only; other workloads get no such mount.
 //!
 //! The child shares the harness's memory (CLONE_VM) until it execs, so it only reads data the
 //! parent prepared and makes raw system calls: no allocation, no locks, no panics.
@@ -35,8 +34,7 @@ pub(super) struct ChildSetup {
     remount_flags: c_ulong,
     /// The rootfs's /tmp, where an `io` instance's directory is bound.
     tmp_dir: CString,
-    /// Flags for the nosuid,nodev remount of that bind, plus those locked on the mount holding
-    /// the instance directories.
+    /// Flags for its nosuid,nodev remount, plus those locked on the instance directories' mount.
     tmp_remount_flags: c_ulong,
     /// Rootless: (uid_map, gid_map) lines mapping root in the new user namespace to us.
     user_maps: Option<(CString, CString)>,

@@ -70,6 +70,17 @@ impl Workload {
         }
     }
 
+    /// The workload's name: `noop`, `touch`, `cpu`, `syscall`, `mem` or `io`.
+    pub fn name(&self) -> &str {
+        self.mode.split([':', ',']).next().unwrap_or_default()
+    }
+
+    /// Whether the probe writes files (`io:<KiB>`), so the instance needs a writable directory
+    /// (see [`crate::io_dir`]).
+    pub fn writes_files(&self) -> bool {
+        self.name() == "io"
+    }
+
     /// Memory the workload itself holds (touch:N), so it is not mistaken for overhead.
     pub fn held_bytes(&self) -> u64 {
         match self.mode.split_once(':') {
@@ -150,5 +161,8 @@ mod tests {
         );
         assert!(Workload::parse("noop,delay_us=50").is_ok());
         assert!(Workload::parse("noop,delay_us=soon").is_err());
+        assert!(Workload::parse("io:64").unwrap().writes_files());
+        assert!(Workload::parse("io,delay_us=5").unwrap().writes_files());
+        assert!(!Workload::parse("touch:1").unwrap().writes_files());
     }
 }

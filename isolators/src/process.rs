@@ -1,4 +1,7 @@
 //! The baseline: the probe as a plain child process, no isolation at all.
+//!
+//! For the `io` workload each instance gets its own directory under the scratch dir, named in
+//! `ISOBENCH_IO_DIR`: the same host file system the container-class isolators bind at /tmp.
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -7,6 +10,7 @@ use std::time::Duration;
 use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
+use crate::io_dir::{IoDir, IoDirs, IO_DIR_ENV};
 use crate::isolator::{
     monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
 };
@@ -16,7 +20,13 @@ use crate::{reap, Error};
 /// Runs the probe with `posix_spawn`, the cheapest way a process can start another.
 #[derive(Default)]
 pub struct ProcessIsolator {
-    prepared: Option<(PathBuf, Workload)>,
+    prepared: Option<Prepared>,
+}
+
+struct Prepared {
+    probe: PathBuf,
+    workload: Workload,
+    io_dirs: Option<IoDirs>,
 }
 
 impl Isolator for ProcessIsolator {
@@ -40,14 +50,23 @@ impl Isolator for ProcessIsolator {
     fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
         let probe = write_probe(scratch)?;
         let footprint = DiskFootprint::measure(std::slice::from_ref(&probe), &[])?;
-        self.prepared = Some((probe, workload.clone()));
+        self.prepared = Some(Prepared {
+            probe,
+            workload: workload.clone(),
+            io_dirs: IoDirs::for_workload(workload, scratch)?,
+        });
         Ok(footprint)
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let (probe, workload) = self
+        let Prepared {
+            probe,
+            workload,
+            io_dirs,
+        } = self
             .prepared
             .as_ref()
             .ok_or_else(|| Error::BadInput("process: launch before prepare".into()))?;
+        let io_dir = io_dirs.as_ref().map(IoDirs::create).transpose()?;
         let mut channel = FdChannel::new()?;
         let mut command = Command::new(probe);
         command
@@ -62,6 +81,9 @@ impl Isolator for ProcessIsolator {
             // Its own process group, so a terminal's Ctrl-C reaches only the harness, which
             // then finishes the trial in flight and cleans up.
             .process_group(0);
+        if let Some(dir) = &io_dir {
+            command.env(IO_DIR_ENV, dir.path());
+        }
         let launched_ns = monotonic_ns();
         let child = command
             .spawn()
@@ -72,6 +94,7 @@ impl Isolator for ProcessIsolator {
             channel,
             launched_ns,
             reaped: false,
+            io_dir,
         }))
     }
 }
@@ -81,6 +104,8 @@ struct ProcessInstance {
     channel: FdChannel,
     launched_ns: u64,
     reaped: bool,
+    /// The `io` workload's directory, removed at teardown (and on drop).
+    io_dir: Option<IoDir>,
 }
 
 impl Instance for ProcessInstance {
@@ -97,6 +122,7 @@ impl Instance for ProcessInstance {
     fn resources(&self) -> Resources {
         Resources {
             pids: vec![self.pid],
+            paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()
         }
     }
@@ -106,7 +132,7 @@ impl Instance for ProcessInstance {
     fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
         reap::wait_exit(self.pid, timeout, "the probe process to exit")?;
         self.reaped = true;
-        Ok(())
+        self.io_dir.as_ref().map_or(Ok(()), IoDir::remove)
     }
 }
 
@@ -115,5 +141,53 @@ impl Drop for ProcessInstance {
         if !self.reaped {
             reap::kill_and_reap(self.pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::io_instance_dirs;
+
+    /// The baseline's `io` instance writes in its own directory under the scratch dir, named
+    /// in ISOBENCH_IO_DIR, which is gone after teardown and after a drop.
+    #[test]
+    fn io_writes_in_its_own_directory() {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut process = ProcessIsolator::default();
+        let io = Workload::parse("io:64").unwrap();
+        process.prepare(&io, scratch.path()).unwrap();
+        for released in [true, false] {
+            let mut instance = process.launch().unwrap();
+            let ready = instance.wait_ready(Duration::from_secs(10)).unwrap();
+            let checksum = ready.report.get("checksum").map(String::as_str);
+            assert_eq!(checksum, Some("65536"), "{:?}", ready.report);
+            let dirs = io_instance_dirs(scratch.path());
+            assert_eq!(dirs.len(), 1, "{dirs:?}");
+            assert_eq!(instance.resources().paths, dirs);
+            let pid = instance.resources().pids[0];
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+            let expected = format!("{IO_DIR_ENV}={}", dirs[0].display());
+            assert!(
+                environ.split(|&b| b == 0).any(|v| v == expected.as_bytes()),
+                "{}",
+                String::from_utf8_lossy(&environ)
+            );
+            if released {
+                instance.release().unwrap();
+                instance.wait_gone(Duration::from_secs(10)).unwrap();
+                assert!(!dirs[0].exists());
+            }
+            drop(instance);
+            assert_eq!(io_instance_dirs(scratch.path()), Vec::<PathBuf>::new());
+        }
+        // Other workloads get no directory and no variable.
+        process.prepare(&Workload::noop(), scratch.path()).unwrap();
+        let mut instance = process.launch().unwrap();
+        instance.wait_ready(Duration::from_secs(10)).unwrap();
+        let pid = instance.resources().pids[0];
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(environ.is_empty(), "{}", String::from_utf8_lossy(&environ));
+        assert!(instance.resources().paths.is_empty());
     }
 }

@@ -1,8 +1,11 @@
 //! Test gating: a test that needs root, /dev/kvm, cgroups or a peer engine says why it skips,
-//! and fails instead when `ISOBENCH_REQUIRE` asks for that capability (as CI does).
+//! and fails instead when `ISOBENCH_REQUIRE` asks for that capability (as CI does). Also the
+//! leak probes tests share: `io` instance directories and mounts under a scratch dir.
 //!
 //! `ISOBENCH_REQUIRE` is a comma-separated list of capability names (`root`, `kvm`, `cgroup`,
 //! `runc`, `docker`, `nested`, …) or `all`.
+
+use std::path::{Path, PathBuf};
 
 /// True when `ISOBENCH_REQUIRE` names `capability` (or is `all`).
 pub fn required(capability: &str) -> bool {
@@ -54,4 +57,30 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
             std::fs::metadata(candidate)
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+/// The `io` workload's instance directories under an isolator's scratch dir: `io/*`, and
+/// `rootfs/tmp/*` where a chroot-based engine (unshare) keeps them.
+pub fn io_instance_dirs(scratch: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = ["io", "rootfs/tmp"]
+        .iter()
+        .filter_map(|sub| std::fs::read_dir(scratch.join(sub)).ok())
+        .flat_map(|entries| entries.flatten().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Lines of this process's /proc/self/mountinfo that name `path` (a mount at or below it, or
+/// a bind of it), so a test can tell that no instance mount leaked into the host.
+pub fn mounts_naming(path: &Path) -> Vec<String> {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let text = path.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains(&text))
+        .map(str::to_string)
+        .collect()
 }

@@ -135,4 +135,31 @@ fn as_this_user() {
         "INNER-RESULT launched as uid {uid}: cgroup {delegated}, phases {:?}",
         ready.phases
     );
+
+    // io: the instance's directory bound at /tmp inside the user namespace, then gone.
+    let scratch = tempfile::tempdir().unwrap();
+    container
+        .prepare(&Workload::parse("io:64").unwrap(), scratch.path())
+        .unwrap();
+    let before = Leaks::snapshot(&container, scratch.path());
+    let mut instance = container.launch().unwrap();
+    let ready = instance.wait_ready(TIMEOUT).unwrap();
+    assert_eq!(
+        ready.report.get("checksum").map(String::as_str),
+        Some("65536"),
+        "{:?}",
+        ready.report
+    );
+    assert_eq!(
+        isolators::testing::io_instance_dirs(scratch.path()).len(),
+        1
+    );
+    instance.release().unwrap();
+    instance.wait_gone(TIMEOUT).unwrap();
+    drop(instance);
+    Leaks::snapshot(&container, scratch.path()).assert_same_as(&before);
+    println!(
+        "INNER-RESULT io:64 as uid {uid}: work_ns {:?}",
+        ready.report.get("work_ns")
+    );
 }

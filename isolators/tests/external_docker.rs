@@ -34,6 +34,8 @@ fn docker_lifecycle() {
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
+    external_support::io_lifecycle(&mut isolator, scratch.path());
+    assert_eq!(leftover_containers(&client), Vec::<String>::new());
     assert_no_monitor_left();
 }
 
@@ -85,5 +87,7 @@ fn podman_lifecycle() {
         );
         assert_eq!(leftover_containers(&client), Vec::<String>::new());
     }
+    external_support::io_lifecycle(&mut isolator, scratch.path());
+    assert_eq!(leftover_containers(&client), Vec::<String>::new());
     assert_no_monitor_left();
 }

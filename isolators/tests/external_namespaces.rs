@@ -35,6 +35,7 @@ fn unshare_lifecycle() {
     eprintln!("unshare startup {} µs", startup_ns / 1000);
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
     external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::io_lifecycle(&mut isolator, scratch.path());
 }
 
 #[test]
@@ -51,6 +52,7 @@ fn bwrap_lifecycle() {
     eprintln!("bwrap startup {} µs", startup_ns / 1000);
     external_support::never_ready_cleans_up(&mut isolator, scratch.path());
     external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::io_lifecycle(&mut isolator, scratch.path());
 }
 
 #[test]

@@ -22,6 +22,7 @@ fn bundle_round_trips_through_oci_spec() {
         &workload,
         OciChannel::PreservedFds,
         "/isobench-oci/x",
+        None,
     )
     .unwrap();
     let path = dir.path().join("config.json");
@@ -58,6 +59,29 @@ fn bundle_round_trips_through_oci_spec() {
         linux.cgroups_path().as_deref(),
         Some(std::path::Path::new("/isobench-oci/x"))
     );
+}
+
+#[test]
+fn io_bundle_binds_the_instance_dir_read_write_at_tmp() {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = isolators::probe::write_rootfs(dir.path()).unwrap();
+    let io = Workload::parse("io:64").unwrap();
+    let tmp = dir.path().join("io/1");
+    let spec = probe_spec(&rootfs, &io, OciChannel::Stdio, "/x", Some(&tmp)).unwrap();
+    let mounts = spec.mounts().as_ref().unwrap();
+    let bind = mounts
+        .iter()
+        .find(|m| m.destination() == std::path::Path::new("/tmp"))
+        .expect("a /tmp mount");
+    assert_eq!(bind.typ().as_deref(), Some("bind"));
+    assert_eq!(bind.source().as_deref(), Some(tmp.as_path()));
+    assert_eq!(
+        bind.options().as_deref(),
+        Some(&["bind", "rw", "nosuid", "nodev"].map(String::from)[..])
+    );
+    // Other workloads get no /tmp mount at all.
+    let noop = probe_spec(&rootfs, &Workload::noop(), OciChannel::Stdio, "/x", None).unwrap();
+    assert_eq!(noop.mounts().as_ref().unwrap().len(), mounts.len() - 1);
 }
 
 #[test]
@@ -138,6 +162,9 @@ fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator, processes:
     }
     // A probe that runs but never signals: timeout, then Drop kills the running container.
     external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
+    assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+    assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
+    external_support::io_lifecycle(&mut isolator, scratch.path());
     assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
     assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
 }

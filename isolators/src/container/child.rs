@@ -1,6 +1,9 @@
 //! What runs in the container's first process between clone and exec: user maps, cgroup join,
 //! mounts, pivot_root, /dev, hostname, loopback, execve of the probe.
 //!
+//! An `io` instance's own host directory is bound read-write (nosuid, nodev) on /tmp after /
+//! is made private and before the rootfs goes read-only; other workloads get no such mount.
+//!
 //! The child shares the harness's memory (CLONE_VM) until it execs, so it only reads data the
 //! parent prepared and makes raw system calls: no allocation, no locks, no panics.
 use std::ffi::{c_char, c_ulong, CStr, CString};
@@ -29,6 +32,10 @@ pub(super) struct ChildSetup {
     /// Flags for the read-only remount of the rootfs bind, including the flags the kernel locks
     /// on it inside a user namespace (nosuid, nodev, noexec of the mount it came from).
     remount_flags: c_ulong,
+    /// The rootfs's /tmp, where an `io` instance's directory is bound.
+    tmp_dir: CString,
+    /// Flags for its nosuid,nodev remount, plus those locked on the instance directories' mount.
+    tmp_remount_flags: c_ulong,
     /// Rootless: (uid_map, gid_map) lines mapping root in the new user namespace to us.
     user_maps: Option<(CString, CString)>,
     /// Bind-mount /dev nodes from the host instead of mknod: in any user namespace but the
@@ -60,26 +67,21 @@ fn c_path(path: &Path) -> Result<CString, Error> {
 
 impl ChildSetup {
     /// `rootless`: Some((uid, gid)) to map root in a new user namespace to that user.
+    /// `io_dirs`: where instance directories for the `io` workload are made, if any.
     pub(super) fn new(
         rootfs: &Path,
         probe_name: &str,
         rootless: Option<(u32, u32)>,
+        io_dirs: Option<&Path>,
     ) -> Result<ChildSetup, Error> {
-        let stat = nix::sys::statvfs::statvfs(rootfs)
-            .map_err(|e| Error::sys(format!("statvfs {}", rootfs.display()), e))?;
-        let mut remount_flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-        for (st, ms) in [
-            (libc::ST_NOSUID, libc::MS_NOSUID),
-            (libc::ST_NODEV, libc::MS_NODEV),
-            (libc::ST_NOEXEC, libc::MS_NOEXEC),
-        ] {
-            if stat.flags().bits() & st != 0 {
-                remount_flags |= ms;
-            }
-        }
+        let remount = libc::MS_BIND | libc::MS_REMOUNT;
+        let tmp_locked = io_dirs.map_or(Ok(0), locked_flags)?;
         let dev = rootfs.join("dev");
         Ok(ChildSetup {
             rootfs: c_path(rootfs)?,
+            remount_flags: remount | libc::MS_RDONLY | locked_flags(rootfs)?,
+            tmp_dir: c_path(&rootfs.join("tmp"))?,
+            tmp_remount_flags: remount | libc::MS_NOSUID | libc::MS_NODEV | tmp_locked,
             proc_dir: c_path(&rootfs.join("proc"))?,
             dev_dir: c_path(&dev)?,
             dev_nodes: DEVICES
@@ -96,7 +98,6 @@ impl ChildSetup {
                 .iter()
                 .map(|&(target, name)| Ok((c_path(Path::new(target))?, c_path(&dev.join(name))?)))
                 .collect::<Result<_, Error>>()?,
-            remount_flags,
             user_maps: rootless.map(|(uid, gid)| {
                 let map_root_to =
                     |id: u32| CString::new(format!("0 {id} 1\n")).expect("digits have no NUL");
@@ -111,6 +112,22 @@ impl ChildSetup {
     pub(super) fn rootless(&self) -> bool {
         self.user_maps.is_some()
     }
+}
+
+/// The flags of the mount holding `path` that a bind of it keeps, and that a remount inside a
+/// user namespace must repeat (the kernel locks them): read-only, nosuid, nodev, noexec.
+fn locked_flags(path: &Path) -> Result<c_ulong, Error> {
+    let stat = nix::sys::statvfs::statvfs(path)
+        .map_err(|e| Error::sys(format!("statvfs {}", path.display()), e))?;
+    Ok([
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+    ]
+    .iter()
+    .filter(|(st, _)| stat.flags().bits() & st != 0)
+    .fold(0, |flags, (_, ms)| flags | ms))
 }
 
 /// True when this process's user namespace is the host's (uid_map maps all 2^32 ids 1:1).
@@ -129,6 +146,8 @@ pub(super) struct ChildRun<'a> {
     pub join_fds: &'a [RawFd],
     /// Host /dev/null, to become the probe's stdin.
     pub stdin_fd: RawFd,
+    /// The instance's own host directory for the `io` workload, bound at /tmp.
+    pub io_dir: Option<&'a CStr>,
     /// Written by the child: CLOCK_MONOTONIC when it started, and when its mounts were done.
     pub started_ns: u64,
     pub mounted_ns: u64,
@@ -193,7 +212,7 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
         let ret = unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
         check(ret.into(), "unshare the cgroup namespace")?;
     }
-    mount_rootfs(setup)?;
+    mount_rootfs(setup, run.io_dir)?;
     let name = setup.hostname.to_bytes();
     // SAFETY: sethostname reads len bytes from a valid buffer.
     let ret = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
@@ -236,8 +255,9 @@ fn mount(
     check(ret.into(), step)
 }
 
-/// Private propagation, a read-only bind of the rootfs, /proc and /dev inside it, pivot_root.
-fn mount_rootfs(setup: &ChildSetup) -> Step {
+/// Private propagation, a read-only bind of the rootfs (with `io_dir` bound read-write on its
+/// /tmp), /proc and /dev inside it, pivot_root.
+fn mount_rootfs(setup: &ChildSetup, io_dir: Option<&CStr>) -> Step {
     mount(
         None,
         c"/",
@@ -254,6 +274,12 @@ fn mount_rootfs(setup: &ChildSetup) -> Step {
         None,
         "bind the rootfs",
     )?;
+    if let Some(io_dir) = io_dir {
+        let tmp = &setup.tmp_dir;
+        mount(Some(io_dir), tmp, None, libc::MS_BIND, None, "bind /tmp")?;
+        let flags = setup.tmp_remount_flags;
+        mount(None, tmp, None, flags, None, "remount /tmp nosuid,nodev")?;
+    }
     mount(
         None,
         &setup.rootfs,

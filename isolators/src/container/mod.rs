@@ -4,7 +4,8 @@
 //! and cgroup namespaces (plus a user namespace when not root), inside its cgroup on v2
 //! (CLONE_INTO_CGROUP). It borrows the harness's memory until it execs (CLONE_VM | CLONE_VFORK),
 //! sets up its mounts, pivots into the read-only rootfs and execs `/isobench-probe`: no
-//! intermediate process, no second exec, no daemon.
+//! intermediate process, no second exec, no daemon. An `io` instance also gets its own host
+//! directory, bound read-write at /tmp and removed at teardown ([`crate::io_dir`]).
 mod child;
 mod clone;
 
@@ -17,6 +18,7 @@ use crate::cgroup::{CgroupLayout, CgroupPlan, Creator, InstanceCgroup};
 use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
+use crate::io_dir::{IoDir, IoDirs};
 use crate::isolator::{
     monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
 };
@@ -55,6 +57,8 @@ struct Prepared {
     mode: CString,
     /// Host /dev/null, the probe's stdin.
     dev_null: OwnedFd,
+    /// Where `io` instances get their directories; `None` for other workloads.
+    io_dirs: Option<IoDirs>,
 }
 
 impl Default for ContainerIsolator {
@@ -86,6 +90,7 @@ impl ContainerIsolator {
 
     /// Prepares launches from an existing rootfs that holds `/isobench-probe` and empty `proc`
     /// and `dev` directories (what [`write_rootfs`] makes). [`Isolator::prepare`] calls this.
+    /// An `io` workload's instance directories go into `io` beside the rootfs.
     pub fn prepare_rootfs(&mut self, rootfs: &Path, workload: &Workload) -> Result<(), Error> {
         if !rootfs.join(PROBE_NAME).is_file() {
             return Err(Error::BadInput(format!(
@@ -104,12 +109,16 @@ impl ContainerIsolator {
         };
         let dev_null =
             std::fs::File::open("/dev/null").map_err(|e| Error::io("open /dev/null", e))?;
+        let beside = rootfs.parent().unwrap_or(rootfs);
+        let io_dirs = IoDirs::for_workload(workload, beside)?;
+        let io_parent = io_dirs.as_ref().map(IoDirs::parent);
         self.prepared = Some(Prepared {
-            setup: ChildSetup::new(rootfs, PROBE_NAME, rootless)?,
+            setup: ChildSetup::new(rootfs, PROBE_NAME, rootless, io_parent)?,
             stack: ChildStack::new()?,
             mode: CString::new(workload.mode.as_str())
                 .map_err(|_| Error::BadInput("workload mode contains NUL".into()))?,
             dev_null: dev_null.into(),
+            io_dirs,
         });
         Ok(())
     }
@@ -214,6 +223,12 @@ impl Isolator for ContainerIsolator {
             channel_arg.as_ptr(),
             std::ptr::null(),
         ];
+        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
+        let io_dir_path = io_dir
+            .as_ref()
+            .map(|d| CString::new(d.path().as_os_str().as_encoded_bytes()))
+            .transpose()
+            .map_err(|_| Error::BadInput("the io directory's path contains NUL".into()))?;
 
         let launched_ns = monotonic_ns();
         let mut cgroup = match &self.plan {
@@ -238,6 +253,7 @@ impl Isolator for ContainerIsolator {
             argv: &argv,
             join_fds: &join_fds,
             stdin_fd: prepared.dev_null.as_raw_fd(),
+            io_dir: io_dir_path.as_deref(),
             started_ns: 0,
             mounted_ns: 0,
             failed_step: None,
@@ -270,6 +286,7 @@ impl Isolator for ContainerIsolator {
             phases,
             cgroup,
             reaped: false,
+            io_dir,
         }))
     }
 }
@@ -282,6 +299,8 @@ struct ContainerInstance {
     phases: Vec<(String, u64)>,
     cgroup: Option<InstanceCgroup>,
     reaped: bool,
+    /// The `io` workload's host directory (bound at /tmp), removed at teardown and on drop.
+    io_dir: Option<IoDir>,
 }
 
 impl Instance for ContainerInstance {
@@ -300,6 +319,7 @@ impl Instance for ContainerInstance {
         Resources {
             pids: vec![self.pid],
             cgroup: self.cgroup.as_ref().and_then(InstanceCgroup::memory_source),
+            paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()
         }
     }
@@ -313,7 +333,8 @@ impl Instance for ContainerInstance {
         if let Some(cgroup) = self.cgroup.as_mut() {
             cgroup.remove(deadline.saturating_duration_since(Instant::now()))?;
         }
-        Ok(())
+        // The bind at /tmp went with the probe's mount namespace; the directory is ours.
+        self.io_dir.as_ref().map_or(Ok(()), IoDir::remove)
     }
 }
 
@@ -323,7 +344,8 @@ impl Drop for ContainerInstance {
             // The probe is PID 1 of its pid namespace: killing it kills everything inside.
             reap::kill_and_reap(self.pid);
         }
-        // Dropping the cgroup kills anything left in it and removes its directories.
+        // Dropping the cgroup kills anything left in it and removes its directories; dropping
+        // the io directory removes it.
     }
 }
 

@@ -1,14 +1,16 @@
 //! bubblewrap: every namespace it can make (`--unshare-all`), a read-only bind of the probe
-//! rootfs as /, fresh /proc and /dev. No cgroup.
+//! rootfs as /, fresh /proc and /dev. No cgroup. For the `io` workload, `--bind DIR /tmp` of
+//! the instance's own host directory (bwrap makes every mount nosuid, and `--bind` nodev).
 use std::path::Path;
 use std::process::Command;
 
 use super::engine::Engine;
-use super::simple::{PreparedRootfs, SimpleInstance};
+use super::simple::{IoPlace, PreparedRootfs, SimpleInstance};
 use super::spawned::Spawned;
 use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
+use crate::io_dir::{IoDirs, INSTANCE_TMP};
 use crate::isolator::{Availability, Description, Instance, Isolator, KernelKind, Kind};
 use crate::probe::{Workload, PROBE_NAME};
 use crate::registry::RegistryOptions;
@@ -59,7 +61,7 @@ impl Isolator for BwrapIsolator {
     }
     fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
         let (prepared, footprint) =
-            PreparedRootfs::make(self.engine.require()?, workload, scratch)?;
+            PreparedRootfs::make(self.engine.require()?, workload, scratch, IoPlace::Scratch)?;
         self.prepared = Some(prepared);
         Ok(footprint)
     }
@@ -68,19 +70,24 @@ impl Isolator for BwrapIsolator {
             .prepared
             .as_ref()
             .ok_or_else(|| Error::BadInput("bwrap: launch before prepare".into()))?;
+        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
         let channel = FdChannel::new()?;
         let mut command = Command::new(&prepared.engine);
         command
             .arg("--unshare-all")
             .arg("--ro-bind")
             .arg(&prepared.rootfs)
-            .arg("/")
+            .arg("/");
+        if let Some(dir) = &io_dir {
+            command.arg("--bind").arg(dir.path()).arg(INSTANCE_TMP);
+        }
+        command
             .args(["--proc", "/proc", "--dev", "/dev", "--die-with-parent"])
             .arg(format!("/{PROBE_NAME}"))
             .args(["--mode", &prepared.workload.mode])
             .args(["--channel", &channel.probe_channel_arg()])
             .env_clear();
         let spawned = Spawned::spawn(&mut command, Some(channel), &prepared.scratch)?;
-        Ok(Box::new(SimpleInstance::new(spawned, "bwrap+exec")))
+        Ok(Box::new(SimpleInstance::new(spawned, "bwrap+exec", io_dir)))
     }
 }

@@ -3,6 +3,14 @@
 //! released by a newline on stdin. An instance is the client we spawn plus the container's
 //! monitor (containerd shim, or conmon for Podman) and the probe; shared daemons (dockerd,
 //! containerd) are not counted.
+//!
+//! Containers do not run `--read-only`, so their /tmp would be the image's writable overlay
+//! layer. For the `io` workload each container instead gets its own host directory under the
+//! scratch dir as `--mount type=bind,source=DIR,target=/tmp` ([`crate::io_dir`]), the same file
+//! system every other isolator writes to (no tmpfs, no overlay copy-up). The engine makes the
+//! bind, so it must see this host's file system: a remote engine (`DOCKER_HOST` or
+//! `CONTAINER_HOST` on another machine) is refused for `io` in prepare. The bind is rw but, as
+//! `--mount` offers no such options, not nosuid/nodev.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -15,6 +23,7 @@ use super::procs::{self, ProcessId};
 use super::spawned::{unique_id, Spawned};
 use crate::disk::DiskFootprint;
 use crate::host::Host;
+use crate::io_dir::{IoDir, IoDirs, INSTANCE_TMP};
 use crate::isolator::{
     Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
 };
@@ -41,6 +50,8 @@ pub struct CliProfile {
     pub needs_daemon: bool,
     /// Where the engine puts container `id`'s cgroup, relative to a hierarchy root.
     pub cgroup_paths: fn(&str) -> Vec<String>,
+    /// The environment variable that points the client at a (possibly remote) engine.
+    pub host_env: &'static str,
 }
 
 /// An isolator driving a docker-like client (`docker`, `podman`).
@@ -56,6 +67,8 @@ struct Prepared {
     image: String,
     workload: Workload,
     scratch: PathBuf,
+    /// Where `io` instances get their directories; `None` for other workloads.
+    io_dirs: Option<IoDirs>,
 }
 
 impl CliIsolator {
@@ -103,6 +116,7 @@ pub fn docker(options: &RegistryOptions) -> CliIsolator {
                 format!("system.slice/docker-{id}.scope"),
             ]
         },
+        host_env: "DOCKER_HOST",
     };
     let engine = Engine::new(
         "docker",
@@ -155,6 +169,14 @@ impl Isolator for CliIsolator {
     }
     fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
         let client = self.engine.require()?;
+        if let Some(remote) =
+            remote_engine(self.profile.host_env).filter(|_| workload.writes_files())
+        {
+            return Err(Error::BadInput(format!(
+                "{}: the io workload bind-mounts a directory of this host at /tmp, but {}={remote} is not a local socket",
+                self.profile.name, self.profile.host_env
+            )));
+        }
         let rootfs = write_rootfs(scratch)?;
         let tar = scratch.join("probe-image.tar");
         let status = Command::new("tar")
@@ -185,6 +207,7 @@ impl Isolator for CliIsolator {
             image,
             workload: workload.clone(),
             scratch: scratch.to_path_buf(),
+            io_dirs: IoDirs::for_workload(workload, scratch)?,
         });
         Ok(footprint)
     }
@@ -193,10 +216,18 @@ impl Isolator for CliIsolator {
             Error::BadInput(format!("{}: launch before prepare", self.profile.name))
         })?;
         let name = unique_id();
+        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
         let mut command = Command::new(&prepared.client);
         command
             .args(["run", "--rm", "-i", "--network", "none", "--name", &name])
-            .args(&self.profile.run_args)
+            .args(&self.profile.run_args);
+        if let Some(dir) = &io_dir {
+            let source = dir.path().display();
+            command.arg(format!(
+                "--mount=type=bind,source={source},target={INSTANCE_TMP}"
+            ));
+        }
+        command
             .arg(&prepared.image)
             .arg(format!("/{PROBE_NAME}"))
             .args(["--channel", "stdio", "--mode", &prepared.workload.mode]);
@@ -209,6 +240,7 @@ impl Isolator for CliIsolator {
             cgroup_paths: self.profile.cgroup_paths,
             container: OnceLock::new(),
             gone: false,
+            io_dir,
         }))
     }
 }
@@ -229,6 +261,8 @@ struct DockerInstance {
     cgroup_paths: fn(&str) -> Vec<String>,
     container: OnceLock<Container>,
     gone: bool,
+    /// The `io` workload's host directory (bound at /tmp); dropped after Drop's clean-up.
+    io_dir: Option<IoDir>,
 }
 
 impl DockerInstance {
@@ -291,6 +325,7 @@ impl Instance for DockerInstance {
                 .cgroup
                 .iter()
                 .map(|c| c.dir().to_path_buf())
+                .chain(self.io_dir.iter().map(|d| d.path().to_path_buf()))
                 .collect(),
             ..Default::default()
         }
@@ -311,6 +346,9 @@ impl Instance for DockerInstance {
         // `docker run --rm` returns once the daemon removed the container (wait condition
         // "removed"), so no `docker ps` round trip is needed here; tests check it.
         procs::wait_all_gone(&daemon_side, left, "the container's shim and probe to exit")?;
+        if let Some(dir) = &self.io_dir {
+            dir.remove()?;
+        }
         self.gone = true;
         Ok(())
     }
@@ -334,5 +372,29 @@ impl Drop for DockerInstance {
             procs::kill_all(&procs::identify(&procs::descendants(monitor)));
         }
         let _ = cli(&self.client, &["rm", "-f", &self.name], GRACEFUL_DROP);
+    }
+}
+
+/// The value of `variable` when it points the client at something other than a local socket.
+fn remote_engine(variable: &str) -> Option<String> {
+    std::env::var(variable)
+        .ok()
+        .filter(|value| !value.is_empty() && !value.starts_with("unix://"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_non_unix_engine_addresses_are_remote() {
+        let variable = "ISOBENCH_TEST_REMOTE_ENGINE";
+        assert_eq!(super::remote_engine(variable), None);
+        std::env::set_var(variable, "unix:///run/docker.sock");
+        assert_eq!(super::remote_engine(variable), None);
+        std::env::set_var(variable, "tcp://10.0.0.1:2375");
+        assert_eq!(
+            super::remote_engine(variable).as_deref(),
+            Some("tcp://10.0.0.1:2375")
+        );
+        std::env::remove_var(variable);
     }
 }

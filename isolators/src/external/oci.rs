@@ -1,6 +1,8 @@
 //! Shared OCI runtime adapter (runc, crun, runsc): the bundle (config.json built with
 //! oci-spec over the probe rootfs), `run` in the foreground with the probe's pipes preserved as
-//! fds 3 and 4, a private `--root` state directory, and delete-on-drop.
+//! fds 3 and 4, a private `--root` state directory, and delete-on-drop. For the `io` workload
+//! each container gets its own host directory as a read-write `bind` mount at /tmp
+//! ([`crate::io_dir`]); under runsc the gofer serves it, and that cost is part of the figure.
 //!
 //! Why foreground `run`: it is create + start in one command, and the runtime stays the
 //! container's parent until the probe exits (as `docker run` does), so launch → ready is what a
@@ -18,6 +20,7 @@ use super::spawned::{unique_id, Spawned};
 use crate::cgroup::CgroupLayout;
 use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
+use crate::io_dir::{IoDir, IoDirs};
 use crate::isolator::{Instance, Ready, Resources};
 use crate::memory::CgroupMemorySource;
 use crate::probe::{write_rootfs, Workload};
@@ -103,6 +106,8 @@ pub struct PreparedOci {
     pub scratch: PathBuf,
     pub bundles: PathBuf,
     pub cgroup: CgroupLayout,
+    /// Where `io` instances get their directories; `None` for other workloads.
+    pub io_dirs: Option<IoDirs>,
 }
 
 impl PreparedOci {
@@ -122,8 +127,10 @@ impl PreparedOci {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         }
+        let io_dirs = IoDirs::for_workload(workload, scratch)?;
         let sample = scratch.join("config.json");
-        probe_spec(&rootfs, workload, flavor.channel, "/sample")?
+        let sample_tmp = io_dirs.as_ref().map(IoDirs::parent);
+        probe_spec(&rootfs, workload, flavor.channel, "/sample", sample_tmp)?
             .save(&sample)
             .map_err(|e| Error::Engine(format!("write {}: {e}", sample.display())))?;
         let footprint = DiskFootprint::measure(executables, &[rootfs.clone(), sample])?;
@@ -138,6 +145,7 @@ impl PreparedOci {
             scratch: scratch.to_path_buf(),
             bundles,
             cgroup: CgroupLayout::detect(),
+            io_dirs,
         };
         Ok((prepared, footprint))
     }
@@ -150,9 +158,17 @@ impl PreparedOci {
             .map_err(|e| Error::io(format!("create {}", bundle.display()), e))?;
         let cgroups_path = format!("/{CGROUP_PARENT}/{id}");
         let channel_kind = self.runtime.flavor.channel;
-        probe_spec(&self.rootfs, &self.workload, channel_kind, &cgroups_path)?
-            .save(bundle.join("config.json"))
-            .map_err(|e| Error::Engine(format!("write {}/config.json: {e}", bundle.display())))?;
+        let io_dir = self.io_dirs.as_ref().map(IoDirs::create).transpose()?;
+        let tmp = io_dir.as_ref().map(IoDir::path);
+        probe_spec(
+            &self.rootfs,
+            &self.workload,
+            channel_kind,
+            &cgroups_path,
+            tmp,
+        )?
+        .save(bundle.join("config.json"))
+        .map_err(|e| Error::Engine(format!("write {}/config.json: {e}", bundle.display())))?;
         let bundle_arg = bundle.to_string_lossy().to_string();
         let mut args = vec!["run", "--bundle", &bundle_arg];
         let fd_channel = match channel_kind {
@@ -180,6 +196,7 @@ impl PreparedOci {
             cgroup_dirs,
             every_cgroup_dir,
             runtime: self.runtime.clone(),
+            io_dir,
         };
         instance.spawned = Some(Spawned::spawn(&mut command, fd_channel, &self.scratch)?);
         Ok(instance)
@@ -238,6 +255,8 @@ pub struct OciInstance {
     /// The instance's directory in every hierarchy, existing or not, for leak checks.
     every_cgroup_dir: Vec<PathBuf>,
     runtime: Runtime,
+    /// The `io` workload's host directory (bound at /tmp), removed at teardown and on drop.
+    io_dir: Option<IoDir>,
 }
 
 impl OciInstance {
@@ -294,6 +313,7 @@ impl Instance for OciInstance {
         }
         let mut paths = self.state_entries();
         paths.push(self.bundle.clone());
+        paths.extend(self.io_dir.iter().map(|d| d.path().to_path_buf()));
         paths.extend(self.every_cgroup_dir.iter().filter(|d| d.is_dir()).cloned());
         Resources {
             pids,
@@ -328,6 +348,9 @@ impl Instance for OciInstance {
             )));
         }
         let _ = std::fs::remove_dir_all(&self.bundle);
+        if let Some(dir) = &self.io_dir {
+            dir.remove()?;
+        }
         // The runtime removes its cgroups when the container is destroyed; wait for that.
         while let Some(dir) = self.every_cgroup_dir.iter().find(|d| d.exists()) {
             if started.elapsed() >= timeout {

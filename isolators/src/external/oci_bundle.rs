@@ -9,6 +9,7 @@ use oci_spec::runtime::{
 };
 
 use crate::cgroup::{CgroupLayout, CGROUP_ROOT};
+use crate::io_dir::INSTANCE_TMP;
 use crate::memory::CgroupMemorySource;
 use crate::probe::{Workload, PROBE_NAME};
 use crate::Error;
@@ -40,12 +41,14 @@ impl OciChannel {
 }
 
 /// The runtime spec every OCI instance runs: read-only probe rootfs, /proc and a tmpfs /dev,
-/// mount/pid/uts/ipc/net namespaces, the probe with the given channel, no terminal.
+/// mount/pid/uts/ipc/net namespaces, the probe with the given channel, no terminal. `tmp`, the
+/// instance's own host directory for the `io` workload, is bound read-write at /tmp.
 pub fn probe_spec(
     rootfs: &Path,
     workload: &Workload,
     channel: OciChannel,
     cgroups_path: &str,
+    tmp: Option<&Path>,
 ) -> Result<Spec, Error> {
     let spec_error = |e: oci_spec::OciSpecError| Error::Engine(format!("OCI spec: {e}"));
     let namespaces = [
@@ -59,7 +62,7 @@ pub fn probe_spec(
     .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
     .collect::<Result<Vec<_>, _>>()
     .map_err(spec_error)?;
-    let mounts = vec![
+    let mut mounts = vec![
         MountBuilder::default()
             .destination("/proc")
             .typ("proc")
@@ -79,6 +82,17 @@ pub fn probe_spec(
             .build()
             .map_err(spec_error)?,
     ];
+    if let Some(tmp) = tmp {
+        mounts.push(
+            MountBuilder::default()
+                .destination(INSTANCE_TMP)
+                .typ("bind")
+                .source(tmp)
+                .options(["bind", "rw", "nosuid", "nodev"].map(String::from).to_vec())
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
     let process = ProcessBuilder::default()
         .terminal(false)
         .args(vec![

@@ -39,6 +39,7 @@ pub fn podman(options: &RegistryOptions) -> CliIsolator {
                 format!("machine.slice/libpod-{id}.scope"),
             ]
         },
+        host_env: "CONTAINER_HOST",
     };
     let engine = Engine::new(
         "podman",

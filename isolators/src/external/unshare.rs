@@ -1,14 +1,21 @@
 //! util-linux `unshare`: new mount, pid, uts, ipc and net namespaces, a chroot into the probe
 //! rootfs and a fresh /proc there. No cgroup, no seccomp, no capability drop: the cheapest real container tool.
+//!
+//! `--root` is a plain chroot into the rootfs directory, which stays writable (no read-only
+//! bind), and unshare has no option to bind-mount anything, so the `io` workload cannot get a
+//! bind at /tmp without a shell or a helper in the rootfs. Instead each instance gets its own
+//! directory inside the rootfs's /tmp (the same host file system as every other isolator's
+//! instance directory) and the probe is told `ISOBENCH_IO_DIR=/tmp/<that directory>`.
 use std::path::Path;
 use std::process::Command;
 
 use super::engine::Engine;
-use super::simple::{PreparedRootfs, SimpleInstance};
+use super::simple::{IoPlace, PreparedRootfs, SimpleInstance};
 use super::spawned::Spawned;
 use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
+use crate::io_dir::{IoDirs, INSTANCE_TMP, IO_DIR_ENV};
 use crate::isolator::{Availability, Description, Instance, Isolator, KernelKind, Kind};
 use crate::probe::{Workload, PROBE_NAME};
 use crate::registry::RegistryOptions;
@@ -60,8 +67,9 @@ impl Isolator for UnshareIsolator {
         self.engine.availability()
     }
     fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+        let engine = self.engine.require()?;
         let (prepared, footprint) =
-            PreparedRootfs::make(self.engine.require()?, workload, scratch)?;
+            PreparedRootfs::make(engine, workload, scratch, IoPlace::RootfsTmp)?;
         self.prepared = Some(prepared);
         Ok(footprint)
     }
@@ -70,6 +78,7 @@ impl Isolator for UnshareIsolator {
             .prepared
             .as_ref()
             .ok_or_else(|| Error::BadInput("unshare: launch before prepare".into()))?;
+        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
         let channel = FdChannel::new()?;
         let mut command = Command::new(&prepared.engine);
         command
@@ -89,7 +98,15 @@ impl Isolator for UnshareIsolator {
             .args(["--mode", &prepared.workload.mode])
             .args(["--channel", &channel.probe_channel_arg()])
             .env_clear();
+        if let Some(name) = io_dir.as_ref().and_then(|d| d.path().file_name()) {
+            let inside = std::path::Path::new(INSTANCE_TMP).join(name);
+            command.env(IO_DIR_ENV, inside);
+        }
         let spawned = Spawned::spawn(&mut command, Some(channel), &prepared.scratch)?;
-        Ok(Box::new(SimpleInstance::new(spawned, "unshare+exec")))
+        Ok(Box::new(SimpleInstance::new(
+            spawned,
+            "unshare+exec",
+            io_dir,
+        )))
     }
 }

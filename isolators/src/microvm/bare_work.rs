@@ -3,8 +3,8 @@
 //!
 //! `cpu` is the probe's xorshift32 loop instruction for instruction (shift, xor, three times per
 //! round, one million rounds per unit); `mem` fills a source buffer with 7s and copies it eight
-//! times with `rep movsb`, as the probe's `memcpy` does on a buffer it allocated. `syscall` and
-//! `io` need a kernel and are refused: use `microvm-linux` for those.
+//! times with `rep movsb`, as the probe's `memcpy` does on a buffer it allocated. `syscall`
+//! needs a kernel (`microvm-linux`) and `io` a disk: both are refused.
 use super::asm::Asm;
 
 /// Boot-timer port values around the work: 124 before, 125 after. Firecracker's boot timer
@@ -60,9 +60,14 @@ impl BareWork {
             "touch" => BareWork::Touch { mib: number(16)? },
             "cpu" => BareWork::Cpu { units: number(50)? },
             "mem" => BareWork::Mem { mib: number(64)? },
+            "io" => {
+                return Err(format!(
+                    "the bare guest has no disk for {mode:?} (microvm-linux has only a RAM /tmp, not comparable either); measure io with process and container-class isolators"
+                ))
+            }
             _ => {
                 return Err(format!(
-                    "the bare guest runs noop, touch:<MiB>, cpu:<M> and mem:<MiB>, not {mode:?}: it has no kernel for syscall or io; use microvm-linux"
+                    "the bare guest runs noop, touch:<MiB>, cpu:<M> and mem:<MiB>, not {mode:?}: syscall needs a kernel; use microvm-linux"
                 ))
             }
         };
@@ -162,6 +167,7 @@ mod tests {
             let message = BareWork::from_mode(refused).unwrap_err();
             assert!(message.contains("microvm-linux"), "{message}");
         }
+        assert!(BareWork::from_mode("io:64").unwrap_err().contains("no disk"));
         assert!(BareWork::from_mode("mem:900")
             .unwrap_err()
             .contains("1024 MiB"));

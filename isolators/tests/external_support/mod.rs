@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use isolators::testing::{io_instance_dirs, mounts_naming};
 use isolators::{Host, Isolator, MemoryUsage, Workload};
 
 /// Runs launch → ready → memory → release → gone once and checks nothing is left, and that
@@ -52,6 +53,66 @@ pub fn lifecycle(
     }
     drop(instance);
     (startup_ns, memory)
+}
+
+/// `io:64`: the probe writes and fsyncs 64 KiB in the instance's own writable directory
+/// (`checksum=65536` on its ready line). The directory exists while the instance runs, is
+/// listed in its resources, and is gone, with no mount of it on the host, after a released
+/// teardown and after a Drop without release.
+pub fn io_lifecycle(isolator: &mut dyn Isolator, scratch: &Path) {
+    let io = Workload::parse("io:64").unwrap();
+    isolator.prepare(&io, scratch).unwrap();
+    for released in [true, false] {
+        let mut instance = isolator.launch().unwrap();
+        let ready = instance.wait_ready(Duration::from_secs(60)).unwrap();
+        let report = |key: &str| ready.report.get(key).map(String::as_str);
+        assert_eq!(
+            (report("mode"), report("checksum")),
+            (Some("io"), Some("65536")),
+            "{:?}",
+            ready.report
+        );
+        let dirs = io_instance_dirs(scratch);
+        assert_eq!(dirs.len(), 1, "one directory per instance: {dirs:?}");
+        let resources = instance.resources();
+        assert!(resources.paths.contains(&dirs[0]), "{resources:?}");
+        assert!(
+            resources.pids.iter().any(|&pid| sees_io_dir(pid, &dirs[0])),
+            "no process of the instance has {} mounted or in ISOBENCH_IO_DIR",
+            dirs[0].display()
+        );
+        assert_eq!(mounts_naming(scratch), Vec::<String>::new(), "on the host");
+        if released {
+            instance.release().unwrap();
+            instance.wait_gone(Duration::from_secs(60)).unwrap();
+            assert!(!dirs[0].exists(), "{} outlived teardown", dirs[0].display());
+        }
+        drop(instance);
+        assert_eq!(io_instance_dirs(scratch), Vec::<std::path::PathBuf>::new());
+        assert_eq!(mounts_naming(scratch), Vec::<String>::new());
+        assert_nothing_runs_from(scratch);
+        eprintln!(
+            "{}: io:64 work_ns {} ({})",
+            isolator.name(),
+            report("work_ns").unwrap_or("?"),
+            if released { "released" } else { "dropped" }
+        );
+    }
+}
+
+/// Whether `pid` has `dir` mounted (a bind whose source ends in `io/<name>`) or names it in
+/// ISOBENCH_IO_DIR (as `/tmp/<name>` inside a chroot).
+fn sees_io_dir(pid: i32, dir: &Path) -> bool {
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let bound = mountinfo.lines().any(|line| {
+        line.split(' ')
+            .nth(3)
+            .is_some_and(|root| root.ends_with(&format!("/io/{name}")))
+    });
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let named = format!("ISOBENCH_IO_DIR=/tmp/{name}");
+    bound || environ.split(|&b| b == 0).any(|v| v == named.as_bytes())
 }
 
 /// A launch that never gets to ready (1 ms timeout) must leave nothing behind once dropped.

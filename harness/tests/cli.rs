@@ -188,7 +188,7 @@ fn a_working_probe_gives_runtime_ratios_for_container_and_microvm() {
     let test = "a_working_probe_gives_runtime_ratios_for_container_and_microvm";
     let host = isolators::Host::detect();
     if !isolators::testing::run_if(test, "root", isolators::testing::check_root())
-        || !isolators::testing::run_if(test, "kvm", host.kvm.problem.clone().map_or(Ok(()), Err))
+        || !isolators::testing::run_if(test, "kvm", isolators::testing::check_kvm_and_vmm())
     {
         return;
     }

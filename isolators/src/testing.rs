@@ -40,6 +40,16 @@ pub fn check_root() -> Result<(), String> {
     }
 }
 
+/// `Ok` when /dev/kvm opens read-write and `isobench-vmm` is found (the `kvm` capability).
+pub fn check_kvm_and_vmm() -> Result<(), String> {
+    if let Some(problem) = crate::kvm::KvmAccess::detect().problem {
+        return Err(problem);
+    }
+    crate::microvm::find_vmm()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// `Ok` when `program` is on PATH.
 pub fn check_on_path(program: &str) -> Result<(), String> {
     which(program)

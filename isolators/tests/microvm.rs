@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use isolators::microvm::guest::{bare_guest_elf, BareWork};
 use isolators::microvm::{find_vmm, launch_vm, GuestKind, MicrovmIsolator, VmSpec};
-use isolators::testing::{check_on_path, run_if};
+use isolators::testing::{check_kvm_and_vmm, check_on_path, run_if};
 use isolators::{Availability, Error, Host, Instance, Isolator, Workload};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -21,13 +21,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn kvm_ready(test: &str) -> bool {
-    let host = Host::detect();
-    let check = match (&host.kvm.problem, find_vmm()) {
-        (Some(problem), _) => Err(problem.clone()),
-        (None, Err(e)) => Err(e.to_string()),
-        (None, Ok(_)) => Ok(()),
-    };
-    run_if(test, "kvm", check)
+    run_if(test, "kvm", check_kvm_and_vmm())
 }
 
 /// A process we started, identified by pid and start time so a recycled pid is not mistaken

@@ -2,21 +2,15 @@
 //! times them from the guest's work stamps, and what the bare guest cannot run is refused.
 use std::time::Duration;
 
-use isolators::microvm::{find_vmm, GuestKind, MicrovmIsolator};
-use isolators::testing::run_if;
+use isolators::microvm::{GuestKind, MicrovmIsolator};
+use isolators::testing::{check_kvm_and_vmm, run_if};
 use isolators::{Error, Host, Isolator, Workload};
 
 /// One unit of cpu or mem takes ~8 s on software KVM (every guest instruction is emulated).
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn kvm_ready(test: &str) -> bool {
-    let host = Host::detect();
-    let check = match (&host.kvm.problem, find_vmm()) {
-        (Some(problem), _) => Err(problem.clone()),
-        (None, Err(e)) => Err(e.to_string()),
-        (None, Ok(_)) => Ok(()),
-    };
-    run_if(test, "kvm", check)
+    run_if(test, "kvm", check_kvm_and_vmm())
 }
 
 /// Launches the bare guest with `mode`, returns its reported work_ns and launch→ready.

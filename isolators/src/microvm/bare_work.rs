@@ -167,7 +167,9 @@ mod tests {
             let message = BareWork::from_mode(refused).unwrap_err();
             assert!(message.contains("microvm-linux"), "{message}");
         }
-        assert!(BareWork::from_mode("io:64").unwrap_err().contains("no disk"));
+        assert!(BareWork::from_mode("io:64")
+            .unwrap_err()
+            .contains("no disk"));
         assert!(BareWork::from_mode("mem:900")
             .unwrap_err()
             .contains("1024 MiB"));

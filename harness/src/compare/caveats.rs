@@ -50,7 +50,7 @@ pub fn caveats(
         }
     }
     if base.len() == 1 || new.len() == 1 {
-        out.push("one run on a side: the interval covers sample noise within a run, not drift between runs; alternate runs of both builds (A B A B) and pass each side's files comma-separated".into());
+        out.push("one run on a side: the interval covers sample noise within a run, not drift between runs; alternate runs of both builds in a balanced order (A B B A) and pass each side's files comma-separated".into());
     }
     let baseline_moved = comparisons.iter().find(|c| {
         c.isolator == "process" && c.metric == "startup_ns" && c.verdict != Verdict::NoChange

@@ -3,12 +3,16 @@
 //! Flat sampling with `iter_custom`: each iteration is one whole instance (launch, ready,
 //! release, gone) but only launch → ready is timed. Unavailable isolators print why and are
 //! skipped. Narrow the set with ISOBENCH_BENCH_ISOLATORS=process,container,….
+//!
+//! At the end it prints how the built-in launchers compare with the peers measured in the
+//! same `cargo bench`: the container against every other container and sandbox, the microVM
+//! against every other VMM, as ratios of medians (below 1 = ours is faster).
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use isobench::trial::time_startup;
 use isolators::registry::{self, RegistryOptions};
-use isolators::{Availability, Host, Workload};
+use isolators::{Availability, Host, Kind, Workload};
 
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -25,6 +29,7 @@ fn startup(c: &mut Criterion) {
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
+    let mut measured: Vec<Measured> = Vec::new();
     for mut isolator in registry::all(&RegistryOptions::default()) {
         let name = isolator.name().to_string();
         if wanted.as_ref().is_some_and(|w| !w.contains(&name)) {
@@ -45,20 +50,76 @@ fn startup(c: &mut Criterion) {
         if host.kvm.is_software() && isolator.kind() == isolators::Kind::Microvm {
             eprintln!("NOTE startup/{name}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization");
         }
+        let mut times_ns: Vec<f64> = Vec::new();
         group.bench_function(&name, |b| {
             b.iter_custom(|iterations| {
                 (0..iterations)
                     .map(|_| {
-                        time_startup(isolator.as_mut(), TRIAL_TIMEOUT)
-                            .unwrap_or_else(|e| panic!("startup/{name}: {e}"))
+                        let took = time_startup(isolator.as_mut(), TRIAL_TIMEOUT)
+                            .unwrap_or_else(|e| panic!("startup/{name}: {e}"));
+                        times_ns.push(took.as_nanos() as f64);
+                        took
                     })
                     .sum()
             })
+        });
+        measured.push(Measured {
+            kind: isolator.kind(),
+            median_ns: median(&mut times_ns),
+            name,
         });
         drop(isolator);
         drop(scratch);
     }
     group.finish();
+    print!("{}", ratios(&measured));
+}
+
+/// One isolator's launch → ready over every iteration criterion ran (warm-up included).
+struct Measured {
+    name: String,
+    kind: Kind,
+    median_ns: f64,
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// "ours vs each peer" lines for the built-in container and microVM launchers.
+fn ratios(measured: &[Measured]) -> String {
+    let mut out = String::new();
+    for (ours, peer_kinds) in [
+        ("container", &[Kind::Container, Kind::Sandbox][..]),
+        ("microvm", &[Kind::Microvm][..]),
+    ] {
+        let Some(own) = measured.iter().find(|m| m.name == ours) else {
+            continue;
+        };
+        let peers: Vec<String> = measured
+            .iter()
+            .filter(|m| m.name != ours && peer_kinds.contains(&m.kind))
+            .map(|m| format!("{} {:.2}×", m.name, own.median_ns / m.median_ns))
+            .collect();
+        if peers.is_empty() {
+            out += &format!(
+                "isobench: {ours} median {:.2} ms; no peer measured in this run\n",
+                own.median_ns / 1e6
+            );
+        } else {
+            out += &format!(
+                "isobench: {ours} median {:.2} ms, ratio to peers measured in this run (below 1 = faster): {}\n",
+                own.median_ns / 1e6,
+                peers.join(", ")
+            );
+        }
+    }
+    out
 }
 
 criterion_group!(benches, startup);

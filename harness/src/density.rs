@@ -66,10 +66,10 @@ pub fn measure(
                             Ok(one) => mine.push(one),
                             Err(error) => {
                                 failed.store(true, Ordering::SeqCst);
-                                failure.lock().unwrap().get_or_insert(format!(
+                                failure.lock().unwrap().get_or_insert(with_hint(format!(
                                     "instance {}: {error}",
                                     mine.len() * parallel as usize + thread + 1
-                                ));
+                                )));
                                 break;
                             }
                         }
@@ -118,6 +118,17 @@ pub fn measure(
         teardown_ns,
         stopped_because,
         leftovers: leftovers(&resources),
+    }
+}
+
+/// Names the limit behind the two errors a full host gives: EAGAIN from fork/clone and ENOMEM.
+fn with_hint(message: String) -> String {
+    if message.contains("(os error 11)") {
+        message + " — a pids limit is reached (cgroup pids.max, kernel.pid_max or ulimit -u)"
+    } else if message.contains("(os error 12)") || message.contains("Cannot allocate memory") {
+        message + " — the host or the cgroup is out of memory"
+    } else {
+        message
     }
 }
 

@@ -7,7 +7,7 @@
 //! With several runs per side the bootstrap has two stages: it resamples whole runs, then
 //! samples within them, so the interval also covers run-to-run drift (a shared host's load,
 //! frequency, caches), which no amount of samples inside one run can show. Alternating the
-//! two builds. runs (A B B A) and passing each side's files is how two runs of one build
+//! two builds' runs in a balanced order (A B B A) and passing each side's files is how two runs of one build
 //! come out "no change" on a shared machine. With one run per side the interval covers
 //! sample noise only, and a caveat says so.
 mod caveats;

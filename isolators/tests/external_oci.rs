@@ -167,6 +167,13 @@ fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator, processes:
     external_support::io_lifecycle(&mut isolator, scratch.path());
     assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
     assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
+    // The parent cgroup the runtime made goes with the isolator.
+    drop(isolator);
+    assert_eq!(
+        isolators::external::oci::cgroup_parent_dirs(),
+        Vec::<PathBuf>::new(),
+        "{engine} left its parent cgroup"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::oci_bundle::{all_cgroup_dirs, memory_cgroup, READY_FD, RELEASE_FD};
-pub use super::oci_bundle::{probe_spec, OciChannel, CGROUP_PARENT};
+pub use super::oci_bundle::{cgroup_parent_dirs, probe_spec, OciChannel, CGROUP_PARENT};
 use super::spawned::{unique_id, Spawned};
 use crate::cgroup::CgroupLayout;
 use crate::disk::DiskFootprint;

@@ -17,6 +17,25 @@ use crate::Error;
 /// Parent of every instance's cgroup (`cgroupsPath` = `/isobench-oci/<id>`).
 pub const CGROUP_PARENT: &str = "isobench-oci";
 
+/// The shared parent cgroup in every hierarchy where it exists (the runtimes create it).
+pub fn cgroup_parent_dirs() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut candidates = vec![root.join(CGROUP_PARENT)];
+    if let Ok(hierarchies) = std::fs::read_dir(root) {
+        candidates.extend(hierarchies.flatten().map(|h| h.path().join(CGROUP_PARENT)));
+    }
+    candidates.into_iter().filter(|dir| dir.is_dir()).collect()
+}
+
+/// Removes the shared parent cgroup wherever no instance is left under it. The runtimes
+/// delete each instance's cgroup but not the parent they created; one still in use (another
+/// isobench, another launcher) refuses with EBUSY and stays.
+pub fn remove_empty_cgroup_parents() {
+    for dir in cgroup_parent_dirs() {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 /// The probe's channel fds inside the container (`--preserve-fds 2` passes 3 and 4).
 pub const RELEASE_FD: RawFd = 3;
 pub const READY_FD: RawFd = 4;

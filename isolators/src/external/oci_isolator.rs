@@ -97,3 +97,11 @@ impl Isolator for OciIsolator {
         Ok(Box::new(prepared.launch()?))
     }
 }
+
+impl Drop for OciIsolator {
+    fn drop(&mut self) {
+        if self.prepared.is_some() {
+            super::oci_bundle::remove_empty_cgroup_parents();
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The `isobench density` command: prepare launchers, measure each count, write and print.
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -123,8 +123,12 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
                 break;
             }
         }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
     }
-    record.complete = true;
+    let interrupted = stop.load(Ordering::SeqCst);
+    record.complete = !interrupted;
     record.host.loadavg_end = fingerprint::loadavg();
     output::write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
     output::write_atomic(
@@ -141,6 +145,8 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
     let leaked = record.density.iter().any(|p| !p.leftovers.is_empty());
     Ok(if leaked {
         ExitCode::FAILURE
+    } else if interrupted {
+        ExitCode::from(crate::EXIT_INTERRUPTED)
     } else {
         ExitCode::SUCCESS
     })

@@ -84,22 +84,8 @@ fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
         .spawn()
         .unwrap();
     let json = out.join("run.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !json.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint written within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
+    let code = interrupt_once_written(&mut child, &json, Duration::from_millis(300));
+    assert_eq!(code, Some(130), "an interrupted run exits 130");
     let record = reports::RunRecord::load(&json).unwrap();
     assert!(!record.complete, "an interrupted run is marked incomplete");
     for name in needs_samples_from {
@@ -114,6 +100,11 @@ fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
             isolator.failures
         );
     }
+    assert_nothing_left(&mountinfo_before, tmp.path());
+}
+
+/// No child process, instance cgroup, mount or scratch directory remains.
+fn assert_nothing_left(mountinfo_before: &[String], tmp: &std::path::Path) {
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         our_children().is_empty(),
@@ -126,7 +117,31 @@ fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
         instance_cgroups()
     );
     assert_eq!(our_mounts(), mountinfo_before, "mounts changed");
-    assert_no_scratch_left(tmp.path());
+    assert_no_scratch_left(tmp);
+}
+
+/// Sends SIGINT to `child` once `file` exists plus `after`; returns its exit code.
+fn interrupt_once_written(
+    child: &mut std::process::Child,
+    file: &std::path::Path,
+    after: Duration,
+) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} not written within 60 s",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(after);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    child.wait().unwrap().code()
 }
 
 #[test]
@@ -152,4 +167,55 @@ fn ctrl_c_during_container_and_microvm_trials() {
         return;
     }
     interrupt_run("container,microvm", &["process", "container", "microvm"]);
+}
+
+#[test]
+fn ctrl_c_while_density_holds_containers() {
+    let test = "ctrl_c_while_density_holds_containers";
+    if !run_if(test, "root", check_root()) {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how orphans are re-parented.
+    let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(subreaper, 0);
+    let mountinfo_before = our_mounts();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("density");
+    // The first point is written within milliseconds; 1000 containers take about a second,
+    // so the signal lands while instances are being launched and held. microvm never starts.
+    let mut child = Command::cargo_bin("isobench")
+        .unwrap()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "density",
+            "-i",
+            "container,microvm",
+            "--instances",
+            "1,1000",
+            "--parallel",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let json = out.join("density.json");
+    let code = interrupt_once_written(&mut child, &json, Duration::from_millis(150));
+    assert_eq!(code, Some(130), "an interrupted density run exits 130");
+    let record = reports::RunRecord::load(&json).unwrap();
+    assert!(!record.complete, "marked incomplete");
+    let last = record.density.last().expect("points on disk");
+    assert_eq!(last.isolator, "container", "{:?}", record.density);
+    assert_eq!(last.requested, 1000);
+    assert!(last.reached < 1000, "{last:?}");
+    assert_eq!(last.stopped_because.as_deref(), Some("interrupted"));
+    assert!(last.leftovers.is_empty(), "{:?}", last.leftovers);
+    assert!(
+        record.density.iter().all(|p| p.isolator != "microvm"),
+        "no isolator starts after Ctrl-C"
+    );
+    assert_nothing_left(&mountinfo_before, tmp.path());
 }

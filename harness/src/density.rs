@@ -47,6 +47,7 @@ pub fn measure(
     let name = launchers[0].isolator.name().to_string();
     let parallel = launchers.len() as u32;
     let available_before = mem_available();
+    let oom_kills_before = oom_kills();
     let failure: Mutex<Option<String>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
     let started = monotonic_ns();
@@ -84,7 +85,10 @@ pub fn measure(
             .collect()
     });
     let all_ready_ns = monotonic_ns() - started;
-    let reached = held.len() as u32;
+    let launched = held.len() as u32;
+    // An instance the OOM killer (or anything else) ended after it was ready is not held.
+    let died = held.iter().filter(|h| !still_running(&h.resources)).count() as u32;
+    let reached = launched - died;
     let total_footprint_bytes: u64 = held
         .iter()
         .filter_map(|h| h.instance.memory().ok())
@@ -97,8 +101,21 @@ pub fn measure(
     let teardown_ns = monotonic_ns() - teardown_started;
     let mem_available_drop_bytes = available_before as i64 - available_during as i64;
     let mut stopped_because = failure.into_inner().unwrap();
+    if died > 0 {
+        let lost = format!("{died} of {launched} ready instances died while held");
+        stopped_because = Some(match stopped_because {
+            Some(first) => format!("{first}; {lost}"),
+            None => lost,
+        });
+    }
     if stopped_because.is_none() && stop.load(Ordering::SeqCst) {
         stopped_because = Some("interrupted".into());
+    }
+    let oom_kills = oom_kills().saturating_sub(oom_kills_before);
+    if let (Some(reason), true) = (stopped_because.as_mut(), oom_kills > 0) {
+        reason.push_str(&format!(
+            " — the kernel's OOM killer ran {oom_kills} time(s) meanwhile: out of memory"
+        ));
     }
     DensityPoint {
         isolator: name,
@@ -174,6 +191,26 @@ pub fn leftovers(resources: &[Resources]) -> Vec<String> {
         }
     }
     left
+}
+
+/// Whether any process of the instance is still running (not gone, not a zombie).
+fn still_running(resources: &Resources) -> bool {
+    resources.pids.iter().any(|&pid| {
+        procfs::process::Process::new(pid)
+            .and_then(|p| p.stat())
+            .is_ok_and(|stat| stat.state != 'Z')
+    })
+}
+
+/// The kernel's count of OOM kills since boot (`oom_kill` in /proc/vmstat, Linux 4.13+).
+fn oom_kills() -> u64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn mem_available() -> u64 {

@@ -1,5 +1,6 @@
-//! `isobench density` running into a real limit: a pids cgroup smaller than the count asked
-//! for. It must stop at the limit, say why, record how far it got and leave nothing behind.
+//! `isobench density` running into real limits: a pids cgroup, and a memory cgroup, smaller
+//! than the count asked for. It must stop there, say why, record how far it got and leave
+//! nothing behind.
 mod common;
 use common::assert_no_scratch_left;
 
@@ -11,82 +12,98 @@ use isolators::testing::{check_root, run_if};
 /// Small enough that 60 instances cannot fit, large enough for isobench's own threads.
 const PIDS_MAX: u32 = 24;
 
-/// A fresh pids cgroup (v1 `pids` hierarchy or v2 with the pids controller), removed on drop.
-struct PidsCgroup(PathBuf);
+/// A fresh cgroup with one limit (cgroup v1 hierarchy of the controller, or v2 with the
+/// controller enabled at the root), removed on drop.
+struct LimitedCgroup(PathBuf);
 
-impl PidsCgroup {
-    fn create() -> Result<PidsCgroup, String> {
-        let name = format!("isobench-density-test-{}", std::process::id());
-        let v1 = Path::new("/sys/fs/cgroup/pids");
-        let parent = if v1.join("cgroup.procs").exists() {
-            v1.to_path_buf()
+impl LimitedCgroup {
+    /// `files`: the limit's file name under v1, then under v2.
+    fn create(controller: &str, files: (&str, &str), limit: u64) -> Result<LimitedCgroup, String> {
+        let name = format!("isobench-density-test-{controller}-{}", std::process::id());
+        let v1 = Path::new("/sys/fs/cgroup").join(controller);
+        let (parent, file) = if v1.join("cgroup.procs").exists() {
+            (v1, files.0)
         } else {
             let root = Path::new("/sys/fs/cgroup");
             let enabled = std::fs::read_to_string(root.join("cgroup.subtree_control"))
-                .map_err(|e| format!("no pids controller: {e}"))?;
-            if !enabled.split_whitespace().any(|c| c == "pids") {
-                return Err(
-                    "the pids controller is not enabled for children of the root cgroup".into(),
-                );
+                .map_err(|e| format!("no {controller} controller: {e}"))?;
+            if !enabled.split_whitespace().any(|c| c == controller) {
+                return Err(format!(
+                    "the {controller} controller is not enabled for children of the root cgroup"
+                ));
             }
-            root.to_path_buf()
+            (root.to_path_buf(), files.1)
         };
         let dir = parent.join(name);
         std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        let cgroup = PidsCgroup(dir);
-        std::fs::write(cgroup.0.join("pids.max"), PIDS_MAX.to_string())
-            .map_err(|e| format!("pids.max: {e}"))?;
+        let cgroup = LimitedCgroup(dir);
+        std::fs::write(cgroup.0.join(file), limit.to_string())
+            .map_err(|e| format!("{file}: {e}"))?;
         Ok(cgroup)
     }
 
-    fn current(&self) -> u32 {
-        std::fs::read_to_string(self.0.join("pids.current"))
+    /// Processes still in the cgroup.
+    fn processes(&self) -> usize {
+        std::fs::read_to_string(self.0.join("cgroup.procs"))
             .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+            .lines()
+            .count()
+    }
+
+    /// Runs `isobench ARGS` inside the cgroup (the shell moves itself in, then becomes
+    /// isobench, so everything it starts is charged there); returns the density record.
+    fn run_density(&self, tmp: &Path, args: &str) -> reports::RunRecord {
+        let out = tmp.join("density");
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec {} density {args} --out {}",
+                self.0.display(),
+                env!("CARGO_BIN_EXE_isobench"),
+                out.display()
+            ))
+            .env("TMPDIR", tmp)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "density exits 0 when nothing leaked: {status}"
+        );
+        assert_eq!(self.processes(), 0, "nothing left in the cgroup");
+        reports::RunRecord::load(&out.join("density.json")).unwrap()
     }
 }
 
-impl Drop for PidsCgroup {
+impl Drop for LimitedCgroup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+fn limited(test: &str, controller: &str, files: (&str, &str), limit: u64) -> Option<LimitedCgroup> {
+    if !run_if(test, "root", check_root()) {
+        return None;
+    }
+    match LimitedCgroup::create(controller, files, limit) {
+        Ok(cgroup) => Some(cgroup),
+        Err(reason) => {
+            run_if(test, "cgroup", Err(reason));
+            None
+        }
     }
 }
 
 #[test]
 fn density_stops_at_the_pids_limit_and_cleans_up() {
     let test = "density_stops_at_the_pids_limit_and_cleans_up";
-    if !run_if(test, "root", check_root()) {
+    let Some(cgroup) = limited(test, "pids", ("pids.max", "pids.max"), PIDS_MAX.into()) else {
         return;
-    }
-    let cgroup = match PidsCgroup::create() {
-        Ok(cgroup) => cgroup,
-        Err(reason) => {
-            run_if(test, "cgroup", Err(reason));
-            return;
-        }
     };
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("density");
-    let isobench = env!("CARGO_BIN_EXE_isobench");
-    // The shell moves itself into the cgroup, then becomes isobench: everything it starts
-    // counts against pids.max.
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "echo $$ > {}/cgroup.procs && exec {isobench} density -i process,container --instances 4,60 --parallel 2 --out {}",
-            cgroup.0.display(),
-            out.display()
-        ))
-        .env("TMPDIR", tmp.path())
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "density exits 0 when nothing leaked: {status}"
+    let record = cgroup.run_density(
+        tmp.path(),
+        "-i process,container --instances 4,60 --parallel 2",
     );
-    let record = reports::RunRecord::load(&out.join("density.json")).unwrap();
     assert!(record.complete);
     for isolator in ["process", "container"] {
         let points: Vec<_> = record
@@ -113,7 +130,7 @@ fn density_stops_at_the_pids_limit_and_cleans_up() {
             stopped.reached
         );
     }
-    assert_eq!(cgroup.current(), 0, "nothing left in the pids cgroup");
+    let out = tmp.path().join("density");
     assert!(
         std::fs::read_to_string(out.join("density.md"))
             .unwrap()
@@ -121,5 +138,34 @@ fn density_stops_at_the_pids_limit_and_cleans_up() {
         "the Markdown report has the density table"
     );
     assert!(out.join("index.html").is_file() && out.join("density.png").is_file());
+    assert_no_scratch_left(tmp.path());
+}
+
+#[test]
+fn density_stops_when_memory_runs_out_and_cleans_up() {
+    let test = "density_stops_when_memory_runs_out_and_cleans_up";
+    // Each probe faults in 32 MiB, more than isobench itself holds, so the OOM killer picks
+    // probes; 120 MiB holds two or three of them, not twelve.
+    let limit = 120u64 << 20;
+    let files = ("memory.limit_in_bytes", "memory.max");
+    let Some(cgroup) = limited(test, "memory", files, limit) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let record = cgroup.run_density(
+        tmp.path(),
+        "-i process --instances 2,12 --workload touch:32 --parallel 2",
+    );
+    assert_eq!(record.density.len(), 2, "{:?}", record.density);
+    assert_eq!(record.density[0].reached, 2, "{:?}", record.density[0]);
+    let stopped = &record.density[1];
+    let reason = stopped.stopped_because.as_deref().unwrap_or_default();
+    assert!(stopped.reached < 12, "{stopped:?}");
+    assert!(reason.contains("out of memory"), "{reason:?}");
+    assert!(stopped.leftovers.is_empty(), "{:?}", stopped.leftovers);
+    eprintln!(
+        "process touch:32: reached {} of 12 in 120 MiB: {reason}",
+        stopped.reached
+    );
     assert_no_scratch_left(tmp.path());
 }

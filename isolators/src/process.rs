@@ -15,7 +15,8 @@ use crate::isolator::{
     monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
 };
 use crate::probe::{write_probe, Workload};
-use crate::{reap, Error};
+use crate::reap::ChildProbe;
+use crate::Error;
 
 /// Runs the probe with `posix_spawn`, the cheapest way a process can start another.
 #[derive(Default)]
@@ -90,57 +91,39 @@ impl Isolator for ProcessIsolator {
             .map_err(|e| Error::io(format!("spawn {}", probe.display()), e))?;
         channel.close_child_ends();
         Ok(Box::new(ProcessInstance {
-            pid: child.id() as i32,
-            channel,
-            launched_ns,
-            reaped: false,
+            probe: ChildProbe::new(child.id() as i32, launched_ns, channel),
             io_dir,
         }))
     }
 }
 
 struct ProcessInstance {
-    pid: i32,
-    channel: FdChannel,
-    launched_ns: u64,
-    reaped: bool,
+    /// Declared first, so a drop kills the probe before removing its directory.
+    probe: ChildProbe,
     /// The `io` workload's directory, removed at teardown (and on drop).
     io_dir: Option<IoDir>,
 }
 
 impl Instance for ProcessInstance {
     fn launched_ns(&self) -> u64 {
-        self.launched_ns
+        self.probe.launched_ns
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        let mut ready = self.channel.wait_ready(self.launched_ns, timeout)?;
-        ready
-            .phases
-            .push(("spawn+exec".into(), ready.ready_ns - self.launched_ns));
-        Ok(ready)
+        self.probe.wait_ready(timeout, Vec::new(), "spawn+exec")
     }
     fn resources(&self) -> Resources {
         Resources {
-            pids: vec![self.pid],
+            pids: vec![self.probe.pid],
             paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()
         }
     }
     fn release(&mut self) -> Result<(), Error> {
-        self.channel.release()
+        self.probe.release()
     }
     fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
-        reap::wait_exit(self.pid, timeout, "the probe process to exit")?;
-        self.reaped = true;
+        self.probe.wait_exit(timeout, "the probe process to exit")?;
         self.io_dir.as_ref().map_or(Ok(()), IoDir::remove)
-    }
-}
-
-impl Drop for ProcessInstance {
-    fn drop(&mut self) {
-        if !self.reaped {
-            reap::kill_and_reap(self.pid);
-        }
     }
 }
 

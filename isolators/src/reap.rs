@@ -1,4 +1,5 @@
-//! Waiting for a child to exit with a deadline (pidfd + poll), and killing what is left.
+//! Waiting for a child to exit with a deadline (pidfd + poll), and killing what is left;
+//! [`ChildProbe`], a probe that is our direct child, killed and reaped on drop.
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -7,6 +8,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::fdchannel::FdChannel;
+use crate::isolator::Ready;
 use crate::Error;
 
 /// Opens a pidfd for `pid` (Linux 5.3+).
@@ -55,4 +58,63 @@ pub fn kill_and_reap(pid: i32) {
     let pid = Pid::from_raw(pid);
     let _ = kill(pid, Signal::SIGKILL);
     let _ = waitpid(pid, None);
+}
+
+/// A probe process that is our direct child (the process baseline, the native container's
+/// PID 1) with its ready channel. Unless [`ChildProbe::wait_exit`] reaped it, dropping it kills
+/// and reaps it, so an instance that holds it first tears it down before its other fields.
+pub struct ChildProbe {
+    pub pid: i32,
+    /// CLOCK_MONOTONIC nanoseconds stamped immediately before the probe was created.
+    pub launched_ns: u64,
+    channel: FdChannel,
+    reaped: bool,
+}
+
+impl ChildProbe {
+    /// `channel` must already have its child ends closed.
+    pub fn new(pid: i32, launched_ns: u64, channel: FdChannel) -> ChildProbe {
+        ChildProbe {
+            pid,
+            launched_ns,
+            channel,
+            reaped: false,
+        }
+    }
+
+    /// Waits for the ready line; the phases are `earlier` (measured during launch), then
+    /// `last` from launch to ready.
+    pub fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        earlier: Vec<(String, u64)>,
+        last: &str,
+    ) -> Result<Ready, Error> {
+        let mut ready = self.channel.wait_ready(self.launched_ns, timeout)?;
+        ready.phases = earlier;
+        ready
+            .phases
+            .push((last.to_string(), ready.ready_ns - self.launched_ns));
+        Ok(ready)
+    }
+
+    /// Lets the probe exit.
+    pub fn release(&mut self) -> Result<(), Error> {
+        self.channel.release()
+    }
+
+    /// Waits until the probe exits and reaps it; `what` names it in a timeout.
+    pub fn wait_exit(&mut self, timeout: Duration, what: &str) -> Result<WaitStatus, Error> {
+        let status = wait_exit(self.pid, timeout, what)?;
+        self.reaped = true;
+        Ok(status)
+    }
+}
+
+impl Drop for ChildProbe {
+    fn drop(&mut self) {
+        if !self.reaped {
+            kill_and_reap(self.pid);
+        }
+    }
 }

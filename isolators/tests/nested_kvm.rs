@@ -230,23 +230,12 @@ fn outer_initramfs(kernel_dir: &Path) -> Vec<u8> {
     }
     directories.sort();
     directories.dedup();
-    let mut entries: Vec<Entry> = directories
-        .iter()
-        .map(|d| Entry::Directory {
-            path: d,
-            mode: 0o755,
-        })
-        .collect();
-    entries.push(Entry::CharDevice {
-        path: "dev/console",
-        mode: 0o600,
-        major: 5,
-        minor: 1,
-    });
-    entries.extend(files.iter().map(|(path, data, mode)| Entry::File {
-        path,
-        mode: *mode,
-        data,
-    }));
+    let mut entries: Vec<Entry> = directories.iter().map(|d| Entry::dir(d, 0o755)).collect();
+    entries.push(Entry::DEV_CONSOLE);
+    entries.extend(
+        files
+            .iter()
+            .map(|(path, data, mode)| Entry::file(path, *mode, data)),
+    );
     cpio::archive(&entries)
 }

@@ -1,7 +1,7 @@
 //! The Markdown rendering: the same tables as the terminal, plus per-isolator statistics.
 use crate::comparison::{self, CLASSES};
 use crate::schema::RunRecord;
-use crate::{detail, table, units};
+use crate::{detail, table};
 
 pub fn render(record: &RunRecord) -> String {
     let mut out = String::from("# isobench results\n\n");
@@ -80,12 +80,7 @@ fn trial_sections(record: &RunRecord) -> String {
         .rows
         .into_iter()
         .map(|row| {
-            let mut cells = vec![row.property.label().to_string()];
-            cells.extend(row.cells.iter().map(|cell| {
-                cell.as_ref()
-                    .map_or(comparison::NOT_MEASURED.to_string(), |c| c.text())
-            }));
-            cells.push(row.ratio.map_or("—".into(), units::ratio));
+            let mut cells = row.text_cells();
             cells.push(row.verdict);
             cells
         })

@@ -1,9 +1,9 @@
 //! The terminal rendering: host, every warning, the results table with a legend for flagged
 //! isolators, the unavailable ones with their reasons, then the "VMs vs containers" table.
-use crate::comparison::{self, CLASSES};
+use crate::comparison::{self, Row, CLASSES};
 use crate::grid::{self, Column, BOLD, DIM, YELLOW};
 use crate::schema::RunRecord;
-use crate::{table, units};
+use crate::table;
 
 /// How to lay the text out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,19 +95,7 @@ fn comparison_table(record: &RunRecord, options: Options) -> String {
     let mut columns = vec![Column::new("property").wrap(12)];
     columns.extend(CLASSES.iter().map(|c| Column::new(c.label()).wrap(14)));
     columns.push(Column::new("VM/container").right());
-    let rows: Vec<Vec<String>> = comparison
-        .rows
-        .iter()
-        .map(|row| {
-            let mut cells = vec![row.property.label().to_string()];
-            cells.extend(row.cells.iter().map(|cell| {
-                cell.as_ref()
-                    .map_or(comparison::NOT_MEASURED.to_string(), |c| c.text())
-            }));
-            cells.push(row.ratio.map_or("—".into(), units::ratio));
-            cells
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = comparison.rows.iter().map(Row::text_cells).collect();
     let title = "VMs vs containers, measured here (best isolator of each class, then the class median; * flagged):";
     let mut out = grid::paint(&wrapped(title, "", options.width), BOLD, options.color);
     let (text, dropped) = grid::render(&columns, &rows, &[], options.width, options.color);

@@ -23,7 +23,8 @@ use crate::isolator::{
     monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
 };
 use crate::probe::{write_rootfs, Workload, PROBE_NAME};
-use crate::{reap, Error};
+use crate::reap::ChildProbe;
+use crate::Error;
 use child::{ChildRun, ChildSetup};
 use clone::ChildStack;
 
@@ -280,72 +281,52 @@ impl Isolator for ContainerIsolator {
         ));
         phases.push(("exec".to_string(), exec_ns - launched_ns));
         Ok(Box::new(ContainerInstance {
-            pid,
-            channel,
-            launched_ns,
+            probe: ChildProbe::new(pid, launched_ns, channel),
             phases,
             cgroup,
-            reaped: false,
             io_dir,
         }))
     }
 }
 
 struct ContainerInstance {
-    /// Host pid of the probe, PID 1 of the instance's pid namespace.
-    pid: i32,
-    channel: FdChannel,
-    launched_ns: u64,
+    /// The probe, PID 1 of the instance's pid namespace: killing it kills everything inside.
+    /// Declared first, so a drop kills it before the cgroup (which kills anything left in it
+    /// and removes its directories) and the io directory are dropped.
+    probe: ChildProbe,
     phases: Vec<(String, u64)>,
     cgroup: Option<InstanceCgroup>,
-    reaped: bool,
     /// The `io` workload's host directory (bound at /tmp), removed at teardown and on drop.
     io_dir: Option<IoDir>,
 }
 
 impl Instance for ContainerInstance {
     fn launched_ns(&self) -> u64 {
-        self.launched_ns
+        self.probe.launched_ns
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        let mut ready = self.channel.wait_ready(self.launched_ns, timeout)?;
-        ready.phases = self.phases.clone();
-        ready
-            .phases
-            .push(("ready".into(), ready.ready_ns - self.launched_ns));
-        Ok(ready)
+        self.probe.wait_ready(timeout, self.phases.clone(), "ready")
     }
     fn resources(&self) -> Resources {
         Resources {
-            pids: vec![self.pid],
+            pids: vec![self.probe.pid],
             cgroup: self.cgroup.as_ref().and_then(InstanceCgroup::memory_source),
             paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()
         }
     }
     fn release(&mut self) -> Result<(), Error> {
-        self.channel.release()
+        self.probe.release()
     }
     fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
-        reap::wait_exit(self.pid, timeout, "the container's probe to exit")?;
-        self.reaped = true;
+        self.probe
+            .wait_exit(timeout, "the container's probe to exit")?;
         if let Some(cgroup) = self.cgroup.as_mut() {
             cgroup.remove(deadline.saturating_duration_since(Instant::now()))?;
         }
         // The bind at /tmp went with the probe's mount namespace; the directory is ours.
         self.io_dir.as_ref().map_or(Ok(()), IoDir::remove)
-    }
-}
-
-impl Drop for ContainerInstance {
-    fn drop(&mut self) {
-        if !self.reaped {
-            // The probe is PID 1 of its pid namespace: killing it kills everything inside.
-            reap::kill_and_reap(self.pid);
-        }
-        // Dropping the cgroup kills anything left in it and removes its directories; dropping
-        // the io directory removes it.
     }
 }
 

@@ -301,12 +301,7 @@ impl Instance for DockerInstance {
         self.spawned.launched_ns
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        let mut ready = self.spawned.wait_ready(timeout)?;
-        ready.phases.push((
-            self.phase.clone(),
-            ready.ready_ns - self.spawned.launched_ns,
-        ));
-        Ok(ready)
+        self.spawned.wait_ready_phase(timeout, &self.phase)
     }
     fn resources(&self) -> Resources {
         let mut pids = self.spawned.processes();

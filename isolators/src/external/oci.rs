@@ -288,12 +288,8 @@ impl Instance for OciInstance {
         self.spawned.as_ref().map_or(0, |s| s.launched_ns)
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        let launched_ns = self.launched_ns();
-        let mut ready = self.spawned().wait_ready(timeout)?;
-        ready
-            .phases
-            .push(("run (create+start)".into(), ready.ready_ns - launched_ns));
-        Ok(ready)
+        self.spawned()
+            .wait_ready_phase(timeout, "run (create+start)")
     }
     fn resources(&self) -> Resources {
         let mut pids = self.spawned.as_ref().map_or(Vec::new(), |s| s.processes());

@@ -1,15 +1,117 @@
-//! The instance of an engine whose command runs the probe below itself until it exits
-//! (unshare, bwrap): readiness, resources and teardown all come from [`Spawned`], plus the
-//! `io` workload's instance directory ([`crate::io_dir`]), removed at teardown.
+//! Engines whose command runs the probe below itself in a rootfs until it exits (unshare,
+//! bwrap): [`RootfsIsolator`] is the whole isolator, a [`RootfsTool`] says only what differs
+//! (availability, the engine's arguments); the instance's readiness, resources and teardown all
+//! come from [`Spawned`], plus the `io` workload's instance directory ([`crate::io_dir`]),
+//! removed at teardown.
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
+use super::engine::Engine;
 use super::spawned::Spawned;
 use crate::disk::DiskFootprint;
+use crate::fdchannel::FdChannel;
+use crate::host::Host;
 use crate::io_dir::{IoDir, IoDirs};
-use crate::isolator::{Instance, Ready, Resources};
-use crate::probe::{write_rootfs, Workload};
+use crate::isolator::{
+    Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+};
+use crate::probe::{write_rootfs, Workload, PROBE_NAME};
+use crate::registry::RegistryOptions;
 use crate::Error;
+
+/// What one rootfs-based engine adds to [`RootfsIsolator`]: all that differs between them.
+pub trait RootfsTool {
+    /// The isolator's name, also the `--engine` key and the executable looked up on PATH.
+    const NAME: &'static str;
+    /// What to tell a user who does not have the engine.
+    const INSTALL_HINT: &'static str;
+    /// Words (lower case) the engine's `--version` must contain.
+    const VERSION_MARKER: &'static str;
+    /// What isolates the workload, for `describe()`.
+    const BOUNDARY: &'static str;
+    /// Where `io` instances get their directories.
+    const IO_PLACE: IoPlace;
+    /// Name of the single launch → ready phase, e.g. "unshare+exec".
+    const PHASE: &'static str;
+
+    /// Why this host cannot run the engine at all, checked before the engine binary.
+    fn host_problem(host: &Host) -> Option<&'static str>;
+
+    /// Adds the engine's own arguments, and any environment, to `command` (its environment
+    /// already cleared); the probe's command line follows them.
+    fn engine_args(command: &mut Command, prepared: &PreparedRootfs, io_dir: Option<&IoDir>);
+}
+
+/// A rootfs-based engine's isolator; everything engine-specific comes from `T`.
+pub struct RootfsIsolator<T> {
+    engine: Engine,
+    prepared: Option<PreparedRootfs>,
+    tool: PhantomData<fn() -> T>,
+}
+
+impl<T: RootfsTool> RootfsIsolator<T> {
+    pub fn new(options: &RegistryOptions) -> RootfsIsolator<T> {
+        RootfsIsolator {
+            engine: Engine::new(
+                T::NAME,
+                T::NAME,
+                T::INSTALL_HINT,
+                T::VERSION_MARKER,
+                options,
+            ),
+            prepared: None,
+            tool: PhantomData,
+        }
+    }
+}
+
+impl<T: RootfsTool> Isolator for RootfsIsolator<T> {
+    fn name(&self) -> &str {
+        T::NAME
+    }
+    fn kind(&self) -> Kind {
+        Kind::Container
+    }
+    fn describe(&self) -> Description {
+        Description {
+            boundary: T::BOUNDARY.into(),
+            kernel: KernelKind::Shared,
+            version: self.engine.version_text(),
+            notes: Vec::new(),
+        }
+    }
+    fn availability(&self, host: &Host) -> Availability {
+        match T::host_problem(host) {
+            Some(problem) => Availability::unavailable(problem),
+            None => self.engine.availability(),
+        }
+    }
+    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+        let engine = self.engine.require()?;
+        let (prepared, footprint) = PreparedRootfs::make(engine, workload, scratch, T::IO_PLACE)?;
+        self.prepared = Some(prepared);
+        Ok(footprint)
+    }
+    fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
+        let prepared = self
+            .prepared
+            .as_ref()
+            .ok_or_else(|| Error::BadInput(format!("{}: launch before prepare", T::NAME)))?;
+        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
+        let channel = FdChannel::new()?;
+        let mut command = Command::new(&prepared.engine);
+        command.env_clear();
+        T::engine_args(&mut command, prepared, io_dir.as_ref());
+        command
+            .arg(format!("/{PROBE_NAME}"))
+            .args(["--mode", &prepared.workload.mode])
+            .args(["--channel", &channel.probe_channel_arg()]);
+        let spawned = Spawned::spawn(&mut command, Some(channel), &prepared.scratch)?;
+        Ok(Box::new(SimpleInstance::new(spawned, T::PHASE, io_dir)))
+    }
+}
 
 /// Where a rootfs-based engine's `io` instances get their directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,12 +185,7 @@ impl Instance for SimpleInstance {
         self.spawned.launched_ns
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        let mut ready = self.spawned.wait_ready(timeout)?;
-        ready.phases.push((
-            self.phase.to_string(),
-            ready.ready_ns - self.spawned.launched_ns,
-        ));
-        Ok(ready)
+        self.spawned.wait_ready_phase(timeout, self.phase)
     }
     fn resources(&self) -> Resources {
         Resources {

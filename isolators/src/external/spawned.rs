@@ -245,6 +245,15 @@ impl Spawned {
         }
     }
 
+    /// [`Spawned::wait_ready`], plus the single launch → ready phase named `phase`.
+    pub fn wait_ready_phase(&mut self, timeout: Duration, phase: &str) -> Result<Ready, Error> {
+        let mut ready = self.wait_ready(timeout)?;
+        ready
+            .phases
+            .push((phase.to_string(), ready.ready_ns - self.launched_ns));
+        Ok(ready)
+    }
+
     /// The engine and every process below it, now.
     pub fn processes(&self) -> Vec<i32> {
         if self.reaped {

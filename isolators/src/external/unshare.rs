@@ -9,78 +9,32 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::engine::Engine;
-use super::simple::{IoPlace, PreparedRootfs, SimpleInstance};
-use super::spawned::Spawned;
-use crate::disk::DiskFootprint;
-use crate::fdchannel::FdChannel;
+use super::simple::{IoPlace, PreparedRootfs, RootfsIsolator, RootfsTool};
 use crate::host::Host;
-use crate::io_dir::{IoDirs, INSTANCE_TMP, IO_DIR_ENV};
-use crate::isolator::{Availability, Description, Instance, Isolator, KernelKind, Kind};
-use crate::probe::{Workload, PROBE_NAME};
-use crate::registry::RegistryOptions;
-use crate::Error;
+use crate::io_dir::{IoDir, INSTANCE_TMP, IO_DIR_ENV};
 
-pub struct UnshareIsolator {
-    engine: Engine,
-    prepared: Option<PreparedRootfs>,
-}
+/// The unshare isolator: [`RootfsIsolator`] driven by [`Unshare`].
+pub type UnshareIsolator = RootfsIsolator<Unshare>;
 
-impl UnshareIsolator {
-    pub fn new(options: &RegistryOptions) -> UnshareIsolator {
-        UnshareIsolator {
-            engine: Engine::new(
-                "unshare",
-                "unshare",
-                "apt-get install util-linux",
-                "util-linux",
-                options,
-            ),
-            prepared: None,
-        }
-    }
-}
+/// What unshare adds to [`RootfsIsolator`].
+pub struct Unshare;
 
-impl Isolator for UnshareIsolator {
-    fn name(&self) -> &str {
-        "unshare"
+impl RootfsTool for Unshare {
+    const NAME: &'static str = "unshare";
+    const INSTALL_HINT: &'static str = "apt-get install util-linux";
+    const VERSION_MARKER: &'static str = "util-linux";
+    const BOUNDARY: &'static str =
+        "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + chroot + own /proc; no cgroup";
+    const IO_PLACE: IoPlace = IoPlace::RootfsTmp;
+    const PHASE: &'static str = "unshare+exec";
+
+    fn host_problem(host: &Host) -> Option<&'static str> {
+        (!host.is_root).then_some(
+            "unshare of mount/pid/net namespaces with --root needs root — run isobench as root",
+        )
     }
-    fn kind(&self) -> Kind {
-        Kind::Container
-    }
-    fn describe(&self) -> Description {
-        Description {
-            boundary:
-                "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + chroot + own /proc; no cgroup"
-                    .into(),
-            kernel: KernelKind::Shared,
-            version: self.engine.version_text(),
-            notes: Vec::new(),
-        }
-    }
-    fn availability(&self, host: &Host) -> Availability {
-        if !host.is_root {
-            return Availability::unavailable(
-                "unshare of mount/pid/net namespaces with --root needs root — run isobench as root",
-            );
-        }
-        self.engine.availability()
-    }
-    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
-        let engine = self.engine.require()?;
-        let (prepared, footprint) =
-            PreparedRootfs::make(engine, workload, scratch, IoPlace::RootfsTmp)?;
-        self.prepared = Some(prepared);
-        Ok(footprint)
-    }
-    fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let prepared = self
-            .prepared
-            .as_ref()
-            .ok_or_else(|| Error::BadInput("unshare: launch before prepare".into()))?;
-        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
-        let channel = FdChannel::new()?;
-        let mut command = Command::new(&prepared.engine);
+
+    fn engine_args(command: &mut Command, prepared: &PreparedRootfs, io_dir: Option<&IoDir>) {
         command
             .args([
                 "--fork",
@@ -93,20 +47,9 @@ impl Isolator for UnshareIsolator {
             ])
             .arg(format!("--root={}", prepared.rootfs.display()))
             // After the chroot: the rootfs's empty /proc becomes the new pid namespace's.
-            .arg("--mount-proc")
-            .arg(format!("/{PROBE_NAME}"))
-            .args(["--mode", &prepared.workload.mode])
-            .args(["--channel", &channel.probe_channel_arg()])
-            .env_clear();
-        if let Some(name) = io_dir.as_ref().and_then(|d| d.path().file_name()) {
-            let inside = std::path::Path::new(INSTANCE_TMP).join(name);
-            command.env(IO_DIR_ENV, inside);
+            .arg("--mount-proc");
+        if let Some(name) = io_dir.and_then(|d| d.path().file_name()) {
+            command.env(IO_DIR_ENV, Path::new(INSTANCE_TMP).join(name));
         }
-        let spawned = Spawned::spawn(&mut command, Some(channel), &prepared.scratch)?;
-        Ok(Box::new(SimpleInstance::new(
-            spawned,
-            "unshare+exec",
-            io_dir,
-        )))
     }
 }

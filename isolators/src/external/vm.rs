@@ -148,12 +148,7 @@ impl Instance for VmInstance {
         self.spawned.launched_ns
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        let mut ready = self.spawned.wait_ready(timeout)?;
-        ready.phases.push((
-            self.phase.to_string(),
-            ready.ready_ns - self.spawned.launched_ns,
-        ));
-        Ok(ready)
+        self.spawned.wait_ready_phase(timeout, self.phase)
     }
     fn resources(&self) -> Resources {
         Resources {

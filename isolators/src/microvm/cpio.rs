@@ -23,6 +23,24 @@ pub enum Entry<'a> {
     },
 }
 
+impl<'a> Entry<'a> {
+    /// `dev/console`, char device (5, 1): the kernel opens it as init's stdin, stdout and stderr.
+    pub const DEV_CONSOLE: Entry<'static> = Entry::CharDevice {
+        path: "dev/console",
+        mode: 0o600,
+        major: 5,
+        minor: 1,
+    };
+
+    pub fn dir(path: &'a str, mode: u32) -> Entry<'a> {
+        Entry::Directory { path, mode }
+    }
+
+    pub fn file(path: &'a str, mode: u32, data: &'a [u8]) -> Entry<'a> {
+        Entry::File { path, mode, data }
+    }
+}
+
 const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
 const S_IFCHR: u32 = 0o020000;
@@ -104,21 +122,9 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         archive(&[
-            Entry::Directory {
-                path: "dev",
-                mode: 0o755,
-            },
-            Entry::CharDevice {
-                path: "dev/console",
-                mode: 0o600,
-                major: 5,
-                minor: 1,
-            },
-            Entry::File {
-                path: "init",
-                mode: 0o755,
-                data: b"#!hello\n",
-            },
+            Entry::dir("dev", 0o755),
+            Entry::DEV_CONSOLE,
+            Entry::file("init", 0o755, b"#!hello\n"),
         ])
     }
 

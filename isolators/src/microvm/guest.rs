@@ -58,33 +58,12 @@ pub fn linux_cmdline(workload: &Workload) -> String {
 /// An initramfs holding only the probe as /init, `dev/console` and empty mount points.
 pub fn linux_initramfs() -> Vec<u8> {
     cpio::archive(&[
-        Entry::Directory {
-            path: "dev",
-            mode: 0o755,
-        },
-        Entry::CharDevice {
-            path: "dev/console",
-            mode: 0o600,
-            major: 5,
-            minor: 1,
-        },
-        Entry::Directory {
-            path: "proc",
-            mode: 0o755,
-        },
-        Entry::Directory {
-            path: "sys",
-            mode: 0o755,
-        },
-        Entry::Directory {
-            path: "tmp",
-            mode: 0o1777,
-        },
-        Entry::File {
-            path: "init",
-            mode: 0o755,
-            data: PROBE_BYTES,
-        },
+        Entry::dir("dev", 0o755),
+        Entry::DEV_CONSOLE,
+        Entry::dir("proc", 0o755),
+        Entry::dir("sys", 0o755),
+        Entry::dir("tmp", 0o1777),
+        Entry::file("init", 0o755, PROBE_BYTES),
     ])
 }
 

@@ -3,10 +3,8 @@
 //! over the bare process written at the end of the bar.
 use plotters::prelude::*;
 
-use super::{
-    byte_unit, draw_png, font, legend_strip, median, row_centre, row_label, row_labels, unit_label,
-    ChartError, Rendered, HEIGHT, WIDTH,
-};
+use super::bars::{stacked_byte_bars, StackedBar};
+use super::{draw_png, font, legend_strip, median, row_label, ChartError, Rendered, HEIGHT, WIDTH};
 use crate::schema::{IsolatorRecord, MemorySample, RunRecord};
 use crate::units;
 
@@ -36,19 +34,15 @@ fn components(memory: &MemorySample) -> [f64; 4] {
     ]
 }
 
-struct Bar {
-    label: String,
-    parts: [f64; 4],
-    text: String,
-}
-
-fn bar(isolator: &IsolatorRecord) -> Bar {
+/// An isolator's bar: the median of each component (empty ones left out), labelled with the
+/// median footprint and the overhead over the bare process.
+fn bar(isolator: &IsolatorRecord) -> StackedBar {
     let split: Vec<[f64; 4]> = isolator
         .samples
         .iter()
         .map(|s| components(&s.memory))
         .collect();
-    let parts = std::array::from_fn(|c| {
+    let parts: [f64; 4] = std::array::from_fn(|c| {
         median(&split.iter().map(|p| p[c]).collect::<Vec<_>>()).unwrap_or(0.0)
     });
     let summary = isolator.summary.as_ref();
@@ -75,16 +69,20 @@ fn bar(isolator: &IsolatorRecord) -> Bar {
             )
         })
         .unwrap_or_default();
-    Bar {
+    StackedBar {
         label: row_label(isolator),
-        parts,
+        segments: parts
+            .into_iter()
+            .zip(COMPONENTS.map(|(_, colour)| colour))
+            .filter(|(part, _)| *part > 0.0)
+            .collect(),
         text: format!("{}{overhead}", units::bytes(footprint)),
     }
 }
 
 /// The memory breakdown chart as PNG bytes, or why there is nothing to draw.
 pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
-    let bars: Vec<Bar> = record
+    let bars: Vec<StackedBar> = record
         .isolators
         .iter()
         .filter(|i| i.unavailable_reason.is_none() && !i.samples.is_empty())
@@ -99,11 +97,6 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
         .isolator("process")
         .and_then(|p| p.summary.as_ref())
         .map(|s| s.footprint_bytes.median);
-    let widest = bars
-        .iter()
-        .map(|b| b.parts.iter().sum::<f64>())
-        .fold(1.0f64, f64::max);
-    let (per_unit, unit) = byte_unit(widest);
     let png = draw_png("memory", (WIDTH, HEIGHT), |root| {
         root.fill(&WHITE)?;
         let titled = root.titled("Memory footprint per instance, by component", font(18))?;
@@ -116,46 +109,8 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
             entries.push(("- - process baseline".into(), WHITE));
         }
         legend_strip(&legend, &entries)?;
+        let (mut chart, per_unit) = stacked_byte_bars(root, &plot, &bars, 1.32)?;
         let count = bars.len();
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(8)
-            .margin_right(40)
-            .x_label_area_size(34)
-            .y_label_area_size(150)
-            .build_cartesian_2d(0.0..widest * 1.32 / per_unit, -0.5..count as f64 - 0.5)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_labels(8)
-            .x_label_formatter(&|v| unit_label(*v, unit))
-            .x_label_style(font(12))
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()?;
-        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
-        row_labels(root, &labels, |y| chart.backend_coord(&(0.0, y)))?;
-        for (index, bar) in bars.iter().enumerate() {
-            let centre = row_centre(index, count);
-            let mut start = 0.0;
-            for (part, (_, colour)) in bar.parts.iter().zip(COMPONENTS) {
-                if *part > 0.0 {
-                    chart.draw_series([Rectangle::new(
-                        [
-                            (start / per_unit, centre - 0.32),
-                            ((start + part) / per_unit, centre + 0.32),
-                        ],
-                        colour.filled(),
-                    )])?;
-                }
-                start += part;
-            }
-            chart.draw_series([Text::new(
-                bar.text.clone(),
-                ((start + widest * 0.01) / per_unit, centre + 0.12),
-                font(12),
-            )])?;
-        }
         if let Some(baseline) = baseline {
             chart.draw_series(DashedLineSeries::new(
                 [

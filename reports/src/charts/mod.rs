@@ -7,6 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::schema::{IsolatorRecord, RunRecord};
 
+mod bars;
 mod canvas;
 pub mod density;
 pub mod disk;

@@ -128,6 +128,22 @@ pub struct Row {
     pub verdict: String,
 }
 
+impl Row {
+    /// The row as plain text cells, as the Markdown and terminal tables show it: the property,
+    /// one cell per entry of [`CLASSES`] ([`NOT_MEASURED`] where empty), then the ratio ("—"
+    /// where none). The verdict is left to the caller.
+    pub fn text_cells(&self) -> Vec<String> {
+        let mut cells = vec![self.property.label().to_string()];
+        cells.extend(
+            self.cells
+                .iter()
+                .map(|cell| cell.as_ref().map_or(NOT_MEASURED.to_string(), Cell::text)),
+        );
+        cells.push(self.ratio.map_or("—".into(), units::ratio));
+        cells
+    }
+}
+
 /// The whole table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {

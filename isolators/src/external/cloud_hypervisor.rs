@@ -63,7 +63,7 @@ impl Isolator for CloudHypervisorIsolator {
     }
     fn describe(&self) -> Description {
         Description {
-            boundary: "own guest kernel + KVM hardware virtualization; VMM Cloud Hypervisor (bare PVH guest)".into(),
+            boundary: "own guest (bare PVH code, no OS) + KVM hardware virtualization; VMM: Cloud Hypervisor".into(),
             kernel: KernelKind::Own,
             version: self.engine.version_text(),
             notes: vec![

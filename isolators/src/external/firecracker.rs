@@ -62,7 +62,7 @@ impl Isolator for FirecrackerIsolator {
     fn describe(&self) -> Description {
         Description {
             boundary:
-                "own guest kernel + KVM hardware virtualization; VMM Firecracker (bare PVH guest)"
+                "own guest (bare PVH code, no OS) + KVM hardware virtualization; VMM: Firecracker"
                     .into(),
             kernel: KernelKind::Own,
             version: self.engine.version_text(),

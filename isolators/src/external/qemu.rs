@@ -73,7 +73,7 @@ impl Isolator for QemuMicrovmIsolator {
     }
     fn describe(&self) -> Description {
         Description {
-            boundary: "own guest kernel + KVM hardware virtualization; VMM qemu -M microvm (bare PVH guest)".into(),
+            boundary: "own guest (bare PVH code, no OS) + KVM hardware virtualization; VMM: qemu -M microvm".into(),
             kernel: KernelKind::Own,
             version: self.engine.version_text(),
             notes: vec![

@@ -64,12 +64,18 @@ fn instance_cgroups() -> Vec<String> {
     found
 }
 
-fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+/// Takes this binary's turn, becomes a child subreaper (so leaked processes re-parent to us)
+/// and snapshots the mounts to compare against afterwards.
+fn watch_for_leaks() -> (std::sync::MutexGuard<'static, ()>, Vec<String>) {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how orphans are re-parented.
     let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(subreaper, 0);
-    let mountinfo_before = our_mounts();
+    (turn, our_mounts())
+}
+
+fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
+    let (_turn, mountinfo_before) = watch_for_leaks();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let mut child = Command::cargo_bin("isobench")
@@ -175,11 +181,7 @@ fn ctrl_c_while_density_holds_containers() {
     if !run_if(test, "root", check_root()) {
         return;
     }
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how orphans are re-parented.
-    let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(subreaper, 0);
-    let mountinfo_before = our_mounts();
+    let (_turn, mountinfo_before) = watch_for_leaks();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("density");
     // The first point is written within milliseconds; 1000 containers take about a second,

@@ -94,3 +94,12 @@ pub fn mounts_naming(path: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Panics unless the probe's ready report says its `io` workload wrote `bytes` (its checksum).
+pub fn assert_io_wrote(report: &std::collections::BTreeMap<String, String>, bytes: u64) {
+    assert_eq!(
+        report.get("checksum").map(String::as_str),
+        Some(bytes.to_string().as_str()),
+        "the io workload's report: {report:?}"
+    );
+}

@@ -1,44 +1,10 @@
-//! Test gating: a test that needs root, /dev/kvm, cgroups or a peer engine says why it skips,
-//! and fails instead when `ISOBENCH_REQUIRE` asks for that capability (as CI does). Also the
-//! leak probes tests share: `io` instance directories and mounts under a scratch dir.
-//!
-//! `ISOBENCH_REQUIRE` is a comma-separated list of capability names (`root`, `kvm`, `cgroup`,
-//! `runc`, `docker`, `nested`, …) or `all`.
+//! Test helpers: the workspace's gating rule (re-exported from `test-gate`) with the checks
+//! for this crate's capabilities, and the leak probes tests share: `io` instance directories
+//! and mounts under a scratch dir.
 
 use std::path::{Path, PathBuf};
 
-/// True when `ISOBENCH_REQUIRE` names `capability` (or is `all`).
-pub fn required(capability: &str) -> bool {
-    std::env::var("ISOBENCH_REQUIRE").is_ok_and(|list| {
-        list.split(',')
-            .map(str::trim)
-            .any(|item| item == "all" || item == capability)
-    })
-}
-
-/// Returns true when the test may run. When `check` is an error, prints
-/// `SKIP <test>: <reason>` and returns false, or panics if the capability is required.
-pub fn run_if(test: &str, capability: &str, check: Result<(), String>) -> bool {
-    match check {
-        Ok(()) => true,
-        Err(reason) if required(capability) => {
-            panic!("{test}: ISOBENCH_REQUIRE includes {capability:?} but: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("SKIP {test}: needs {capability}: {reason}");
-            false
-        }
-    }
-}
-
-/// `Ok` when running as root.
-pub fn check_root() -> Result<(), String> {
-    if nix::unistd::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err("not running as root".into())
-    }
-}
+pub use test_gate::{check_root, required, run_if};
 
 /// `Ok` when /dev/kvm opens read-write and `isobench-vmm` is found (the `kvm` capability).
 pub fn check_kvm_and_vmm() -> Result<(), String> {

@@ -145,7 +145,7 @@ fn headless(browser: &Path, profile: &Path) -> Command {
 fn chromium_loads_every_image_and_renders_the_page() {
     let Some(browser) = chromium().map_or_else(
         |e| {
-            common::gate::run_if(
+            test_gate::run_if(
                 "chromium_loads_every_image_and_renders_the_page",
                 "chromium",
                 Err(e),

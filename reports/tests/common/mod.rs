@@ -1,8 +1,6 @@
 //! Test fixture: a synthetic but realistically shaped RunRecord (FIXTURE numbers, not measurements).
 #![allow(dead_code)]
 
-pub mod gate;
-
 use std::collections::BTreeMap;
 
 use reports::schema::*;

@@ -1,6 +1,6 @@
 //! Running the built `isobench-vmm` with a report pipe, a deadline and captured output; test
-//! gating by capability (the workspace rule, kept local so this crate needs no other).
-#![allow(dead_code)] // each test file uses part of this module
+//! gating by capability (the workspace rule, from `test-gate`).
+#![allow(dead_code, unused_imports)] // each test file uses part of this module
 
 pub mod guests;
 
@@ -17,29 +17,7 @@ pub use isobench_vmm::report::monotonic_ns;
 
 pub const VMM: &str = env!("CARGO_BIN_EXE_isobench-vmm");
 
-/// True when `ISOBENCH_REQUIRE` names `capability` (or is `all`).
-pub fn required(capability: &str) -> bool {
-    std::env::var("ISOBENCH_REQUIRE").is_ok_and(|list| {
-        list.split(',')
-            .map(str::trim)
-            .any(|item| item == "all" || item == capability)
-    })
-}
-
-/// Whether the test may run: prints `SKIP <test>: needs <capability>: <reason>` and returns
-/// false when `check` failed, or panics if `ISOBENCH_REQUIRE` asks for the capability.
-pub fn run_if(test: &str, capability: &str, check: Result<(), String>) -> bool {
-    match check {
-        Ok(()) => true,
-        Err(reason) if required(capability) => {
-            panic!("{test}: ISOBENCH_REQUIRE includes {capability:?} but: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("SKIP {test}: needs {capability}: {reason}");
-            false
-        }
-    }
-}
+pub use test_gate::{check_root, required, run_if};
 
 /// `Ok` when /dev/kvm opens read-write.
 pub fn check_kvm() -> Result<(), String> {
@@ -49,14 +27,6 @@ pub fn check_kvm() -> Result<(), String> {
         .open("/dev/kvm")
         .map(drop)
         .map_err(|e| format!("/dev/kvm: {e}"))
-}
-
-pub fn check_root() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    match unsafe { libc::geteuid() } {
-        0 => Ok(()),
-        _ => Err("not running as root".into()),
-    }
 }
 
 /// True on hosts whose KVM is software (kvm_pvm): only tiny guests run there.

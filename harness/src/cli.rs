@@ -59,11 +59,11 @@ pub struct DensityArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct CompareArgs {
-    /// The earlier run.json; several, comma-separated, are pooled (runs of one build
+    /// The earlier run.json (or its directory); several, comma-separated, are pooled (runs of one build
     /// alternated with the other's: A B A B, so host drift hits both sides alike).
     #[arg(value_delimiter = ',', required = true, num_args = 1)]
     pub base: Vec<PathBuf>,
-    /// The later run.json; several, comma-separated, are pooled.
+    /// The later run.json (or its directory); several, comma-separated, are pooled.
     #[arg(value_delimiter = ',', required = true, num_args = 1)]
     pub new: Vec<PathBuf>,
     /// Changes smaller than this (percent) count as noise.
@@ -134,7 +134,7 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
-    /// A run.json written by `isobench run`.
+    /// A run.json (or density.json) written by isobench, or the directory holding it.
     pub run_json: PathBuf,
     #[command(flatten)]
     pub exports: ExportArgs,

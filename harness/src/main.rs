@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("isobench: error: {error:#}");
+            eprintln!("isobench: error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
@@ -216,4 +216,21 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     })
     .context("cannot install the Ctrl-C handler")?;
     Ok(stop)
+}
+
+/// The error and its causes on one line, each cause once: our error messages already quote
+/// the OS error they wrap, so `{:#}` alone would print it twice.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

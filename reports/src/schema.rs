@@ -245,7 +245,9 @@ pub enum LoadError {
         found: u64,
         expected: u32,
     },
-    #[error("{path}: {source}")]
+    #[error(
+        "{path}: {source} — pass a run.json or density.json written by isobench, or its directory"
+    )]
     Io {
         path: String,
         source: std::io::Error,
@@ -280,9 +282,17 @@ impl RunRecord {
         })
     }
 
+    /// Loads a results file, or a results directory: its `run.json`, else its `density.json`.
     pub fn load(path: &std::path::Path) -> Result<RunRecord, LoadError> {
+        let path = if path.is_dir() && !path.join("run.json").exists() {
+            path.join("density.json")
+        } else if path.is_dir() {
+            path.join("run.json")
+        } else {
+            path.to_path_buf()
+        };
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|e| LoadError::Io {
             path: name.clone(),
             source: e,
         })?;

@@ -78,15 +78,26 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
             record.isolators.push(entry);
             continue;
         }
+        let launchers: Result<Vec<Launcher>, _> = (0..args.parallel)
+            .map(|_| {
+                let isolator = registry::all(options)
+                    .into_iter()
+                    .find(|i| i.name() == name)
+                    .expect("validated above");
+                Launcher::prepare(isolator, &workload)
+            })
+            .collect();
+        let mut launchers = match launchers {
+            Ok(launchers) => launchers,
+            Err(e) => {
+                let reason = format!("{}: {e}", isobench::record::PREPARE_FAILED);
+                println!("{name:<14} {reason}");
+                entry.unavailable_reason = Some(reason);
+                record.isolators.push(entry);
+                continue;
+            }
+        };
         record.isolators.push(entry);
-        let mut launchers = Vec::new();
-        for _ in 0..args.parallel {
-            let isolator = registry::all(options)
-                .into_iter()
-                .find(|i| i.name() == name)
-                .expect("validated above");
-            launchers.push(Launcher::prepare(isolator, &workload)?);
-        }
         for &count in &args.instances {
             let point = density::measure(
                 &mut launchers,
@@ -143,7 +154,14 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
     .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;
     eprintln!("results: {}", out_dir.display());
     let leaked = record.density.iter().any(|p| !p.leftovers.is_empty());
-    Ok(if leaked {
+    let failed = isobench::record::prepare_failures(&record);
+    if !failed.is_empty() {
+        eprintln!(
+            "isobench: not measured, failed to prepare: {}",
+            failed.join(", ")
+        );
+    }
+    Ok(if leaked || !failed.is_empty() {
         ExitCode::FAILURE
     } else if interrupted {
         ExitCode::from(crate::EXIT_INTERRUPTED)

@@ -15,6 +15,24 @@ pub const MIN_TRUSTWORTHY_RUNS: u32 = 10;
 pub const NOISY_CV: f64 = 0.5;
 
 /// A fresh record for one isolator, before any trial.
+/// How an isolator that was available but could not be prepared is marked in its
+/// `unavailable_reason`: such a run or density exits with status 1.
+pub const PREPARE_FAILED: &str = "prepare failed";
+
+/// The isolators of `record` that were available but failed to prepare.
+pub fn prepare_failures(record: &RunRecord) -> Vec<&str> {
+    record
+        .isolators
+        .iter()
+        .filter(|i| {
+            i.unavailable_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(PREPARE_FAILED))
+        })
+        .map(|i| i.name.as_str())
+        .collect()
+}
+
 pub fn isolator_record(
     isolator: &dyn Isolator,
     unavailable_reason: Option<String>,

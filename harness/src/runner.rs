@@ -94,8 +94,9 @@ pub fn run(
         match isolator.prepare(&options.workload, scratch.path()) {
             Ok(disk) => record.isolators[index].disk = Some(record::disk_record(&disk)),
             Err(e) => {
-                progress.note(&format!("{}: prepare failed: {e}", isolator.name()));
-                record.isolators[index].unavailable_reason = Some(format!("prepare failed: {e}"));
+                let reason = format!("{}: {e}", record::PREPARE_FAILED);
+                progress.note(&format!("{}: {reason}", isolator.name()));
+                record.isolators[index].unavailable_reason = Some(reason);
                 continue;
             }
         }

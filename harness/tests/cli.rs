@@ -244,3 +244,48 @@ fn a_working_probe_gives_runtime_ratios_for_container_and_microvm() {
     }
     assert_no_scratch_left(tmp.path());
 }
+
+#[test]
+fn an_isolator_that_cannot_prepare_fails_the_command_but_not_the_others() {
+    let test = "an_isolator_that_cannot_prepare_fails_the_command_but_not_the_others";
+    if !isolators::testing::run_if(test, "kvm", isolators::testing::check_kvm_and_vmm()) {
+        return;
+    }
+    // The bare microVM guest has no disk: it refuses `io` in prepare, on any KVM.
+    let tmp = tempfile::tempdir().unwrap();
+    for (command, sizes, file) in [
+        ("run", ["--runs", "2"], "run.json"),
+        ("density", ["--instances", "2"], "density.json"),
+    ] {
+        let out = tmp.path().join(command);
+        isobench(tmp.path())
+            .args([command, "-i", "process,microvm", "--workload", "io:4"])
+            .args(sizes)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "not measured, failed to prepare: microvm",
+            ));
+        let record = reports::RunRecord::load(&out.join(file)).unwrap();
+        let microvm = record.isolator("microvm").unwrap();
+        assert!(
+            microvm
+                .unavailable_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("prepare failed") && r.contains("io")),
+            "{command}: {:?}",
+            microvm.unavailable_reason
+        );
+        let process_measured = match command {
+            "run" => record.isolator("process").unwrap().samples.len() == 2,
+            _ => record.density.iter().any(|p| p.isolator == "process"),
+        };
+        assert!(
+            process_measured,
+            "{command}: the process was still measured"
+        );
+    }
+    assert_no_scratch_left(tmp.path());
+}

@@ -27,5 +27,5 @@ apt-get update -q
 # chromium: the end-to-end HTML report test; util-linux: unshare; procps: ps in leak checks.
 apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium util-linux procps xz-utils zstd
 
-"$here/install-peers.sh" --start-docker
+"$here/install-peers.sh" --with-podman --start-docker
 "$here/fetch-guest-kernel.sh"

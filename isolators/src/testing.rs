@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use test_gate::{check_root, required, run_if};
+pub use test_gate::{check_root, required, run_if, skip};
 
 /// `Ok` when /dev/kvm opens read-write and `isobench-vmm` is found (the `kvm` capability).
 pub fn check_kvm_and_vmm() -> Result<(), String> {

@@ -33,8 +33,9 @@ fn v2_clone_into_cgroup_on_the_hybrid_cgroup2_mount() {
     let test = "v2_clone_into_cgroup_on_the_hybrid_cgroup2_mount";
     let layout = isolators::cgroup::CgroupLayout::detect();
     let isolators::cgroup::CgroupLayout::Hybrid { unified, .. } = &layout else {
-        eprintln!(
-            "SKIP {test}: host is {layout}, not hybrid (the other tests cover its own layout)"
+        isolators::testing::skip(
+            test,
+            &format!("host is {layout}, not hybrid (the other tests cover its own layout)"),
         );
         return;
     };

@@ -55,7 +55,10 @@ fn launches_as_nobody_in_a_user_namespace() {
 #[test]
 fn as_this_user() {
     if std::env::var_os(INNER).is_none() {
-        eprintln!("SKIP as_this_user: runs only inside launches_as_nobody_in_a_user_namespace");
+        isolators::testing::skip(
+            "as_this_user",
+            "runs only inside launches_as_nobody_in_a_user_namespace",
+        );
         return;
     }
     let uid = nix::unistd::geteuid().as_raw();

@@ -305,9 +305,9 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
 fn linux_guest_on_software_kvm_is_unavailable_with_the_reason() {
     let host = Host::detect();
     if !host.kvm.is_software() {
-        eprintln!(
-            "SKIP linux_guest_on_software_kvm_is_unavailable_with_the_reason: this host's KVM is {}",
-            host.kvm.provider
+        isolators::testing::skip(
+            "linux_guest_on_software_kvm_is_unavailable_with_the_reason",
+            &format!("this host's KVM is {}", host.kvm.provider),
         );
         return;
     }

@@ -5,6 +5,11 @@
 //!
 //! `ISOBENCH_REQUIRE` is a comma-separated list of capability names (`root`, `kvm`, `cgroup`,
 //! `runc`, `docker`, `nested`, …) or `all`.
+//!
+//! Skip lines go straight to the process's stderr, not through `eprintln!`: libtest captures
+//! `eprintln!` and shows it only for failing tests, so a skipped test would look like a pass.
+
+use std::io::Write;
 
 /// True when `ISOBENCH_REQUIRE` names `capability` (or is `all`).
 pub fn required(capability: &str) -> bool {
@@ -19,13 +24,25 @@ pub fn required(capability: &str) -> bool {
 /// `SKIP <test>: needs <capability>: <reason>` and returns false, or panics if the capability
 /// is required.
 pub fn run_if(test: &str, capability: &str, check: Result<(), String>) -> bool {
+    run_if_to(&mut std::io::stderr(), test, capability, check)
+}
+
+/// Prints `SKIP <test>: <reason>` where `cargo test` shows it, for a test that does not apply
+/// to this host's shape (a cgroup layout, a KVM kind) rather than lacking a capability.
+pub fn skip(test: &str, reason: &str) {
+    // A lost skip line is not worth failing a test over.
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {reason}");
+}
+
+fn run_if_to(out: &mut dyn Write, test: &str, capability: &str, check: Result<(), String>) -> bool {
     match check {
         Ok(()) => true,
         Err(reason) if required(capability) => {
             panic!("{test}: ISOBENCH_REQUIRE includes {capability:?} but: {reason}")
         }
         Err(reason) => {
-            eprintln!("SKIP {test}: needs {capability}: {reason}");
+            // A lost skip line is not worth failing a test over.
+            let _ = writeln!(out, "SKIP {test}: needs {capability}: {reason}");
             false
         }
     }
@@ -50,9 +67,22 @@ mod tests {
         let saved = std::env::var_os("ISOBENCH_REQUIRE");
         std::env::set_var("ISOBENCH_REQUIRE", "root, kvm");
         assert!(required("kvm") && required("root") && !required("docker"));
-        assert!(run_if("t", "docker", Ok(())));
-        assert!(!run_if("t", "docker", Err("absent".into())));
-        let failed = std::panic::catch_unwind(|| run_if("t", "kvm", Err("absent".into())));
+        let mut printed = Vec::new();
+        assert!(run_if_to(&mut printed, "t", "docker", Ok(())));
+        assert!(printed.is_empty(), "a test that runs prints nothing");
+        assert!(!run_if_to(
+            &mut printed,
+            "t",
+            "docker",
+            Err("absent".into())
+        ));
+        assert_eq!(
+            String::from_utf8(printed).unwrap(),
+            "SKIP t: needs docker: absent\n"
+        );
+        let failed = std::panic::catch_unwind(|| {
+            run_if_to(&mut Vec::new(), "t", "kvm", Err("absent".into()))
+        });
         assert!(failed.is_err(), "a required capability fails the test");
         std::env::set_var("ISOBENCH_REQUIRE", "all");
         assert!(required("anything"));

@@ -59,8 +59,8 @@ pub struct DensityArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct CompareArgs {
-    /// The earlier run.json (or its directory); several, comma-separated, are pooled (runs of one build
-    /// alternated with the other's: A B A B, so host drift hits both sides alike).
+    /// The earlier run.json (or its directory); several, comma-separated, are pooled (runs
+    /// of one build alternated with the other's: A B B A, so host drift hits both sides alike).
     #[arg(value_delimiter = ',', required = true, num_args = 1)]
     pub base: Vec<PathBuf>,
     /// The later run.json (or its directory); several, comma-separated, are pooled.

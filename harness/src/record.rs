@@ -14,7 +14,6 @@ pub const MIN_TRUSTWORTHY_RUNS: u32 = 10;
 /// A startup coefficient of variation above this marks a noisy host or isolator.
 pub const NOISY_CV: f64 = 0.5;
 
-/// A fresh record for one isolator, before any trial.
 /// How an isolator that was available but could not be prepared is marked in its
 /// `unavailable_reason`: such a run or density exits with status 1.
 pub const PREPARE_FAILED: &str = "prepare failed";
@@ -33,6 +32,7 @@ pub fn prepare_failures(record: &RunRecord) -> Vec<&str> {
         .collect()
 }
 
+/// A fresh record for one isolator, before any trial.
 pub fn isolator_record(
     isolator: &dyn Isolator,
     unavailable_reason: Option<String>,

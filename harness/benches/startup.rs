@@ -15,6 +15,9 @@ use isolators::registry::{self, RegistryOptions};
 use isolators::{Availability, Host, Kind, Workload};
 
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Samples per isolator. In flat mode criterion calls the `iter_custom` routine once per
+/// sample after its warm-up calls, so the last `SAMPLES` calls are the measured ones.
+const SAMPLES: usize = 20;
 
 fn startup(c: &mut Criterion) {
     // Criterion draws its HTML charts with plotters, which has no system fonts to fall back on.
@@ -26,7 +29,7 @@ fn startup(c: &mut Criterion) {
     let mut group = c.benchmark_group("startup");
     group
         .sampling_mode(SamplingMode::Flat)
-        .sample_size(20)
+        .sample_size(SAMPLES)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     let mut measured: Vec<Measured> = Vec::new();
@@ -50,19 +53,25 @@ fn startup(c: &mut Criterion) {
         if host.kvm.is_software() && isolator.kind() == isolators::Kind::Microvm {
             eprintln!("NOTE startup/{name}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization");
         }
-        let mut times_ns: Vec<f64> = Vec::new();
+        // One batch of launch → ready times per routine call, warm-up calls included.
+        let mut batches: Vec<Vec<f64>> = Vec::new();
         group.bench_function(&name, |b| {
             b.iter_custom(|iterations| {
-                (0..iterations)
+                let mut batch = Vec::with_capacity(iterations as usize);
+                let total = (0..iterations)
                     .map(|_| {
                         let took = time_startup(isolator.as_mut(), TRIAL_TIMEOUT)
                             .unwrap_or_else(|e| panic!("startup/{name}: {e}"));
-                        times_ns.push(took.as_nanos() as f64);
+                        batch.push(took.as_nanos() as f64);
                         took
                     })
-                    .sum()
+                    .sum();
+                batches.push(batch);
+                total
             })
         });
+        let first_measured = batches.len().saturating_sub(SAMPLES);
+        let mut times_ns: Vec<f64> = batches.drain(first_measured..).flatten().collect();
         measured.push(Measured {
             kind: isolator.kind(),
             median_ns: median(&mut times_ns),
@@ -75,7 +84,7 @@ fn startup(c: &mut Criterion) {
     print!("{}", ratios(&measured));
 }
 
-/// One isolator's launch → ready over every iteration criterion ran (warm-up included).
+/// One isolator's median launch → ready over the iterations of its measured samples.
 struct Measured {
     name: String,
     kind: Kind,

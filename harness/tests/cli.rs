@@ -289,3 +289,50 @@ fn an_isolator_that_cannot_prepare_fails_the_command_but_not_the_others() {
     }
     assert_no_scratch_left(tmp.path());
 }
+
+#[test]
+fn compare_has_a_work_row_for_a_workload_and_names_a_workload_mismatch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, workload: &str| {
+        let out = tmp.path().join(name);
+        isobench(tmp.path())
+            .args(["run", "-i", "process", "--runs", "10", "--warmup", "1"])
+            .args(["--workload", workload, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    let (cpu_a, cpu_b, noop) = (run("a", "cpu:1"), run("b", "cpu:1"), run("n", "noop"));
+    let compare = |base: &Path, new: &Path| {
+        let output = isobench(tmp.path())
+            .arg("compare")
+            .arg(base)
+            .arg(new)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(output).unwrap()
+    };
+    let same_workload = compare(&cpu_a, &cpu_b);
+    assert!(
+        same_workload.contains("process            work_ns"),
+        "cpu:1 on both sides compares the probe's work:\n{same_workload}"
+    );
+    assert!(
+        !same_workload.contains("different workloads"),
+        "{same_workload}"
+    );
+    let mismatch = compare(&noop, &cpu_a);
+    assert!(
+        mismatch.contains("different workloads (base: noop; new: cpu:1)"),
+        "{mismatch}"
+    );
+    assert!(
+        !mismatch.contains("work_ns"),
+        "noop times no work, so there is nothing to compare:\n{mismatch}"
+    );
+    assert_no_scratch_left(tmp.path());
+}

@@ -3,8 +3,8 @@ use reports::RunRecord;
 
 use super::{Comparison, Verdict};
 
-/// One line per caveat: different hosts, noisy or interrupted runs, a single run per side,
-/// and a bare-process baseline that moved.
+/// One line per caveat: different hosts or workloads, noisy or interrupted runs, a single run
+/// per side, and a bare-process baseline that moved.
 pub fn caveats(
     base: &[RunRecord],
     new: &[RunRecord],
@@ -25,6 +25,18 @@ pub fn caveats(
         out.push(format!(
             "the runs come from different hosts: {}; changes may be the machine's",
             hosts.join(" vs ")
+        ));
+    }
+    let workloads = |runs: &[RunRecord]| {
+        let mut names: Vec<&str> = runs.iter().map(|r| r.config.workload.as_str()).collect();
+        names.sort();
+        names.dedup();
+        names.join(", ")
+    };
+    let (base_workloads, new_workloads) = (workloads(base), workloads(new));
+    if base_workloads != new_workloads || base_workloads.contains(',') {
+        out.push(format!(
+            "the runs used different workloads (base: {base_workloads}; new: {new_workloads}): startup and work differ by design, not by build"
         ));
     }
     for (side, runs) in [("base", base), ("new", new)] {

@@ -48,13 +48,24 @@ pub struct Comparison {
     pub verdict: Verdict,
 }
 
-type Metric = (&'static str, fn(&Sample) -> f64);
+/// A per-sample quantity; `None` where a sample lacks it.
+type Metric = (&'static str, fn(&Sample) -> Option<f64>);
 
-const METRICS: [Metric; 3] = [
-    ("startup_ns", |s| s.startup_ns as f64),
-    ("teardown_ns", |s| s.teardown_ns as f64),
-    ("footprint_bytes", |s| s.memory.footprint_bytes as f64),
+const METRICS: [Metric; 4] = [
+    ("startup_ns", |s| Some(s.startup_ns as f64)),
+    ("teardown_ns", |s| Some(s.teardown_ns as f64)),
+    ("footprint_bytes", |s| Some(s.memory.footprint_bytes as f64)),
+    // The probe's own timing of its workload: the runtime-overhead figure.
+    ("work_ns", work_ns),
 ];
+
+/// `work_ns` from the probe's report; `None` for `noop` (it times nothing) or without it.
+fn work_ns(sample: &Sample) -> Option<f64> {
+    if sample.probe_report.get("mode").is_some_and(|m| m == "noop") {
+        return None;
+    }
+    sample.probe_report.get("work_ns")?.parse().ok()
+}
 
 /// Compares every isolator both sides measured. `noise` is the smallest change (fraction)
 /// that counts, e.g. 0.05 for 5%. The bootstrap is seeded: the same files, the same answer.
@@ -82,11 +93,15 @@ pub fn compare(base: &[RunRecord], new: &[RunRecord], noise: f64) -> Vec<Compari
     out
 }
 
-/// One vector of values per run that has samples of `isolator`.
-fn per_run_values(runs: &[RunRecord], isolator: &str, value: fn(&Sample) -> f64) -> Vec<Vec<f64>> {
+/// One vector of values per run that has samples of `isolator` with this metric.
+fn per_run_values(
+    runs: &[RunRecord],
+    isolator: &str,
+    value: fn(&Sample) -> Option<f64>,
+) -> Vec<Vec<f64>> {
     runs.iter()
         .filter_map(|run| run.isolator(isolator))
-        .map(|i| i.samples.iter().map(value).collect::<Vec<f64>>())
+        .map(|i| i.samples.iter().filter_map(value).collect::<Vec<f64>>())
         .filter(|values| !values.is_empty())
         .collect()
 }

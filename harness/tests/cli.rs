@@ -318,7 +318,9 @@ fn compare_has_a_work_row_for_a_workload_and_names_a_workload_mismatch() {
     };
     let same_workload = compare(&cpu_a, &cpu_b);
     assert!(
-        same_workload.contains("process            work_ns"),
+        same_workload
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["process", "work_ns"])),
         "cpu:1 on both sides compares the probe's work:\n{same_workload}"
     );
     assert!(
@@ -333,6 +335,47 @@ fn compare_has_a_work_row_for_a_workload_and_names_a_workload_mismatch() {
     assert!(
         !mismatch.contains("work_ns"),
         "noop times no work, so there is nothing to compare:\n{mismatch}"
+    );
+    assert_no_scratch_left(tmp.path());
+}
+
+#[test]
+fn compare_reads_density_runs_and_gives_no_verdict_on_one_run_per_side() {
+    let tmp = tempfile::tempdir().unwrap();
+    let density = |name: String| {
+        let out = tmp.path().join(name);
+        isobench(tmp.path())
+            .args(["density", "-i", "process", "--instances", "3", "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        out.display().to_string()
+    };
+    let runs: Vec<String> = (0..10).map(|i| density(format!("d{i}"))).collect();
+    let compare = |base: &str, new: &str| {
+        let output = isobench(tmp.path())
+            .args(["compare", base, new, "--fail-on-regression", "0"])
+            .assert()
+            .get_output()
+            .clone();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let single = compare(&runs[0], &runs[1]);
+    for metric in ["all_ready_ns", "per_instance_bytes"] {
+        let row = single
+            .lines()
+            .find(|l| l.starts_with("process ×3") && l.contains(metric))
+            .unwrap_or_else(|| panic!("no {metric} row:\n{single}"));
+        assert!(row.contains("no verdict"), "{row}");
+    }
+    let five = compare(&runs[..5].join(","), &runs[5..].join(","));
+    let row = five
+        .lines()
+        .find(|l| l.starts_with("process ×3") && l.contains("all_ready_ns"))
+        .unwrap_or_else(|| panic!("no density row:\n{five}"));
+    assert!(
+        row.contains(" … ") && !row.contains("no verdict"),
+        "five runs a side give an interval and a verdict: {row}"
     );
     assert_no_scratch_left(tmp.path());
 }

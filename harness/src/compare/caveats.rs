@@ -53,6 +53,13 @@ pub fn caveats(
                 runs.len()
             ));
         }
+        let short = super::density::stopped_short(runs);
+        if !short.is_empty() {
+            out.push(format!(
+                "{side}: density points that stopped short are not compared: {}",
+                short.join(", ")
+            ));
+        }
         let incomplete = runs.iter().filter(|run| !run.complete).count();
         if incomplete > 0 {
             out.push(format!(

@@ -11,6 +11,7 @@
 //! come out "no change" on a shared machine. With one run per side the interval covers
 //! sample noise only, and a caveat says so.
 mod caveats;
+mod density;
 mod render;
 
 pub use caveats::caveats;
@@ -28,6 +29,8 @@ pub enum Verdict {
     Faster,
     Slower,
     NoChange,
+    /// Too few values per side to trust an interval (density points from few runs).
+    NoInterval,
 }
 
 /// One isolator × metric comparison.
@@ -90,6 +93,7 @@ pub fn compare(base: &[RunRecord], new: &[RunRecord], noise: f64) -> Vec<Compari
             ));
         }
     }
+    out.extend(density::compare_density(base, new, noise, &mut rng));
     out
 }
 

@@ -4,9 +4,13 @@
 //! release, gone) but only launch → ready is timed. Unavailable isolators print why and are
 //! skipped. Narrow the set with ISOBENCH_BENCH_ISOLATORS=process,container,….
 //!
+//! Ctrl-C (or SIGTERM) lets the launch in flight finish and tear down, then removes the
+//! prepared isolator and its scratch dir and exits with status 130: nothing is left behind.
+//!
 //! At the end it prints how the built-in launchers compare with the peers measured in the
 //! same `cargo bench`: the container against every other container and sandbox, the microVM
 //! against every other VMM, as ratios of medians (below 1 = ours is faster).
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
@@ -19,9 +23,29 @@ const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// sample after its warm-up calls, so the last `SAMPLES` calls are the measured ones.
 const SAMPLES: usize = 20;
 
+/// Set by Ctrl-C or SIGTERM; checked between launches.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// A prepared isolator and its scratch dir. Field order matters: the isolator drops first.
+struct Prepared {
+    isolator: Box<dyn isolators::Isolator>,
+    _scratch: tempfile::TempDir,
+}
+
+/// Drops what is prepared (its cleanup runs) and exits 130, when Ctrl-C was pressed.
+fn exit_if_interrupted(prepared: &mut Option<Prepared>) {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        drop(prepared.take());
+        eprintln!("isobench: interrupted; the isolator in flight was cleaned up");
+        std::process::exit(130);
+    }
+}
+
 fn startup(c: &mut Criterion) {
     // Criterion draws its HTML charts with plotters, which has no system fonts to fall back on.
     reports::fonts::register();
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+        .expect("installing the Ctrl-C handler");
     let host = Host::detect();
     let wanted: Option<Vec<String>> = std::env::var("ISOBENCH_BENCH_ISOLATORS")
         .ok()
@@ -50,9 +74,14 @@ fn startup(c: &mut Criterion) {
             eprintln!("SKIP startup/{name}: prepare failed: {error}");
             continue;
         }
-        if host.kvm.is_software() && isolator.kind() == isolators::Kind::Microvm {
+        let kind = isolator.kind();
+        if host.kvm.is_software() && kind == isolators::Kind::Microvm {
             eprintln!("NOTE startup/{name}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization");
         }
+        let mut prepared = Some(Prepared {
+            isolator,
+            _scratch: scratch,
+        });
         // One batch of launch → ready times per routine call, warm-up calls included.
         let mut batches: Vec<Vec<f64>> = Vec::new();
         group.bench_function(&name, |b| {
@@ -60,7 +89,13 @@ fn startup(c: &mut Criterion) {
                 let mut batch = Vec::with_capacity(iterations as usize);
                 let total = (0..iterations)
                     .map(|_| {
-                        let took = time_startup(isolator.as_mut(), TRIAL_TIMEOUT)
+                        exit_if_interrupted(&mut prepared);
+                        let isolator = prepared
+                            .as_mut()
+                            .expect("kept until the end")
+                            .isolator
+                            .as_mut();
+                        let took = time_startup(isolator, TRIAL_TIMEOUT)
                             .unwrap_or_else(|e| panic!("startup/{name}: {e}"));
                         batch.push(took.as_nanos() as f64);
                         took
@@ -73,12 +108,12 @@ fn startup(c: &mut Criterion) {
         let first_measured = batches.len().saturating_sub(SAMPLES);
         let mut times_ns: Vec<f64> = batches.drain(first_measured..).flatten().collect();
         measured.push(Measured {
-            kind: isolator.kind(),
+            kind,
             median_ns: median(&mut times_ns),
             name,
         });
-        drop(isolator);
-        drop(scratch);
+        drop(prepared);
+        exit_if_interrupted(&mut None);
     }
     group.finish();
     print!("{}", ratios(&measured));

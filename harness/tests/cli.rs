@@ -234,7 +234,8 @@ fn a_working_probe_gives_runtime_ratios_for_container_and_microvm() {
         .lines()
         .find(|l| l.contains("runtime vs bare process"))
         .unwrap_or_else(|| panic!("no runtime row in:\n{markdown}"));
-    assert!(row.contains("process (container)"), "{row}");
+    // Either may carry a `*` flag (say, noisy with 2 runs while other tests load the host).
+    assert!(row.contains("process (container"), "{row}");
     assert!(row.contains("process (microvm"), "{row}");
     if host.kvm.is_software() {
         assert!(

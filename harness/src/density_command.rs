@@ -154,14 +154,11 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
     .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;
     eprintln!("results: {}", out_dir.display());
     let leaked = record.density.iter().any(|p| !p.leftovers.is_empty());
-    let failed = isobench::record::prepare_failures(&record);
-    if !failed.is_empty() {
-        eprintln!(
-            "isobench: not measured, failed to prepare: {}",
-            failed.join(", ")
-        );
+    let prepare_failed = isobench::record::prepare_failures(&record);
+    if let Some(line) = &prepare_failed {
+        eprintln!("{line}");
     }
-    Ok(if leaked || !failed.is_empty() {
+    Ok(if leaked || prepare_failed.is_some() {
         ExitCode::FAILURE
     } else if interrupted {
         ExitCode::from(crate::EXIT_INTERRUPTED)

@@ -156,12 +156,8 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
-    let failed = isobench::record::prepare_failures(&record);
-    if !failed.is_empty() {
-        eprintln!(
-            "isobench: not measured, failed to prepare: {}",
-            failed.join(", ")
-        );
+    if let Some(line) = isobench::record::prepare_failures(&record) {
+        eprintln!("{line}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

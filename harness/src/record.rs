@@ -18,9 +18,10 @@ pub const NOISY_CV: f64 = 0.5;
 /// `unavailable_reason`: such a run or density exits with status 1.
 pub const PREPARE_FAILED: &str = "prepare failed";
 
-/// The isolators of `record` that were available but failed to prepare.
-pub fn prepare_failures(record: &RunRecord) -> Vec<&str> {
-    record
+/// The closing line naming the isolators of `record` that were available but failed to
+/// prepare, if any did (then `run` and `density` exit with status 1).
+pub fn prepare_failures(record: &RunRecord) -> Option<String> {
+    let failed: Vec<&str> = record
         .isolators
         .iter()
         .filter(|i| {
@@ -29,7 +30,13 @@ pub fn prepare_failures(record: &RunRecord) -> Vec<&str> {
                 .is_some_and(|r| r.starts_with(PREPARE_FAILED))
         })
         .map(|i| i.name.as_str())
-        .collect()
+        .collect();
+    (!failed.is_empty()).then(|| {
+        format!(
+            "isobench: not measured, failed to prepare: {}",
+            failed.join(", ")
+        )
+    })
 }
 
 /// A fresh record for one isolator, before any trial.

@@ -1,0 +1,38 @@
+//! `isobench-protocol`: the vocabulary shared by the probe, the VMM, the isolators and the
+//! reports — everything that crosses a process or crate boundary, defined once.
+//!
+//! - [`workload`]: the probe's workload grammar (`noop`, `touch:16`, …), parsed and printed here only.
+//! - [`vmm_events`]: the lines `isobench-vmm` writes on its report pipe, and its exit reasons.
+//! - [`measure`]: the isolator's kind, kernel and guest, and its memory and disk measurements.
+//! - The constants below: the boot-timer port and values, the exit port, the ready marker.
+#![forbid(unsafe_code)]
+
+pub mod measure;
+pub mod vmm_events;
+pub mod workload;
+
+pub use measure::{DiskFootprint, GuestKind, KernelKind, Kind, MemoryUsage};
+pub use vmm_events::{ExitReason, VmmEvent, VmmPhase};
+pub use workload::{Mode, Workload, WorkloadError};
+
+/// The boot-timer port (Firecracker's convention): the guest writes a value, the VMM stamps
+/// CLOCK_MONOTONIC at that exit.
+pub const BOOT_TIMER_PORT: u16 = 0x3f0;
+/// Written to [`BOOT_TIMER_PORT`] when the guest is ready.
+pub const BOOT_TIMER_READY: u8 = 123;
+/// Written to [`BOOT_TIMER_PORT`] just before the guest's timed work begins.
+pub const BOOT_TIMER_WORK_BEGIN: u8 = 124;
+/// Written to [`BOOT_TIMER_PORT`] just after the guest's timed work ends.
+pub const BOOT_TIMER_WORK_END: u8 = 125;
+/// Any write here ends the VM (isobench-vmm's exit device, QEMU's `isa-debug-exit`).
+pub const EXIT_PORT: u16 = 0xf4;
+/// The first word of the probe's ready line, on a pipe, stdout or a serial console.
+pub const READY_MARKER: &str = "ISOBENCH-READY";
+/// Guest RAM when `--vm-mem` is not given, MiB.
+pub const DEFAULT_GUEST_MEM_MIB: u32 = 128;
+
+/// The `key=value` words of a probe ready line (`ISOBENCH-READY mode=noop work_ns=12`).
+pub fn ready_report_pairs(line: &str) -> impl Iterator<Item = (&str, &str)> {
+    line.split_whitespace()
+        .filter_map(|word| word.split_once('='))
+}

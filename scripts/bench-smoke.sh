@@ -10,7 +10,7 @@ fail() { echo "bench-smoke: $*" >&2; exit 1; }
 leftovers() {
   echo "cgroups=$(find /sys/fs/cgroup -path '*isobench*' -type d 2>/dev/null | wc -l)" \
     "processes=$(pgrep -c -f 'isobench-(probe|vmm)' || true)" \
-    "scratch=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'isobench-bench-*' | wc -l)" \
+    "scratch=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'isobench-*' -type d | wc -l)" \
     "mounts=$(grep -c isobench /proc/self/mountinfo || true)"
 }
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use isobench::trial::time_startup;
-use isolators::registry::{self, RegistryOptions};
-use isolators::{Availability, Host, Kind, Workload};
+use isolators::registry::{self, IsolatorOptions};
+use isolators::{Availability, Host, Kind, Prepared, Workload};
 
 const TRIAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Samples per isolator. In flat mode criterion calls the `iter_custom` routine once per
@@ -25,12 +25,6 @@ const SAMPLES: usize = 20;
 
 /// Set by Ctrl-C or SIGTERM; checked between launches.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// A prepared isolator and its scratch dir. Field order matters: the isolator drops first.
-struct Prepared {
-    isolator: Box<dyn isolators::Isolator>,
-    _scratch: tempfile::TempDir,
-}
 
 /// Drops what is prepared (its cleanup runs) and exits 130, when Ctrl-C was pressed.
 fn exit_if_interrupted(prepared: &mut Option<Prepared>) {
@@ -57,7 +51,7 @@ fn startup(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     let mut measured: Vec<Measured> = Vec::new();
-    for mut isolator in registry::all(&RegistryOptions::default()) {
+    for isolator in registry::all(&IsolatorOptions::default()) {
         let name = isolator.name().to_string();
         if wanted.as_ref().is_some_and(|w| !w.contains(&name)) {
             continue;
@@ -66,22 +60,18 @@ fn startup(c: &mut Criterion) {
             eprintln!("SKIP startup/{name}: {reason}");
             continue;
         }
-        let scratch = tempfile::Builder::new()
-            .prefix(&format!("isobench-bench-{name}-"))
-            .tempdir()
-            .expect("a scratch dir in TMPDIR");
-        if let Err(error) = isolator.prepare(&Workload::noop(), scratch.path()) {
-            eprintln!("SKIP startup/{name}: prepare failed: {error}");
-            continue;
-        }
+        let prepared = match Prepared::new(isolator.as_ref(), &Workload::noop()) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                eprintln!("SKIP startup/{name}: prepare failed: {error}");
+                continue;
+            }
+        };
         let kind = isolator.kind();
         if host.kvm.is_software() && kind == isolators::Kind::Microvm {
             eprintln!("NOTE startup/{name}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization");
         }
-        let mut prepared = Some(Prepared {
-            isolator,
-            _scratch: scratch,
-        });
+        let mut prepared = Some(prepared);
         // One batch of launch → ready times per routine call, warm-up calls included.
         let mut batches: Vec<Vec<f64>> = Vec::new();
         group.bench_function(&name, |b| {
@@ -90,12 +80,8 @@ fn startup(c: &mut Criterion) {
                 let total = (0..iterations)
                     .map(|_| {
                         exit_if_interrupted(&mut prepared);
-                        let isolator = prepared
-                            .as_mut()
-                            .expect("kept until the end")
-                            .isolator
-                            .as_mut();
-                        let took = time_startup(isolator, TRIAL_TIMEOUT)
+                        let launcher = prepared.as_mut().expect("kept until the end");
+                        let took = time_startup(launcher, TRIAL_TIMEOUT)
                             .unwrap_or_else(|e| panic!("startup/{name}: {e}"));
                         batch.push(took.as_nanos() as f64);
                         took

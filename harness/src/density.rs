@@ -7,30 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use isolators::{monotonic_ns, Error, Instance, Isolator, Resources, Workload};
+use isolators::{monotonic_ns, Error, Instance, Prepared, Resources};
 use procfs::Current;
 use reports::DensityPoint;
-
-/// Launcher threads each own a prepared isolator (launch takes `&mut self`).
-pub struct Launcher {
-    pub isolator: Box<dyn Isolator>,
-    pub scratch: tempfile::TempDir,
-}
-
-impl Launcher {
-    pub fn prepare(
-        mut isolator: Box<dyn Isolator>,
-        workload: &Workload,
-    ) -> Result<Launcher, Error> {
-        let prefix = format!("isobench-density-{}-", isolator.name());
-        let scratch = tempfile::Builder::new()
-            .prefix(&prefix)
-            .tempdir()
-            .map_err(|e| Error::io("create a scratch dir", e))?;
-        isolator.prepare(workload, scratch.path())?;
-        Ok(Launcher { isolator, scratch })
-    }
-}
 
 struct Held {
     instance: Box<dyn Instance>,
@@ -39,12 +18,12 @@ struct Held {
 
 /// Holds `count` instances using every launcher in parallel, measures, then tears down.
 pub fn measure(
-    launchers: &mut [Launcher],
+    launchers: &mut [Prepared],
     count: u32,
     timeout: Duration,
     stop: &AtomicBool,
 ) -> DensityPoint {
-    let name = launchers[0].isolator.name().to_string();
+    let name = launchers[0].name().to_string();
     let parallel = launchers.len() as u32;
     let available_before = mem_available();
     let oom_kills_before = oom_kills();
@@ -63,7 +42,7 @@ pub fn measure(
                         if failed.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
                             break;
                         }
-                        match launch_one(launcher.isolator.as_mut(), timeout) {
+                        match launch_one(launcher, timeout) {
                             Ok(one) => mine.push(one),
                             Err(error) => {
                                 failed.store(true, Ordering::SeqCst);
@@ -149,8 +128,8 @@ fn with_hint(message: String) -> String {
     }
 }
 
-fn launch_one(isolator: &mut dyn Isolator, timeout: Duration) -> Result<Held, Error> {
-    let mut instance = isolator.launch()?;
+fn launch_one(prepared: &mut Prepared, timeout: Duration) -> Result<Held, Error> {
+    let mut instance = prepared.launch()?;
     instance.wait_ready(timeout)?;
     let resources = instance.resources();
     Ok(Held {

@@ -4,16 +4,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use isobench::density::{self, Launcher};
+use isobench::density;
 use isobench::{fingerprint, output};
-use isolators::registry::{self, RegistryOptions};
+use isolators::registry::{self, IsolatorOptions};
+use isolators::Prepared;
 use isolators::{Availability, Host, Workload};
 use reports::{RunConfig, RunRecord, SCHEMA_VERSION};
 
 use crate::cli::DensityArgs;
 
-pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> Result<ExitCode> {
-    let workload = Workload::parse(&args.workload)?;
+pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Result<ExitCode> {
+    let workload = args.workload.parse::<Workload>()?;
     if args.instances.contains(&0) {
         bail!("--instances: every count must be at least 1");
     }
@@ -44,7 +45,7 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
         config: RunConfig {
             runs: 0,
             warmup: 0,
-            workload: workload.mode.clone(),
+            workload: workload.to_string(),
             timeout_ms: (args.timeout * 1000.0) as u64,
             order: format!("density {:?}, parallel {}", args.instances, args.parallel),
             isolators: args.isolators.clone(),
@@ -78,13 +79,13 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
             record.isolators.push(entry);
             continue;
         }
-        let launchers: Result<Vec<Launcher>, _> = (0..args.parallel)
+        let launchers: Result<Vec<Prepared>, _> = (0..args.parallel)
             .map(|_| {
                 let isolator = registry::all(options)
                     .into_iter()
                     .find(|i| i.name() == name)
                     .expect("validated above");
-                Launcher::prepare(isolator, &workload)
+                Prepared::new(isolator.as_ref(), &workload)
             })
             .collect();
         let mut launchers = match launchers {

@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use isobench::runner::{self, RunOptions};
 use isobench::{fingerprint, output};
-use isolators::registry::{self, RegistryOptions};
+use isolators::registry::{self, IsolatorOptions};
 use isolators::{Host, Isolator, Workload};
 
 use cli::{Cli, Command, CompareArgs, EngineArgs, ReportArgs, RunArgs};
@@ -55,8 +55,8 @@ fn default_run_args() -> RunArgs {
     }
 }
 
-fn registry_options(args: &EngineArgs) -> RegistryOptions {
-    RegistryOptions {
+fn registry_options(args: &EngineArgs) -> IsolatorOptions {
+    IsolatorOptions {
         engine_paths: args.engines.iter().cloned().collect(),
         kernel: args.kernel.clone(),
         vm_mem_mib: args.mem_mib,
@@ -85,7 +85,7 @@ fn list(args: &EngineArgs) -> Result<ExitCode> {
 }
 
 /// Picks the isolators named in `-i` (always with the process baseline first).
-fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Isolator>>> {
+fn select(names: &[String], options: &IsolatorOptions) -> Result<Vec<Box<dyn Isolator>>> {
     let all = registry::all(options);
     let known: Vec<String> = all.iter().map(|i| i.name().to_string()).collect();
     let wants_all = names.iter().any(|n| n == "all");
@@ -104,8 +104,10 @@ fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Iso
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
-    let workload =
-        Workload::parse(&args.workload)?.with_startup_delay_us(args.inject_startup_delay_us);
+    let workload = args
+        .workload
+        .parse::<Workload>()?
+        .with_startup_delay_us(args.inject_startup_delay_us);
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!(
             "--timeout {}: must be a positive number of seconds",

@@ -69,16 +69,15 @@ fn serde_name(value: &impl serde::Serialize) -> String {
         .unwrap_or_default()
 }
 
+// TEMP(one-vocabulary): the schema's DiskRecord becomes the protocol's DiskFootprint.
 pub fn disk_record(disk: &DiskFootprint) -> DiskRecord {
-    let paths =
-        |files: &[std::path::PathBuf]| files.iter().map(|f| f.display().to_string()).collect();
     DiskRecord {
-        runtime_apparent_bytes: disk.runtime.apparent_bytes,
-        runtime_allocated_bytes: disk.runtime.allocated_bytes,
-        image_apparent_bytes: disk.image.apparent_bytes,
-        image_allocated_bytes: disk.image.allocated_bytes,
-        runtime_files: paths(&disk.runtime_files),
-        image_files: paths(&disk.image_files),
+        runtime_apparent_bytes: disk.runtime_apparent_bytes,
+        runtime_allocated_bytes: disk.runtime_allocated_bytes,
+        image_apparent_bytes: disk.image_apparent_bytes,
+        image_allocated_bytes: disk.image_allocated_bytes,
+        runtime_files: disk.runtime_files.clone(),
+        image_files: disk.image_files.clone(),
     }
 }
 

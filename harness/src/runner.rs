@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use isolators::{Host, Isolator, Workload};
+use isolators::{Host, Isolator, Prepared, Workload};
 use reports::{Failure, HostFingerprint, RunConfig, RunRecord, SCHEMA_VERSION};
 
 use crate::output::utc_timestamp;
@@ -31,10 +31,9 @@ pub trait Progress {
     fn note(&self, message: &str);
 }
 
-/// A prepared isolator. Field order matters: the isolator drops before its scratch dir.
+/// A prepared isolator in the run, and where its results go.
 struct Active {
-    isolator: Box<dyn Isolator>,
-    _scratch: tempfile::TempDir,
+    prepared: Prepared,
     record_index: usize,
     consecutive_failures: u32,
     successes: u32,
@@ -62,7 +61,7 @@ pub fn run(
         config: RunConfig {
             runs: options.runs,
             warmup: options.warmup,
-            workload: options.workload.mode.clone(),
+            workload: options.workload.to_string(),
             timeout_ms: options.timeout.as_millis() as u64,
             order: "interleaved".into(),
             isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
@@ -74,7 +73,7 @@ pub fn run(
     };
     let software_kvm = host.kvm.is_software();
     let mut active = Vec::new();
-    for mut isolator in isolators {
+    for isolator in isolators {
         let availability = isolator.availability(host);
         let index = record.isolators.len();
         let reason = match availability {
@@ -88,21 +87,18 @@ pub fn run(
             progress.note(&format!("{}: unavailable: {reason}", isolator.name()));
             continue;
         }
-        let scratch = tempfile::Builder::new()
-            .prefix(&format!("isobench-{}-", isolator.name()))
-            .tempdir()?;
-        match isolator.prepare(&options.workload, scratch.path()) {
-            Ok(disk) => record.isolators[index].disk = Some(record::disk_record(&disk)),
+        let prepared = match Prepared::new(isolator.as_ref(), &options.workload) {
+            Ok(prepared) => prepared,
             Err(e) => {
                 let reason = format!("{}: {e}", record::PREPARE_FAILED);
                 progress.note(&format!("{}: {reason}", isolator.name()));
                 record.isolators[index].unavailable_reason = Some(reason);
                 continue;
             }
-        }
+        };
+        record.isolators[index].disk = Some(record::disk_record(prepared.disk()));
         active.push(Active {
-            isolator,
-            _scratch: scratch,
+            prepared,
             record_index: index,
             consecutive_failures: 0,
             successes: 0,
@@ -118,12 +114,12 @@ pub fn run(
             if stop.load(Ordering::SeqCst) {
                 break 'rounds;
             }
-            let name = slot.isolator.name().to_string();
+            let name = slot.prepared.name().to_string();
             if slot.successes == 0 && slot.consecutive_failures >= GIVE_UP_AFTER_FAILURES {
                 progress.trial(&name, Err("skipped after repeated failures"));
                 continue;
             }
-            let outcome = run_trial(slot.isolator.as_mut(), options.timeout);
+            let outcome = run_trial(&mut slot.prepared, options.timeout);
             let entry = &mut record.isolators[slot.record_index];
             match outcome {
                 Ok(result) => {

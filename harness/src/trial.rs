@@ -3,7 +3,7 @@
 //! The CLI runner and the criterion benches share this code, so both time the same thing.
 use std::time::Duration;
 
-use isolators::{monotonic_ns, Error, Isolator, MemoryUsage, Ready};
+use isolators::{monotonic_ns, Error, MemoryUsage, Prepared, Ready};
 
 /// What one trial measured.
 #[derive(Debug, Clone)]
@@ -15,8 +15,8 @@ pub struct TrialResult {
 }
 
 /// Runs one full trial. On any error the instance is dropped, which kills and cleans it.
-pub fn run_trial(isolator: &mut dyn Isolator, timeout: Duration) -> Result<TrialResult, Error> {
-    let mut instance = isolator.launch()?;
+pub fn run_trial(prepared: &mut Prepared, timeout: Duration) -> Result<TrialResult, Error> {
+    let mut instance = prepared.launch()?;
     let ready = instance.wait_ready(timeout)?;
     let startup_ns = ready.ready_ns.saturating_sub(instance.launched_ns());
     let memory = instance.memory()?;
@@ -33,8 +33,8 @@ pub fn run_trial(isolator: &mut dyn Isolator, timeout: Duration) -> Result<Trial
 }
 
 /// Launch → ready only (for benches): the instance is released and awaited outside the timing.
-pub fn time_startup(isolator: &mut dyn Isolator, timeout: Duration) -> Result<Duration, Error> {
-    let mut instance = isolator.launch()?;
+pub fn time_startup(prepared: &mut Prepared, timeout: Duration) -> Result<Duration, Error> {
+    let mut instance = prepared.launch()?;
     let ready = instance.wait_ready(timeout)?;
     let startup = Duration::from_nanos(ready.ready_ns.saturating_sub(instance.launched_ns()));
     instance.release()?;

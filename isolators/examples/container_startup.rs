@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use isolators::container::ContainerIsolator;
 use isolators::fdchannel::FdChannel;
-use isolators::{monotonic_ns, Isolator, Workload};
+use isolators::{monotonic_ns, Isolator, Launcher, Workload};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -25,8 +25,7 @@ fn main() {
         Some("nothing") => {}
         Some("once") => {
             let rootfs = std::path::PathBuf::from(args.get(1).expect("once ROOTFS"));
-            let mut container = ContainerIsolator::new();
-            container
+            let mut container = ContainerIsolator::new()
                 .prepare_rootfs(&rootfs, &Workload::noop())
                 .expect("prepare");
             let mut instance = container.launch().expect("launch");
@@ -40,20 +39,18 @@ fn main() {
         _ => {
             let trials: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(200);
             let mode = args.get(1).cloned().unwrap_or_else(|| "noop".into());
-            compare(trials, &Workload::parse(&mode).expect("workload"));
+            compare(trials, &mode.parse::<Workload>().expect("workload"));
         }
     }
 }
 
 fn compare(trials: usize, workload: &Workload) {
     let scratch = tempfile::tempdir().expect("tempdir");
-    let mut container = ContainerIsolator::new();
-    container
+    let mut container = ContainerIsolator::new()
         .prepare(workload, scratch.path())
         .expect("prepare");
     let rootfs = scratch.path().join("rootfs");
-    let mut process = isolators::process::ProcessIsolator::default();
-    process
+    let mut process = isolators::process::ProcessIsolator
         .prepare(workload, scratch.path())
         .expect("prepare the process baseline");
     let (mut ours, mut theirs, mut bare) = (Vec::new(), Vec::new(), Vec::new());
@@ -83,7 +80,7 @@ fn compare(trials: usize, workload: &Workload) {
         median(&mut ours) as f64 / 1e6,
         median(&mut theirs) as f64 / 1e6,
     );
-    println!("{trials} interleaved trials, workload {}", workload.mode);
+    println!("{trials} interleaved trials, workload {workload}");
     println!("container  median {ours_ms:.3} ms");
     println!("unshare    median {theirs_ms:.3} ms");
     println!(
@@ -119,7 +116,7 @@ fn unshare_once(rootfs: &std::path::Path, workload: &Workload) -> u64 {
         .args([
             "/isobench-probe",
             "--mode",
-            &workload.mode,
+            &workload.to_string(),
             "--channel",
             &channel.probe_channel_arg(),
         ])

@@ -4,63 +4,43 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
-
 use crate::Error;
 
-/// Bytes on disk, apparent (file sizes) and allocated (blocks actually used).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bytes {
-    pub apparent_bytes: u64,
-    pub allocated_bytes: u64,
-}
+pub use isobench_protocol::DiskFootprint;
 
-/// What an isolator needs on disk to run the probe.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DiskFootprint {
-    /// Engine executables, helpers and their shared libraries, deduplicated.
-    pub runtime: Bytes,
-    /// Rootfs, bundle, kernel + initramfs, or guest image.
-    pub image: Bytes,
-    /// Every file counted, for the curious.
-    pub runtime_files: Vec<PathBuf>,
-    pub image_files: Vec<PathBuf>,
-}
-
-impl DiskFootprint {
-    /// Measures `executables` (with the libraries `ldd` resolves) and `image` paths (files or
-    /// directory trees). Duplicates, symlinks included, count once.
-    pub fn measure(executables: &[PathBuf], image: &[PathBuf]) -> Result<DiskFootprint, Error> {
-        let mut runtime_files = BTreeSet::new();
-        for exe in executables {
-            let exe = exe
-                .canonicalize()
-                .map_err(|e| Error::io(exe.display().to_string(), e))?;
-            for lib in shared_libraries(&exe) {
-                runtime_files.insert(lib.canonicalize().unwrap_or(lib));
-            }
-            runtime_files.insert(exe);
+/// Measures `executables` (with the libraries `ldd` resolves) and `image` paths (files or
+/// directory trees) into a [`DiskFootprint`]. Duplicates, symlinks included, count once.
+pub fn measure(executables: &[PathBuf], image: &[PathBuf]) -> Result<DiskFootprint, Error> {
+    let mut runtime_files = BTreeSet::new();
+    for exe in executables {
+        let exe = exe
+            .canonicalize()
+            .map_err(|e| Error::io(exe.display().to_string(), e))?;
+        for lib in shared_libraries(&exe) {
+            runtime_files.insert(lib.canonicalize().unwrap_or(lib));
         }
-        let mut image_files = BTreeSet::new();
-        for path in image {
-            collect_files(path, &mut image_files)?;
-        }
-        let runtime_files: Vec<PathBuf> = runtime_files.into_iter().collect();
-        let image_files: Vec<PathBuf> = image_files.into_iter().collect();
-        Ok(DiskFootprint {
-            runtime: sum(&runtime_files),
-            image: sum(&image_files),
-            runtime_files,
-            image_files,
-        })
+        runtime_files.insert(exe);
     }
-
-    pub fn total(&self) -> Bytes {
-        Bytes {
-            apparent_bytes: self.runtime.apparent_bytes + self.image.apparent_bytes,
-            allocated_bytes: self.runtime.allocated_bytes + self.image.allocated_bytes,
-        }
+    let mut image_files = BTreeSet::new();
+    for path in image {
+        collect_files(path, &mut image_files)?;
     }
+    let (runtime_apparent_bytes, runtime_allocated_bytes) = sum(&runtime_files);
+    let (image_apparent_bytes, image_allocated_bytes) = sum(&image_files);
+    let names = |files: BTreeSet<PathBuf>| {
+        files
+            .into_iter()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect()
+    };
+    Ok(DiskFootprint {
+        runtime_apparent_bytes,
+        runtime_allocated_bytes,
+        image_apparent_bytes,
+        image_allocated_bytes,
+        runtime_files: names(runtime_files),
+        image_files: names(image_files),
+    })
 }
 
 /// The shared libraries `ldd` resolves for an executable; none for static ones.
@@ -97,13 +77,13 @@ fn collect_files(path: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), Error> 
     Ok(())
 }
 
-fn sum(files: &[PathBuf]) -> Bytes {
+/// (apparent, allocated) bytes of `files`.
+fn sum(files: &BTreeSet<PathBuf>) -> (u64, u64) {
     files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
-        .fold(Bytes::default(), |acc, m| Bytes {
-            apparent_bytes: acc.apparent_bytes + m.len(),
-            allocated_bytes: acc.allocated_bytes + m.blocks() * 512,
+        .fold((0, 0), |(apparent, allocated), m| {
+            (apparent + m.len(), allocated + m.blocks() * 512)
         })
 }
 
@@ -113,12 +93,12 @@ mod tests {
 
     #[test]
     fn dynamic_executable_counts_its_libraries() {
-        let footprint = DiskFootprint::measure(&[PathBuf::from("/bin/sh")], &[]).unwrap();
+        let footprint = measure(&[PathBuf::from("/bin/sh")], &[]).unwrap();
         assert!(footprint
             .runtime_files
             .iter()
-            .any(|f| f.to_string_lossy().contains("libc.so")));
-        assert!(footprint.runtime.apparent_bytes > footprint.runtime_files.len() as u64);
+            .any(|f| f.contains("libc.so")));
+        assert!(footprint.runtime_apparent_bytes > footprint.runtime_files.len() as u64);
     }
 
     #[test]
@@ -127,9 +107,8 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/a"), vec![0u8; 10_000]).unwrap();
         let footprint =
-            DiskFootprint::measure(&[], &[dir.path().to_path_buf(), dir.path().join("sub/a")])
-                .unwrap();
-        assert_eq!(footprint.image.apparent_bytes, 10_000);
-        assert!(footprint.image.allocated_bytes >= 8192);
+            measure(&[], &[dir.path().to_path_buf(), dir.path().join("sub/a")]).unwrap();
+        assert_eq!(footprint.image_apparent_bytes, 10_000);
+        assert!(footprint.image_allocated_bytes >= 8192);
     }
 }

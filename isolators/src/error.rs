@@ -46,3 +46,9 @@ impl Error {
         }
     }
 }
+
+impl From<isobench_protocol::WorkloadError> for Error {
+    fn from(error: isobench_protocol::WorkloadError) -> Self {
+        Error::BadInput(error.to_string())
+    }
+}

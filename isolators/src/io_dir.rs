@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::probe::Workload;
+use crate::isolator::Workload;
 use crate::Error;
 
 /// Where the instance's directory appears inside a container.
@@ -105,7 +105,7 @@ mod tests {
         let noop = IoDirs::for_workload(&Workload::noop(), scratch.path()).unwrap();
         assert!(noop.is_none());
         assert!(!scratch.path().join("io").exists());
-        let io = Workload::parse("io:64").unwrap();
+        let io = "io:64".parse::<Workload>().unwrap();
         let dirs = IoDirs::for_workload(&io, scratch.path()).unwrap().unwrap();
         let (a, b) = (dirs.create().unwrap(), dirs.create().unwrap());
         assert_ne!(a.path(), b.path());

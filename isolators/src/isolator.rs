@@ -1,41 +1,16 @@
-//! The isolator contract: what every backend implements and what the runner relies on.
+//! The isolator contract: what every backend implements and what the runner relies on —
+//! describe, prepare into a [`Launcher`], launch [`Instance`]s, release, wait until gone.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::disk::DiskFootprint;
 use crate::host::Host;
-use crate::memory::MemoryUsage;
-use crate::probe::Workload;
+use crate::resources::Resources;
 use crate::Error;
-
-/// The class of an isolator, which decides the group it lands in on the comparison table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// No isolation: the baseline.
-    Process,
-    /// Shared host kernel plus namespaces and cgroups.
-    Container,
-    /// A user-space kernel between workload and host (gVisor).
-    Sandbox,
-    /// Own guest kernel under hardware virtualization.
-    Microvm,
-}
-
-/// Whose kernel runs the workload's system calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KernelKind {
-    Shared,
-    Userspace,
-    Own,
-}
+pub use isobench_protocol::{DiskFootprint, GuestKind, KernelKind, Kind, MemoryUsage, Workload};
 
 /// How an isolator describes itself in tables and records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description {
     /// What isolates the workload, e.g. "shared kernel + 6 namespaces + cgroup".
     pub boundary: String,
@@ -69,18 +44,35 @@ pub trait Isolator: Send {
     /// Short CLI name, e.g. "container".
     fn name(&self) -> &str;
     fn kind(&self) -> Kind;
+    /// Which guest it boots: none unless it is a VM.
+    fn guest(&self) -> GuestKind {
+        GuestKind::None
+    }
     fn describe(&self) -> Description;
     fn availability(&self, host: &Host) -> Availability;
-    /// Untimed set-up (rootfs, bundle, guest image) in `scratch`, which the runner owns and
-    /// removes. Returns the disk footprint of runtime and image.
-    fn prepare(
-        &mut self,
-        workload: &Workload,
-        scratch: &std::path::Path,
-    ) -> Result<DiskFootprint, Error>;
+    /// Untimed set-up (rootfs, bundle, guest image) in `scratch`, which the caller owns and
+    /// removes after the launcher is dropped. Returns what launches instances, with the disk
+    /// footprint of runtime and image. Callers use [`crate::Prepared`], which owns both.
+    fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error>;
+}
+
+/// A prepared isolator: launches instances of one workload, as many as asked.
+///
+/// Dropping it removes whatever `prepare` set up outside the scratch dir.
+pub trait Launcher: Send {
+    /// Runtime + image bytes this isolator needs on disk, measured while preparing.
+    fn disk(&self) -> &DiskFootprint;
     /// Starts one instance. Implementations stamp `launched_ns` immediately before the first
     /// action that creates the instance, and return without waiting for ready.
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error>;
+}
+
+impl std::fmt::Debug for dyn Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher")
+            .field("disk", self.disk())
+            .finish_non_exhaustive()
+    }
 }
 
 /// One running instance of the probe.
@@ -114,23 +106,9 @@ pub struct Ready {
     pub report: BTreeMap<String, String>,
 }
 
-/// Host-side resources owned by an instance, for memory measurement and leak checks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resources {
-    /// Every host process of the instance (engine, shim, VMM, probe), by pid.
-    pub pids: Vec<i32>,
-    /// The instance's cgroup directories (one per v1 hierarchy, or one v2 directory).
-    pub cgroup: Option<crate::memory::CgroupMemorySource>,
-    /// Guest RAM, as host virtual address ranges inside a VMM process: (pid, start, len).
-    pub guest_ram: Vec<(i32, u64, u64)>,
-    /// Paths that must vanish at teardown (temp dirs, state dirs).
-    pub paths: Vec<PathBuf>,
-}
-
 /// Parses `key=value` words from a probe ready line (`ISOBENCH-READY mode=noop work_ns=12`).
 pub fn parse_ready_report(line: &str) -> BTreeMap<String, String> {
-    line.split_whitespace()
-        .filter_map(|word| word.split_once('='))
+    isobench_protocol::ready_report_pairs(line)
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }

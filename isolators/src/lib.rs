@@ -15,17 +15,23 @@ pub mod isolator;
 pub mod kvm;
 pub mod memory;
 pub mod microvm;
+pub mod options;
+pub mod prepared;
 pub mod probe;
 pub mod process;
 pub mod reap;
 pub mod registry;
+pub mod resources;
 pub mod testing;
 
 pub use disk::DiskFootprint;
 pub use error::Error;
 pub use host::Host;
+pub use isobench_protocol as protocol;
 pub use isolator::{
-    monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+    monotonic_ns, Availability, Description, GuestKind, Instance, Isolator, KernelKind, Kind,
+    Launcher, MemoryUsage, Ready, Workload,
 };
-pub use memory::MemoryUsage;
-pub use probe::Workload;
+pub use options::IsolatorOptions;
+pub use prepared::Prepared;
+pub use resources::{GuestRam, Resources};

@@ -1,79 +1,9 @@
 //! Memory of an instance: PSS over its host processes, its cgroup charge, and for VMs the split
 //! between resident guest RAM and VMM overhead (resident memory outside guest RAM).
-use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::isolator::Resources;
+use crate::resources::Resources;
 use crate::Error;
-
-/// One memory sample of one instance, taken while the probe holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MemoryUsage {
-    /// PSS summed over every host process of the instance (smaps_rollup).
-    pub pss_bytes: u64,
-    /// RSS summed likewise (double-counts shared pages; for reference).
-    pub rss_bytes: u64,
-    /// How many host processes were measured.
-    pub processes: u32,
-    /// Total charged to the instance's cgroup (v2 memory.current; v1 rss+cache+kernel).
-    pub cgroup_bytes: Option<u64>,
-    /// Kernel memory charged to the cgroup (slab, stacks, page tables), not in any PSS.
-    pub cgroup_kernel_bytes: Option<u64>,
-    /// VMs: guest RAM pages resident on the host.
-    pub guest_ram_resident_bytes: Option<u64>,
-    /// VMs: resident memory of the VMM outside guest RAM (Firecracker's definition).
-    pub vmm_overhead_bytes: Option<u64>,
-}
-
-impl MemoryUsage {
-    /// What the instance costs the host: PSS plus kernel memory charged to its cgroup.
-    pub fn footprint_bytes(&self) -> u64 {
-        self.pss_bytes + self.cgroup_kernel_bytes.unwrap_or(0)
-    }
-}
-
-/// Where to read an instance's cgroup memory from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CgroupMemorySource {
-    /// A cgroup2 directory.
-    V2(PathBuf),
-    /// A v1 memory-controller directory.
-    V1(PathBuf),
-}
-
-impl CgroupMemorySource {
-    /// Returns (total charged, kernel) in bytes.
-    pub fn read(&self) -> Result<(u64, Option<u64>), Error> {
-        match self {
-            CgroupMemorySource::V2(dir) => {
-                let current = read_u64(&dir.join("memory.current"))?;
-                let stat = read_stat(&dir.join("memory.stat"))?;
-                let kernel = stat_value(&stat, "kernel").or_else(|| {
-                    let parts = ["kernel_stack", "pagetables", "percpu", "sock", "slab"];
-                    Some(parts.iter().filter_map(|k| stat_value(&stat, k)).sum())
-                });
-                Ok((current, kernel))
-            }
-            CgroupMemorySource::V1(dir) => {
-                // usage_in_bytes is fuzzy on v1; memory.stat's totals are exact.
-                let stat = read_stat(&dir.join("memory.stat"))?;
-                let user = ["total_rss", "total_cache"]
-                    .iter()
-                    .filter_map(|k| stat_value(&stat, k))
-                    .sum::<u64>();
-                let kernel = read_u64(&dir.join("memory.kmem.usage_in_bytes")).ok();
-                Ok((user + kernel.unwrap_or(0), kernel))
-            }
-        }
-    }
-
-    pub fn dir(&self) -> &Path {
-        match self {
-            CgroupMemorySource::V2(dir) | CgroupMemorySource::V1(dir) => dir,
-        }
-    }
-}
+pub use isobench_protocol::MemoryUsage;
 
 /// Measures every process and the cgroup listed in `resources`.
 pub fn measure(resources: &Resources) -> Result<MemoryUsage, Error> {
@@ -104,8 +34,8 @@ pub fn measure(resources: &Resources) -> Result<MemoryUsage, Error> {
             let ranges: Vec<(u64, u64)> = resources
                 .guest_ram
                 .iter()
-                .filter(|(p, _, _)| *p == pid)
-                .map(|&(_, start, len)| (start, start + len))
+                .filter(|ram| ram.pid == pid)
+                .map(|ram| (ram.start, ram.start + ram.len))
                 .collect();
             let (i, o) = split_resident(&smaps, &ranges);
             inside += i;
@@ -118,7 +48,7 @@ pub fn measure(resources: &Resources) -> Result<MemoryUsage, Error> {
 }
 
 fn vmm_pids(resources: &Resources) -> Vec<i32> {
-    let mut pids: Vec<i32> = resources.guest_ram.iter().map(|&(pid, _, _)| pid).collect();
+    let mut pids: Vec<i32> = resources.guest_ram.iter().map(|ram| ram.pid).collect();
     pids.dedup();
     pids
 }
@@ -157,25 +87,6 @@ pub fn split_resident(smaps: &str, ranges: &[(u64, u64)]) -> (u64, u64) {
     (inside, outside)
 }
 
-fn read_u64(path: &Path) -> Result<u64, Error> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    text.trim()
-        .parse()
-        .map_err(|_| Error::Engine(format!("{}: not a number: {text:?}", path.display())))
-}
-
-fn read_stat(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))
-}
-
-fn stat_value(stat: &str, key: &str) -> Option<u64> {
-    stat.lines().find_map(|line| {
-        let (k, v) = line.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,15 +104,6 @@ Rss:                 900 kB
         let (inside, outside) = split_resident(smaps, &[(0x7f00_0000_0000, 0x7f00_0800_0000)]);
         assert_eq!(inside, 2048 * 1024);
         assert_eq!(outside, 900 * 1024);
-    }
-
-    #[test]
-    fn reads_v2_cgroup_fixture() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("memory.current"), "1048576\n").unwrap();
-        std::fs::write(dir.path().join("memory.stat"), "anon 4096\nkernel 8192\n").unwrap();
-        let (total, kernel) = CgroupMemorySource::V2(dir.path().into()).read().unwrap();
-        assert_eq!((total, kernel), (1_048_576, Some(8192)));
     }
 
     #[test]

@@ -1,9 +1,8 @@
-//! The embedded static probe, the workload it runs, and the minimal rootfs that holds it.
+//! The embedded static probe and the minimal rootfs that holds it (its workload grammar is
+//! [`isobench_protocol::Workload`]).
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -12,83 +11,6 @@ pub const PROBE_BYTES: &[u8] = include_bytes!(env!("ISOBENCH_PROBE_PATH"));
 
 /// The probe's file name inside every rootfs and initramfs.
 pub const PROBE_NAME: &str = "isobench-probe";
-
-/// The probe's workload: `noop`, `touch:<MiB>`, `cpu:<M>`, `syscall:<N>`, `mem:<MiB>`, `io:<KiB>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Workload {
-    pub mode: String,
-}
-
-impl Workload {
-    pub fn parse(text: &str) -> Result<Workload, Error> {
-        let mode = match text.split_once(",delay_us=") {
-            Some((mode, us)) => {
-                us.parse::<u64>().map_err(|_| {
-                    Error::BadInput(format!(
-                        "workload {text:?}: delay_us={us:?} is not a whole number"
-                    ))
-                })?;
-                mode
-            }
-            None => text,
-        };
-        let (name, value) = mode
-            .split_once(':')
-            .map_or((mode, None), |(n, v)| (n, Some(v)));
-        let known = ["noop", "touch", "cpu", "syscall", "mem", "io"];
-        if !known.contains(&name) || (name == "noop" && value.is_some()) {
-            return Err(Error::BadInput(format!(
-                "unknown workload {mode:?}: use noop, touch:<MiB>, cpu:<M iterations>, syscall:<N>, mem:<MiB> or io:<KiB>"
-            )));
-        }
-        if let Some(value) = value {
-            value.parse::<u64>().map_err(|_| {
-                Error::BadInput(format!(
-                    "workload {mode:?}: {value:?} is not a whole number"
-                ))
-            })?;
-        }
-        Ok(Workload {
-            mode: text.to_string(),
-        })
-    }
-
-    /// The same workload with a deliberate delay before ready (`,delay_us=N`): test-only, for
-    /// proving that `isobench compare` catches a slowdown.
-    pub fn with_startup_delay_us(&self, delay_us: u64) -> Workload {
-        if delay_us == 0 {
-            return self.clone();
-        }
-        Workload {
-            mode: format!("{},delay_us={delay_us}", self.mode),
-        }
-    }
-
-    pub fn noop() -> Workload {
-        Workload {
-            mode: "noop".into(),
-        }
-    }
-
-    /// The workload's name: `noop`, `touch`, `cpu`, `syscall`, `mem` or `io`.
-    pub fn name(&self) -> &str {
-        self.mode.split([':', ',']).next().unwrap_or_default()
-    }
-
-    /// Whether the probe writes files (`io:<KiB>`), so the instance needs a writable directory
-    /// (see [`crate::io_dir`]).
-    pub fn writes_files(&self) -> bool {
-        self.name() == "io"
-    }
-
-    /// Memory the workload itself holds (touch:N), so it is not mistaken for overhead.
-    pub fn held_bytes(&self) -> u64 {
-        match self.mode.split_once(':') {
-            Some(("touch", mib)) => mib.parse::<u64>().unwrap_or(0) << 20,
-            _ => 0,
-        }
-    }
-}
 
 /// Writes the probe executable to `dir/isobench-probe` (mode 0755) and returns its path.
 pub fn write_probe(dir: &Path) -> Result<PathBuf, Error> {
@@ -147,22 +69,5 @@ mod tests {
             !text.contains("=>"),
             "the probe needs shared libraries: {text}"
         );
-    }
-
-    #[test]
-    fn validates_workloads() {
-        assert!(Workload::parse("touch:16").is_ok());
-        assert_eq!(Workload::parse("touch:16").unwrap().held_bytes(), 16 << 20);
-        assert!(Workload::parse("touch:lots").is_err());
-        assert!(Workload::parse("sleep").is_err());
-        assert_eq!(
-            Workload::noop().with_startup_delay_us(50).mode,
-            "noop,delay_us=50"
-        );
-        assert!(Workload::parse("noop,delay_us=50").is_ok());
-        assert!(Workload::parse("noop,delay_us=soon").is_err());
-        assert!(Workload::parse("io:64").unwrap().writes_files());
-        assert!(Workload::parse("io,delay_us=5").unwrap().writes_files());
-        assert!(!Workload::parse("touch:1").unwrap().writes_files());
     }
 }

@@ -7,27 +7,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
 use crate::io_dir::{IoDir, IoDirs, IO_DIR_ENV};
 use crate::isolator::{
-    monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+    monotonic_ns, Availability, Description, DiskFootprint, Instance, Isolator, KernelKind, Kind,
+    Launcher, Ready, Workload,
 };
-use crate::probe::{write_probe, Workload};
+use crate::probe::write_probe;
 use crate::reap::ChildProbe;
+use crate::resources::Resources;
 use crate::Error;
 
 /// Runs the probe with `posix_spawn`, the cheapest way a process can start another.
 #[derive(Default)]
-pub struct ProcessIsolator {
-    prepared: Option<Prepared>,
-}
+pub struct ProcessIsolator;
 
-struct Prepared {
+/// The probe written into the scratch dir, ready to spawn.
+struct ProcessLauncher {
     probe: PathBuf,
     workload: Workload,
     io_dirs: Option<IoDirs>,
+    disk: DiskFootprint,
 }
 
 impl Isolator for ProcessIsolator {
@@ -48,32 +49,36 @@ impl Isolator for ProcessIsolator {
     fn availability(&self, _host: &Host) -> Availability {
         Availability::Available
     }
-    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+    fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let probe = write_probe(scratch)?;
-        let footprint = DiskFootprint::measure(std::slice::from_ref(&probe), &[])?;
-        self.prepared = Some(Prepared {
+        let disk = crate::disk::measure(std::slice::from_ref(&probe), &[])?;
+        Ok(Box::new(ProcessLauncher {
             probe,
-            workload: workload.clone(),
+            workload: *workload,
             io_dirs: IoDirs::for_workload(workload, scratch)?,
-        });
-        Ok(footprint)
+            disk,
+        }))
+    }
+}
+
+impl Launcher for ProcessLauncher {
+    fn disk(&self) -> &DiskFootprint {
+        &self.disk
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let Prepared {
+        let ProcessLauncher {
             probe,
             workload,
             io_dirs,
-        } = self
-            .prepared
-            .as_ref()
-            .ok_or_else(|| Error::BadInput("process: launch before prepare".into()))?;
+            ..
+        } = &*self;
         let io_dir = io_dirs.as_ref().map(IoDirs::create).transpose()?;
         let mut channel = FdChannel::new()?;
         let mut command = Command::new(probe);
         command
             .args([
                 "--mode",
-                &workload.mode,
+                &workload.to_string(),
                 "--channel",
                 &channel.probe_channel_arg(),
             ])
@@ -137,11 +142,11 @@ mod tests {
     #[test]
     fn io_writes_in_its_own_directory() {
         let scratch = tempfile::tempdir().unwrap();
-        let mut process = ProcessIsolator::default();
-        let io = Workload::parse("io:64").unwrap();
-        process.prepare(&io, scratch.path()).unwrap();
+        let process = ProcessIsolator;
+        let io: Workload = "io:64".parse().unwrap();
+        let mut launcher = process.prepare(&io, scratch.path()).unwrap();
         for released in [true, false] {
-            let mut instance = process.launch().unwrap();
+            let mut instance = launcher.launch().unwrap();
             let ready = instance.wait_ready(Duration::from_secs(10)).unwrap();
             let checksum = ready.report.get("checksum").map(String::as_str);
             assert_eq!(checksum, Some("65536"), "{:?}", ready.report);
@@ -165,8 +170,8 @@ mod tests {
             assert_eq!(io_instance_dirs(scratch.path()), Vec::<PathBuf>::new());
         }
         // Other workloads get no directory and no variable.
-        process.prepare(&Workload::noop(), scratch.path()).unwrap();
-        let mut instance = process.launch().unwrap();
+        let mut launcher = process.prepare(&Workload::noop(), scratch.path()).unwrap();
+        let mut instance = launcher.launch().unwrap();
         instance.wait_ready(Duration::from_secs(10)).unwrap();
         let pid = instance.resources().pids[0];
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();

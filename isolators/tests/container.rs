@@ -7,6 +7,7 @@ use std::time::Duration;
 use container_support::{lock, may_launch, prepared, Leaks, TIMEOUT};
 use isolators::container::ContainerIsolator;
 use isolators::testing::run_if;
+use isolators::Launcher;
 use isolators::{Error, Isolator, Workload};
 
 fn ns_link(pid: &str, ns: &str) -> String {
@@ -231,16 +232,8 @@ fn failures_are_reported_and_cleaned_up() {
         return;
     }
     let _serial = lock();
-    // A probe that rejects its arguments dies before ready.
-    let (scratch, mut container) = prepared("noop");
-    container
-        .prepare_rootfs(
-            &scratch.path().join("rootfs"),
-            &Workload {
-                mode: "bogus".into(),
-            },
-        )
-        .unwrap();
+    // A probe that cannot allocate its workload's memory (1 TiB) dies before ready.
+    let (scratch, mut container) = prepared("touch:1048576");
     let before = Leaks::snapshot(&container, scratch.path());
     let mut instance = container.launch().unwrap();
     assert!(matches!(
@@ -253,7 +246,7 @@ fn failures_are_reported_and_cleaned_up() {
 
     // A rootfs without /proc fails inside the child; launch says where.
     std::fs::remove_dir(scratch.path().join("rootfs/proc")).unwrap();
-    container
+    let mut container = ContainerIsolator::new()
         .prepare_rootfs(&scratch.path().join("rootfs"), &Workload::noop())
         .unwrap();
     let before = Leaks::snapshot(&container, scratch.path());
@@ -268,9 +261,10 @@ fn failures_are_reported_and_cleaned_up() {
     );
     Leaks::snapshot(&container, scratch.path()).assert_same_as(&before);
 
-    let error = container
+    let error = ContainerIsolator::new()
         .prepare_rootfs(scratch.path(), &Workload::noop())
-        .unwrap_err()
+        .err()
+        .expect("a rootfs without the probe is refused")
         .to_string();
     assert!(
         error.contains("no isobench-probe in this rootfs"),
@@ -334,17 +328,18 @@ fn describes_itself_and_measures_its_disk() {
         "{description:?}"
     );
     let scratch = tempfile::tempdir().unwrap();
-    let mut container = ContainerIsolator::new();
-    let disk = container
+    let launcher = ContainerIsolator::new()
         .prepare(&Workload::noop(), scratch.path())
         .unwrap();
+    let disk = launcher.disk();
     let exe = std::env::current_exe().unwrap().canonicalize().unwrap();
     assert!(
-        disk.runtime_files.contains(&exe),
+        disk.runtime_files
+            .contains(&exe.to_string_lossy().into_owned()),
         "{:?}",
         disk.runtime_files
     );
-    assert!(disk.image.apparent_bytes >= isolators::probe::PROBE_BYTES.len() as u64);
+    assert!(disk.image_apparent_bytes >= isolators::probe::PROBE_BYTES.len() as u64);
 }
 
 #[test]

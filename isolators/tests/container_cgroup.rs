@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use container_support::{lock, may_launch, prepared, Leaks, TIMEOUT};
 use isolators::container::ContainerIsolator;
-use isolators::{Isolator, Workload};
+use isolators::Isolator;
+use isolators::Launcher;
 
 #[test]
 fn cgroup_parents_are_removed_with_the_last_isolator_and_recreated_on_demand() {
@@ -47,11 +48,9 @@ fn v2_clone_into_cgroup_on_the_hybrid_cgroup2_mount() {
     let v2 = isolators::cgroup::CgroupLayout::Unified {
         root: unified.clone(),
     };
-    let mut container = ContainerIsolator::with_cgroup_layout(&v2);
-    container
-        .prepare(&Workload::noop(), scratch.path())
-        .unwrap();
-    assert!(container
+    let isolator = ContainerIsolator::with_cgroup_layout(&v2);
+    let mut container = container_support::prepare_in(&isolator, "noop", scratch.path());
+    assert!(isolator
         .describe()
         .notes
         .iter()

@@ -4,7 +4,7 @@ mod container_support;
 
 use container_support::{lock, may_launch, prepared, Leaks, TIMEOUT};
 use isolators::testing::{io_instance_dirs, mounts_naming};
-use isolators::Isolator;
+use isolators::Launcher;
 
 #[test]
 fn io_writes_in_its_own_tmp_and_leaves_nothing_behind() {

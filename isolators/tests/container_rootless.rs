@@ -9,7 +9,8 @@ use container_support::Leaks;
 use isolators::cgroup::CgroupPlan;
 use isolators::container::ContainerIsolator;
 use isolators::testing::{check_on_path, check_root, run_if};
-use isolators::{Availability, Host, Isolator, Workload};
+use isolators::Launcher;
+use isolators::{Availability, Host, Isolator};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Set when this binary runs itself as another user.
@@ -64,8 +65,8 @@ fn as_this_user() {
     let uid = nix::unistd::geteuid().as_raw();
     assert_ne!(uid, 0, "the inner test must not run as root");
     let host = Host::detect();
-    let mut container = ContainerIsolator::new();
-    if let Availability::Unavailable { reason } = container.availability(&host) {
+    let isolator = ContainerIsolator::new();
+    if let Availability::Unavailable { reason } = isolator.availability(&host) {
         assert!(
             !host.user_namespaces,
             "unavailable although user namespaces work: {reason}"
@@ -77,7 +78,7 @@ fn as_this_user() {
         println!("INNER-RESULT unavailable, as expected here: {reason}");
         return;
     }
-    let description = container.describe();
+    let description = isolator.describe();
     assert!(
         description.boundary.contains("user namespace"),
         "{description:?}"
@@ -86,7 +87,7 @@ fn as_this_user() {
         .notes
         .iter()
         .any(|n| n.starts_with(&format!("rootless: root in the container is uid {uid}"))));
-    let delegated = !matches!(container.cgroup_plan(), CgroupPlan::Unavailable { .. });
+    let delegated = !matches!(isolator.cgroup_plan(), CgroupPlan::Unavailable { .. });
     if !delegated {
         assert!(
             description
@@ -98,9 +99,7 @@ fn as_this_user() {
     }
 
     let scratch = tempfile::tempdir().unwrap();
-    container
-        .prepare(&Workload::noop(), scratch.path())
-        .unwrap();
+    let mut container = container_support::prepare_in(&isolator, "noop", scratch.path());
     let before = Leaks::snapshot(&container, scratch.path());
     let mut instance = container.launch().unwrap();
     let ready = instance.wait_ready(TIMEOUT).unwrap();
@@ -141,9 +140,7 @@ fn as_this_user() {
 
     // io: the instance's directory bound at /tmp inside the user namespace, then gone.
     let scratch = tempfile::tempdir().unwrap();
-    container
-        .prepare(&Workload::parse("io:64").unwrap(), scratch.path())
-        .unwrap();
+    let mut container = container_support::prepare_in(&isolator, "io:64", scratch.path());
     let before = Leaks::snapshot(&container, scratch.path());
     let mut instance = container.launch().unwrap();
     let ready = instance.wait_ready(TIMEOUT).unwrap();

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use isolators::external;
-use isolators::registry::RegistryOptions;
+use isolators::registry::IsolatorOptions;
 use isolators::{Availability, Host, Isolator};
 
 /// The names of every external adapter, each also its `--engine` key.
@@ -21,7 +21,7 @@ const NAMES: [&str; 10] = [
 ];
 
 fn every_adapter_with(path_for: impl Fn(&str) -> PathBuf) -> Vec<Box<dyn Isolator>> {
-    let options = RegistryOptions {
+    let options = IsolatorOptions {
         engine_paths: NAMES.iter().map(|n| (n.to_string(), path_for(n))).collect(),
         ..Default::default()
     };
@@ -43,12 +43,12 @@ fn host_reason(isolator: &dyn Isolator, reason: &str, host: &Host) -> bool {
 
 #[test]
 fn registry_lists_every_adapter_once_in_table_order() {
-    let names: Vec<String> = external::all(&RegistryOptions::default())
+    let names: Vec<String> = external::all(&IsolatorOptions::default())
         .iter()
         .map(|i| i.name().to_string())
         .collect();
     assert_eq!(names, NAMES);
-    let all = isolators::registry::names(&RegistryOptions::default());
+    let all = isolators::registry::names(&IsolatorOptions::default());
     for name in NAMES {
         assert_eq!(
             all.iter().filter(|n| *n == name).count(),
@@ -95,7 +95,7 @@ fn wrong_binary_says_what_its_version_said() {
 
 #[test]
 fn bad_runsc_platform_is_refused_with_the_choices() {
-    let isolator = external::runsc::runsc_on(&RegistryOptions::default(), "warp");
+    let isolator = external::oci::runsc::runsc_on(&IsolatorOptions::default(), "warp");
     let host = Host::detect();
     let reason = reason(&isolator, &host);
     assert!(

@@ -2,15 +2,16 @@
 //! and no container left behind by either.
 mod external_support;
 
-use isolators::external::docker::{docker, leftover_containers};
-use isolators::external::podman::podman;
-use isolators::registry::RegistryOptions;
+use isolators::external::engines::docker::docker;
+use isolators::external::engines::leftover_containers;
+use isolators::external::engines::podman::podman;
+use isolators::registry::IsolatorOptions;
 use isolators::testing::{check_on_path, check_root, run_if, which};
 use isolators::{Availability, Host, Isolator};
 
 fn check_docker() -> Result<(), String> {
     check_root()?;
-    match docker(&RegistryOptions::default()).availability(&Host::detect()) {
+    match docker(&IsolatorOptions::default()).availability(&Host::detect()) {
         Availability::Available => Ok(()),
         Availability::Unavailable { reason } => Err(reason),
     }
@@ -24,17 +25,17 @@ fn docker_lifecycle() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let client = which("docker").unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = docker(&RegistryOptions::default());
+    let isolator = docker(&IsolatorOptions::default());
     // The client, the container's containerd shim and the probe.
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 3);
+    let (startup_ns, memory) = external_support::lifecycle(&isolator, scratch.path(), 3);
     eprintln!("docker startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(memory.processes >= 3, "client, shim and probe: {memory:?}");
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
-    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::probe_never_ready_cleans_up(&isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
-    external_support::io_lifecycle(&mut isolator, scratch.path());
+    external_support::io_lifecycle(&isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     assert_no_monitor_left();
 }
@@ -68,26 +69,26 @@ fn podman_lifecycle() {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let client = which("podman").unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = podman(&RegistryOptions::default());
+    let isolator = podman(&IsolatorOptions::default());
     // The client, conmon and the probe.
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 3);
+    let (startup_ns, memory) = external_support::lifecycle(&isolator, scratch.path(), 3);
     eprintln!("podman startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(
         memory.processes >= 3,
         "client, conmon and probe: {memory:?}"
     );
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     for wait_ms in [5, 30, 100] {
         external_support::drop_after(
-            &mut isolator,
+            &isolator,
             scratch.path(),
             std::time::Duration::from_millis(wait_ms),
         );
         assert_eq!(leftover_containers(&client), Vec::<String>::new());
     }
-    external_support::io_lifecycle(&mut isolator, scratch.path());
+    external_support::io_lifecycle(&isolator, scratch.path());
     assert_eq!(leftover_containers(&client), Vec::<String>::new());
     assert_no_monitor_left();
 }

@@ -4,14 +4,14 @@ mod external_support;
 
 use std::path::PathBuf;
 
-use isolators::external::bwrap::BwrapIsolator;
-use isolators::external::unshare::UnshareIsolator;
-use isolators::registry::RegistryOptions;
+use isolators::external::rootfs::bwrap::BwrapIsolator;
+use isolators::external::rootfs::unshare::UnshareIsolator;
+use isolators::registry::IsolatorOptions;
 use isolators::testing::{check_on_path, check_root, run_if};
 use isolators::{Availability, Host, Isolator};
 
-fn with_engine(name: &str, path: &str) -> RegistryOptions {
-    let mut options = RegistryOptions::default();
+fn with_engine(name: &str, path: &str) -> IsolatorOptions {
+    let mut options = IsolatorOptions::default();
     options
         .engine_paths
         .insert(name.to_string(), PathBuf::from(path));
@@ -29,13 +29,13 @@ fn unshare_lifecycle() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = UnshareIsolator::new(&RegistryOptions::default());
+    let isolator = UnshareIsolator::new(&IsolatorOptions::default());
     // unshare --fork waits for its child, the probe.
-    let (startup_ns, _) = external_support::lifecycle(&mut isolator, scratch.path(), 2);
+    let (startup_ns, _) = external_support::lifecycle(&isolator, scratch.path(), 2);
     eprintln!("unshare startup {} µs", startup_ns / 1000);
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
-    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
-    external_support::io_lifecycle(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
+    external_support::probe_never_ready_cleans_up(&isolator, scratch.path());
+    external_support::io_lifecycle(&isolator, scratch.path());
 }
 
 #[test]
@@ -46,13 +46,12 @@ fn bwrap_lifecycle() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = BwrapIsolator::new(&RegistryOptions::default());
-    let (startup_ns, _) =
-        external_support::lifecycle(&mut isolator, scratch.path(), BWRAP_PROCESSES);
+    let isolator = BwrapIsolator::new(&IsolatorOptions::default());
+    let (startup_ns, _) = external_support::lifecycle(&isolator, scratch.path(), BWRAP_PROCESSES);
     eprintln!("bwrap startup {} µs", startup_ns / 1000);
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
-    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
-    external_support::io_lifecycle(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
+    external_support::probe_never_ready_cleans_up(&isolator, scratch.path());
+    external_support::io_lifecycle(&isolator, scratch.path());
 }
 
 #[test]

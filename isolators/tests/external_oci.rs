@@ -4,10 +4,10 @@ mod external_support;
 
 use std::path::PathBuf;
 
+use isolators::external::oci::OciIsolator;
+use isolators::external::oci::{crun, runc};
 use isolators::external::oci::{probe_spec, OciChannel};
-use isolators::external::oci_isolator::OciIsolator;
-use isolators::external::{crun, runc};
-use isolators::registry::RegistryOptions;
+use isolators::registry::IsolatorOptions;
 use isolators::testing::{check_on_path, check_root, run_if};
 use isolators::{Availability, Host, Isolator, Workload};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -16,7 +16,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 fn bundle_round_trips_through_oci_spec() {
     let dir = tempfile::tempdir().unwrap();
     let rootfs = isolators::probe::write_rootfs(dir.path()).unwrap();
-    let workload = Workload::parse("touch:4").unwrap();
+    let workload = "touch:4".parse::<Workload>().unwrap();
     let spec = probe_spec(
         &rootfs,
         &workload,
@@ -65,7 +65,7 @@ fn bundle_round_trips_through_oci_spec() {
 fn io_bundle_binds_the_instance_dir_read_write_at_tmp() {
     let dir = tempfile::tempdir().unwrap();
     let rootfs = isolators::probe::write_rootfs(dir.path()).unwrap();
-    let io = Workload::parse("io:64").unwrap();
+    let io = "io:64".parse::<Workload>().unwrap();
     let tmp = dir.path().join("io/1");
     let spec = probe_spec(&rootfs, &io, OciChannel::Stdio, "/x", Some(&tmp)).unwrap();
     let mounts = spec.mounts().as_ref().unwrap();
@@ -86,7 +86,7 @@ fn io_bundle_binds_the_instance_dir_read_write_at_tmp() {
 
 #[test]
 fn runc_wrong_binary_is_refused() {
-    let mut options = RegistryOptions::default();
+    let mut options = IsolatorOptions::default();
     options
         .engine_paths
         .insert("runc".into(), PathBuf::from("/bin/true"));
@@ -102,7 +102,7 @@ fn runc_wrong_binary_is_refused() {
 
 #[test]
 fn missing_crun_names_the_package() {
-    let mut options = RegistryOptions::default();
+    let mut options = IsolatorOptions::default();
     options
         .engine_paths
         .insert("crun".into(), PathBuf::from("/nonexistent/crun"));
@@ -130,30 +130,39 @@ fn leftover_cgroups() -> Vec<PathBuf> {
     found
 }
 
-fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator, processes: u32) {
+fn oci_lifecycle(test: &str, engine: &str, isolator: OciIsolator, processes: u32) {
     if !run_if(test, "root", check_root()) || !run_if(test, engine, check_on_path(engine)) {
         return;
     }
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = tempfile::tempdir().unwrap();
-    let (startup_ns, memory) =
-        external_support::lifecycle(&mut isolator, scratch.path(), processes);
+    let (startup_ns, memory) = external_support::lifecycle(&isolator, scratch.path(), processes);
     eprintln!("{engine} startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(
         memory.cgroup_bytes.is_some(),
         "no cgroup memory: {memory:?}"
     );
-    assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+    assert_eq!(
+        isolators::external::oci::leftover_containers(&isolators::external::oci::state_root_in(
+            scratch.path()
+        )),
+        Vec::<String>::new()
+    );
     assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
     // Kill the runtime at several points of its set-up.
     for wait_ms in [2, 5, 10, 20, 40] {
         external_support::drop_after(
-            &mut isolator,
+            &isolator,
             scratch.path(),
             std::time::Duration::from_millis(wait_ms),
         );
-        assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+        assert_eq!(
+            isolators::external::oci::leftover_containers(
+                &isolators::external::oci::state_root_in(scratch.path())
+            ),
+            Vec::<String>::new()
+        );
         assert_eq!(
             leftover_cgroups(),
             Vec::<PathBuf>::new(),
@@ -161,11 +170,21 @@ fn oci_lifecycle(test: &str, engine: &str, mut isolator: OciIsolator, processes:
         );
     }
     // A probe that runs but never signals: timeout, then Drop kills the running container.
-    external_support::probe_never_ready_cleans_up(&mut isolator, scratch.path());
-    assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+    external_support::probe_never_ready_cleans_up(&isolator, scratch.path());
+    assert_eq!(
+        isolators::external::oci::leftover_containers(&isolators::external::oci::state_root_in(
+            scratch.path()
+        )),
+        Vec::<String>::new()
+    );
     assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
-    external_support::io_lifecycle(&mut isolator, scratch.path());
-    assert_eq!(isolator.leftover_containers(), Vec::<String>::new());
+    external_support::io_lifecycle(&isolator, scratch.path());
+    assert_eq!(
+        isolators::external::oci::leftover_containers(&isolators::external::oci::state_root_in(
+            scratch.path()
+        )),
+        Vec::<String>::new()
+    );
     assert_eq!(leftover_cgroups(), Vec::<PathBuf>::new());
     // The parent cgroup the runtime made goes with the isolator.
     drop(isolator);
@@ -181,7 +200,7 @@ fn runc_lifecycle() {
     oci_lifecycle(
         "runc_lifecycle",
         "runc",
-        runc::runc(&RegistryOptions::default()),
+        runc::runc(&IsolatorOptions::default()),
         // `runc run` and the probe (runc init has exec'd it).
         2,
     );
@@ -192,7 +211,7 @@ fn crun_lifecycle() {
     oci_lifecycle(
         "crun_lifecycle",
         "crun",
-        crun::crun(&RegistryOptions::default()),
+        crun::crun(&IsolatorOptions::default()),
         // `crun run` and the probe.
         2,
     );
@@ -203,7 +222,7 @@ fn runsc_lifecycle() {
     oci_lifecycle(
         "runsc_lifecycle",
         "runsc",
-        isolators::external::runsc::runsc(&RegistryOptions::default()),
+        isolators::external::oci::runsc::runsc(&IsolatorOptions::default()),
         // `runsc run`, the gofer, the sandbox (Sentry) and its two ptrace stubs (the probe's
         // address space and the stub's parent).
         5,

@@ -4,8 +4,11 @@ mod external_support;
 
 use std::path::PathBuf;
 
-use isolators::external::qemu::QemuMicrovmIsolator;
-use isolators::registry::RegistryOptions;
+use isolators::external::vmms::cloud_hypervisor::cloud_hypervisor;
+use isolators::external::vmms::firecracker::{firecracker, firecracker_config};
+use isolators::external::vmms::qemu::qemu_microvm;
+use isolators::external::vmms::GuestImage;
+use isolators::registry::IsolatorOptions;
 use isolators::testing::{check_on_path, run_if};
 use isolators::{Availability, Host, Isolator, Workload};
 
@@ -28,34 +31,35 @@ fn qemu_microvm_lifecycle() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = QemuMicrovmIsolator::new(&RegistryOptions::default());
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 1);
+    let isolator = qemu_microvm(&IsolatorOptions::default());
+    let (startup_ns, memory) = external_support::lifecycle(&isolator, scratch.path(), 1);
     eprintln!("qemu-microvm startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(memory.guest_ram_resident_bytes.is_some(), "{memory:?}");
     assert!(memory.vmm_overhead_bytes.unwrap() > 0, "{memory:?}");
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
 }
 
 #[test]
 fn qemu_microvm_refuses_workloads_the_bare_guest_cannot_run() {
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = QemuMicrovmIsolator::new(&RegistryOptions::default());
+    let isolator = qemu_microvm(&IsolatorOptions::default());
     if !isolator.availability(&Host::detect()).is_available() {
         return;
     }
     let error = isolator
-        .prepare(&Workload::parse("cpu:5").unwrap(), scratch.path())
-        .unwrap_err();
+        .prepare(&"cpu:5".parse::<Workload>().unwrap(), scratch.path())
+        .err()
+        .expect("the bare guest in qemu runs only noop and touch");
     assert!(error.to_string().contains("noop and touch"), "{error}");
 }
 
 #[test]
 fn qemu_wrong_binary_is_refused() {
-    let mut options = RegistryOptions::default();
+    let mut options = IsolatorOptions::default();
     options
         .engine_paths
         .insert("qemu-microvm".into(), PathBuf::from("/bin/echo"));
-    let isolator = QemuMicrovmIsolator::new(&options);
+    let isolator = qemu_microvm(&options);
     if check_kvm().is_err() {
         return;
     }
@@ -72,8 +76,7 @@ fn firecracker_missing_says_where_to_get_it() {
     if check_on_path("firecracker").is_ok() {
         return;
     }
-    let isolator =
-        isolators::external::firecracker::FirecrackerIsolator::new(&RegistryOptions::default());
+    let isolator = firecracker(&IsolatorOptions::default());
     let host = Host::detect();
     if host.kvm.problem.is_some() {
         return;
@@ -90,10 +93,24 @@ fn firecracker_missing_says_where_to_get_it() {
 
 #[test]
 fn firecracker_config_names_the_guest() {
-    let config =
-        isolators::external::firecracker::firecracker_config(std::path::Path::new("/g.elf"), 128);
+    let guest = GuestImage {
+        kernel: PathBuf::from("/g.elf"),
+        initrd: None,
+        cmdline: String::new(),
+        mem_mib: 128,
+    };
+    let config = firecracker_config(&guest);
     assert_eq!(config["boot-source"]["kernel_image_path"], "/g.elf");
     assert_eq!(config["machine-config"]["mem_size_mib"], 128);
+    assert!(config["boot-source"].get("initrd_path").is_none());
+    let linux = GuestImage {
+        initrd: Some(PathBuf::from("/i.cpio")),
+        cmdline: "console=ttyS0".into(),
+        ..guest
+    };
+    let config = firecracker_config(&linux);
+    assert_eq!(config["boot-source"]["initrd_path"], "/i.cpio");
+    assert_eq!(config["boot-source"]["boot_args"], "console=ttyS0");
 }
 
 #[test]
@@ -108,12 +125,11 @@ fn firecracker_lifecycle() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator =
-        isolators::external::firecracker::FirecrackerIsolator::new(&RegistryOptions::default());
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 1);
+    let isolator = firecracker(&IsolatorOptions::default());
+    let (startup_ns, memory) = external_support::lifecycle(&isolator, scratch.path(), 1);
     eprintln!("firecracker startup {} µs, {memory:?}", startup_ns / 1000);
     assert!(memory.guest_ram_resident_bytes.is_some(), "{memory:?}");
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
 }
 
 #[test]
@@ -128,13 +144,11 @@ fn cloud_hypervisor_lifecycle() {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = isolators::external::cloud_hypervisor::CloudHypervisorIsolator::new(
-        &RegistryOptions::default(),
-    );
-    let (startup_ns, memory) = external_support::lifecycle(&mut isolator, scratch.path(), 1);
+    let isolator = cloud_hypervisor(&IsolatorOptions::default());
+    let (startup_ns, memory) = external_support::lifecycle(&isolator, scratch.path(), 1);
     eprintln!(
         "cloud-hypervisor startup {} µs, {memory:?}",
         startup_ns / 1000
     );
-    external_support::never_ready_cleans_up(&mut isolator, scratch.path());
+    external_support::never_ready_cleans_up(&isolator, scratch.path());
 }

@@ -2,7 +2,7 @@
 //! times them from the guest's work stamps, and what the bare guest cannot run is refused.
 use std::time::Duration;
 
-use isolators::microvm::{GuestKind, MicrovmIsolator};
+use isolators::microvm::{MicrovmIsolator, VmGuest};
 use isolators::testing::{check_kvm_and_vmm, run_if};
 use isolators::{Error, Host, Isolator, Workload};
 
@@ -16,11 +16,11 @@ fn kvm_ready(test: &str) -> bool {
 /// Launches the bare guest with `mode`, returns its reported work_ns and launch→ready.
 fn run_work(mode: &str) -> (u64, u64) {
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = MicrovmIsolator::new(GuestKind::Bare, None, None);
-    isolator
-        .prepare(&Workload::parse(mode).unwrap(), scratch.path())
+    let isolator = MicrovmIsolator::new(VmGuest::Bare, None, None);
+    let mut launcher = isolator
+        .prepare(&mode.parse::<Workload>().unwrap(), scratch.path())
         .unwrap();
-    let mut instance = isolator.launch().unwrap();
+    let mut instance = launcher.launch().unwrap();
     let ready = instance.wait_ready(TIMEOUT).unwrap();
     let work_ns: u64 = ready
         .report
@@ -64,9 +64,9 @@ fn cpu_and_mem_are_timed_by_the_guests_work_stamps() {
 #[test]
 fn what_the_bare_guest_cannot_run_is_refused_in_one_line() {
     let scratch = tempfile::tempdir().unwrap();
-    let mut isolator = MicrovmIsolator::new(GuestKind::Bare, None, None);
+    let isolator = MicrovmIsolator::new(VmGuest::Bare, None, None);
     for mode in ["syscall:10", "io:64"] {
-        match isolator.prepare(&Workload::parse(mode).unwrap(), scratch.path()) {
+        match isolator.prepare(&mode.parse::<Workload>().unwrap(), scratch.path()) {
             Err(Error::BadInput(message)) => {
                 assert!(message.contains("microvm-linux"), "{message}");
                 assert!(!message.contains('\n'), "{message}");
@@ -79,7 +79,7 @@ fn what_the_bare_guest_cannot_run_is_refused_in_one_line() {
         isolator.prepare(&delayed, scratch.path()),
         Err(Error::BadInput(_))
     ));
-    let big = isolator.prepare(&Workload::parse("cpu:50").unwrap(), scratch.path());
+    let big = isolator.prepare(&"cpu:50".parse::<Workload>().unwrap(), scratch.path());
     if Host::detect().kvm.is_software() {
         match big {
             Err(Error::BadInput(message)) => {

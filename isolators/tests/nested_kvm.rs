@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use isolators::microvm::cpio::{self, Entry};
-use isolators::microvm::{find_vmm, GuestKind, MicrovmIsolator};
+use isolators::microvm::{find_vmm, MicrovmIsolator, VmGuest};
 use isolators::testing::run_if;
 use isolators::{Host, Isolator, Workload};
 
@@ -115,8 +115,7 @@ fn drive_isolator() -> Result<String, String> {
     }
     std::env::set_var("ISOBENCH_VMM", "/isobench-vmm");
     let host = Host::detect();
-    let mut isolator =
-        MicrovmIsolator::new(GuestKind::Linux, Some(PathBuf::from("/vmlinuz")), Some(256));
+    let isolator = MicrovmIsolator::new(VmGuest::Linux, Some(PathBuf::from("/vmlinuz")), Some(256));
     if let isolators::Availability::Unavailable { reason } = isolator.availability(&host) {
         return Err(format!(
             "microvm-linux unavailable inside the outer VM: {reason} (KVM: {})",
@@ -126,11 +125,11 @@ fn drive_isolator() -> Result<String, String> {
     let scratch = Path::new("/tmp/isobench-nested");
     std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
     // touch:8 checks that the workload reaches the probe through the kernel command line.
-    isolator
-        .prepare(&Workload::parse("touch:8").unwrap(), scratch)
+    let mut launcher = isolator
+        .prepare(&"touch:8".parse::<Workload>().unwrap(), scratch)
         .map_err(|e| format!("prepare: {e}"))?;
     let timeout = Duration::from_secs(240);
-    let mut instance = isolator.launch().map_err(|e| format!("launch: {e}"))?;
+    let mut instance = launcher.launch().map_err(|e| format!("launch: {e}"))?;
     let ready = instance
         .wait_ready(timeout)
         .map_err(|e| format!("ready: {e}"))?;
@@ -153,7 +152,7 @@ fn drive_isolator() -> Result<String, String> {
         .map_err(|e| format!("power-off: {e}"))?;
     drop(instance);
     // A second VM dropped while its kernel boots: Drop must kill and reap the VMM.
-    let booting = isolator
+    let booting = launcher
         .launch()
         .map_err(|e| format!("second launch: {e}"))?;
     std::thread::sleep(Duration::from_millis(200));

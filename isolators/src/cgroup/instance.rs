@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::memory_source::CgroupMemorySource;
 use super::plan::CgroupPlan;
-use crate::memory::CgroupMemorySource;
 use crate::Error;
 
 impl CgroupPlan {

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod instance;
+pub mod memory_source;
 pub mod plan;
 
 pub use instance::InstanceCgroup;
+pub use memory_source::CgroupMemorySource;
 pub use plan::{CgroupPlan, Creator, PARENT_NAME};
 
 /// The default cgroup root.

@@ -165,7 +165,7 @@ fn v2_instance_directories_are_created_and_removed() {
     assert!(first.clone_into_fd().is_some() && first.join_fds().is_empty());
     assert!(matches!(
         first.memory_source(),
-        Some(crate::memory::CgroupMemorySource::V2(_))
+        Some(crate::cgroup::CgroupMemorySource::V2(_))
     ));
     first.remove(std::time::Duration::from_secs(1)).unwrap();
     let dir = second.dirs()[0].clone();

@@ -15,15 +15,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::{CgroupLayout, CgroupPlan, Creator, InstanceCgroup};
-use crate::disk::DiskFootprint;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
 use crate::io_dir::{IoDir, IoDirs};
 use crate::isolator::{
-    monotonic_ns, Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+    monotonic_ns, Availability, Description, DiskFootprint, Instance, Isolator, KernelKind, Kind,
+    Launcher, Ready, Workload,
 };
-use crate::probe::{write_rootfs, Workload, PROBE_NAME};
+use crate::probe::{write_rootfs, PROBE_NAME};
 use crate::reap::ChildProbe;
+use crate::resources::Resources;
 use crate::Error;
 use child::{ChildRun, ChildSetup};
 use clone::ChildStack;
@@ -48,11 +49,14 @@ fn parse_kernel_release(release: &str) -> Option<(u32, u32)> {
 pub struct ContainerIsolator {
     creator: Creator,
     plan: CgroupPlan,
-    prepared: Option<Prepared>,
 }
 
-/// What `prepare` makes once and every launch reuses.
-struct Prepared {
+/// What `prepare` makes once and every launch reuses. Dropping it removes the instance
+/// cgroups' parents it created.
+pub struct ContainerLauncher {
+    /// The plan, downgraded to `Unavailable` when its parents could not be made.
+    plan: CgroupPlan,
+    disk: DiskFootprint,
     setup: ChildSetup,
     stack: ChildStack,
     mode: CString,
@@ -80,7 +84,6 @@ impl ContainerIsolator {
         ContainerIsolator {
             creator: Creator::current(),
             plan: CgroupPlan::detect(layout),
-            prepared: None,
         }
     }
 
@@ -92,15 +95,24 @@ impl ContainerIsolator {
     /// Prepares launches from an existing rootfs that holds `/isobench-probe` and empty `proc`
     /// and `dev` directories (what [`write_rootfs`] makes). [`Isolator::prepare`] calls this.
     /// An `io` workload's instance directories go into `io` beside the rootfs.
-    pub fn prepare_rootfs(&mut self, rootfs: &Path, workload: &Workload) -> Result<(), Error> {
+    pub fn prepare_rootfs(
+        &self,
+        rootfs: &Path,
+        workload: &Workload,
+    ) -> Result<ContainerLauncher, Error> {
         if !rootfs.join(PROBE_NAME).is_file() {
             return Err(Error::BadInput(format!(
                 "{}: no {PROBE_NAME} in this rootfs — build it with probe::write_rootfs",
                 rootfs.display()
             )));
         }
-        if let Err(error) = self.plan.ensure_parents() {
-            self.plan = CgroupPlan::Unavailable {
+        // The launcher is code inside isobench itself: its runtime is the running executable.
+        let exe =
+            std::env::current_exe().map_err(|e| Error::io("locate the isobench executable", e))?;
+        let disk = crate::disk::measure(&[exe], &[rootfs.to_path_buf()])?;
+        let mut plan = self.plan.clone();
+        if let Err(error) = plan.ensure_parents() {
+            plan = CgroupPlan::Unavailable {
                 reason: error.to_string(),
             };
         }
@@ -113,23 +125,29 @@ impl ContainerIsolator {
         let beside = rootfs.parent().unwrap_or(rootfs);
         let io_dirs = IoDirs::for_workload(workload, beside)?;
         let io_parent = io_dirs.as_ref().map(IoDirs::parent);
-        self.prepared = Some(Prepared {
+        let launcher = ContainerLauncher {
+            plan,
+            disk,
             setup: ChildSetup::new(rootfs, PROBE_NAME, rootless, io_parent)?,
             stack: ChildStack::new()?,
-            mode: CString::new(workload.mode.as_str())
-                .map_err(|_| Error::BadInput("workload mode contains NUL".into()))?,
+            mode: CString::new(workload.to_string()).expect("a workload prints without NUL"),
             dev_null: dev_null.into(),
             io_dirs,
-        });
-        Ok(())
+        };
+        Ok(launcher)
     }
 }
 
-impl Drop for ContainerIsolator {
+impl ContainerLauncher {
+    /// Where this launcher's instance cgroups go, or why there are none.
+    pub fn cgroup_plan(&self) -> &CgroupPlan {
+        &self.plan
+    }
+}
+
+impl Drop for ContainerLauncher {
     fn drop(&mut self) {
-        if self.prepared.take().is_some() {
-            self.plan.remove_parents();
-        }
+        self.plan.remove_parents();
     }
 }
 
@@ -198,20 +216,18 @@ impl Isolator for ContainerIsolator {
         }
         Availability::Available
     }
-    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+    fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let rootfs = write_rootfs(scratch)?;
-        // The launcher is code inside isobench itself: its runtime is the running executable.
-        let exe =
-            std::env::current_exe().map_err(|e| Error::io("locate the isobench executable", e))?;
-        let footprint = DiskFootprint::measure(&[exe], std::slice::from_ref(&rootfs))?;
-        self.prepare_rootfs(&rootfs, workload)?;
-        Ok(footprint)
+        Ok(Box::new(self.prepare_rootfs(&rootfs, workload)?))
+    }
+}
+
+impl Launcher for ContainerLauncher {
+    fn disk(&self) -> &DiskFootprint {
+        &self.disk
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let prepared = self
-            .prepared
-            .as_mut()
-            .ok_or_else(|| Error::BadInput("container: launch before prepare".into()))?;
+        let prepared = self;
         let mut channel = FdChannel::new()?;
         let channel_arg =
             CString::new(channel.probe_channel_arg()).expect("a formatted fd pair has no NUL");
@@ -232,7 +248,7 @@ impl Isolator for ContainerIsolator {
             .map_err(|_| Error::BadInput("the io directory's path contains NUL".into()))?;
 
         let launched_ns = monotonic_ns();
-        let mut cgroup = match &self.plan {
+        let mut cgroup = match &prepared.plan {
             CgroupPlan::Unavailable { .. } => None,
             plan => Some(plan.create_instance()?),
         };

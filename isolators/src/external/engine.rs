@@ -6,41 +6,44 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::isolator::Availability;
-use crate::registry::RegistryOptions;
+use crate::options::IsolatorOptions;
 use crate::{reap, Error};
 
 /// How long `ENGINE --version` may take before we call the engine broken.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What identifies an engine: its isolator name, its executable, how to get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSpec {
+    /// The isolator's name, which is also the `--engine` key.
+    pub name: &'static str,
+    /// The executable looked up on PATH when there is no override.
+    pub program: &'static str,
+    /// What to tell a user who does not have it.
+    pub install_hint: &'static str,
+    /// Words (lower case) the first lines of `--version` must contain.
+    pub version_marker: &'static str,
+}
+
 /// One engine executable: where it is, and what it says its version is (asked once).
 #[derive(Debug)]
 pub struct Engine {
-    /// The isolator's name, which is also the `--engine` key.
     name: &'static str,
-    /// The executable looked up on PATH when there is no override.
     program: &'static str,
-    /// What to tell a user who does not have it.
     install_hint: &'static str,
-    /// Words (lower case) the first lines of `--version` must contain.
     version_marker: &'static str,
     override_path: Option<PathBuf>,
     version: OnceLock<Result<String, String>>,
 }
 
 impl Engine {
-    pub fn new(
-        name: &'static str,
-        program: &'static str,
-        install_hint: &'static str,
-        version_marker: &'static str,
-        options: &RegistryOptions,
-    ) -> Engine {
+    pub fn new(spec: EngineSpec, options: &IsolatorOptions) -> Engine {
         Engine {
-            name,
-            program,
-            install_hint,
-            version_marker,
-            override_path: options.engine_paths.get(name).cloned(),
+            name: spec.name,
+            program: spec.program,
+            install_hint: spec.install_hint,
+            version_marker: spec.version_marker,
+            override_path: options.engine_paths.get(spec.name).cloned(),
             version: OnceLock::new(),
         }
     }
@@ -147,13 +150,13 @@ mod tests {
 
     #[test]
     fn engine_not_on_path_says_how_to_install_it() {
-        let engine = Engine::new(
-            "crun",
-            "crun-isobench-not-installed",
-            "apt-get install crun",
-            "crun version",
-            &RegistryOptions::default(),
-        );
+        let spec = EngineSpec {
+            name: "crun",
+            program: "crun-isobench-not-installed",
+            install_hint: "apt-get install crun",
+            version_marker: "crun version",
+        };
+        let engine = Engine::new(spec, &IsolatorOptions::default());
         assert_eq!(
             engine.availability(),
             Availability::unavailable(
@@ -164,12 +167,18 @@ mod tests {
 
     #[test]
     fn the_version_line_is_the_one_with_the_marker() {
-        let options = RegistryOptions {
+        let options = IsolatorOptions {
             engine_paths: [("sh".to_string(), PathBuf::from("/bin/sh"))].into(),
             ..Default::default()
         };
         // `sh --version` fails on dash and prints "GNU bash, version …" on bash: neither is "runc".
-        let engine = Engine::new("sh", "sh", "apt-get install dash", "runc version", &options);
+        let spec = EngineSpec {
+            name: "sh",
+            program: "sh",
+            install_hint: "apt-get install dash",
+            version_marker: "runc version",
+        };
+        let engine = Engine::new(spec, &options);
         let error = engine.version().unwrap_err();
         assert!(
             error.starts_with("/bin/sh is not sh: `--version` said"),

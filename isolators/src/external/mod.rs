@@ -1,44 +1,34 @@
-//! Adapters for real engines found on the host: crun, runc, runsc, bwrap, unshare, qemu, firecracker, cloud-hypervisor, podman, docker.
+//! Adapters for real engines found on the host, in four families, each one generic isolator
+//! over a small profile: [`oci`] (runc, crun, runsc), [`engines`] (docker, podman),
+//! [`rootfs`] (unshare, bwrap) and [`vmms`] (qemu -M microvm, Firecracker, Cloud Hypervisor).
 //!
 //! Each adapter drives the engine's own command line, the way a user would, and observes the
 //! same probe as every other isolator. Shared pieces: [`engine`] (finding and versioning the
 //! binary), [`spawned`] (one engine process per instance, its ready channel and its process
 //! tree), [`procs`] (walking /proc).
-pub mod bwrap;
-pub mod cli_support;
-pub mod cloud_hypervisor;
-pub mod crun;
-pub mod docker;
 pub mod engine;
-pub mod firecracker;
+pub mod engines;
 pub mod oci;
-pub mod oci_bundle;
-pub mod oci_isolator;
-pub mod podman;
 pub mod procs;
-pub mod qemu;
-pub mod runc;
-pub mod runsc;
-pub mod simple;
+pub mod rootfs;
 pub mod spawned;
-pub mod unshare;
-pub mod vm;
+pub mod vmms;
 
 use crate::isolator::Isolator;
-use crate::registry::RegistryOptions;
+use crate::options::IsolatorOptions;
 
 /// Every external adapter, in table order (containers, sandbox, microVMs).
-pub fn all(options: &RegistryOptions) -> Vec<Box<dyn Isolator>> {
+pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
     vec![
-        Box::new(unshare::UnshareIsolator::new(options)),
-        Box::new(bwrap::BwrapIsolator::new(options)),
-        Box::new(runc::runc(options)),
-        Box::new(crun::crun(options)),
-        Box::new(docker::docker(options)),
-        Box::new(podman::podman(options)),
-        Box::new(runsc::runsc(options)),
-        Box::new(qemu::QemuMicrovmIsolator::new(options)),
-        Box::new(firecracker::FirecrackerIsolator::new(options)),
-        Box::new(cloud_hypervisor::CloudHypervisorIsolator::new(options)),
+        Box::new(rootfs::unshare::UnshareIsolator::new(options)),
+        Box::new(rootfs::bwrap::BwrapIsolator::new(options)),
+        Box::new(oci::runc::runc(options)),
+        Box::new(oci::crun::crun(options)),
+        Box::new(engines::docker::docker(options)),
+        Box::new(engines::podman::podman(options)),
+        Box::new(oci::runsc::runsc(options)),
+        Box::new(vmms::qemu::qemu_microvm(options)),
+        Box::new(vmms::firecracker::firecracker(options)),
+        Box::new(vmms::cloud_hypervisor::cloud_hypervisor(options)),
     ]
 }

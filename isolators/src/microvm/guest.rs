@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::cpio::{self, Entry};
-use crate::probe::{Workload, PROBE_BYTES};
+use crate::isolator::Workload;
+use crate::probe::PROBE_BYTES;
 use crate::Error;
 
 pub use super::bare_guest::{bare_guest_elf, min_memory_mib, READY_LINE as BARE_READY_LINE};
@@ -52,7 +53,7 @@ pub fn linux_cmdline(workload: &Workload) -> String {
         "ISOBENCH_CHANNEL=vm",
     ]
     .join(" ")
-        + &format!(" ISOBENCH_MODE={}", workload.mode)
+        + &format!(" ISOBENCH_MODE={workload}")
 }
 
 /// An initramfs holding only the probe as /init, `dev/console` and empty mount points.
@@ -148,7 +149,7 @@ mod tests {
 
     #[test]
     fn cmdline_carries_the_workload_and_fast_boot_flags() {
-        let line = linux_cmdline(&Workload::parse("touch:4").unwrap());
+        let line = linux_cmdline(&"touch:4".parse().unwrap());
         assert!(
             line.contains("ISOBENCH_MODE=touch:4")
                 && line.contains("reboot=k")

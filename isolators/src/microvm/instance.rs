@@ -11,7 +11,8 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 
 use super::console::{ConsoleDrain, READY_MARKER};
 use super::report::{Event, LineReader, Next};
-use crate::isolator::{monotonic_ns, parse_ready_report, Instance, Ready, Resources};
+use crate::isolator::{monotonic_ns, parse_ready_report, Instance, Ready};
+use crate::resources::{GuestRam, Resources};
 use crate::{reap, Error};
 
 /// Everything one VM needs: the VMM, the guest, and its memory.
@@ -218,7 +219,11 @@ impl Instance for MicrovmInstance {
             guest_ram: self
                 .guest_ram
                 .iter()
-                .map(|&(start, len)| (self.pid, start, len))
+                .map(|&(start, len)| GuestRam {
+                    pid: self.pid,
+                    start,
+                    len,
+                })
                 .collect(),
             ..Default::default()
         }

@@ -3,42 +3,41 @@ use std::path::{Path, PathBuf};
 
 use super::guest;
 use super::instance::{launch_vm, VmSpec};
-use crate::disk::DiskFootprint;
 use crate::host::Host;
-use crate::isolator::{Availability, Description, Instance, Isolator, KernelKind, Kind};
-use crate::probe::Workload;
+use crate::isolator::{
+    Availability, Description, DiskFootprint, GuestKind, Instance, Isolator, KernelKind, Kind,
+    Launcher, Workload,
+};
 use crate::Error;
+use isobench_protocol::DEFAULT_GUEST_MEM_MIB;
 
 /// Which guest the VM boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GuestKind {
+pub enum VmGuest {
     /// isobench's own few-hundred-byte PVH guest: the floor of VM startup.
     Bare,
     /// A real Linux kernel with the probe as /init.
     Linux,
 }
 
-/// Guest RAM unless --mem-mib says otherwise; 128 MiB matches the qemu-microvm adapter.
-const DEFAULT_MEM_MIB: u32 = 128;
-
 pub struct MicrovmIsolator {
-    guest: GuestKind,
+    guest: VmGuest,
     kernel_option: Option<PathBuf>,
     mem_mib: u32,
-    prepared: Option<Prepared>,
 }
 
-struct Prepared {
+/// The VM every launch boots, and what it needs on disk.
+struct MicrovmLauncher {
     spec: VmSpec,
+    disk: DiskFootprint,
 }
 
 impl MicrovmIsolator {
-    pub fn new(guest: GuestKind, kernel: Option<PathBuf>, mem_mib: Option<u32>) -> MicrovmIsolator {
+    pub fn new(guest: VmGuest, kernel: Option<PathBuf>, mem_mib: Option<u32>) -> MicrovmIsolator {
         MicrovmIsolator {
             guest,
             kernel_option: kernel,
-            mem_mib: mem_mib.unwrap_or(DEFAULT_MEM_MIB),
-            prepared: None,
+            mem_mib: mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
         }
     }
 }
@@ -94,20 +93,26 @@ fn refuse_emulated_marathon(work: &guest::BareWork, mode: &str) -> Result<(), Er
 impl Isolator for MicrovmIsolator {
     fn name(&self) -> &str {
         match self.guest {
-            GuestKind::Bare => "microvm",
-            GuestKind::Linux => "microvm-linux",
+            VmGuest::Bare => "microvm",
+            VmGuest::Linux => "microvm-linux",
         }
     }
     fn kind(&self) -> Kind {
         Kind::Microvm
     }
+    fn guest(&self) -> GuestKind {
+        match self.guest {
+            VmGuest::Bare => GuestKind::Bare,
+            VmGuest::Linux => GuestKind::Linux,
+        }
+    }
     fn describe(&self) -> Description {
         let (boundary, notes) = match self.guest {
-            GuestKind::Bare => (
+            VmGuest::Bare => (
                 "own guest (bare PVH code, no OS) + KVM hardware virtualization; VMM: isobench-vmm",
                 vec!["the guest is a few hundred bytes of 32-bit code, not an OS: the floor of VM startup".to_string()],
             ),
-            GuestKind::Linux => (
+            VmGuest::Linux => (
                 "own guest kernel + KVM hardware virtualization; VMM: isobench-vmm",
                 match guest::find_kernel(self.kernel_option.as_deref()) {
                     Ok(kernel) => vec![format!("guest kernel {}, initramfs with the probe as /init", kernel.display())],
@@ -129,7 +134,7 @@ impl Isolator for MicrovmIsolator {
         if let Err(e) = find_vmm() {
             return Availability::unavailable(e.to_string());
         }
-        if self.guest == GuestKind::Linux {
+        if self.guest == VmGuest::Linux {
             if host.kvm.is_software() {
                 return Availability::unavailable(format!(
                     "/dev/kvm is {} here, which cannot run a Linux guest (emulation failure); use a host with hardware KVM",
@@ -142,7 +147,7 @@ impl Isolator for MicrovmIsolator {
         }
         Availability::Available
     }
-    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+    fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let vmm = find_vmm()?;
         let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, Error> {
             let path = scratch.join(name);
@@ -151,15 +156,15 @@ impl Isolator for MicrovmIsolator {
             Ok(path)
         };
         let spec = match self.guest {
-            GuestKind::Bare => {
-                if workload.mode.contains(",delay_us=") {
+            VmGuest::Bare => {
+                if workload.startup_delay_us > 0 {
                     return Err(Error::BadInput(format!(
-                        "the bare guest cannot sleep before ready ({:?}); use process or container for delay injection",
-                        workload.mode
+                        "the bare guest cannot sleep before ready ({workload}); use process or container for delay injection"
                     )));
                 }
-                let work = guest::BareWork::from_mode(&workload.mode).map_err(Error::BadInput)?;
-                refuse_emulated_marathon(&work, &workload.mode)?;
+                let mode = workload.mode.to_string();
+                let work = guest::BareWork::from_mode(&mode).map_err(Error::BadInput)?;
+                refuse_emulated_marathon(&work, &mode)?;
                 let mem_mib = self.mem_mib.max(guest::min_memory_mib(&work));
                 let kernel = write("bare.elf", &guest::bare_guest_elf(&work))?;
                 VmSpec {
@@ -170,7 +175,7 @@ impl Isolator for MicrovmIsolator {
                     mem_mib,
                 }
             }
-            GuestKind::Linux => {
+            VmGuest::Linux => {
                 let kernel = guest::find_kernel(self.kernel_option.as_deref())?;
                 let initrd = write("initramfs.cpio", &guest::linux_initramfs())?;
                 let touch_mib = (workload.held_bytes() >> 20) as u32;
@@ -186,15 +191,16 @@ impl Isolator for MicrovmIsolator {
         };
         let mut image = vec![spec.kernel.clone()];
         image.extend(spec.initrd.clone());
-        let footprint = DiskFootprint::measure(std::slice::from_ref(&spec.vmm), &image)?;
-        self.prepared = Some(Prepared { spec });
-        Ok(footprint)
+        let disk = crate::disk::measure(std::slice::from_ref(&spec.vmm), &image)?;
+        Ok(Box::new(MicrovmLauncher { spec, disk }))
+    }
+}
+
+impl Launcher for MicrovmLauncher {
+    fn disk(&self) -> &DiskFootprint {
+        &self.disk
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let prepared = self
-            .prepared
-            .as_ref()
-            .ok_or_else(|| Error::BadInput(format!("{}: launch before prepare", self.name())))?;
-        Ok(Box::new(launch_vm(&prepared.spec)?))
+        Ok(Box::new(launch_vm(&self.spec)?))
     }
 }

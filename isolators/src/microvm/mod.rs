@@ -11,4 +11,4 @@ mod isolator;
 mod report;
 
 pub use instance::{launch_vm, MicrovmInstance, VmSpec};
-pub use isolator::{find_vmm, GuestKind, MicrovmIsolator};
+pub use isolator::{find_vmm, MicrovmIsolator, VmGuest};

@@ -6,10 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use isolators::cgroup::CgroupPlan;
-use isolators::container::ContainerIsolator;
+use isolators::container::{ContainerIsolator, ContainerLauncher};
 use isolators::fdchannel::FdChannel;
 use isolators::testing::{check_root, run_if};
-use isolators::{monotonic_ns, Isolator, Workload};
+use isolators::{monotonic_ns, Workload};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -17,13 +17,20 @@ pub fn may_launch(test: &str) -> bool {
     run_if(test, "root", check_root()) && run_if(test, "cgroup", check_cgroup())
 }
 
-pub fn prepared(mode: &str) -> (tempfile::TempDir, ContainerIsolator) {
+/// A container launcher prepared for `mode` in a new scratch dir (what `Isolator::prepare`
+/// makes, without the box, so tests can reach its cgroup plan).
+pub fn prepared(mode: &str) -> (tempfile::TempDir, ContainerLauncher) {
     let scratch = tempfile::tempdir().unwrap();
-    let mut container = ContainerIsolator::new();
+    let launcher = prepare_in(&ContainerIsolator::new(), mode, scratch.path());
+    (scratch, launcher)
+}
+
+/// Prepares `container` for `mode` in `scratch`.
+pub fn prepare_in(container: &ContainerIsolator, mode: &str, scratch: &Path) -> ContainerLauncher {
+    let rootfs = isolators::probe::write_rootfs(scratch).unwrap();
     container
-        .prepare(&Workload::parse(mode).unwrap(), scratch.path())
-        .unwrap();
-    (scratch, container)
+        .prepare_rootfs(&rootfs, &mode.parse::<Workload>().unwrap())
+        .unwrap()
 }
 
 /// `Ok` when instances get a cgroup of their own on this host.
@@ -77,7 +84,7 @@ pub struct Leaks {
 }
 
 impl Leaks {
-    pub fn snapshot(container: &ContainerIsolator, scratch: &Path) -> Leaks {
+    pub fn snapshot(container: &ContainerLauncher, scratch: &Path) -> Leaks {
         let ours = format!("{}-", std::process::id());
         let mut cgroups: Vec<PathBuf> = container
             .cgroup_plan()

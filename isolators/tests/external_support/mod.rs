@@ -9,17 +9,14 @@ use isolators::{Host, Isolator, MemoryUsage, Workload};
 /// Runs launch → ready → memory → release → gone once and checks nothing is left, and that
 /// the memory sample covers exactly `processes` host processes (engine, shims, probe).
 /// Returns the startup in nanoseconds and the memory sample.
-pub fn lifecycle(
-    isolator: &mut dyn Isolator,
-    scratch: &Path,
-    processes: u32,
-) -> (u64, MemoryUsage) {
+pub fn lifecycle(isolator: &dyn Isolator, scratch: &Path, processes: u32) -> (u64, MemoryUsage) {
     let host = Host::detect();
     let availability = isolator.availability(&host);
     assert!(availability.is_available(), "{availability:?}");
-    let footprint = isolator.prepare(&Workload::noop(), scratch).unwrap();
-    assert!(footprint.runtime.apparent_bytes > 0 && footprint.image.apparent_bytes > 0);
-    let mut instance = isolator.launch().unwrap();
+    let mut launcher = isolator.prepare(&Workload::noop(), scratch).unwrap();
+    let footprint = launcher.disk().clone();
+    assert!(footprint.runtime_apparent_bytes > 0 && footprint.image_apparent_bytes > 0);
+    let mut instance = launcher.launch().unwrap();
     let ready = instance.wait_ready(Duration::from_secs(60)).unwrap();
     let startup_ns = ready.ready_ns - instance.launched_ns();
     // The probe says mode=noop; the bare VM guest says mode=bare.
@@ -59,11 +56,11 @@ pub fn lifecycle(
 /// (`checksum=65536` on its ready line). The directory exists while the instance runs, is
 /// listed in its resources, and is gone, with no mount of it on the host, after a released
 /// teardown and after a Drop without release.
-pub fn io_lifecycle(isolator: &mut dyn Isolator, scratch: &Path) {
-    let io = Workload::parse("io:64").unwrap();
-    isolator.prepare(&io, scratch).unwrap();
+pub fn io_lifecycle(isolator: &dyn Isolator, scratch: &Path) {
+    let io = "io:64".parse::<Workload>().unwrap();
+    let mut launcher = isolator.prepare(&io, scratch).unwrap();
     for released in [true, false] {
-        let mut instance = isolator.launch().unwrap();
+        let mut instance = launcher.launch().unwrap();
         let ready = instance.wait_ready(Duration::from_secs(60)).unwrap();
         let report = |key: &str| ready.report.get(key).map(String::as_str);
         assert_eq!(
@@ -116,9 +113,9 @@ fn sees_io_dir(pid: i32, dir: &Path) -> bool {
 }
 
 /// A launch that never gets to ready (1 ms timeout) must leave nothing behind once dropped.
-pub fn never_ready_cleans_up(isolator: &mut dyn Isolator, scratch: &Path) {
-    isolator.prepare(&Workload::noop(), scratch).unwrap();
-    let mut instance = isolator.launch().unwrap();
+pub fn never_ready_cleans_up(isolator: &dyn Isolator, scratch: &Path) {
+    let mut launcher = isolator.prepare(&Workload::noop(), scratch).unwrap();
+    let mut instance = launcher.launch().unwrap();
     let result = instance.wait_ready(Duration::from_millis(1));
     assert!(result.is_err(), "ready within 1 ms?");
     let resources = instance.resources();
@@ -143,10 +140,10 @@ pub fn command_name(pid: i32) -> String {
 
 /// A launch whose probe runs but holds back its ready signal (a 30 s startup delay) must time
 /// out, and Drop must then remove everything: processes, state entries, cgroups.
-pub fn probe_never_ready_cleans_up(isolator: &mut dyn Isolator, scratch: &Path) {
+pub fn probe_never_ready_cleans_up(isolator: &dyn Isolator, scratch: &Path) {
     let silent = Workload::noop().with_startup_delay_us(30_000_000);
-    isolator.prepare(&silent, scratch).unwrap();
-    let mut instance = isolator.launch().unwrap();
+    let mut launcher = isolator.prepare(&silent, scratch).unwrap();
+    let mut instance = launcher.launch().unwrap();
     let error = instance.wait_ready(Duration::from_secs(3)).unwrap_err();
     assert!(error.to_string().contains("timed out"), "{error}");
     let resources = instance.resources();
@@ -182,8 +179,9 @@ fn is_zombie_or_other(pid: i32) -> bool {
 
 /// Drops an instance `wait` after launch, ready or not (to kill engines half-way through
 /// their set-up); nothing it showed may survive.
-pub fn drop_after(isolator: &mut dyn Isolator, scratch: &Path, wait: Duration) {
-    let mut instance = isolator.launch().unwrap();
+pub fn drop_after(isolator: &dyn Isolator, scratch: &Path, wait: Duration) {
+    let mut launcher = isolator.prepare(&Workload::noop(), scratch).unwrap();
+    let mut instance = launcher.launch().unwrap();
     let _ = instance.wait_ready(wait);
     let resources = instance.resources();
     drop(instance);

@@ -3,7 +3,7 @@
 //! the instance's own host directory (bwrap makes every mount nosuid, and `--bind` nodev).
 use std::process::Command;
 
-use super::simple::{IoPlace, PreparedRootfs, RootfsIsolator, RootfsTool};
+use super::tool::{IoPlace, PreparedRootfs, RootfsIsolator, RootfsTool};
 use crate::host::Host;
 use crate::io_dir::{IoDir, INSTANCE_TMP};
 

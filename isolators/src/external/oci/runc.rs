@@ -1,13 +1,19 @@
 //! runc, the reference OCI runtime (Go): `runc run` of the probe bundle.
-use super::engine::Engine;
-use super::oci::{Flavor, OciChannel};
-use super::oci_isolator::{OciIsolator, OciProfile};
+use super::bundle::OciChannel;
+use super::isolator::{OciIsolator, OciProfile};
+use super::runtime::Flavor;
+use crate::external::engine::EngineSpec;
 use crate::isolator::{KernelKind, Kind};
-use crate::registry::RegistryOptions;
+use crate::options::IsolatorOptions;
 
-pub fn runc(options: &RegistryOptions) -> OciIsolator {
+pub fn runc(options: &IsolatorOptions) -> OciIsolator {
     let profile = OciProfile {
-        name: "runc",
+        engine: EngineSpec {
+            name: "runc",
+            program: "runc",
+            install_hint: "apt-get install runc",
+            version_marker: "runc version",
+        },
         kind: Kind::Container,
         kernel: KernelKind::Shared,
         boundary: "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + cgroup".into(),
@@ -19,12 +25,5 @@ pub fn runc(options: &RegistryOptions) -> OciIsolator {
         notes: Vec::new(),
         host_problem: None,
     };
-    let engine = Engine::new(
-        "runc",
-        "runc",
-        "apt-get install runc",
-        "runc version",
-        options,
-    );
-    OciIsolator::new(profile, engine)
+    OciIsolator::new(profile, options)
 }

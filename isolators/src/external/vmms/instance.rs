@@ -1,69 +1,14 @@
-//! Shared pieces of the VMM adapters (qemu -M microvm, Firecracker, Cloud Hypervisor): the bare
-//! PVH guest they all boot, the serial console on the VMM's stdio, guest RAM found by size in
-//! the VMM's mappings, and how each VMM ends when the guest asks to.
-use std::path::{Path, PathBuf};
+//! One VMM process running a guest with its serial console on stdio: ready from the console,
+//! guest RAM found by size in the VMM's mappings, and how each VMM ends when the guest asks to.
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nix::sys::wait::WaitStatus;
 
-use super::spawned::Spawned;
-use crate::disk::DiskFootprint;
-use crate::host::Host;
-use crate::isolator::{Availability, Instance, Ready, Resources};
-use crate::microvm::guest;
-use crate::probe::Workload;
+use crate::external::spawned::Spawned;
+use crate::isolator::{Instance, Ready};
+use crate::resources::{GuestRam, Resources};
 use crate::Error;
-
-/// Guest RAM when `--vm-mem` is not given, MiB.
-pub const DEFAULT_MEM_MIB: u32 = 128;
-
-/// The bare guest written for one workload, and the RAM to give it.
-#[derive(Debug, Clone)]
-pub struct BareGuest {
-    pub elf: PathBuf,
-    pub mem_mib: u32,
-}
-
-impl BareGuest {
-    /// Writes `bare.elf` into `scratch`; only `noop` and `touch:<MiB>` run in the bare guest.
-    pub fn write(
-        vmm: &str,
-        workload: &Workload,
-        mem_mib: Option<u32>,
-        scratch: &Path,
-    ) -> Result<BareGuest, Error> {
-        let name = workload.mode.split([':', ',']).next();
-        if !matches!(name, Some("noop" | "touch")) || workload.mode.contains(",delay_us=") {
-            return Err(Error::BadInput(format!(
-                "{vmm} boots the bare PVH guest, which runs only noop and touch:<MiB>, not {:?}",
-                workload.mode
-            )));
-        }
-        // Only noop and touch: these VMMs do not report the work stamps, so cpu and mem would
-        // run untimed.
-        let work = guest::BareWork::from_mode(&workload.mode).map_err(Error::BadInput)?;
-        let elf = scratch.join("bare.elf");
-        std::fs::write(&elf, guest::bare_guest_elf(&work))
-            .map_err(|e| Error::io(format!("cannot write {}", elf.display()), e))?;
-        let mem_mib = mem_mib
-            .unwrap_or(DEFAULT_MEM_MIB)
-            .max(guest::min_memory_mib(&work));
-        Ok(BareGuest { elf, mem_mib })
-    }
-
-    pub fn footprint(&self, vmm: &Path) -> Result<DiskFootprint, Error> {
-        DiskFootprint::measure(&[vmm.to_path_buf()], std::slice::from_ref(&self.elf))
-    }
-}
-
-/// /dev/kvm must open read-write.
-pub fn kvm_availability(host: &Host) -> Availability {
-    match &host.kvm.problem {
-        Some(problem) => Availability::unavailable(problem.clone()),
-        None => Availability::Available,
-    }
-}
 
 /// How a VMM ends once the bare guest is released (it writes port 0xf4, then resets via i8042).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,14 +25,14 @@ pub enum GuestExit {
 /// One VMM process running the bare guest with its serial console on stdio.
 pub struct VmInstance {
     spawned: Spawned,
-    phase: &'static str,
+    phase: String,
     mem_mib: u32,
     exit: GuestExit,
     guest_ram: OnceLock<Option<(u64, u64)>>,
 }
 
 impl VmInstance {
-    pub fn new(spawned: Spawned, phase: &'static str, mem_mib: u32, exit: GuestExit) -> Self {
+    pub fn new(spawned: Spawned, phase: String, mem_mib: u32, exit: GuestExit) -> Self {
         VmInstance {
             spawned,
             phase,
@@ -148,14 +93,18 @@ impl Instance for VmInstance {
         self.spawned.launched_ns
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        self.spawned.wait_ready_phase(timeout, self.phase)
+        self.spawned.wait_ready_phase(timeout, &self.phase)
     }
     fn resources(&self) -> Resources {
         Resources {
             pids: self.spawned.processes(),
             guest_ram: self
                 .guest_ram()
-                .map(|(start, len)| (self.spawned.pid, start, len))
+                .map(|(start, len)| GuestRam {
+                    pid: self.spawned.pid,
+                    start,
+                    len,
+                })
                 .into_iter()
                 .collect(),
             ..Default::default()

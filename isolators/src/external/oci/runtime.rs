@@ -14,16 +14,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::oci_bundle::{all_cgroup_dirs, memory_cgroup, READY_FD, RELEASE_FD};
-pub use super::oci_bundle::{cgroup_parent_dirs, probe_spec, OciChannel, CGROUP_PARENT};
-use super::spawned::{unique_id, Spawned};
+use super::bundle::{
+    all_cgroup_dirs, memory_cgroup, probe_spec, OciChannel, CGROUP_PARENT, READY_FD, RELEASE_FD,
+};
 use crate::cgroup::CgroupLayout;
-use crate::disk::DiskFootprint;
+use crate::cgroup::CgroupMemorySource;
+use crate::external::spawned::{unique_id, Spawned};
 use crate::fdchannel::FdChannel;
 use crate::io_dir::{IoDir, IoDirs};
-use crate::isolator::{Instance, Ready, Resources};
-use crate::memory::CgroupMemorySource;
-use crate::probe::{write_rootfs, Workload};
+use crate::isolator::{DiskFootprint, Instance, Launcher, Ready, Workload};
+use crate::probe::write_rootfs;
+use crate::resources::Resources;
 use crate::Error;
 
 /// How one runtime differs from the others.
@@ -87,7 +88,19 @@ impl Runtime {
 
     /// Container ids left in the state directory.
     pub fn leftovers(&self) -> Vec<String> {
-        std::fs::read_dir(&self.state_root)
+        leftover_containers(&self.state_root)
+    }
+}
+
+/// The runtime's state directory (`--root`) for a runtime prepared in `scratch`.
+pub fn state_root_in(scratch: &Path) -> PathBuf {
+    scratch.join("oci-state")
+}
+
+/// Container ids left in a runtime's state directory (none between launches).
+pub fn leftover_containers(state_root: &Path) -> Vec<String> {
+    {
+        std::fs::read_dir(state_root)
             .map(|entries| {
                 entries
                     .flatten()
@@ -108,6 +121,8 @@ pub struct PreparedOci {
     pub cgroup: CgroupLayout,
     /// Where `io` instances get their directories; `None` for other workloads.
     pub io_dirs: Option<IoDirs>,
+    /// Runtime + rootfs + a sample config.json on disk.
+    pub disk: DiskFootprint,
 }
 
 impl PreparedOci {
@@ -119,9 +134,9 @@ impl PreparedOci {
         executables: &[PathBuf],
         workload: &Workload,
         scratch: &Path,
-    ) -> Result<(PreparedOci, DiskFootprint), Error> {
+    ) -> Result<PreparedOci, Error> {
         let rootfs = write_rootfs(scratch)?;
-        let state_root = scratch.join("oci-state");
+        let state_root = state_root_in(scratch);
         let bundles = scratch.join("oci-bundles");
         for dir in [&state_root, &bundles] {
             std::fs::create_dir_all(dir)
@@ -133,25 +148,35 @@ impl PreparedOci {
         probe_spec(&rootfs, workload, flavor.channel, "/sample", sample_tmp)?
             .save(&sample)
             .map_err(|e| Error::Engine(format!("write {}: {e}", sample.display())))?;
-        let footprint = DiskFootprint::measure(executables, &[rootfs.clone(), sample])?;
-        let prepared = PreparedOci {
+        let disk = crate::disk::measure(executables, &[rootfs.clone(), sample])?;
+        Ok(PreparedOci {
             runtime: Runtime {
                 engine,
                 flavor,
                 state_root,
             },
             rootfs,
-            workload: workload.clone(),
+            workload: *workload,
             scratch: scratch.to_path_buf(),
             bundles,
             cgroup: CgroupLayout::detect(),
             io_dirs,
-        };
-        Ok((prepared, footprint))
+            disk,
+        })
+    }
+
+    /// The state directory (`--root`) of the runtime.
+    pub fn state_root(&self) -> &Path {
+        &self.runtime.state_root
+    }
+
+    /// Container ids still in the state directory (should be none between launches).
+    pub fn leftover_containers(&self) -> Vec<String> {
+        self.runtime.leftovers()
     }
 
     /// Starts `run` for a new container; the caller's stamp is inside `Spawned::spawn`.
-    pub fn launch(&self) -> Result<OciInstance, Error> {
+    pub fn launch_oci(&self) -> Result<OciInstance, Error> {
         let id = unique_id();
         let bundle = self.bundles.join(&id);
         std::fs::create_dir(&bundle)
@@ -244,6 +269,21 @@ fn hide_mount(target: &std::ffi::CStr) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+impl Launcher for PreparedOci {
+    fn disk(&self) -> &DiskFootprint {
+        &self.disk
+    }
+    fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
+        Ok(Box::new(self.launch_oci()?))
+    }
+}
+
+impl Drop for PreparedOci {
+    fn drop(&mut self) {
+        super::bundle::remove_empty_cgroup_parents();
+    }
 }
 
 /// One container run by an OCI runtime in the foreground.

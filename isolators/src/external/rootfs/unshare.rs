@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::simple::{IoPlace, PreparedRootfs, RootfsIsolator, RootfsTool};
+use super::tool::{IoPlace, PreparedRootfs, RootfsIsolator, RootfsTool};
 use crate::host::Host;
 use crate::io_dir::{IoDir, INSTANCE_TMP, IO_DIR_ENV};
 

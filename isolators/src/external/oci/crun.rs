@@ -1,14 +1,15 @@
 //! crun, the OCI runtime in C: `crun run` of the probe bundle. crun 1.8 refuses hybrid cgroup
 //! hosts, so there it runs in a private mount namespace without the cgroup2 mount (and so
 //! treats the host as cgroup v1), which the description notes.
-use super::engine::Engine;
-use super::oci::{Flavor, OciChannel};
-use super::oci_isolator::{OciIsolator, OciProfile};
+use super::bundle::OciChannel;
+use super::isolator::{OciIsolator, OciProfile};
+use super::runtime::Flavor;
 use crate::cgroup::CgroupLayout;
+use crate::external::engine::EngineSpec;
 use crate::isolator::{KernelKind, Kind};
-use crate::registry::RegistryOptions;
+use crate::options::IsolatorOptions;
 
-pub fn crun(options: &RegistryOptions) -> OciIsolator {
+pub fn crun(options: &IsolatorOptions) -> OciIsolator {
     let mut notes = Vec::new();
     let hide_unified = match CgroupLayout::detect() {
         CgroupLayout::Hybrid { unified, .. } => {
@@ -21,7 +22,12 @@ pub fn crun(options: &RegistryOptions) -> OciIsolator {
         _ => None,
     };
     let profile = OciProfile {
-        name: "crun",
+        engine: EngineSpec {
+            name: "crun",
+            program: "crun",
+            install_hint: "apt-get install crun",
+            version_marker: "crun version",
+        },
         kind: Kind::Container,
         kernel: KernelKind::Shared,
         boundary: "shared kernel + 5 namespaces (mount, pid, uts, ipc, net) + cgroup".into(),
@@ -33,12 +39,5 @@ pub fn crun(options: &RegistryOptions) -> OciIsolator {
         notes,
         host_problem: None,
     };
-    let engine = Engine::new(
-        "crun",
-        "crun",
-        "apt-get install crun",
-        "crun version",
-        options,
-    );
-    OciIsolator::new(profile, engine)
+    OciIsolator::new(profile, options)
 }

@@ -2,12 +2,12 @@
 //! container watched by its own conmon. Debian's podman asks for rlimits above common hard
 //! limits (nofile/nproc), so runs pin them to 1024; on hybrid cgroup hosts it uses runc,
 //! because its default runtime (crun 1.8) refuses them. Both are noted in the description.
-use super::docker::{CliIsolator, CliProfile};
-use super::engine::Engine;
+use super::cli::{CliIsolator, CliProfile};
 use crate::cgroup::CgroupLayout;
-use crate::registry::RegistryOptions;
+use crate::external::engine::EngineSpec;
+use crate::options::IsolatorOptions;
 
-pub fn podman(options: &RegistryOptions) -> CliIsolator {
+pub fn podman(options: &IsolatorOptions) -> CliIsolator {
     let mut run_args: Vec<String> = [
         "--ulimit",
         "nofile=1024:1024",
@@ -27,7 +27,12 @@ pub fn podman(options: &RegistryOptions) -> CliIsolator {
             .push("--runtime runc: crun 1.8, podman's default, refuses hybrid cgroup hosts".into());
     }
     let profile = CliProfile {
-        name: "podman",
+        engine: EngineSpec {
+            name: "podman",
+            program: "podman",
+            install_hint: "apt-get install podman",
+            version_marker: "podman version",
+        },
         boundary: "shared kernel + namespaces + cgroup, via podman → conmon → OCI runtime",
         notes,
         run_args,
@@ -41,12 +46,5 @@ pub fn podman(options: &RegistryOptions) -> CliIsolator {
         },
         host_env: "CONTAINER_HOST",
     };
-    let engine = Engine::new(
-        "podman",
-        "podman",
-        "apt-get install podman",
-        "podman version",
-        options,
-    );
-    CliIsolator::new(profile, engine)
+    CliIsolator::new(profile, options)
 }

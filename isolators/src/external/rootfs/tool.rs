@@ -8,21 +8,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::engine::Engine;
-use super::spawned::Spawned;
-use crate::disk::DiskFootprint;
+use crate::external::engine::{Engine, EngineSpec};
+use crate::external::spawned::Spawned;
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
 use crate::io_dir::{IoDir, IoDirs};
 use crate::isolator::{
-    Availability, Description, Instance, Isolator, KernelKind, Kind, Ready, Resources,
+    Availability, Description, DiskFootprint, Instance, Isolator, KernelKind, Kind, Launcher,
+    Ready, Workload,
 };
-use crate::probe::{write_rootfs, Workload, PROBE_NAME};
-use crate::registry::RegistryOptions;
+use crate::options::IsolatorOptions;
+use crate::probe::{write_rootfs, PROBE_NAME};
+use crate::resources::Resources;
 use crate::Error;
 
 /// What one rootfs-based engine adds to [`RootfsIsolator`]: all that differs between them.
-pub trait RootfsTool {
+pub trait RootfsTool: 'static {
     /// The isolator's name, also the `--engine` key and the executable looked up on PATH.
     const NAME: &'static str;
     /// What to tell a user who does not have the engine.
@@ -47,21 +48,19 @@ pub trait RootfsTool {
 /// A rootfs-based engine's isolator; everything engine-specific comes from `T`.
 pub struct RootfsIsolator<T> {
     engine: Engine,
-    prepared: Option<PreparedRootfs>,
     tool: PhantomData<fn() -> T>,
 }
 
 impl<T: RootfsTool> RootfsIsolator<T> {
-    pub fn new(options: &RegistryOptions) -> RootfsIsolator<T> {
+    pub fn new(options: &IsolatorOptions) -> RootfsIsolator<T> {
+        let spec = EngineSpec {
+            name: T::NAME,
+            program: T::NAME,
+            install_hint: T::INSTALL_HINT,
+            version_marker: T::VERSION_MARKER,
+        };
         RootfsIsolator {
-            engine: Engine::new(
-                T::NAME,
-                T::NAME,
-                T::INSTALL_HINT,
-                T::VERSION_MARKER,
-                options,
-            ),
-            prepared: None,
+            engine: Engine::new(spec, options),
             tool: PhantomData,
         }
     }
@@ -88,17 +87,28 @@ impl<T: RootfsTool> Isolator for RootfsIsolator<T> {
             None => self.engine.availability(),
         }
     }
-    fn prepare(&mut self, workload: &Workload, scratch: &Path) -> Result<DiskFootprint, Error> {
+    fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let engine = self.engine.require()?;
-        let (prepared, footprint) = PreparedRootfs::make(engine, workload, scratch, T::IO_PLACE)?;
-        self.prepared = Some(prepared);
-        Ok(footprint)
+        let prepared = PreparedRootfs::make(engine, workload, scratch, T::IO_PLACE)?;
+        Ok(Box::new(RootfsLauncher::<T> {
+            prepared,
+            tool: PhantomData,
+        }))
+    }
+}
+
+/// A prepared rootfs engine: the rootfs and the engine every launch runs.
+struct RootfsLauncher<T> {
+    prepared: PreparedRootfs,
+    tool: PhantomData<fn() -> T>,
+}
+
+impl<T: RootfsTool> Launcher for RootfsLauncher<T> {
+    fn disk(&self) -> &DiskFootprint {
+        &self.prepared.disk
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let prepared = self
-            .prepared
-            .as_ref()
-            .ok_or_else(|| Error::BadInput(format!("{}: launch before prepare", T::NAME)))?;
+        let prepared = &self.prepared;
         let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
         let channel = FdChannel::new()?;
         let mut command = Command::new(&prepared.engine);
@@ -106,10 +116,10 @@ impl<T: RootfsTool> Isolator for RootfsIsolator<T> {
         T::engine_args(&mut command, prepared, io_dir.as_ref());
         command
             .arg(format!("/{PROBE_NAME}"))
-            .args(["--mode", &prepared.workload.mode])
+            .args(["--mode", &prepared.workload.to_string()])
             .args(["--channel", &channel.probe_channel_arg()]);
         let spawned = Spawned::spawn(&mut command, Some(channel), &prepared.scratch)?;
-        Ok(Box::new(SimpleInstance::new(spawned, T::PHASE, io_dir)))
+        Ok(Box::new(RootfsInstance::new(spawned, T::PHASE, io_dir)))
     }
 }
 
@@ -130,6 +140,8 @@ pub struct PreparedRootfs {
     pub workload: Workload,
     /// Where `io` instances get their directories; `None` for other workloads.
     pub io_dirs: Option<IoDirs>,
+    /// Engine + rootfs on disk.
+    pub disk: DiskFootprint,
 }
 
 impl PreparedRootfs {
@@ -139,30 +151,28 @@ impl PreparedRootfs {
         workload: &Workload,
         scratch: &Path,
         io_place: IoPlace,
-    ) -> Result<(PreparedRootfs, DiskFootprint), Error> {
+    ) -> Result<PreparedRootfs, Error> {
         let rootfs = write_rootfs(scratch)?;
-        let footprint =
-            DiskFootprint::measure(std::slice::from_ref(&engine), std::slice::from_ref(&rootfs))?;
+        let disk =
+            crate::disk::measure(std::slice::from_ref(&engine), std::slice::from_ref(&rootfs))?;
         let io_dirs = match io_place {
             _ if !workload.writes_files() => None,
             IoPlace::Scratch => Some(IoDirs::under(&scratch.join("io"))?),
             IoPlace::RootfsTmp => Some(IoDirs::under(&rootfs.join("tmp"))?),
         };
-        Ok((
-            PreparedRootfs {
-                engine,
-                rootfs,
-                scratch: scratch.to_path_buf(),
-                workload: workload.clone(),
-                io_dirs,
-            },
-            footprint,
-        ))
+        Ok(PreparedRootfs {
+            engine,
+            rootfs,
+            scratch: scratch.to_path_buf(),
+            workload: *workload,
+            io_dirs,
+            disk,
+        })
     }
 }
 
 /// An instance that is exactly one engine process and what runs below it.
-pub struct SimpleInstance {
+pub struct RootfsInstance {
     spawned: Spawned,
     /// Name of the single launch → ready phase, e.g. "unshare+exec".
     phase: &'static str,
@@ -170,9 +180,9 @@ pub struct SimpleInstance {
     io_dir: Option<IoDir>,
 }
 
-impl SimpleInstance {
-    pub fn new(spawned: Spawned, phase: &'static str, io_dir: Option<IoDir>) -> SimpleInstance {
-        SimpleInstance {
+impl RootfsInstance {
+    pub fn new(spawned: Spawned, phase: &'static str, io_dir: Option<IoDir>) -> RootfsInstance {
+        RootfsInstance {
             spawned,
             phase,
             io_dir,
@@ -180,7 +190,7 @@ impl SimpleInstance {
     }
 }
 
-impl Instance for SimpleInstance {
+impl Instance for RootfsInstance {
     fn launched_ns(&self) -> u64 {
         self.spawned.launched_ns
     }

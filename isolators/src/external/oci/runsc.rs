@@ -3,12 +3,13 @@
 //! the KVM platform needs hardware KVM and hangs on software KVM. `ISOBENCH_RUNSC_PLATFORM`
 //! (ptrace, kvm or systrap) picks another platform. An instance is the `runsc run` we spawn,
 //! the gofer, the sandbox (Sentry) and its ptrace stubs, all below the runsc we spawn.
-use super::engine::Engine;
-use super::oci::{Flavor, OciChannel};
-use super::oci_isolator::{OciIsolator, OciProfile};
+use super::bundle::OciChannel;
+use super::isolator::{OciIsolator, OciProfile};
+use super::runtime::Flavor;
+use crate::external::engine::EngineSpec;
 use crate::isolator::{KernelKind, Kind};
 use crate::kvm::KvmAccess;
-use crate::registry::RegistryOptions;
+use crate::options::IsolatorOptions;
 
 /// The environment variable that selects gVisor's platform.
 pub const PLATFORM_ENV: &str = "ISOBENCH_RUNSC_PLATFORM";
@@ -18,7 +19,7 @@ pub const DEFAULT_PLATFORM: &str = "ptrace";
 const KNOWN_PLATFORMS: [&str; 3] = ["ptrace", "kvm", "systrap"];
 
 /// The runsc isolator with the platform from `ISOBENCH_RUNSC_PLATFORM` (default ptrace).
-pub fn runsc(options: &RegistryOptions) -> OciIsolator {
+pub fn runsc(options: &IsolatorOptions) -> OciIsolator {
     let platform = std::env::var(PLATFORM_ENV)
         .ok()
         .filter(|p| !p.trim().is_empty());
@@ -26,7 +27,7 @@ pub fn runsc(options: &RegistryOptions) -> OciIsolator {
 }
 
 /// The runsc isolator on an explicit gVisor platform.
-pub fn runsc_on(options: &RegistryOptions, platform: &str) -> OciIsolator {
+pub fn runsc_on(options: &IsolatorOptions, platform: &str) -> OciIsolator {
     let platform = platform.trim();
     let mut notes = vec![
         format!("--platform={platform} (choose with {PLATFORM_ENV}=ptrace|kvm|systrap)"),
@@ -37,7 +38,12 @@ pub fn runsc_on(options: &RegistryOptions, platform: &str) -> OciIsolator {
         notes[0].push_str("; the KVM platform needs hardware KVM");
     }
     let profile = OciProfile {
-        name: "runsc",
+        engine: EngineSpec {
+            name: "runsc",
+            program: "runsc",
+            install_hint: "apt-get install runsc",
+            version_marker: "runsc version",
+        },
         kind: Kind::Sandbox,
         kernel: KernelKind::Userspace,
         boundary: format!(
@@ -52,14 +58,7 @@ pub fn runsc_on(options: &RegistryOptions, platform: &str) -> OciIsolator {
         notes,
         host_problem,
     };
-    let engine = Engine::new(
-        "runsc",
-        "runsc",
-        "apt-get install runsc",
-        "runsc version",
-        options,
-    );
-    OciIsolator::new(profile, engine)
+    OciIsolator::new(profile, options)
 }
 
 /// Why `platform` cannot run here, if it cannot.
@@ -133,7 +132,7 @@ mod tests {
 
     #[test]
     fn platform_reaches_the_command_line_and_notes() {
-        let isolator = runsc_on(&RegistryOptions::default(), "systrap");
+        let isolator = runsc_on(&IsolatorOptions::default(), "systrap");
         let description = crate::isolator::Isolator::describe(&isolator);
         assert!(
             description.boundary.contains("systrap platform"),

@@ -8,10 +8,11 @@ use oci_spec::runtime::{
     RootBuilder, Spec, SpecBuilder,
 };
 
+use crate::cgroup::CgroupMemorySource;
 use crate::cgroup::{CgroupLayout, CGROUP_ROOT};
 use crate::io_dir::INSTANCE_TMP;
-use crate::memory::CgroupMemorySource;
-use crate::probe::{Workload, PROBE_NAME};
+use crate::isolator::Workload;
+use crate::probe::PROBE_NAME;
 use crate::Error;
 
 /// Parent of every instance's cgroup (`cgroupsPath` = `/isobench-oci/<id>`).
@@ -117,7 +118,7 @@ pub fn probe_spec(
         .args(vec![
             format!("/{PROBE_NAME}"),
             "--mode".into(),
-            workload.mode.clone(),
+            workload.to_string(),
             "--channel".into(),
             channel.probe_arg(),
         ])

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cgroup::CgroupLayout;
-use crate::memory::CgroupMemorySource;
+use crate::cgroup::CgroupMemorySource;
 use crate::probe::PROBE_BYTES;
 
 /// The image tag for this probe build: a content hash, so a new probe gets a new image.

@@ -1,0 +1,249 @@
+//! The CLI-engine family: one [`CliIsolator`] over a [`CliProfile`] for docker-like clients
+//! (`docker`, `podman`): `run --rm -i --network none` of an image imported from the probe
+//! rootfs, ready on stdout (`--channel stdio`), released by a newline on stdin.
+//!
+//! Containers do not run `--read-only`, so their /tmp would be the image's writable overlay
+//! layer. For the `io` workload each container instead gets its own host directory under the
+//! scratch dir as `--mount type=bind,source=DIR,target=/tmp` ([`crate::io_dir`]), the same file
+//! system every other isolator writes to (no tmpfs, no overlay copy-up). The engine makes the
+//! bind, so it must see this host's file system: a remote engine (`DOCKER_HOST` or
+//! `CONTAINER_HOST` on another machine) is refused for `io` in prepare. The bind is rw but, as
+//! `--mount` offers no such options, not nosuid/nodev.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::cli_support::{cli, executables, image_tag};
+use super::instance::EngineInstance;
+use crate::external::engine::{Engine, EngineSpec};
+use crate::external::spawned::{unique_id, Spawned};
+use crate::host::Host;
+use crate::io_dir::{IoDirs, INSTANCE_TMP};
+use crate::isolator::{
+    Availability, Description, DiskFootprint, Instance, Isolator, KernelKind, Kind, Launcher,
+    Workload,
+};
+use crate::options::IsolatorOptions;
+use crate::probe::{write_rootfs, PROBE_NAME};
+use crate::Error;
+
+/// How long `docker info` may take before we say no daemon answers.
+const INFO_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What distinguishes one docker-like command line from another.
+pub struct CliProfile {
+    /// The engine's name, client executable and how to get it.
+    pub engine: EngineSpec,
+    pub boundary: &'static str,
+    pub notes: Vec<String>,
+    /// Options for `run` besides `--rm -i --network none --name`.
+    pub run_args: Vec<String>,
+    /// Executables the engine runs through besides the client (for the disk footprint).
+    pub helpers: &'static [&'static str],
+    /// Whether `info` must answer (a daemon) for the engine to be available.
+    pub needs_daemon: bool,
+    /// Where the engine puts container `id`'s cgroup, relative to a hierarchy root.
+    pub cgroup_paths: fn(&str) -> Vec<String>,
+    /// The environment variable that points the client at a (possibly remote) engine.
+    pub host_env: &'static str,
+}
+
+/// An isolator driving a docker-like client (`docker`, `podman`).
+pub struct CliIsolator {
+    profile: CliProfile,
+    engine: Engine,
+    server_version: OnceLock<Option<String>>,
+}
+
+/// The image imported from the probe rootfs, ready for `run`.
+struct CliLauncher {
+    name: &'static str,
+    run_args: Vec<String>,
+    cgroup_paths: fn(&str) -> Vec<String>,
+    disk: DiskFootprint,
+    client: PathBuf,
+    image: String,
+    workload: Workload,
+    scratch: PathBuf,
+    /// Where `io` instances get their directories; `None` for other workloads.
+    io_dirs: Option<IoDirs>,
+}
+
+impl CliIsolator {
+    pub fn new(profile: CliProfile, options: &IsolatorOptions) -> CliIsolator {
+        CliIsolator {
+            engine: Engine::new(profile.engine, options),
+            profile,
+            server_version: OnceLock::new(),
+        }
+    }
+
+    /// The client's version line, plus the daemon's version where there is a daemon.
+    fn version_text(&self) -> String {
+        let client = self.engine.version_text();
+        if !self.profile.needs_daemon {
+            return client;
+        }
+        let server = self.server_version.get_or_init(|| {
+            let path = self.engine.path().ok()?;
+            let args = ["version", "--format", "{{.Server.Version}}"];
+            cli(&path, &args, INFO_TIMEOUT).ok()
+        });
+        match server {
+            Some(server) => format!("{client}; daemon {server}"),
+            None => client,
+        }
+    }
+}
+
+impl Isolator for CliIsolator {
+    fn name(&self) -> &str {
+        self.profile.engine.name
+    }
+    fn kind(&self) -> Kind {
+        Kind::Container
+    }
+    fn describe(&self) -> Description {
+        Description {
+            boundary: self.profile.boundary.into(),
+            kernel: KernelKind::Shared,
+            version: self.version_text(),
+            notes: self.profile.notes.clone(),
+        }
+    }
+    fn availability(&self, host: &Host) -> Availability {
+        if !host.is_root {
+            return Availability::unavailable(format!(
+                "{} runs here as root only (rootless set-up is not isobench's job) — run isobench as root",
+                self.profile.engine.name
+            ));
+        }
+        if let Availability::Unavailable { reason } = self.engine.availability() {
+            return Availability::unavailable(reason);
+        }
+        if !self.profile.needs_daemon {
+            return Availability::Available;
+        }
+        let client = match self.engine.path() {
+            Ok(path) => path,
+            Err(reason) => return Availability::unavailable(reason),
+        };
+        match cli(&client, &["info", "--format", "{{.ServerVersion}}"], INFO_TIMEOUT) {
+            Ok(_) => Availability::Available,
+            Err(why) => Availability::unavailable(format!(
+                "no Docker daemon answers ({why}) — start one: scripts/install-peers.sh --start-docker"
+            )),
+        }
+    }
+    fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
+        let client = self.engine.require()?;
+        if let Some(remote) =
+            remote_engine(self.profile.host_env).filter(|_| workload.writes_files())
+        {
+            return Err(Error::BadInput(format!(
+                "{}: the io workload bind-mounts a directory of this host at /tmp, but {}={remote} is not a local socket",
+                self.profile.engine.name, self.profile.host_env
+            )));
+        }
+        let rootfs = write_rootfs(scratch)?;
+        let tar = scratch.join("probe-image.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .map_err(|e| Error::io("run tar", e))?;
+        if !status.success() {
+            return Err(Error::Engine(format!("tar of {} failed", rootfs.display())));
+        }
+        let image = image_tag();
+        let timeout = Duration::from_secs(120);
+        if cli(&client, &["image", "inspect", &image], timeout).is_err() {
+            cli(
+                &client,
+                &["import", &tar.to_string_lossy(), &image],
+                timeout,
+            )
+            .map_err(Error::Engine)?;
+        }
+        let disk =
+            crate::disk::measure(&executables(client.clone(), self.profile.helpers), &[tar])?;
+        Ok(Box::new(CliLauncher {
+            name: self.profile.engine.name,
+            run_args: self.profile.run_args.clone(),
+            cgroup_paths: self.profile.cgroup_paths,
+            disk,
+            client,
+            image,
+            workload: *workload,
+            scratch: scratch.to_path_buf(),
+            io_dirs: IoDirs::for_workload(workload, scratch)?,
+        }))
+    }
+}
+
+impl Launcher for CliLauncher {
+    fn disk(&self) -> &DiskFootprint {
+        &self.disk
+    }
+    fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
+        let prepared = &*self;
+        let name = unique_id();
+        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
+        let mut command = Command::new(&prepared.client);
+        command
+            .args(["run", "--rm", "-i", "--network", "none", "--name", &name])
+            .args(&prepared.run_args);
+        if let Some(dir) = &io_dir {
+            let source = dir.path().display();
+            command.arg(format!(
+                "--mount=type=bind,source={source},target={INSTANCE_TMP}"
+            ));
+        }
+        command
+            .arg(&prepared.image)
+            .arg(format!("/{PROBE_NAME}"))
+            .args([
+                "--channel",
+                "stdio",
+                "--mode",
+                &prepared.workload.to_string(),
+            ]);
+        let spawned = Spawned::spawn(&mut command, None, &prepared.scratch)?;
+        Ok(Box::new(EngineInstance::new(
+            spawned,
+            prepared.client.clone(),
+            name,
+            format!("{} run", prepared.name),
+            prepared.cgroup_paths,
+            io_dir,
+        )))
+    }
+}
+
+/// The value of `variable` when it points the client at something other than a local socket.
+fn remote_engine(variable: &str) -> Option<String> {
+    std::env::var(variable)
+        .ok()
+        .filter(|value| !value.is_empty() && !value.starts_with("unix://"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_non_unix_engine_addresses_are_remote() {
+        let variable = "ISOBENCH_TEST_REMOTE_ENGINE";
+        assert_eq!(super::remote_engine(variable), None);
+        std::env::set_var(variable, "unix:///run/docker.sock");
+        assert_eq!(super::remote_engine(variable), None);
+        std::env::set_var(variable, "tcp://10.0.0.1:2375");
+        assert_eq!(
+            super::remote_engine(variable).as_deref(),
+            Some("tcp://10.0.0.1:2375")
+        );
+        std::env::remove_var(variable);
+    }
+}

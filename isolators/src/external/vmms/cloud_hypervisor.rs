@@ -1,0 +1,67 @@
+//! Cloud Hypervisor booting the guest ELF with its serial port on a terminal; it reboots the
+//! guest on reset, so the VMM is stopped with SIGTERM when the guest's ready line comes twice.
+use std::path::Path;
+
+use super::instance::GuestExit;
+use super::profile::{Console, GuestImage, VmmIsolator, VmmProfile};
+use crate::external::engine::EngineSpec;
+use crate::options::IsolatorOptions;
+
+/// Cloud Hypervisor, configured on its command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloudHypervisor;
+
+pub type CloudHypervisorIsolator = VmmIsolator<CloudHypervisor>;
+
+pub fn cloud_hypervisor(options: &IsolatorOptions) -> CloudHypervisorIsolator {
+    VmmIsolator::new(CloudHypervisor, options)
+}
+
+/// Cloud Hypervisor's arguments for one VM.
+pub fn cloud_hypervisor_args(guest: &GuestImage) -> Vec<String> {
+    let mut args = vec![
+        "--kernel".into(),
+        guest.kernel.to_string_lossy().into_owned(),
+        "--cpus".into(),
+        "boot=1".into(),
+        "--memory".into(),
+        format!("size={}M", guest.mem_mib),
+        "--serial".into(),
+        "tty".into(),
+        "--console".into(),
+        "off".into(),
+    ];
+    if let Some(initrd) = &guest.initrd {
+        args.extend(["--initramfs".into(), initrd.to_string_lossy().into_owned()]);
+    }
+    if !guest.cmdline.is_empty() {
+        args.extend(["--cmdline".into(), guest.cmdline.clone()]);
+    }
+    args
+}
+
+impl VmmProfile for CloudHypervisor {
+    fn engine(&self) -> EngineSpec {
+        EngineSpec {
+            name: "cloud-hypervisor",
+            program: "cloud-hypervisor",
+            install_hint: "download a release binary (github.com/cloud-hypervisor/cloud-hypervisor/releases) and put it on PATH",
+            version_marker: "cloud-hypervisor v",
+        }
+    }
+    fn label(&self) -> &'static str {
+        "Cloud Hypervisor"
+    }
+    fn notes(&self) -> Vec<String> {
+        vec!["guest is isobench's bare PVH ELF; the VMM is stopped with SIGTERM when the guest resets (it would reboot)".into()]
+    }
+    fn exit(&self) -> GuestExit {
+        GuestExit::RebootsOnReset
+    }
+    fn console(&self) -> Console {
+        Console::Terminal
+    }
+    fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
+        cloud_hypervisor_args(guest)
+    }
+}

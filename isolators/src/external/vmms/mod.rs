@@ -1,0 +1,9 @@
+//! VMMs found on the host — qemu -M microvm, Firecracker, Cloud Hypervisor — each a
+//! [`profile::VmmProfile`] under one generic [`profile::VmmIsolator`].
+pub mod cloud_hypervisor;
+pub mod firecracker;
+pub mod instance;
+pub mod profile;
+pub mod qemu;
+
+pub use profile::{GuestImage, VmmIsolator, VmmProfile};

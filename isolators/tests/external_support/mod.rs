@@ -112,12 +112,15 @@ fn sees_io_dir(pid: i32, dir: &Path) -> bool {
     bound || environ.split(|&b| b == 0).any(|v| v == named.as_bytes())
 }
 
-/// A launch that never gets to ready (1 ms timeout) must leave nothing behind once dropped.
+/// A launch dropped 1 ms in, usually before ready, must leave nothing behind. A fast engine
+/// on a busy host can be ready by the time we look: then it is dropped while holding, which
+/// must clean up just the same ([`probe_never_ready_cleans_up`] times out for certain).
 pub fn never_ready_cleans_up(isolator: &dyn Isolator, scratch: &Path) {
     let mut launcher = isolator.prepare(&Workload::noop(), scratch).unwrap();
     let mut instance = launcher.launch().unwrap();
-    let result = instance.wait_ready(Duration::from_millis(1));
-    assert!(result.is_err(), "ready within 1 ms?");
+    if instance.wait_ready(Duration::from_millis(1)).is_ok() {
+        eprintln!("{}: ready within 1 ms; dropped while holding", isolator.name());
+    }
     let resources = instance.resources();
     drop(instance);
     for pid in &resources.pids {

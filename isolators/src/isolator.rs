@@ -48,6 +48,11 @@ pub trait Isolator: Send {
     fn guest(&self) -> GuestKind {
         GuestKind::None
     }
+    /// Whether it is a VM without hardware virtualization (every instruction emulated, as in
+    /// QEMU's TCG): its timings say nothing about hardware-virtualized VMs.
+    fn emulated(&self) -> bool {
+        false
+    }
     fn describe(&self) -> Description;
     fn availability(&self, host: &Host) -> Availability;
     /// Untimed set-up (rootfs, bundle, guest image) in `scratch`, which the caller owns and

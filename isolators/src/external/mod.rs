@@ -17,7 +17,7 @@ pub mod vmms;
 use crate::isolator::Isolator;
 use crate::options::IsolatorOptions;
 
-/// Every external adapter, in table order (containers, sandbox, microVMs).
+/// Every external adapter, in table order (containers, sandbox, bare-guest VMs, Linux VMs).
 pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
     vec![
         Box::new(rootfs::unshare::UnshareIsolator::new(options)),
@@ -30,5 +30,7 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(vmms::qemu::qemu_microvm(options)),
         Box::new(vmms::firecracker::firecracker(options)),
         Box::new(vmms::cloud_hypervisor::cloud_hypervisor(options)),
+        Box::new(vmms::qemu::qemu_microvm_linux(options)),
+        Box::new(vmms::qemu::qemu_tcg(options)),
     ]
 }

@@ -10,6 +10,72 @@ use crate::Error;
 pub use super::bare_guest::{bare_guest_elf, min_memory_mib, READY_LINE as BARE_READY_LINE};
 pub use super::bare_work::BareWork;
 
+/// A guest written for one workload: the kernel image, its initramfs and command line (Linux),
+/// and its RAM. Our VMM and every peer VMM boot the same one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestImage {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: String,
+    pub mem_mib: u32,
+}
+
+/// RAM a Linux guest needs beside what the workload holds (kernel, page cache, the initramfs).
+const LINUX_BASE_MIB: u32 = 64;
+
+impl GuestImage {
+    /// Writes isobench's bare PVH guest for `work` into `scratch/bare.elf`.
+    pub fn bare(work: &BareWork, mem_mib: u32, scratch: &Path) -> Result<GuestImage, Error> {
+        Ok(GuestImage {
+            kernel: write_file(scratch, "bare.elf", &bare_guest_elf(work))?,
+            initrd: None,
+            cmdline: String::new(),
+            mem_mib: mem_mib.max(min_memory_mib(work)),
+        })
+    }
+
+    /// `kernel` with an initramfs holding the probe as /init (written to
+    /// `scratch/initramfs.cpio`) and the command line that runs `workload`. RAM is at least what
+    /// the workload holds plus 64 MiB.
+    pub fn linux(
+        kernel: PathBuf,
+        workload: &Workload,
+        mem_mib: u32,
+        scratch: &Path,
+    ) -> Result<GuestImage, Error> {
+        let touch_mib = u32::try_from(workload.held_bytes() >> 20).unwrap_or(u32::MAX);
+        let mem_mib = mem_mib.max(touch_mib.saturating_add(LINUX_BASE_MIB));
+        let initramfs = linux_initramfs();
+        // The kernel unpacks the archive into RAM next to itself and its copy of the archive.
+        if initramfs.len() as u64 * 2 >= u64::from(mem_mib) << 20 {
+            return Err(Error::BadInput(format!(
+                "the initramfs ({} KiB) does not fit twice in {mem_mib} MiB of guest RAM — give the VM more with --vm-mem",
+                initramfs.len() >> 10
+            )));
+        }
+        Ok(GuestImage {
+            kernel,
+            initrd: Some(write_file(scratch, "initramfs.cpio", &initramfs)?),
+            cmdline: linux_cmdline(workload),
+            mem_mib,
+        })
+    }
+
+    /// The image files (kernel, initramfs), for the disk footprint.
+    pub fn files(&self) -> Vec<PathBuf> {
+        std::iter::once(self.kernel.clone())
+            .chain(self.initrd.clone())
+            .collect()
+    }
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Error> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes)
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    Ok(path)
+}
+
 /// The kernel command line for a Linux guest running the probe as /init, tuned for boot speed.
 pub fn linux_cmdline(workload: &Workload) -> String {
     [

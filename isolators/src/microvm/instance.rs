@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 
 use super::console::{ConsoleDrain, READY_MARKER};
+use super::guest::GuestImage;
 use super::report::{Event, LineReader, Next};
 use crate::isolator::{monotonic_ns, parse_ready_report, Instance, Ready};
 use crate::resources::{GuestRam, Resources};
@@ -19,11 +20,7 @@ use crate::{reap, Error};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmSpec {
     pub vmm: PathBuf,
-    pub kernel: PathBuf,
-    pub initrd: Option<PathBuf>,
-    /// Empty for the bare guest.
-    pub cmdline: String,
-    pub mem_mib: u32,
+    pub guest: GuestImage,
 }
 
 /// Starts one `isobench-vmm` for `spec`; returns at once (call `wait_ready` next).
@@ -33,14 +30,14 @@ pub fn launch_vm(spec: &VmSpec) -> Result<MicrovmInstance, Error> {
     let mut command = Command::new(&spec.vmm);
     command
         .arg("--kernel")
-        .arg(&spec.kernel)
-        .args(["--mem-mib", &spec.mem_mib.to_string()])
+        .arg(&spec.guest.kernel)
+        .args(["--mem-mib", &spec.guest.mem_mib.to_string()])
         .args(["--report-fd", &report_write.as_raw_fd().to_string()]);
-    if let Some(initrd) = &spec.initrd {
+    if let Some(initrd) = &spec.guest.initrd {
         command.arg("--initrd").arg(initrd);
     }
-    if !spec.cmdline.is_empty() {
-        command.args(["--cmdline", &spec.cmdline]);
+    if !spec.guest.cmdline.is_empty() {
+        command.args(["--cmdline", &spec.guest.cmdline]);
     }
     command
         .stdin(Stdio::piped())

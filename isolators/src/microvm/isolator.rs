@@ -1,7 +1,7 @@
 //! The `microvm` and `microvm-linux` isolators: one `isobench-vmm` process per instance.
 use std::path::{Path, PathBuf};
 
-use super::guest;
+use super::guest::{self, GuestImage};
 use super::instance::{launch_vm, VmSpec};
 use crate::host::Host;
 use crate::isolator::{
@@ -149,13 +149,7 @@ impl Isolator for MicrovmIsolator {
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let vmm = find_vmm()?;
-        let write = |name: &str, bytes: &[u8]| -> Result<PathBuf, Error> {
-            let path = scratch.join(name);
-            std::fs::write(&path, bytes)
-                .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-            Ok(path)
-        };
-        let spec = match self.guest {
+        let guest = match self.guest {
             VmGuest::Bare => {
                 if workload.startup_delay_us > 0 {
                     return Err(Error::BadInput(format!(
@@ -165,33 +159,15 @@ impl Isolator for MicrovmIsolator {
                 let mode = workload.mode.to_string();
                 let work = guest::BareWork::from_mode(&mode).map_err(Error::BadInput)?;
                 refuse_emulated_marathon(&work, &mode)?;
-                let mem_mib = self.mem_mib.max(guest::min_memory_mib(&work));
-                let kernel = write("bare.elf", &guest::bare_guest_elf(&work))?;
-                VmSpec {
-                    vmm,
-                    kernel,
-                    initrd: None,
-                    cmdline: String::new(),
-                    mem_mib,
-                }
+                GuestImage::bare(&work, self.mem_mib, scratch)?
             }
             VmGuest::Linux => {
                 let kernel = guest::find_kernel(self.kernel_option.as_deref())?;
-                let initrd = write("initramfs.cpio", &guest::linux_initramfs())?;
-                let touch_mib = (workload.held_bytes() >> 20) as u32;
-                let mem_mib = self.mem_mib.max(touch_mib + 64);
-                VmSpec {
-                    vmm,
-                    kernel,
-                    initrd: Some(initrd),
-                    cmdline: guest::linux_cmdline(workload),
-                    mem_mib,
-                }
+                GuestImage::linux(kernel, workload, self.mem_mib, scratch)?
             }
         };
-        let mut image = vec![spec.kernel.clone()];
-        image.extend(spec.initrd.clone());
-        let disk = crate::disk::measure(std::slice::from_ref(&spec.vmm), &image)?;
+        let disk = crate::disk::measure(std::slice::from_ref(&vmm), &guest.files())?;
+        let spec = VmSpec { vmm, guest };
         Ok(Box::new(MicrovmLauncher { spec, disk }))
     }
 }

@@ -10,5 +10,6 @@ mod instance;
 mod isolator;
 mod report;
 
+pub use guest::GuestImage;
 pub use instance::{launch_vm, MicrovmInstance, VmSpec};
 pub use isolator::{find_vmm, MicrovmIsolator, VmGuest};

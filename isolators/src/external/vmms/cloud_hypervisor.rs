@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use super::instance::GuestExit;
-use super::profile::{Console, GuestImage, VmmIsolator, VmmProfile};
+use super::profile::{Console, VmmIsolator, VmmProfile};
+use crate::microvm::guest::GuestImage;
 use crate::external::engine::EngineSpec;
 use crate::options::IsolatorOptions;
 

@@ -6,4 +6,5 @@ pub mod instance;
 pub mod profile;
 pub mod qemu;
 
-pub use profile::{GuestImage, VmmIsolator, VmmProfile};
+pub use crate::microvm::guest::GuestImage;
+pub use profile::{VmmGuest, VmmIsolator, VmmProfile};

@@ -1,7 +1,7 @@
 //! The VMM family: one generic [`VmmIsolator`] over a [`VmmProfile`] that says only what differs
 //! between qemu -M microvm, Firecracker and Cloud Hypervisor — the engine, its command line, its
-//! console and how it ends. Every profile boots the same [`GuestImage`] (today isobench's bare
-//! PVH guest, the same bytes our own VMM boots).
+//! console and how it ends. Every profile boots the same [`GuestImage`] as our own VMM: the bare
+//! PVH guest, or the Linux kernel with the probe as /init.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,7 +13,7 @@ use crate::isolator::{
     Availability, Description, DiskFootprint, GuestKind, Instance, Isolator, KernelKind, Kind,
     Launcher, Workload,
 };
-use crate::microvm::guest;
+use crate::microvm::guest::{self, GuestImage};
 use crate::options::IsolatorOptions;
 use crate::Error;
 use isobench_protocol::{Mode, DEFAULT_GUEST_MEM_MIB};
@@ -46,70 +46,84 @@ pub trait VmmProfile: Send + Sync + 'static {
     }
     /// The VMM's arguments for one VM.
     fn args(&self, guest: &GuestImage, scratch: &Path) -> Vec<String>;
+    /// Whether the VM runs without hardware virtualization (QEMU's TCG): flagged in every output.
+    fn emulated(&self) -> bool {
+        false
+    }
+    /// Why the engine, present and proven, still cannot run here (e.g. a QEMU without TCG).
+    fn host_problem(&self, _engine: &Engine) -> Option<String> {
+        None
+    }
+    /// The kernel file this VMM boots for the Linux guest `kernel` (a bzImage as found): the
+    /// same file, or an ELF vmlinux extracted from it for VMMs that need one.
+    fn kernel_image(&self, kernel: &Path) -> Result<PathBuf, Error> {
+        Ok(kernel.to_path_buf())
+    }
 }
 
-/// The guest a VMM boots: a kernel image, its RAM, and (for Linux) an initramfs and command line.
-#[derive(Debug, Clone)]
-pub struct GuestImage {
-    pub kernel: PathBuf,
-    pub initrd: Option<PathBuf>,
-    pub cmdline: String,
-    pub mem_mib: u32,
+/// Which guest a VMM adapter boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmmGuest {
+    /// isobench's bare PVH guest: the floor of VM startup.
+    Bare,
+    /// A Linux kernel with the probe as /init (`--kernel`, else the usual search).
+    Linux { kernel: Option<PathBuf> },
 }
 
-impl GuestImage {
-    /// Writes isobench's bare PVH guest into `scratch` as `bare.elf`; it runs only `noop` and
-    /// `touch:<MiB>` (these VMMs do not report the work stamps, so cpu and mem would be untimed).
-    pub fn write_bare(
-        vmm: &str,
-        workload: &Workload,
-        mem_mib: Option<u32>,
-        scratch: &Path,
-    ) -> Result<GuestImage, Error> {
-        if !matches!(workload.mode, Mode::Noop | Mode::Touch { .. })
-            || workload.startup_delay_us > 0
-        {
-            return Err(Error::BadInput(format!(
-                "{vmm} boots the bare PVH guest, which runs only noop and touch:<MiB>, not {workload}"
-            )));
-        }
-        let work =
-            guest::BareWork::from_mode(&workload.mode.to_string()).map_err(Error::BadInput)?;
-        let kernel = scratch.join("bare.elf");
-        std::fs::write(&kernel, guest::bare_guest_elf(&work))
-            .map_err(|e| Error::io(format!("cannot write {}", kernel.display()), e))?;
-        let mem_mib = mem_mib
-            .unwrap_or(DEFAULT_GUEST_MEM_MIB)
-            .max(guest::min_memory_mib(&work));
-        Ok(GuestImage {
-            kernel,
-            initrd: None,
-            cmdline: String::new(),
-            mem_mib,
-        })
+/// Writes isobench's bare PVH guest for `workload`; it runs only `noop` and `touch:<MiB>` in
+/// these VMMs (they do not report the work stamps, so cpu and mem would be untimed).
+fn bare_guest(
+    vmm: &str,
+    workload: &Workload,
+    mem_mib: u32,
+    scratch: &Path,
+) -> Result<GuestImage, Error> {
+    if !matches!(workload.mode, Mode::Noop | Mode::Touch { .. }) || workload.startup_delay_us > 0 {
+        return Err(Error::BadInput(format!(
+            "{vmm} boots the bare PVH guest, which runs only noop and touch:<MiB>, not {workload}"
+        )));
     }
-
-    /// The image files (kernel, initramfs) for the disk footprint.
-    pub fn files(&self) -> Vec<PathBuf> {
-        std::iter::once(self.kernel.clone())
-            .chain(self.initrd.clone())
-            .collect()
-    }
+    let work = guest::BareWork::from_mode(&workload.mode.to_string()).map_err(Error::BadInput)?;
+    GuestImage::bare(&work, mem_mib, scratch)
 }
 
 /// A VMM adapter; everything VMM-specific comes from its profile.
 pub struct VmmIsolator<P> {
     profile: P,
     engine: Engine,
-    mem_mib: Option<u32>,
+    guest: VmmGuest,
+    /// The engine's name, with `-linux` for the Linux guest.
+    name: String,
+    mem_mib: u32,
 }
 
 impl<P: VmmProfile> VmmIsolator<P> {
+    /// The bare-guest row, named after the engine.
     pub fn new(profile: P, options: &IsolatorOptions) -> VmmIsolator<P> {
+        Self::with_guest(profile, VmmGuest::Bare, options)
+    }
+
+    /// The Linux-guest row (`<engine>-linux`), booting the kernel from `--kernel` or the
+    /// usual search, with the same initramfs, RAM and vCPU as `microvm-linux`.
+    pub fn linux(profile: P, options: &IsolatorOptions) -> VmmIsolator<P> {
+        let guest = VmmGuest::Linux {
+            kernel: options.kernel.clone(),
+        };
+        Self::with_guest(profile, guest, options)
+    }
+
+    fn with_guest(profile: P, guest: VmmGuest, options: &IsolatorOptions) -> VmmIsolator<P> {
+        let spec = profile.engine();
+        let name = match (&guest, profile.emulated()) {
+            (VmmGuest::Bare, _) | (VmmGuest::Linux { .. }, true) => spec.name.to_string(),
+            (VmmGuest::Linux { .. }, false) => format!("{}-linux", spec.name),
+        };
         VmmIsolator {
-            engine: Engine::new(profile.engine(), options),
+            engine: Engine::new(spec, options),
             profile,
-            mem_mib: options.vm_mem_mib,
+            guest,
+            name,
+            mem_mib: options.vm_mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
         }
     }
 
@@ -120,41 +134,85 @@ impl<P: VmmProfile> VmmIsolator<P> {
 
 impl<P: VmmProfile> Isolator for VmmIsolator<P> {
     fn name(&self) -> &str {
-        self.engine.name()
+        &self.name
     }
     fn kind(&self) -> Kind {
         Kind::Microvm
     }
     fn guest(&self) -> GuestKind {
-        GuestKind::Bare
+        match self.guest {
+            VmmGuest::Bare => GuestKind::Bare,
+            VmmGuest::Linux { .. } => GuestKind::Linux,
+        }
+    }
+    fn emulated(&self) -> bool {
+        self.profile.emulated()
     }
     fn describe(&self) -> Description {
+        let guest = match self.guest {
+            VmmGuest::Bare => "own guest (bare PVH code, no OS)",
+            VmmGuest::Linux { .. } => "own guest kernel (Linux, the probe as /init)",
+        };
+        let machine = match self.profile.emulated() {
+            true => "QEMU TCG emulation, no hardware virtualization",
+            false => "KVM hardware virtualization",
+        };
+        let mut notes = self.profile.notes();
+        if let VmmGuest::Linux { kernel } = &self.guest {
+            if let Ok(kernel) = guest::find_kernel(kernel.as_deref()) {
+                notes.push(format!(
+                    "guest kernel {}, initramfs with the probe as /init",
+                    kernel.display()
+                ));
+            }
+        }
         Description {
-            boundary: format!(
-                "own guest (bare PVH code, no OS) + KVM hardware virtualization; VMM: {}",
-                self.profile.label()
-            ),
+            boundary: format!("{guest} + {machine}; VMM: {}", self.profile.label()),
             kernel: KernelKind::Own,
             version: self.engine.version_text(),
-            notes: self.profile.notes(),
+            notes,
         }
     }
     fn availability(&self, host: &Host) -> Availability {
-        match &host.kvm.problem {
-            Some(problem) => Availability::unavailable(problem.clone()),
-            None => self.engine.availability(),
+        if let (Some(problem), false) = (&host.kvm.problem, self.profile.emulated()) {
+            return Availability::unavailable(problem.clone());
         }
+        if let Availability::Unavailable { reason } = self.engine.availability() {
+            return Availability::unavailable(reason);
+        }
+        if let Some(problem) = self.profile.host_problem(&self.engine) {
+            return Availability::unavailable(problem);
+        }
+        if let VmmGuest::Linux { kernel } = &self.guest {
+            if host.kvm.is_software() && !self.profile.emulated() {
+                return Availability::unavailable(format!(
+                    "/dev/kvm is {} here, which cannot run a Linux guest (emulation failure); use a host with hardware KVM (the qemu-tcg row runs this guest emulated)",
+                    host.kvm.provider
+                ));
+            }
+            if let Err(e) = guest::find_kernel(kernel.as_deref()) {
+                return Availability::unavailable(e.to_string());
+            }
+        }
+        Availability::Available
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let vmm = self.engine.require()?;
-        let guest = GuestImage::write_bare(self.name(), workload, self.mem_mib, scratch)?;
+        let guest = match &self.guest {
+            VmmGuest::Bare => bare_guest(self.name(), workload, self.mem_mib, scratch)?,
+            VmmGuest::Linux { kernel } => {
+                let found = guest::find_kernel(kernel.as_deref())?;
+                let image = self.profile.kernel_image(&found)?;
+                GuestImage::linux(image, workload, self.mem_mib, scratch)?
+            }
+        };
         self.profile.write_config(&guest, scratch)?;
         let disk = crate::disk::measure(std::slice::from_ref(&vmm), &guest.files())?;
         Ok(Box::new(VmmLauncher {
             args: self.profile.args(&guest, scratch),
             console: self.profile.console(),
             exit: self.profile.exit(),
-            phase: format!("{}+guest boot", self.name()),
+            phase: format!("{}+guest boot", self.engine.name()),
             vmm,
             guest,
             scratch: scratch.to_path_buf(),

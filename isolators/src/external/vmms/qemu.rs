@@ -1,10 +1,14 @@
 //! QEMU's `-M microvm` machine: no firmware, no PCI, a 16550 on stdio, `isa-debug-exit` at
-//! 0xf4 so the guest ends QEMU with exit status 1.
+//! 0xf4 so the guest ends QEMU with exit status 1. Two profiles: [`QemuMicrovm`] on KVM (bare
+//! and Linux guests) and [`QemuTcg`], the same Linux guest with every instruction emulated by
+//! TCG — a real VM (own kernel, own devices) on any host QEMU runs on, flagged as emulated.
 use std::path::Path;
+use std::process::Command;
 
 use super::instance::GuestExit;
-use super::profile::{GuestImage, VmmIsolator, VmmProfile};
-use crate::external::engine::EngineSpec;
+use super::profile::{VmmIsolator, VmmProfile};
+use crate::external::engine::{Engine, EngineSpec};
+use crate::microvm::guest::GuestImage;
 use crate::options::IsolatorOptions;
 use isobench_protocol::EXIT_PORT;
 
@@ -12,46 +16,109 @@ use isobench_protocol::EXIT_PORT;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QemuMicrovm;
 
+/// `qemu-system-x86_64 -M microvm -accel tcg`: no hardware virtualization.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QemuTcg;
+
 pub type QemuMicrovmIsolator = VmmIsolator<QemuMicrovm>;
 
+/// The bare-guest row, `qemu-microvm`.
 pub fn qemu_microvm(options: &IsolatorOptions) -> QemuMicrovmIsolator {
     VmmIsolator::new(QemuMicrovm, options)
 }
+
+/// The Linux-guest row on KVM, `qemu-microvm-linux`.
+pub fn qemu_microvm_linux(options: &IsolatorOptions) -> QemuMicrovmIsolator {
+    VmmIsolator::linux(QemuMicrovm, options)
+}
+
+/// The emulated Linux-guest row, `qemu-tcg`.
+pub fn qemu_tcg(options: &IsolatorOptions) -> VmmIsolator<QemuTcg> {
+    VmmIsolator::linux(QemuTcg, options)
+}
+
+const QEMU_PROGRAM: &str = "qemu-system-x86_64";
+const QEMU_INSTALL_HINT: &str = "apt-get install qemu-system-x86";
+const QEMU_VERSION_MARKER: &str = "qemu emulator version";
 
 impl VmmProfile for QemuMicrovm {
     fn engine(&self) -> EngineSpec {
         EngineSpec {
             name: "qemu-microvm",
-            program: "qemu-system-x86_64",
-            install_hint: "apt-get install qemu-system-x86",
-            version_marker: "qemu emulator version",
+            program: QEMU_PROGRAM,
+            install_hint: QEMU_INSTALL_HINT,
+            version_marker: QEMU_VERSION_MARKER,
         }
     }
     fn label(&self) -> &'static str {
         "qemu -M microvm"
     }
     fn notes(&self) -> Vec<String> {
-        vec!["-cpu host,-arch-capabilities; guest is isobench's bare PVH ELF, not Linux".into()]
+        vec!["-cpu host,-arch-capabilities (software KVM refuses arch-capabilities)".into()]
     }
     fn exit(&self) -> GuestExit {
         GuestExit::DebugExitPort
     }
+    fn host_problem(&self, engine: &Engine) -> Option<String> {
+        missing_machine_or_accel(engine, "kvm")
+    }
     fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
-        qemu_args(&guest.kernel, guest.mem_mib)
+        qemu_args(guest, Accel::Kvm)
     }
 }
 
-/// The QEMU arguments for one bare-guest VM.
-pub fn qemu_args(elf: &Path, mem_mib: u32) -> Vec<String> {
-    [
+impl VmmProfile for QemuTcg {
+    fn engine(&self) -> EngineSpec {
+        EngineSpec {
+            name: "qemu-tcg",
+            program: QEMU_PROGRAM,
+            install_hint: QEMU_INSTALL_HINT,
+            version_marker: QEMU_VERSION_MARKER,
+        }
+    }
+    fn label(&self) -> &'static str {
+        "qemu -M microvm -accel tcg"
+    }
+    fn notes(&self) -> Vec<String> {
+        vec!["emulated: QEMU's TCG translates every guest instruction; no hardware virtualization, timings are not a KVM VM's".into()]
+    }
+    fn exit(&self) -> GuestExit {
+        GuestExit::DebugExitPort
+    }
+    fn emulated(&self) -> bool {
+        true
+    }
+    fn host_problem(&self, engine: &Engine) -> Option<String> {
+        missing_machine_or_accel(engine, "tcg")
+    }
+    fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
+        qemu_args(guest, Accel::Tcg)
+    }
+}
+
+/// How QEMU runs guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+/// The QEMU arguments for one VM booting `guest`.
+pub fn qemu_args(guest: &GuestImage, accel: Accel) -> Vec<String> {
+    let (accel, cpu) = match accel {
+        // arch-capabilities is not offered by every KVM (software KVM refuses it).
+        Accel::Kvm => ("kvm", "host,-arch-capabilities"),
+        Accel::Tcg => ("tcg", "max"),
+    };
+    let mut args: Vec<String> = [
         "-M",
         "microvm,x-option-roms=off,isa-serial=on,rtc=off",
-        // arch-capabilities is not offered by every KVM (software KVM refuses it).
+        "-accel",
+        accel,
         "-cpu",
-        "host,-arch-capabilities",
-        "-enable-kvm",
+        cpu,
         "-m",
-        &mem_mib.to_string(),
+        &guest.mem_mib.to_string(),
         "-smp",
         "1",
         "-nodefaults",
@@ -63,9 +130,45 @@ pub fn qemu_args(elf: &Path, mem_mib: u32) -> Vec<String> {
         "-device",
         &format!("isa-debug-exit,iobase={EXIT_PORT:#x},iosize=0x04"),
         "-kernel",
-        &elf.to_string_lossy(),
+        &guest.kernel.to_string_lossy(),
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    if let Some(initrd) = &guest.initrd {
+        args.extend(["-initrd".into(), initrd.to_string_lossy().into_owned()]);
+    }
+    if !guest.cmdline.is_empty() {
+        args.extend(["-append".into(), guest.cmdline.clone()]);
+    }
+    args
+}
+
+/// Why this QEMU cannot run `-M microvm` with `accel`, if it cannot (asked once per call).
+fn missing_machine_or_accel(engine: &Engine, accel: &str) -> Option<String> {
+    let qemu = engine.path().ok()?;
+    let ask = |what: &str| {
+        Command::new(&qemu)
+            .args([what, "help"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let has_word = |text: &str, word: &str| {
+        text.lines()
+            .any(|line| line.split_whitespace().next() == Some(word))
+    };
+    if !has_word(&ask("-machine"), "microvm") {
+        return Some(format!(
+            "{} has no microvm machine — install a QEMU built with it (Debian's qemu-system-x86)",
+            qemu.display()
+        ));
+    }
+    if !has_word(&ask("-accel"), accel) {
+        return Some(format!(
+            "{} was built without the {accel} accelerator — install Debian's qemu-system-x86",
+            qemu.display()
+        ));
+    }
+    None
 }

@@ -65,7 +65,7 @@ pub fn find_vmm() -> Result<PathBuf, Error> {
             }
         }
     }
-    crate::testing::which("isobench-vmm").ok_or_else(|| {
+    crate::host::which("isobench-vmm").ok_or_else(|| {
         Error::Unavailable("isobench-vmm not found next to isobench or on PATH — build it with `cargo build --release` (it is part of the workspace) or set ISOBENCH_VMM".into())
     })
 }

@@ -6,7 +6,7 @@ use super::cpio::{self, Entry};
 use crate::probe::{Workload, PROBE_BYTES};
 use crate::Error;
 
-pub use super::bare_guest::{bare_guest_elf, min_memory_mib, READY_LINE as BARE_READY_LINE};
+pub use super::bare_guest::{bare_guest_elf, min_memory_mib, ready_line as bare_ready_line};
 pub use super::bare_work::BareWork;
 
 /// The kernel command line for a Linux guest running the probe as /init, tuned for boot speed.

@@ -9,6 +9,8 @@ pub mod guest;
 mod instance;
 mod isolator;
 mod report;
+mod vmm_binary;
 
 pub use instance::{launch_vm, MicrovmInstance, VmSpec};
-pub use isolator::{find_vmm, GuestKind, MicrovmIsolator};
+pub use isolator::{GuestKind, MicrovmIsolator};
+pub use vmm_binary::find_vmm;

@@ -1,4 +1,5 @@
-//! What isolators need to know about the host to decide whether they can run.
+//! What isolators need to know about the host to decide whether they can run, and where its
+//! programs are ([`which`]).
 use crate::cgroup::CgroupLayout;
 use crate::kvm::KvmAccess;
 
@@ -44,4 +45,16 @@ fn user_namespaces_allowed() -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// Looks `program` up on PATH: the first executable file of that name.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }

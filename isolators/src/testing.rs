@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use crate::host::which;
 pub use test_gate::{check_root, required, run_if, skip};
 
 /// `Ok` when /dev/kvm opens read-write and `isobench-vmm` is found (the `kvm` capability).
@@ -21,18 +22,6 @@ pub fn check_on_path(program: &str) -> Result<(), String> {
     which(program)
         .map(|_| ())
         .ok_or_else(|| format!("{program} is not on PATH"))
-}
-
-/// Looks `program` up on PATH.
-pub fn which(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 /// The `io` workload's instance directories under an isolator's scratch dir: `io/*`, and

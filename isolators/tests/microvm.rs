@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use isolators::microvm::guest::{bare_guest_elf, BareWork};
-use isolators::microvm::{find_vmm, launch_vm, MicrovmIsolator, VmGuest, VmSpec};
+use isolators::microvm::{find_vmm, launch_vm, GuestImage, MicrovmIsolator, VmGuest, VmSpec};
 use isolators::testing::{check_kvm_and_vmm, check_on_path, run_if};
 use isolators::{Availability, Error, Host, Instance, Isolator, Workload};
 
@@ -261,10 +261,12 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
     big.set_len(100 << 20).unwrap();
     let spec = VmSpec {
         vmm: vmm.clone(),
-        kernel: kernel.clone(),
-        initrd: Some(scratch.path().join("big.initrd")),
-        cmdline: String::new(),
-        mem_mib: 16,
+        guest: GuestImage {
+            kernel: kernel.clone(),
+            initrd: Some(scratch.path().join("big.initrd")),
+            cmdline: String::new(),
+            mem_mib: 16,
+        },
     };
     let mut instance = launch_vm(&spec).unwrap();
     tracked.push(track(instance.resources().pids[0]));
@@ -278,8 +280,10 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
 
     // A guest that is not ready in time: Timeout, and Drop kills the VMM.
     let spec = VmSpec {
-        initrd: None,
-        mem_mib: 16,
+        guest: GuestImage {
+            initrd: None,
+            ..spec.guest
+        },
         ..spec
     };
     let mut instance = launch_vm(&spec).unwrap();

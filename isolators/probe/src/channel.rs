@@ -3,11 +3,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::FromRawFd;
 
-/// Boot-timer port: the guest writes 123 here and the VMM stamps the time (Firecracker's convention).
-const BOOT_TIMER_PORT: u16 = 0x3f0;
-const BOOT_TIMER_VALUE: u8 = 123;
-/// Exit port (QEMU's isa-debug-exit, our VMM's exit device).
-const EXIT_PORT: u16 = 0xf4;
+// The boot timer (the guest writes 123 to port 0x3f0 and the VMM stamps the time) and the exit
+// port (QEMU's isa-debug-exit, our VMM's exit device).
+use isobench_protocol::{BOOT_TIMER_PORT, BOOT_TIMER_READY, EXIT_PORT};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Channel {
@@ -72,7 +70,7 @@ pub fn signal_ready_and_hold(channel: &Channel, line: &str) -> Result<(), String
         }
         Channel::Vm => {
             if port_io::allow(BOOT_TIMER_PORT) {
-                port_io::outb(BOOT_TIMER_PORT, BOOT_TIMER_VALUE);
+                port_io::outb(BOOT_TIMER_PORT, BOOT_TIMER_READY);
             } else {
                 eprintln!("isobench-probe: ioperm(0x3f0) refused; boot timer not stamped");
             }

@@ -36,18 +36,19 @@ extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
             return EXIT_USAGE;
         }
     };
-    if config.delay_us > 0 {
+    let delay_us = config.workload.startup_delay_us;
+    if delay_us > 0 {
         // Test-only (`isobench run --inject-startup-delay-us`): a real, deliberate slowdown.
-        std::thread::sleep(std::time::Duration::from_micros(config.delay_us));
+        std::thread::sleep(std::time::Duration::from_micros(delay_us));
     }
-    let outcome = match workload::run(&config.mode) {
+    let outcome = match workload::run(&config.workload.mode) {
         Ok(outcome) => outcome,
         Err(message) => {
             eprintln!("isobench-probe: {message}");
             return EXIT_WORKLOAD;
         }
     };
-    let line = format!("ISOBENCH-READY {}\n", outcome.report());
+    let line = format!("{} {}\n", isobench_protocol::READY_MARKER, outcome.report());
     if let Err(error) = channel::signal_ready_and_hold(&config.channel, &line) {
         eprintln!("isobench-probe: {error}");
         return EXIT_CHANNEL;
@@ -58,9 +59,8 @@ extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
 
 /// What the probe was asked to do and how it talks to the harness.
 struct Config {
-    mode: workload::Mode,
-    /// From a `,delay_us=N` suffix on the mode: sleep this long before the workload.
-    delay_us: u64,
+    /// The mode, and from a `,delay_us=N` suffix the time to sleep before it.
+    workload: isobench_protocol::Workload,
     channel: channel::Channel,
 }
 
@@ -86,18 +86,8 @@ impl Config {
         } else {
             "stdio"
         };
-        let mode = mode.unwrap_or_else(|| "noop".into());
-        let (mode, delay_us) = match mode.split_once(",delay_us=") {
-            Some((mode, us)) => (
-                mode.to_string(),
-                us.parse()
-                    .map_err(|_| format!("delay_us={us:?} is not a whole number"))?,
-            ),
-            None => (mode, 0),
-        };
         Ok(Config {
-            mode: workload::Mode::parse(&mode)?,
-            delay_us,
+            workload: workload::parse(mode.as_deref().unwrap_or("noop"))?,
             channel: channel::Channel::parse(channel.as_deref().unwrap_or(default_channel))?,
         })
     }

@@ -1,61 +1,18 @@
-//! The probe's workloads: nothing, memory to fault in, or a microbenchmark that times itself.
+//! Running the probe's workloads: nothing, memory to fault in, or a microbenchmark that times
+//! itself. What they are and how they are spelled is `isobench_protocol::Workload`'s.
 use std::hint::black_box;
 use std::io::Write;
 use std::time::Instant;
 
+use isobench_protocol::{Mode, Workload};
+
 const MIB: usize = 1 << 20;
 const PAGE: usize = 4096;
 
-/// A workload, parsed from `noop`, `touch:<MiB>`, `cpu:<M iterations>`, `syscall:<N>`,
-/// `mem:<MiB>` or `io:<KiB>`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Mode {
-    Noop,
-    Touch { mib: usize },
-    Cpu { million_iterations: u64 },
-    Syscall { calls: u64 },
-    Mem { mib: usize },
-    Io { kib: usize },
-}
-
-impl Mode {
-    pub fn parse(text: &str) -> Result<Mode, String> {
-        let (name, value) = match text.split_once(':') {
-            Some((name, value)) => (name, Some(value)),
-            None => (text, None),
-        };
-        let number = |default: u64| -> Result<u64, String> {
-            match value {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .map_err(|_| format!("mode {text:?}: {v:?} is not a whole number")),
-            }
-        };
-        Ok(match name {
-            "noop" => Mode::Noop,
-            "touch" => Mode::Touch {
-                mib: number(16)? as usize,
-            },
-            "cpu" => Mode::Cpu {
-                million_iterations: number(50)?,
-            },
-            "syscall" => Mode::Syscall {
-                calls: number(1_000_000)?,
-            },
-            "mem" => Mode::Mem {
-                mib: number(64)? as usize,
-            },
-            "io" => Mode::Io {
-                kib: number(1024)? as usize,
-            },
-            _ => {
-                return Err(format!(
-                "unknown mode {text:?}: use noop, touch:MiB, cpu:M, syscall:N, mem:MiB or io:KiB"
-            ))
-            }
-        })
-    }
+/// Reads a workload (`noop`, `touch:<MiB>`, …, optionally `,delay_us=<N>`) with the one
+/// grammar, `isobench_protocol::Workload`'s.
+pub fn parse(text: &str) -> Result<Workload, String> {
+    text.parse::<Workload>().map_err(|e| e.to_string())
 }
 
 /// What a workload did; memory it faulted in stays alive until this is dropped.
@@ -81,16 +38,16 @@ impl Outcome {
 /// Runs the workload; an `io` workload that cannot write its file is an error, never a zero.
 pub fn run(mode: &Mode) -> Result<Outcome, String> {
     let start = Instant::now();
-    let (mode_name, held, checksum) = match *mode {
-        Mode::Noop => ("noop", Vec::new(), 0),
-        Mode::Touch { mib } => ("touch", touch(mib), 0),
-        Mode::Cpu { million_iterations } => ("cpu", Vec::new(), cpu(million_iterations)),
-        Mode::Syscall { calls } => ("syscall", Vec::new(), syscalls(calls)),
-        Mode::Mem { mib } => ("mem", Vec::new(), memcpy(mib)),
-        Mode::Io { kib } => ("io", Vec::new(), io(kib)?),
+    let (held, checksum) = match *mode {
+        Mode::Noop => (Vec::new(), 0),
+        Mode::Touch { mib } => (touch(mib as usize), 0),
+        Mode::Cpu { million_iterations } => (Vec::new(), cpu(million_iterations)),
+        Mode::Syscall { calls } => (Vec::new(), syscalls(calls)),
+        Mode::Mem { mib } => (Vec::new(), memcpy(mib as usize)),
+        Mode::Io { kib } => (Vec::new(), io(kib as usize)?),
     };
     Ok(Outcome {
-        mode_name,
+        mode_name: mode.name(),
         work_ns: start.elapsed().as_nanos(),
         held,
         checksum,
@@ -171,12 +128,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_every_mode() {
-        assert_eq!(Mode::parse("noop"), Ok(Mode::Noop));
-        assert_eq!(Mode::parse("touch:8"), Ok(Mode::Touch { mib: 8 }));
-        assert_eq!(Mode::parse("syscall:10"), Ok(Mode::Syscall { calls: 10 }));
-        assert!(Mode::parse("touch:x").is_err());
-        assert!(Mode::parse("dance").is_err());
+    fn parses_with_the_protocol_grammar() {
+        assert_eq!(parse("touch:8").unwrap().mode, Mode::Touch { mib: 8 });
+        assert_eq!(parse("noop,delay_us=50").unwrap().startup_delay_us, 50);
+        assert!(parse("dance").unwrap_err().contains("use noop"));
+        assert!(parse("touch:x").is_err());
     }
 
     #[test]

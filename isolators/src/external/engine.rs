@@ -62,7 +62,7 @@ impl Engine {
                 self.name,
                 path.display()
             )),
-            None => crate::testing::which(self.program).ok_or_else(|| {
+            None => crate::host::which(self.program).ok_or_else(|| {
                 format!(
                     "{} not found — {} (or pass --engine {}=PATH)",
                     self.program, self.install_hint, self.name

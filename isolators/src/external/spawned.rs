@@ -9,6 +9,7 @@ use std::process::{ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use isobench_protocol::READY_MARKER;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::WaitStatus;
 
@@ -16,9 +17,6 @@ use super::procs::{self, ProcessId};
 use crate::fdchannel::FdChannel;
 use crate::isolator::{monotonic_ns, parse_ready_report, Ready};
 use crate::{reap, Error};
-
-/// The word that starts the probe's ready line.
-pub const READY_MARKER: &str = "ISOBENCH-READY";
 
 /// A name no other instance of this harness process uses: `isobench-<pid>-<n>`.
 pub fn unique_id() -> String {

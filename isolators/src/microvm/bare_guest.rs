@@ -15,6 +15,8 @@
 //! (isobench-vmm, Firecracker, qemu with KVM), QEMU's emulated one (TCG) and Cloud
 //! Hypervisor's split irqchip, which has no 8259 at all. The 8259 pair is masked and LINT0 is
 //! masked, so nothing arrives twice.
+use isobench_protocol::{BOOT_TIMER_PORT, BOOT_TIMER_READY, EXIT_PORT, READY_MARKER};
+
 use super::asm::Asm;
 use super::bare_work::{BareWork, WORK_MEMORY_START};
 use super::elf::{pvh_elf, Segment};
@@ -44,7 +46,10 @@ const LAPIC_LVT_LINT0: u32 = LAPIC + 0x350;
 const IOAPIC_INDEX: u32 = 0xFEC0_0000;
 const IOAPIC_DATA: u32 = 0xFEC0_0010;
 const SERIAL: u16 = 0x3f8;
-pub const READY_LINE: &str = "ISOBENCH-READY mode=bare\n";
+/// The line the bare guest prints on its serial console once ready.
+pub fn ready_line() -> String {
+    format!("{READY_MARKER} mode=bare\n")
+}
 
 /// Guest RAM the bare guest needs for `work`, with room to spare.
 pub fn min_memory_mib(work: &BareWork) -> u32 {
@@ -111,7 +116,7 @@ fn code(work: &BareWork) -> (Vec<u8>, usize) {
     a.outb(SERIAL + 1, 0x01).outb(SERIAL + 4, 0x0B);
 
     // Ready: the boot timer, then the ready line, each byte once the transmitter is empty.
-    a.outb(0x3f0, 123); // mov al, 123; mov dx, 0x3f0; out dx, al
+    a.outb(BOOT_TIMER_PORT, BOOT_TIMER_READY); // mov al, 123; mov dx, 0x3f0; out dx, al
     a.bytes(&[0xBE]).addr32("message"); // mov esi, message
     a.label("print");
     a.bytes(&[0x8A, 0x1E]); // mov bl, [esi]
@@ -130,7 +135,7 @@ fn code(work: &BareWork) -> (Vec<u8>, usize) {
     a.bytes(&[0xFB, 0xF4, 0xFA]).jump8(0xEB, "wait_input"); // sti; hlt; cli; jmp wait_input
     a.label("released");
     a.mov_dx(SERIAL).bytes(&[0xEC]); // mov dx, 0x3f8; in al, dx (consume the byte)
-    a.outb(0xf4, 0); // mov al, 0; out 0xf4, al: exit device (isobench-vmm, QEMU isa-debug-exit)
+    a.outb(EXIT_PORT, 0); // mov al, 0; out 0xf4, al: exit device (isobench-vmm, QEMU isa-debug-exit)
     a.outb(0x64, 0xFE); // mov al, 0xfe; out 0x64, al: i8042 reset (Firecracker, Cloud Hypervisor)
     a.label("halt");
     a.bytes(&[0xFA, 0xF4]).jump8(0xEB, "halt"); // cli; hlt; jmp halt
@@ -156,7 +161,7 @@ fn code(work: &BareWork) -> (Vec<u8>, usize) {
     a.bytes(&((IDT_ENTRIES * 8 - 1) as u16).to_le_bytes())
         .imm32(IDT);
     a.label("message");
-    a.bytes(READY_LINE.as_bytes()).bytes(&[0]);
+    a.bytes(ready_line().as_bytes()).bytes(&[0]);
 
     let data_start = (a.address_of("gdt") - LOAD_ADDRESS) as usize;
     let irq = a.address_of("irq");
@@ -213,9 +218,8 @@ mod tests {
                 code[0], 0xFA,
                 "the entry point is the first byte of the segment (cli)"
             );
-            assert!(code
-                .windows(READY_LINE.len())
-                .any(|w| w == READY_LINE.as_bytes()));
+            let line = ready_line();
+            assert!(code.windows(line.len()).any(|w| w == line.as_bytes()));
         }
     }
 

@@ -5,13 +5,14 @@
 //! round, one million rounds per unit); `mem` fills a source buffer with 7s and copies it eight
 //! times with `rep movsb`, as the probe's `memcpy` does on a buffer it allocated. `syscall`
 //! needs a kernel (`microvm-linux`) and `io` a disk: both are refused.
+//!
+//! The stamps are `BOOT_TIMER_WORK_BEGIN` (124) and `BOOT_TIMER_WORK_END` (125) on the boot-timer
+//! port: Firecracker's boot timer and other VMMs ignore values other than 123; isobench-vmm
+//! reports both as phases.
+use isobench_protocol::{BOOT_TIMER_PORT, BOOT_TIMER_WORK_BEGIN, BOOT_TIMER_WORK_END};
+
 use super::asm::Asm;
 
-/// Boot-timer port values around the work: 124 before, 125 after. Firecracker's boot timer
-/// and other VMMs ignore values other than 123; isobench-vmm reports both as phases.
-pub const WORK_BEGIN_VALUE: u8 = 124;
-pub const WORK_END_VALUE: u8 = 125;
-pub const BOOT_TIMER_PORT: u16 = 0x3f0;
 /// Work memory starts at 2 MiB, after the image.
 pub const WORK_MEMORY_START: u32 = 0x20_0000;
 const PAGE: u32 = 4096;
@@ -91,14 +92,14 @@ impl BareWork {
 
     /// Emits the work between a begin and an end stamp; registers are free to clobber.
     pub fn emit(&self, a: &mut Asm) {
-        a.outb(BOOT_TIMER_PORT, WORK_BEGIN_VALUE);
+        a.outb(BOOT_TIMER_PORT, BOOT_TIMER_WORK_BEGIN);
         match *self {
             BareWork::Noop => {}
             BareWork::Touch { mib } => emit_touch(a, mib),
             BareWork::Cpu { units } => emit_cpu(a, units),
             BareWork::Mem { mib } => emit_mem(a, mib),
         }
-        a.outb(BOOT_TIMER_PORT, WORK_END_VALUE);
+        a.outb(BOOT_TIMER_PORT, BOOT_TIMER_WORK_END);
     }
 }
 
@@ -187,8 +188,8 @@ mod tests {
             let mut a = Asm::new(0x10_0000);
             work.emit(&mut a);
             let code = a.finish();
-            let begin = [0xB0, WORK_BEGIN_VALUE, 0x66, 0xBA, 0xF0, 0x03, 0xEE];
-            let end = [0xB0, WORK_END_VALUE, 0x66, 0xBA, 0xF0, 0x03, 0xEE];
+            let begin = [0xB0, BOOT_TIMER_WORK_BEGIN, 0x66, 0xBA, 0xF0, 0x03, 0xEE];
+            let end = [0xB0, BOOT_TIMER_WORK_END, 0x66, 0xBA, 0xF0, 0x03, 0xEE];
             assert_eq!(code[..7], begin, "{work:?}");
             assert_eq!(code[code.len() - 7..], end, "{work:?}");
         }

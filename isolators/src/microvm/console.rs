@@ -9,12 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use isobench_protocol::READY_MARKER;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// How much of each stream is kept for error messages.
 const TAIL_BYTES: usize = 8 * 1024;
-/// The line the probe (and the bare guest) print once ready.
-pub const READY_MARKER: &str = "ISOBENCH-READY";
 
 #[derive(Default)]
 struct Tails {

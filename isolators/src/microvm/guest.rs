@@ -7,7 +7,7 @@ use crate::isolator::Workload;
 use crate::probe::PROBE_BYTES;
 use crate::Error;
 
-pub use super::bare_guest::{bare_guest_elf, min_memory_mib, READY_LINE as BARE_READY_LINE};
+pub use super::bare_guest::{bare_guest_elf, min_memory_mib, ready_line as bare_ready_line};
 pub use super::bare_work::BareWork;
 
 /// A guest written for one workload: the kernel image, its initramfs and command line (Linux),

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use isobench_protocol::{ExitReason, VmmEvent, VmmPhase, READY_MARKER};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 
-use super::console::{ConsoleDrain, READY_MARKER};
+use super::console::ConsoleDrain;
 use super::guest::GuestImage;
-use super::report::{Event, LineReader, Next};
+use super::report::{LineReader, Next};
 use crate::isolator::{monotonic_ns, parse_ready_report, Instance, Ready};
 use crate::resources::{GuestRam, Resources};
 use crate::{reap, Error};
@@ -99,7 +100,7 @@ pub struct MicrovmInstance {
     console: ConsoleDrain,
     launched_ns: u64,
     guest_ram: Vec<(u64, u64)>,
-    exit: Option<String>,
+    exit: Option<ExitReason>,
 }
 
 impl MicrovmInstance {
@@ -108,14 +109,16 @@ impl MicrovmInstance {
         self.console.console_tail()
     }
 
-    fn next_event(&mut self, deadline_ns: u64, what: &str) -> Result<Option<Event>, Error> {
+    /// The next report line the VMM wrote (lines that are not events are skipped), or none
+    /// once it closed the pipe or exited.
+    fn next_event(&mut self, deadline_ns: u64, what: &str) -> Result<Option<VmmEvent>, Error> {
         loop {
             match self
                 .report
                 .next_line(deadline_ns, self.pidfd.as_fd(), what)?
             {
                 Next::Line(line) => {
-                    if let Some(event) = Event::parse(&line) {
+                    if let Ok(event) = line.parse::<VmmEvent>() {
                         return Ok(Some(event));
                     }
                 }
@@ -162,16 +165,11 @@ impl Instance for MicrovmInstance {
             };
             let since = |at: u64| at.saturating_sub(self.launched_ns);
             match event {
-                Some(Event::Phase { name, at_ns }) => {
-                    let name = if name == "vmm-start" {
-                        "vmm-exec".to_string()
-                    } else {
-                        name
-                    };
-                    phases.push((name, since(at_ns)));
+                Some(VmmEvent::Phase { phase, at_ns }) => {
+                    phases.push((phase.as_str().to_string(), since(at_ns)));
                 }
-                Some(Event::GuestRam { start, len }) => self.guest_ram.push((start, len)),
-                Some(Event::Ready { at_ns }) => {
+                Some(VmmEvent::GuestRam { start, len }) => self.guest_ram.push((start, len)),
+                Some(VmmEvent::Ready { at_ns }) => {
                     phases.push(("guest-ready".into(), since(at_ns)));
                     let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
                     let Some(line) = self.console.ready_line(left.min(READY_LINE_GRACE)) else {
@@ -193,13 +191,14 @@ impl Instance for MicrovmInstance {
                         report,
                     });
                 }
-                Some(Event::Error { message }) => {
+                Some(VmmEvent::Error { message }) => {
                     let _ = self.reap(Duration::from_secs(5));
                     return Err(Error::Engine(format!("isobench-vmm: {message}")));
                 }
-                Some(Event::Exit { reason }) => {
+                Some(VmmEvent::Exit { reason }) => {
                     return Err(self.died(format!(
-                        "the VM ended ({reason}) before the guest was ready"
+                        "the VM ended ({}) before the guest was ready",
+                        reason.as_str()
                     )))
                 }
                 None => {
@@ -241,8 +240,8 @@ impl Instance for MicrovmInstance {
                 other => other?,
             };
             match event {
-                Some(Event::Exit { reason }) => self.exit = Some(reason),
-                Some(Event::Error { message }) => {
+                Some(VmmEvent::Exit { reason }) => self.exit = Some(reason),
+                Some(VmmEvent::Error { message }) => {
                     let _ = self.reap(Duration::from_secs(5));
                     return Err(Error::Engine(format!("isobench-vmm: {message}")));
                 }
@@ -252,9 +251,10 @@ impl Instance for MicrovmInstance {
         }
         let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
         let status = self.reap(left.max(Duration::from_millis(100)))?;
-        let exit = self.exit.as_deref().unwrap_or("none reported");
+        let clean = self.exit.is_some_and(ExitReason::is_clean);
+        let exit = self.exit.map_or("none reported", ExitReason::as_str);
         match status {
-            nix::sys::wait::WaitStatus::Exited(_, 0) if CLEAN_EXITS.contains(&exit) => Ok(()),
+            nix::sys::wait::WaitStatus::Exited(_, 0) if clean => Ok(()),
             nix::sys::wait::WaitStatus::Exited(_, 0) => Err(Error::Engine(format!(
                 "the guest ended with {exit} instead of its exit port or a reset (last console line: {})",
                 self.console.last_console_line().unwrap_or_else(|| "none".into())
@@ -269,13 +269,14 @@ impl Instance for MicrovmInstance {
 
 /// The time between the guest's work stamps (124 and 125 on port 0x3f0), when it sent both.
 fn stamped_work_ns(phases: &[(String, u64)]) -> Option<u64> {
-    let at = |name: &str| phases.iter().find(|(n, _)| n == name).map(|&(_, at)| at);
-    at("guest-work-end")?.checked_sub(at("guest-work-begin")?)
+    let at = |phase: VmmPhase| {
+        phases
+            .iter()
+            .find(|(name, _)| name == phase.as_str())
+            .map(|&(_, at)| at)
+    };
+    at(VmmPhase::GuestWorkEnd)?.checked_sub(at(VmmPhase::GuestWorkBegin)?)
 }
-
-/// Exit reasons of a guest that powered off as asked: the exit port (isobench's guests write
-/// it first), an i8042 reset (`reboot=k`), or an architectural system event.
-const CLEAN_EXITS: [&str; 3] = ["exit-port", "i8042-reset", "system-event"];
 
 impl Drop for MicrovmInstance {
     fn drop(&mut self) {

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use super::guest::{self, GuestImage};
 use super::instance::{launch_vm, VmSpec};
+use super::vmm_binary::find_vmm;
 use crate::host::Host;
 use crate::isolator::{
     Availability, Description, DiskFootprint, GuestKind, Instance, Isolator, KernelKind, Kind,
@@ -40,33 +41,6 @@ impl MicrovmIsolator {
             mem_mib: mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
         }
     }
-}
-
-/// Finds `isobench-vmm` with no configuration: `ISOBENCH_VMM`, next to the running executable
-/// (or one level up, for test binaries in target/*/deps), then PATH.
-pub fn find_vmm() -> Result<PathBuf, Error> {
-    if let Some(path) = std::env::var_os("ISOBENCH_VMM") {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::BadInput(format!(
-                "ISOBENCH_VMM={}: no such file",
-                path.display()
-            )))
-        };
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1).take(2) {
-            let candidate = dir.join("isobench-vmm");
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
-        }
-    }
-    crate::testing::which("isobench-vmm").ok_or_else(|| {
-        Error::Unavailable("isobench-vmm not found next to isobench or on PATH — build it with `cargo build --release` (it is part of the workspace) or set ISOBENCH_VMM".into())
-    })
 }
 
 /// Largest cpu/mem unit count the bare guest takes on software KVM, where each guest

@@ -9,7 +9,9 @@ pub mod guest;
 mod instance;
 mod isolator;
 mod report;
+mod vmm_binary;
 
 pub use guest::GuestImage;
 pub use instance::{launch_vm, MicrovmInstance, VmSpec};
-pub use isolator::{find_vmm, MicrovmIsolator, VmGuest};
+pub use isolator::{MicrovmIsolator, VmGuest};
+pub use vmm_binary::find_vmm;

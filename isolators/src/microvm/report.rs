@@ -1,4 +1,5 @@
-//! Reading `isobench-vmm`'s report pipe: `phase`, `guest-ram`, `ready`, `exit` and `error` lines.
+//! Reading `isobench-vmm`'s report pipe line by line, with a deadline and an eye on the writer's
+//! exit; each line is an `isobench_protocol::VmmEvent`, parsed by its `FromStr`.
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -6,48 +7,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::isolator::monotonic_ns;
 use crate::Error;
-
-/// One line from the VMM.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// `phase <name> <monotonic ns>`
-    Phase { name: String, at_ns: u64 },
-    /// `guest-ram <host start, hex> <length>`
-    GuestRam { start: u64, len: u64 },
-    /// `ready <monotonic ns>`: the guest wrote 123 to port 0x3f0.
-    Ready { at_ns: u64 },
-    /// `exit <reason>`
-    Exit { reason: String },
-    /// `error <message>`
-    Error { message: String },
-}
-
-impl Event {
-    pub fn parse(line: &str) -> Option<Event> {
-        let (word, rest) = line.split_once(' ').unwrap_or((line, ""));
-        let mut fields = rest.split_whitespace();
-        Some(match word {
-            "phase" => Event::Phase {
-                name: fields.next()?.to_string(),
-                at_ns: fields.next()?.parse().ok()?,
-            },
-            "guest-ram" => Event::GuestRam {
-                start: u64::from_str_radix(fields.next()?, 16).ok()?,
-                len: fields.next()?.parse().ok()?,
-            },
-            "ready" => Event::Ready {
-                at_ns: fields.next()?.parse().ok()?,
-            },
-            "exit" => Event::Exit {
-                reason: rest.trim().to_string(),
-            },
-            "error" => Event::Error {
-                message: rest.trim().to_string(),
-            },
-            _ => return None,
-        })
-    }
-}
 
 /// What [`LineReader::next_line`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,39 +107,6 @@ impl LineReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_every_event() {
-        assert_eq!(
-            Event::parse("phase kvm-create 1234"),
-            Some(Event::Phase {
-                name: "kvm-create".into(),
-                at_ns: 1234
-            })
-        );
-        assert_eq!(
-            Event::parse("guest-ram 7f00a0000000 134217728"),
-            Some(Event::GuestRam {
-                start: 0x7f00_a000_0000,
-                len: 134_217_728
-            })
-        );
-        assert_eq!(Event::parse("ready 99"), Some(Event::Ready { at_ns: 99 }));
-        assert_eq!(
-            Event::parse("exit exit-port"),
-            Some(Event::Exit {
-                reason: "exit-port".into()
-            })
-        );
-        assert_eq!(
-            Event::parse("error kernel /x: no such file"),
-            Some(Event::Error {
-                message: "kernel /x: no such file".into()
-            })
-        );
-        assert_eq!(Event::parse("ready soon"), None);
-        assert_eq!(Event::parse("hello"), None);
-    }
 
     #[test]
     fn a_leaked_write_end_does_not_hide_the_writers_exit() {

@@ -119,7 +119,10 @@ pub fn never_ready_cleans_up(isolator: &dyn Isolator, scratch: &Path) {
     let mut launcher = isolator.prepare(&Workload::noop(), scratch).unwrap();
     let mut instance = launcher.launch().unwrap();
     if instance.wait_ready(Duration::from_millis(1)).is_ok() {
-        eprintln!("{}: ready within 1 ms; dropped while holding", isolator.name());
+        eprintln!(
+            "{}: ready within 1 ms; dropped while holding",
+            isolator.name()
+        );
     }
     let resources = instance.resources();
     drop(instance);

@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use isobench_protocol::DEFAULT_GUEST_MEM_MIB;
 
 pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--report-fd FD]
 
@@ -9,9 +10,6 @@ Boots one VM with one vCPU on /dev/kvm. The kernel may be a PVH ELF, an ELF vmli
 bzImage. Guest serial output goes to stdout; stdin feeds the guest's serial input. With
 --report-fd, phase timestamps (CLOCK_MONOTONIC ns), guest RAM ranges, the boot-timer stamp
 (guest writes 123 to port 0x3f0) and the exit reason are written there, one per line.";
-
-/// Guest memory when --mem-mib is not given.
-pub const DEFAULT_MEM_MIB: u32 = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmConfig {
@@ -40,7 +38,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         kernel: PathBuf::new(),
         initrd: None,
         cmdline: String::new(),
-        mem_mib: DEFAULT_MEM_MIB,
+        mem_mib: DEFAULT_GUEST_MEM_MIB,
         report_fd: None,
     };
     let mut args = args.into_iter();

@@ -1,6 +1,7 @@
 //! `isobench-vmm`: boots one VM and reports its phases and boot-timer stamp to the harness.
 use std::process::ExitCode;
 
+use isobench_protocol::{VmmEvent, VmmPhase};
 use isobench_vmm::config::{self, Command};
 use isobench_vmm::report::Reporter;
 use isobench_vmm::vm;
@@ -28,12 +29,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    report.line(&format!("phase vmm-start {start_ns}"));
+    report.phase_at(VmmPhase::VmmExec, start_ns);
     match vm::run(&config, &mut report) {
         // `vm::run` wrote the `exit <reason>` line before tearing the VM down.
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
-            report.line(&format!("error {error}"));
+            report.event(&VmmEvent::Error {
+                message: error.to_string(),
+            });
             eprintln!("isobench-vmm: {error}");
             ExitCode::FAILURE
         }

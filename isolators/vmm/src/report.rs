@@ -1,9 +1,10 @@
-//! The report pipe to the harness: one line per event, each in a single write(2).
+//! The report pipe to the harness: one [`VmmEvent`] line per event, each in a single write(2).
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::FromRawFd;
 
 use crate::error::{Error, Result};
+use isobench_protocol::{VmmEvent, VmmPhase};
 
 /// CLOCK_MONOTONIC in nanoseconds, the harness's clock.
 pub fn monotonic_ns() -> u64 {
@@ -37,20 +38,21 @@ impl Reporter {
         Ok(Reporter { out: Some(out) })
     }
 
-    pub fn line(&mut self, text: &str) {
+    /// One event, as `VmmEvent`'s `Display` spells it, and a newline.
+    pub fn event(&mut self, event: &VmmEvent) {
         if let Some(out) = self.out.as_mut() {
             // A vanished harness must not stop the VM; its Drop kills us anyway.
-            let _ = out.write_all(format!("{text}\n").as_bytes());
+            let _ = out.write_all(format!("{event}\n").as_bytes());
         }
     }
 
-    /// `phase <name> <now>`.
-    pub fn phase(&mut self, name: &str) {
-        self.phase_at(name, monotonic_ns());
+    /// The phase, stamped now.
+    pub fn phase(&mut self, phase: VmmPhase) {
+        self.phase_at(phase, monotonic_ns());
     }
 
-    /// `phase <name> <at_ns>`, for a phase that ended earlier (or on another thread).
-    pub fn phase_at(&mut self, name: &str, at_ns: u64) {
-        self.line(&format!("phase {name} {at_ns}"));
+    /// The phase, stamped `at_ns` (it ended earlier, or on another thread).
+    pub fn phase_at(&mut self, phase: VmmPhase, at_ns: u64) {
+        self.event(&VmmEvent::Phase { phase, at_ns });
     }
 }

@@ -6,34 +6,14 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::boot::{self, Entry};
 use crate::config::VmConfig;
-use crate::devices::{
-    i8042, serial, BOOT_TIMER_PORT, BOOT_TIMER_VALUE, EXIT_PORT, WORK_BEGIN_VALUE, WORK_END_VALUE,
-};
+use crate::devices::{i8042, serial};
 use crate::error::{software_kvm_hint, Error, Result};
 use crate::layout::{ram_regions, TSS_ADDRESS};
 use crate::report::{monotonic_ns, Reporter};
-
-/// How the guest ended the VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitReason {
-    ExitPort,
-    I8042Reset,
-    Shutdown,
-    Hlt,
-    SystemEvent,
-}
-
-impl ExitReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExitReason::ExitPort => "exit-port",
-            ExitReason::I8042Reset => "i8042-reset",
-            ExitReason::Shutdown => "shutdown",
-            ExitReason::Hlt => "hlt",
-            ExitReason::SystemEvent => "system-event",
-        }
-    }
-}
+use isobench_protocol::{
+    ExitReason, VmmEvent, VmmPhase, BOOT_TIMER_PORT, BOOT_TIMER_READY, BOOT_TIMER_WORK_BEGIN,
+    BOOT_TIMER_WORK_END, EXIT_PORT,
+};
 
 /// Stack for the helper thread that creates the irqchip: it only makes two ioctls.
 const HELPER_STACK_BYTES: usize = 64 * 1024;
@@ -76,16 +56,18 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
         (chips, memory)
     });
     let chips_ns = chips?;
-    report.phase_at("kvm-create", chips_ns);
+    report.phase_at(VmmPhase::KvmCreate, chips_ns);
     let (memory, memory_ns) = memory?;
     for region in memory.iter() {
-        let host = region.as_ptr() as u64;
-        report.line(&format!("guest-ram {host:x} {}", region.len()));
+        report.event(&VmmEvent::GuestRam {
+            start: region.as_ptr() as u64,
+            len: region.len(),
+        });
     }
-    report.phase_at("memory", memory_ns.max(chips_ns));
+    report.phase_at(VmmPhase::Memory, memory_ns.max(chips_ns));
 
     let entry = boot::load(config, files, &memory)?;
-    report.phase("kernel-load");
+    report.phase(VmmPhase::KernelLoad);
 
     let mut vcpu = vm.create_vcpu(0).map_err(kvm_error("create vCPU"))?;
     crate::cpu::setup(&kvm, &vcpu, &memory, entry)?;
@@ -100,11 +82,11 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
         what: "serial input thread",
         source,
     })?;
-    report.phase("first-run");
+    report.phase(VmmPhase::FirstRun);
     let reason = run_vcpu(&mut vcpu, &memory, &uart, report, entry)?;
     // Said before the VM is torn down: the guest has ended, and destroying the VM (the
     // kernel's work when the fds close, milliseconds) is teardown, not guest run time.
-    report.line(&format!("exit {}", reason.as_str()));
+    report.event(&VmmEvent::Exit { reason });
     Ok(reason)
 }
 
@@ -177,14 +159,18 @@ fn run_vcpu(
                 let value = data.first().copied().unwrap_or(0);
                 match port {
                     serial::BASE..=serial::LAST => uart.write(port, value),
-                    BOOT_TIMER_PORT if value == BOOT_TIMER_VALUE && !ready_reported => {
-                        report.line(&format!("ready {}", monotonic_ns()));
+                    BOOT_TIMER_PORT if value == BOOT_TIMER_READY && !ready_reported => {
+                        report.event(&VmmEvent::Ready {
+                            at_ns: monotonic_ns(),
+                        });
                         ready_reported = true;
                     }
-                    BOOT_TIMER_PORT if value == WORK_BEGIN_VALUE => {
-                        report.phase("guest-work-begin")
+                    BOOT_TIMER_PORT if value == BOOT_TIMER_WORK_BEGIN => {
+                        report.phase(VmmPhase::GuestWorkBegin)
                     }
-                    BOOT_TIMER_PORT if value == WORK_END_VALUE => report.phase("guest-work-end"),
+                    BOOT_TIMER_PORT if value == BOOT_TIMER_WORK_END => {
+                        report.phase(VmmPhase::GuestWorkEnd)
+                    }
                     EXIT_PORT => return Ok(ExitReason::ExitPort),
                     i8042::COMMAND_PORT if i8042::write_is_reset(port, value) => {
                         return Ok(ExitReason::I8042Reset)

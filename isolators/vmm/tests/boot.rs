@@ -28,7 +28,7 @@ fn assert_clean_end(outcome: &Outcome, reason: &str) {
     assert_eq!(
         kinds,
         [
-            "vmm-start",
+            "vmm-exec",
             "kvm-create",
             "guest-ram",
             "memory",
@@ -41,12 +41,12 @@ fn assert_clean_end(outcome: &Outcome, reason: &str) {
         outcome.report
     );
     assert_eq!(outcome.report.last().unwrap(), &format!("exit {reason}"));
-    let stamps: Vec<u64> = ["phase vmm-start", "phase kvm-create", "phase memory"]
+    let stamps: Vec<u64> = ["phase vmm-exec", "phase kvm-create", "phase memory"]
         .into_iter()
         .chain(["phase kernel-load", "phase first-run", "ready "])
         .map(|prefix| outcome.stamp(prefix))
         .collect();
-    assert!(outcome.spawned_ns <= stamps[0], "vmm-start after the spawn");
+    assert!(outcome.spawned_ns <= stamps[0], "vmm-exec after the spawn");
     assert!(stamps.is_sorted(), "stamps in order: {stamps:?}");
 }
 
@@ -75,9 +75,9 @@ fn minimal_pvh_guest_boots_and_reports_every_phase() {
     assert_eq!(len, 64 << 20);
     let ready = outcome.stamp("ready ");
     eprintln!(
-        "launch→ready {:.2} ms (vmm-start→ready {:.2} ms, first-run→ready {:.2} ms)",
+        "launch→ready {:.2} ms (vmm-exec→ready {:.2} ms, first-run→ready {:.2} ms)",
         (ready - outcome.spawned_ns) as f64 / 1e6,
-        (ready - outcome.stamp("phase vmm-start")) as f64 / 1e6,
+        (ready - outcome.stamp("phase vmm-exec")) as f64 / 1e6,
         (ready - outcome.stamp("phase first-run")) as f64 / 1e6,
     );
 }

@@ -57,7 +57,7 @@ pub fn cli(client: &Path, args: &[&str], timeout: Duration) -> Result<String, St
 /// The client and the helpers it runs through, those that exist here.
 pub fn executables(client: PathBuf, helpers: &[&str]) -> Vec<PathBuf> {
     std::iter::once(client)
-        .chain(helpers.iter().filter_map(|h| crate::testing::which(h)))
+        .chain(helpers.iter().filter_map(|h| crate::host::which(h)))
         .collect()
 }
 

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::instance::GuestExit;
 use super::profile::{VmmIsolator, VmmProfile};
-use crate::microvm::guest::GuestImage;
 use crate::external::engine::EngineSpec;
+use crate::microvm::guest::GuestImage;
 use crate::options::IsolatorOptions;
 use crate::Error;
 

@@ -7,13 +7,13 @@ use anyhow::{bail, Context, Result};
 use isobench::density::{self, Launcher};
 use isobench::{fingerprint, output};
 use isolators::registry::{self, RegistryOptions};
-use isolators::{Availability, Host, Workload};
-use reports::{RunConfig, RunRecord, SCHEMA_VERSION};
+use isolators::{Availability, Host};
+use reports::{Order, RunConfig, RunRecord, Status, SCHEMA_VERSION};
 
 use crate::cli::DensityArgs;
 
 pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> Result<ExitCode> {
-    let workload = Workload::parse(&args.workload)?;
+    let workload = isobench::record::isolators_workload(&args.workload.parse()?)?;
     if args.instances.contains(&0) {
         bail!("--instances: every count must be at least 1");
     }
@@ -44,9 +44,12 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
         config: RunConfig {
             runs: 0,
             warmup: 0,
-            workload: workload.mode.clone(),
+            workload: isobench::record::workload(&workload),
             timeout_ms: (args.timeout * 1000.0) as u64,
-            order: format!("density {:?}, parallel {}", args.instances, args.parallel),
+            order: Order::Density {
+                instances: args.instances.clone(),
+                parallel: args.parallel,
+            },
             isolators: args.isolators.clone(),
         },
         host: fingerprint::fingerprint(&host, Default::default()),
@@ -71,10 +74,11 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
             .into_iter()
             .find(|i| i.name() == name)
             .expect("validated above");
-        let mut entry = isobench::record::isolator_record(probe_isolator.as_ref(), None);
+        let mut entry =
+            isobench::record::isolator_record(probe_isolator.as_ref(), Status::Available);
         if let Availability::Unavailable { reason } = probe_isolator.availability(&host) {
             println!("{name:<14} unavailable: {reason}");
-            entry.unavailable_reason = Some(reason);
+            entry.status = Status::Unavailable { reason };
             record.isolators.push(entry);
             continue;
         }
@@ -90,9 +94,10 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
         let mut launchers = match launchers {
             Ok(launchers) => launchers,
             Err(e) => {
-                let reason = format!("{}: {e}", isobench::record::PREPARE_FAILED);
-                println!("{name:<14} {reason}");
-                entry.unavailable_reason = Some(reason);
+                entry.status = Status::PrepareFailed {
+                    error: e.to_string(),
+                };
+                println!("{name:<14} {}", entry.status.reason().unwrap_or_default());
                 record.isolators.push(entry);
                 continue;
             }

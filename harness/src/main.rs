@@ -15,7 +15,7 @@ use clap::Parser;
 use isobench::runner::{self, RunOptions};
 use isobench::{fingerprint, output};
 use isolators::registry::{self, RegistryOptions};
-use isolators::{Host, Isolator, Workload};
+use isolators::{Host, Isolator};
 
 use cli::{Cli, Command, CompareArgs, EngineArgs, ReportArgs, RunArgs};
 
@@ -104,8 +104,12 @@ fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Iso
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
-    let workload =
-        Workload::parse(&args.workload)?.with_startup_delay_us(args.inject_startup_delay_us);
+    let workload = isobench::record::isolators_workload(
+        &args
+            .workload
+            .parse::<reports::Workload>()?
+            .with_startup_delay_us(args.inject_startup_delay_us),
+    )?;
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!(
             "--timeout {}: must be a positive number of seconds",

@@ -1,9 +1,10 @@
 //! Turns trial results into the versioned record: samples, summaries, overheads and warnings.
 use std::collections::BTreeMap;
 
-use isolators::{DiskFootprint, Isolator, MemoryUsage};
+use isolators::Isolator;
 use reports::{
-    DiskRecord, IsolatorRecord, IsolatorSummary, MemorySample, Phase, RunRecord, Sample, Warning,
+    DiskFootprint, Flag, IsolatorRecord, IsolatorSummary, KernelKind, Kind, MemoryUsage, Phase,
+    RunRecord, Sample, Status, Warning, WarningCode, Workload,
 };
 
 use crate::stats::summarize;
@@ -14,21 +15,13 @@ pub const MIN_TRUSTWORTHY_RUNS: u32 = 10;
 /// A startup coefficient of variation above this marks a noisy host or isolator.
 pub const NOISY_CV: f64 = 0.5;
 
-/// How an isolator that was available but could not be prepared is marked in its
-/// `unavailable_reason`: such a run or density exits with status 1.
-pub const PREPARE_FAILED: &str = "prepare failed";
-
 /// The closing line naming the isolators of `record` that were available but failed to
 /// prepare, if any did (then `run` and `density` exit with status 1).
 pub fn prepare_failures(record: &RunRecord) -> Option<String> {
     let failed: Vec<&str> = record
         .isolators
         .iter()
-        .filter(|i| {
-            i.unavailable_reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with(PREPARE_FAILED))
-        })
+        .filter(|i| matches!(i.status, Status::PrepareFailed { .. }))
         .map(|i| i.name.as_str())
         .collect();
     (!failed.is_empty()).then(|| {
@@ -39,20 +32,25 @@ pub fn prepare_failures(record: &RunRecord) -> Option<String> {
     })
 }
 
+/// The record's status of an isolator the host can or cannot run.
+pub fn status(availability: isolators::Availability) -> Status {
+    match availability {
+        isolators::Availability::Available => Status::Available,
+        isolators::Availability::Unavailable { reason } => Status::Unavailable { reason },
+    }
+}
+
 /// A fresh record for one isolator, before any trial.
-pub fn isolator_record(
-    isolator: &dyn Isolator,
-    unavailable_reason: Option<String>,
-) -> IsolatorRecord {
+pub fn isolator_record(isolator: &dyn Isolator, status: Status) -> IsolatorRecord {
     let description = isolator.describe();
     IsolatorRecord {
         name: isolator.name().to_string(),
-        kind: serde_name(&isolator.kind()),
-        kernel: serde_name(&description.kernel),
+        kind: kind(isolator.kind()),
+        kernel: kernel_kind(description.kernel),
         boundary: description.boundary,
         version: description.version,
         notes: description.notes,
-        unavailable_reason,
+        status,
         disk: None,
         samples: Vec::new(),
         failures: Vec::new(),
@@ -61,18 +59,47 @@ pub fn isolator_record(
     }
 }
 
-/// The lowercase name serde gives an enum variant ("microvm", "shared").
-fn serde_name(value: &impl serde::Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
+// TEMP(one-vocabulary): the isolators crate still has its own Kind, KernelKind, Workload,
+// DiskFootprint and MemoryUsage; once it returns the protocol's, these conversions go.
+
+/// TEMP(one-vocabulary): the isolators' kind as the protocol's.
+fn kind(kind: isolators::Kind) -> Kind {
+    match kind {
+        isolators::Kind::Process => Kind::Process,
+        isolators::Kind::Container => Kind::Container,
+        isolators::Kind::Sandbox => Kind::Sandbox,
+        isolators::Kind::Microvm => Kind::Microvm,
+    }
 }
 
-pub fn disk_record(disk: &DiskFootprint) -> DiskRecord {
+/// TEMP(one-vocabulary): the isolators' kernel kind as the protocol's.
+fn kernel_kind(kernel: isolators::KernelKind) -> KernelKind {
+    match kernel {
+        isolators::KernelKind::Shared => KernelKind::Shared,
+        isolators::KernelKind::Userspace => KernelKind::Userspace,
+        isolators::KernelKind::Own => KernelKind::Own,
+    }
+}
+
+/// TEMP(one-vocabulary): the isolators' workload as the protocol's. Both parse the same
+/// grammar, and the CLI parses with the protocol's first, so this cannot fail.
+pub fn workload(workload: &isolators::Workload) -> Workload {
+    workload
+        .mode
+        .parse()
+        .expect("the CLI validated the workload with the protocol grammar")
+}
+
+/// TEMP(one-vocabulary): the protocol's workload (what the CLI parses) as the isolators'.
+pub fn isolators_workload(workload: &Workload) -> Result<isolators::Workload, isolators::Error> {
+    isolators::Workload::parse(&workload.to_string())
+}
+
+/// TEMP(one-vocabulary): the isolators' disk footprint as the protocol's.
+pub fn disk_record(disk: &isolators::DiskFootprint) -> DiskFootprint {
     let paths =
         |files: &[std::path::PathBuf]| files.iter().map(|f| f.display().to_string()).collect();
-    DiskRecord {
+    DiskFootprint {
         runtime_apparent_bytes: disk.runtime.apparent_bytes,
         runtime_allocated_bytes: disk.runtime.allocated_bytes,
         image_apparent_bytes: disk.image.apparent_bytes,
@@ -96,15 +123,16 @@ pub fn sample(trial: u32, sequence: u32, result: &TrialResult) -> Sample {
                 at_ns: *at_ns,
             })
             .collect(),
-        memory: memory_sample(&result.memory),
+        memory: memory_usage(&result.memory).into(),
         memory_overhead_bytes: None,
         teardown_ns: result.teardown_ns,
         probe_report: result.ready.report.clone(),
     }
 }
 
-fn memory_sample(memory: &MemoryUsage) -> MemorySample {
-    MemorySample {
+/// TEMP(one-vocabulary): the isolators' memory usage as the protocol's.
+fn memory_usage(memory: &isolators::MemoryUsage) -> MemoryUsage {
+    MemoryUsage {
         pss_bytes: memory.pss_bytes,
         rss_bytes: memory.rss_bytes,
         processes: memory.processes,
@@ -112,7 +140,6 @@ fn memory_sample(memory: &MemoryUsage) -> MemorySample {
         cgroup_kernel_bytes: memory.cgroup_kernel_bytes,
         guest_ram_resident_bytes: memory.guest_ram_resident_bytes,
         vmm_overhead_bytes: memory.vmm_overhead_bytes,
-        footprint_bytes: memory.footprint_bytes(),
     }
 }
 
@@ -138,12 +165,12 @@ pub fn finish(record: &mut RunRecord, software_kvm: bool) {
         }
         isolator.summary = summary(isolator);
         isolator.flags = flags(isolator, software_kvm, record.config.runs);
-        for flag in &isolator.flags {
+        for &flag in &isolator.flags {
             warnings.push(warning_for(&isolator.name, flag));
         }
         for note in &isolator.notes {
             warnings.push(Warning {
-                code: "engine-workaround".into(),
+                code: WarningCode::EngineWorkaround,
                 isolator: Some(isolator.name.clone()),
                 message: format!("{}: {note}", isolator.name),
             });
@@ -151,7 +178,7 @@ pub fn finish(record: &mut RunRecord, software_kvm: bool) {
     }
     if record.config.runs < MIN_TRUSTWORTHY_RUNS {
         warnings.push(Warning {
-            code: "too-few-runs".into(),
+            code: WarningCode::TooFewRuns,
             isolator: None,
             message: format!(
                 "only {} runs per isolator: medians and intervals are rough (use --runs {} or more)",
@@ -162,7 +189,7 @@ pub fn finish(record: &mut RunRecord, software_kvm: bool) {
     let busy = record.host.loadavg_start.max(record.host.loadavg_end);
     if busy > record.host.cores as f64 * 0.5 {
         warnings.push(Warning {
-            code: "noisy-host".into(),
+            code: WarningCode::NoisyHost,
             isolator: None,
             message: format!(
                 "load average {busy:.2} on {} cores: other work competed with the benchmark",
@@ -192,7 +219,7 @@ fn summary(isolator: &IsolatorRecord) -> Option<IsolatorSummary> {
         teardown_ns: metric(&|s| Some(s.teardown_ns as f64))?,
         footprint_bytes: metric(&|s| Some(s.memory.footprint_bytes as f64))?,
         memory_overhead_bytes: metric(&|s| s.memory_overhead_bytes.map(|b| b as f64)),
-        vmm_overhead_bytes: metric(&|s| s.memory.vmm_overhead_bytes.map(|b| b as f64)),
+        vmm_overhead_bytes: metric(&|s| s.memory.usage.vmm_overhead_bytes.map(|b| b as f64)),
         phase_medians_ns: phases
             .into_iter()
             .filter_map(|(name, values)| Some((name, summarize(&values)?.median)))
@@ -200,31 +227,30 @@ fn summary(isolator: &IsolatorRecord) -> Option<IsolatorSummary> {
     })
 }
 
-fn flags(isolator: &IsolatorRecord, software_kvm: bool, runs: u32) -> Vec<String> {
+fn flags(isolator: &IsolatorRecord, software_kvm: bool, runs: u32) -> Vec<Flag> {
     let mut flags = Vec::new();
-    if isolator.kind == "microvm" && software_kvm && isolator.unavailable_reason.is_none() {
-        flags.push("software-kvm".to_string());
+    if isolator.kind == Kind::Microvm && software_kvm && isolator.status.is_available() {
+        flags.push(Flag::SoftwareKvm);
     }
     if let Some(summary) = &isolator.summary {
         if summary.startup_ns.coefficient_of_variation > NOISY_CV {
-            flags.push("noisy".to_string());
+            flags.push(Flag::Noisy);
         }
         if summary.startup_ns.n < runs.min(MIN_TRUSTWORTHY_RUNS) {
-            flags.push("few-samples".to_string());
+            flags.push(Flag::FewSamples);
         }
     }
     flags
 }
 
-fn warning_for(isolator: &str, flag: &str) -> Warning {
+fn warning_for(isolator: &str, flag: Flag) -> Warning {
     let message = match flag {
-        "software-kvm" => format!("{isolator}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization"),
-        "noisy" => format!("{isolator}: startup varies by more than {:.0}% (σ/mean); treat its mean with care", NOISY_CV * 100.0),
-        "few-samples" => format!("{isolator}: fewer successful trials than asked; see its failures"),
-        other => format!("{isolator}: {other}"),
+        Flag::SoftwareKvm => format!("{isolator}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization"),
+        Flag::Noisy => format!("{isolator}: startup varies by more than {:.0}% (σ/mean); treat its mean with care", NOISY_CV * 100.0),
+        Flag::FewSamples => format!("{isolator}: fewer successful trials than asked; see its failures"),
     };
     Warning {
-        code: flag.to_string(),
+        code: flag.into(),
         isolator: Some(isolator.to_string()),
         message,
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use isolators::{Host, Isolator, Workload};
-use reports::{Failure, HostFingerprint, RunConfig, RunRecord, SCHEMA_VERSION};
+use reports::{Failure, HostFingerprint, Order, RunConfig, RunRecord, Status, SCHEMA_VERSION};
 
 use crate::output::utc_timestamp;
 use crate::record;
@@ -62,9 +62,9 @@ pub fn run(
         config: RunConfig {
             runs: options.runs,
             warmup: options.warmup,
-            workload: options.workload.mode.clone(),
+            workload: record::workload(&options.workload),
             timeout_ms: options.timeout.as_millis() as u64,
-            order: "interleaved".into(),
+            order: Order::Interleaved,
             isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
         },
         host: fingerprint,
@@ -77,14 +77,11 @@ pub fn run(
     for mut isolator in isolators {
         let availability = isolator.availability(host);
         let index = record.isolators.len();
-        let reason = match availability {
-            isolators::Availability::Available => None,
-            isolators::Availability::Unavailable { reason } => Some(reason),
-        };
+        let status = record::status(availability);
         record
             .isolators
-            .push(record::isolator_record(isolator.as_ref(), reason.clone()));
-        if let Some(reason) = reason {
+            .push(record::isolator_record(isolator.as_ref(), status.clone()));
+        if let Status::Unavailable { reason } = status {
             progress.note(&format!("{}: unavailable: {reason}", isolator.name()));
             continue;
         }
@@ -94,9 +91,12 @@ pub fn run(
         match isolator.prepare(&options.workload, scratch.path()) {
             Ok(disk) => record.isolators[index].disk = Some(record::disk_record(&disk)),
             Err(e) => {
-                let reason = format!("{}: {e}", record::PREPARE_FAILED);
+                let status = Status::PrepareFailed {
+                    error: e.to_string(),
+                };
+                let reason = status.reason().unwrap_or_default();
                 progress.note(&format!("{}: {reason}", isolator.name()));
-                record.isolators[index].unavailable_reason = Some(reason);
+                record.isolators[index].status = status;
                 continue;
             }
         }

@@ -58,17 +58,7 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
         density: Vec::new(),
     };
     let path = out_dir.join("density.json");
-    println!(
-        "{:<14} {:>9} {:>8} {:>12} {:>10} {:>14} {:>16} {:>11}  notes",
-        "isolator",
-        "instances",
-        "reached",
-        "all ready",
-        "launch/s",
-        "per instance",
-        "MemAvail drop/i",
-        "teardown"
-    );
+    print!("{}", reports::density::header());
     for name in &args.isolators {
         let probe_isolator = registry::all(options)
             .into_iter()
@@ -77,8 +67,11 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
         let mut entry =
             isobench::record::isolator_record(probe_isolator.as_ref(), Status::Available);
         if let Availability::Unavailable { reason } = probe_isolator.availability(&host) {
-            println!("{name:<14} unavailable: {reason}");
             entry.status = Status::Unavailable { reason };
+            print!(
+                "{}",
+                reports::density::not_measured(name, &entry.status).unwrap_or_default()
+            );
             record.isolators.push(entry);
             continue;
         }
@@ -97,7 +90,10 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
                 entry.status = Status::PrepareFailed {
                     error: e.to_string(),
                 };
-                println!("{name:<14} {}", entry.status.reason().unwrap_or_default());
+                print!(
+                    "{}",
+                    reports::density::not_measured(name, &entry.status).unwrap_or_default()
+                );
                 record.isolators.push(entry);
                 continue;
             }
@@ -110,27 +106,7 @@ pub fn run(args: &DensityArgs, options: &RegistryOptions, stop: &AtomicBool) -> 
                 Duration::from_secs_f64(args.timeout),
                 stop,
             );
-            println!(
-                "{:<14} {:>9} {:>8} {:>10.1}ms {:>10.1} {:>11.2} MiB {:>12.2} MiB {:>9.1}ms  {}{}",
-                name,
-                count,
-                point.reached,
-                point.all_ready_ns as f64 / 1e6,
-                point.launches_per_second,
-                point.per_instance_footprint_bytes as f64 / 1048576.0,
-                point.per_instance_mem_available_drop_bytes as f64 / 1048576.0,
-                point.teardown_ns as f64 / 1e6,
-                point
-                    .stopped_because
-                    .as_deref()
-                    .map(|s| format!("stopped: {s} "))
-                    .unwrap_or_default(),
-                if point.leftovers.is_empty() {
-                    String::new()
-                } else {
-                    format!("LEFTOVERS: {}", point.leftovers.join("; "))
-                },
-            );
+            print!("{}", reports::density::row(&point));
             let stop_here = point.stopped_because.is_some();
             record.density.push(point);
             record.updated_at = output::utc_timestamp();

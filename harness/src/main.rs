@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use isobench::runner::{self, RunOptions};
-use isobench::{fingerprint, output};
+use isobench::{fingerprint, output, record};
 use isolators::registry::{self, RegistryOptions};
 use isolators::{Host, Isolator};
 
@@ -65,22 +65,11 @@ fn registry_options(args: &EngineArgs) -> RegistryOptions {
 
 fn list(args: &EngineArgs) -> Result<ExitCode> {
     let host = Host::detect();
-    println!("{:<18} {:<10} {:<10} status", "isolator", "class", "kernel");
-    for isolator in registry::all(&registry_options(args)) {
-        let description = isolator.describe();
-        let status = match isolator.availability(&host) {
-            isolators::Availability::Available => format!("available — {}", description.version),
-            isolators::Availability::Unavailable { reason } => format!("unavailable: {reason}"),
-        };
-        let kernel = format!("{:?}", description.kernel).to_lowercase();
-        let kind = format!("{:?}", isolator.kind()).to_lowercase();
-        println!(
-            "{:<18} {:<10} {:<10} {status}",
-            isolator.name(),
-            kind,
-            kernel
-        );
-    }
+    let isolators: Vec<reports::IsolatorRecord> = registry::all(&registry_options(args))
+        .iter()
+        .map(|i| record::isolator_record(i.as_ref(), record::status(i.availability(&host))))
+        .collect();
+    print!("{}", reports::list::render(&isolators));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -160,7 +149,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
-    if let Some(line) = isobench::record::prepare_failures(&record) {
+    if let Some(line) = record::prepare_failures(&record) {
         eprintln!("{line}");
         return Ok(ExitCode::FAILURE);
     }
@@ -190,10 +179,8 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
             display_paths(&args.new)
         );
     }
-    for caveat in isobench::compare::caveats(&base, &new, &comparisons, args.threshold / 100.0) {
-        println!("! {caveat}");
-    }
-    print!("{}", isobench::compare::render(&comparisons));
+    let caveats = isobench::compare::caveats(&base, &new, &comparisons, args.threshold / 100.0);
+    print!("{}", reports::compare::render(&caveats, &comparisons));
     if let Some(limit) = args.fail_on_regression {
         let regressions = isobench::compare::regressions(&comparisons, limit / 100.0);
         if !regressions.is_empty() {

@@ -3,6 +3,7 @@ mod cli;
 mod density_command;
 mod exports;
 mod progress;
+mod select;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use clap::Parser;
 use isobench::runner::{self, RunOptions};
 use isobench::{fingerprint, output, record};
 use isolators::registry::{self, RegistryOptions};
-use isolators::{Host, Isolator};
+use isolators::Host;
 
 use cli::{Cli, Command, CompareArgs, EngineArgs, ReportArgs, RunArgs};
 
@@ -73,25 +74,6 @@ fn list(args: &EngineArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Picks the isolators named in `-i` (always with the process baseline first).
-fn select(names: &[String], options: &RegistryOptions) -> Result<Vec<Box<dyn Isolator>>> {
-    let all = registry::all(options);
-    let known: Vec<String> = all.iter().map(|i| i.name().to_string()).collect();
-    let wants_all = names.iter().any(|n| n == "all");
-    for name in names.iter().filter(|n| *n != "all") {
-        if !known.contains(name) {
-            bail!(
-                "unknown isolator {name:?}: choose from {} (or all); `isobench list` shows them",
-                known.join(", ")
-            );
-        }
-    }
-    Ok(all
-        .into_iter()
-        .filter(|i| wants_all || i.name() == "process" || names.iter().any(|n| n == i.name()))
-        .collect())
-}
-
 fn run(args: &RunArgs) -> Result<ExitCode> {
     let workload = isobench::record::isolators_workload(
         &args
@@ -106,7 +88,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     let options = registry_options(&args.engines);
-    let isolators = select(&args.isolators, &options)?;
+    let isolators = select::for_run(&args.isolators, &options)?;
     let out_dir = args.out.clone().unwrap_or_else(output::default_run_dir);
     output::prepare_dir(&out_dir)?;
 

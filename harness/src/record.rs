@@ -3,10 +3,12 @@ use std::collections::BTreeMap;
 
 use isolators::Isolator;
 use reports::{
-    DiskFootprint, Flag, IsolatorRecord, IsolatorSummary, KernelKind, Kind, MemoryUsage, Phase,
-    RunRecord, Sample, Status, Warning, WarningCode, Workload,
+    DiskFootprint, Flag, HostFingerprint, IsolatorRecord, IsolatorSummary, KernelKind, Kind,
+    MemoryUsage, Phase, RunConfig, RunRecord, Sample, Status, Warning, WarningCode, Workload,
+    SCHEMA_VERSION,
 };
 
+use crate::output::utc_timestamp;
 use crate::stats::summarize;
 use crate::trial::TrialResult;
 
@@ -30,6 +32,25 @@ pub fn prepare_failures(record: &RunRecord) -> Option<String> {
             failed.join(", ")
         )
     })
+}
+
+/// A new record of a run (or a density measurement) by this build on this host, before any
+/// isolator: started now, incomplete.
+pub fn new_run(config: RunConfig, host: HostFingerprint) -> RunRecord {
+    let now = utc_timestamp();
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        isobench_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_revision: env!("ISOBENCH_GIT_REVISION").to_string(),
+        started_at: now.clone(),
+        updated_at: now,
+        complete: false,
+        config,
+        host,
+        isolators: Vec::new(),
+        warnings: Vec::new(),
+        density: Vec::new(),
+    }
 }
 
 /// The record's status of an isolator the host can or cannot run.

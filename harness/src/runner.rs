@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use isolators::{Host, Isolator, Workload};
-use reports::{Failure, HostFingerprint, Order, RunConfig, RunRecord, Status, SCHEMA_VERSION};
+use reports::{Failure, HostFingerprint, Order, RunConfig, RunRecord, Status};
 
 use crate::output::utc_timestamp;
 use crate::record;
@@ -51,27 +51,15 @@ pub fn run(
     progress: &dyn Progress,
     checkpoint: &mut dyn FnMut(&RunRecord) -> Result<()>,
 ) -> Result<RunRecord> {
-    let now = utc_timestamp();
-    let mut record = RunRecord {
-        schema_version: SCHEMA_VERSION,
-        isobench_version: env!("CARGO_PKG_VERSION").to_string(),
-        git_revision: env!("ISOBENCH_GIT_REVISION").to_string(),
-        started_at: now.clone(),
-        updated_at: now,
-        complete: false,
-        config: RunConfig {
-            runs: options.runs,
-            warmup: options.warmup,
-            workload: record::workload(&options.workload),
-            timeout_ms: options.timeout.as_millis() as u64,
-            order: Order::Interleaved,
-            isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
-        },
-        host: fingerprint,
-        isolators: Vec::new(),
-        warnings: Vec::new(),
-        density: Vec::new(),
+    let config = RunConfig {
+        runs: options.runs,
+        warmup: options.warmup,
+        workload: record::workload(&options.workload),
+        timeout_ms: options.timeout.as_millis() as u64,
+        order: Order::Interleaved,
+        isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
     };
+    let mut record = record::new_run(config, fingerprint);
     let software_kvm = host.kvm.is_software();
     let mut active = Vec::new();
     for mut isolator in isolators {

@@ -30,7 +30,7 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct DensityArgs {
-    /// Isolators to measure, comma-separated.
+    /// Isolators to measure, comma-separated, or "all".
     #[arg(
         short,
         long,

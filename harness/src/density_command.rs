@@ -1,32 +1,27 @@
-//! The `isobench density` command: prepare launchers, measure each count, write and print.
+//! The `isobench density` command: check the arguments, prepare launchers, hold each instance
+//! count in turn, write density.json (after every point), density.md and the HTML report.
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use isobench::density;
-use isobench::{fingerprint, output};
-use isolators::registry::{self, IsolatorOptions};
+use isobench::{fingerprint, output, record};
+use isolators::registry::IsolatorOptions;
+use isolators::Host;
 use isolators::Prepared;
-use isolators::{Availability, Host, Workload};
-use reports::{RunConfig, RunRecord, SCHEMA_VERSION};
+use reports::{Order, RunConfig, RunRecord, Status, Workload};
 
 use crate::cli::DensityArgs;
+use crate::select;
 
 pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Result<ExitCode> {
-    let workload = args.workload.parse::<Workload>()?;
+    let workload: Workload = args.workload.parse()?;
     if args.instances.contains(&0) {
         bail!("--instances: every count must be at least 1");
     }
-    let known = registry::names(options);
-    for name in &args.isolators {
-        if !known.contains(name) {
-            bail!(
-                "unknown isolator {name:?}: choose from {}",
-                known.join(", ")
-            );
-        }
-    }
+    let names = select::for_density(&args.isolators, options)?;
     let out_dir = args.out.clone().unwrap_or_else(|| {
         let mut dir = output::default_run_dir().into_os_string();
         dir.push("-density");
@@ -34,107 +29,22 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     });
     output::prepare_dir(&out_dir)?;
     let host = Host::detect();
-    let now = output::utc_timestamp();
-    let mut record = RunRecord {
-        schema_version: SCHEMA_VERSION,
-        isobench_version: env!("CARGO_PKG_VERSION").into(),
-        git_revision: env!("ISOBENCH_GIT_REVISION").into(),
-        started_at: now.clone(),
-        updated_at: now,
-        complete: false,
-        config: RunConfig {
-            runs: 0,
-            warmup: 0,
-            workload: workload.to_string(),
-            timeout_ms: (args.timeout * 1000.0) as u64,
-            order: format!("density {:?}, parallel {}", args.instances, args.parallel),
-            isolators: args.isolators.clone(),
+    let config = RunConfig {
+        runs: 0,
+        warmup: 0,
+        workload,
+        timeout_ms: (args.timeout * 1000.0) as u64,
+        order: Order::Density {
+            instances: args.instances.clone(),
+            parallel: args.parallel,
         },
-        host: fingerprint::fingerprint(&host, Default::default()),
-        isolators: Vec::new(),
-        warnings: Vec::new(),
-        density: Vec::new(),
+        isolators: names.clone(),
     };
+    let mut record = record::new_run(config, fingerprint::fingerprint(&host, Default::default()));
     let path = out_dir.join("density.json");
-    println!(
-        "{:<14} {:>9} {:>8} {:>12} {:>10} {:>14} {:>16} {:>11}  notes",
-        "isolator",
-        "instances",
-        "reached",
-        "all ready",
-        "launch/s",
-        "per instance",
-        "MemAvail drop/i",
-        "teardown"
-    );
-    for name in &args.isolators {
-        let probe_isolator = registry::all(options)
-            .into_iter()
-            .find(|i| i.name() == name)
-            .expect("validated above");
-        let mut entry = isobench::record::isolator_record(probe_isolator.as_ref(), None);
-        if let Availability::Unavailable { reason } = probe_isolator.availability(&host) {
-            println!("{name:<14} unavailable: {reason}");
-            entry.unavailable_reason = Some(reason);
-            record.isolators.push(entry);
-            continue;
-        }
-        let launchers: Result<Vec<Prepared>, _> = (0..args.parallel)
-            .map(|_| {
-                let isolator = registry::all(options)
-                    .into_iter()
-                    .find(|i| i.name() == name)
-                    .expect("validated above");
-                Prepared::new(isolator.as_ref(), &workload)
-            })
-            .collect();
-        let mut launchers = match launchers {
-            Ok(launchers) => launchers,
-            Err(e) => {
-                let reason = format!("{}: {e}", isobench::record::PREPARE_FAILED);
-                println!("{name:<14} {reason}");
-                entry.unavailable_reason = Some(reason);
-                record.isolators.push(entry);
-                continue;
-            }
-        };
-        record.isolators.push(entry);
-        for &count in &args.instances {
-            let point = density::measure(
-                &mut launchers,
-                count,
-                Duration::from_secs_f64(args.timeout),
-                stop,
-            );
-            println!(
-                "{:<14} {:>9} {:>8} {:>10.1}ms {:>10.1} {:>11.2} MiB {:>12.2} MiB {:>9.1}ms  {}{}",
-                name,
-                count,
-                point.reached,
-                point.all_ready_ns as f64 / 1e6,
-                point.launches_per_second,
-                point.per_instance_footprint_bytes as f64 / 1048576.0,
-                point.per_instance_mem_available_drop_bytes as f64 / 1048576.0,
-                point.teardown_ns as f64 / 1e6,
-                point
-                    .stopped_because
-                    .as_deref()
-                    .map(|s| format!("stopped: {s} "))
-                    .unwrap_or_default(),
-                if point.leftovers.is_empty() {
-                    String::new()
-                } else {
-                    format!("LEFTOVERS: {}", point.leftovers.join("; "))
-                },
-            );
-            let stop_here = point.stopped_because.is_some();
-            record.density.push(point);
-            record.updated_at = output::utc_timestamp();
-            output::write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
-            if stop_here {
-                break;
-            }
-        }
+    print!("{}", reports::density::header());
+    for name in &names {
+        measure(name, args, options, &host, stop, &mut record, &path)?;
         if stop.load(Ordering::SeqCst) {
             break;
         }
@@ -142,7 +52,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     let interrupted = stop.load(Ordering::SeqCst);
     record.complete = !interrupted;
     record.host.loadavg_end = fingerprint::loadavg();
-    output::write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
+    write_json(&path, &record)?;
     output::write_atomic(
         &out_dir.join("density.md"),
         reports::markdown::render(&record).as_bytes(),
@@ -155,7 +65,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;
     eprintln!("results: {}", out_dir.display());
     let leaked = record.density.iter().any(|p| !p.leftovers.is_empty());
-    let prepare_failed = isobench::record::prepare_failures(&record);
+    let prepare_failed = record::prepare_failures(&record);
     if let Some(line) = &prepare_failed {
         eprintln!("{line}");
     }
@@ -166,4 +76,73 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One isolator: its record entry, then every instance count until one stops short, each
+/// point printed and written as it is measured.
+fn measure(
+    name: &str,
+    args: &DensityArgs,
+    options: &IsolatorOptions,
+    host: &Host,
+    stop: &AtomicBool,
+    record: &mut RunRecord,
+    path: &Path,
+) -> Result<()> {
+    let isolator = select::fresh(name, options);
+    let mut entry = record::isolator_record(
+        isolator.as_ref(),
+        record::status(isolator.availability(host)),
+    );
+    let launchers = match entry.status {
+        Status::Available => prepare(name, args.parallel, options, &record.config.workload),
+        _ => Err(entry.status.clone()),
+    };
+    let mut launchers = match launchers {
+        Ok(launchers) => launchers,
+        Err(status) => {
+            entry.status = status;
+            print!(
+                "{}",
+                reports::density::not_measured(name, &entry.status).unwrap_or_default()
+            );
+            record.isolators.push(entry);
+            return Ok(());
+        }
+    };
+    record.isolators.push(entry);
+    for &count in &args.instances {
+        let timeout = Duration::from_secs_f64(args.timeout);
+        let point = density::measure(&mut launchers, count, timeout, stop);
+        print!("{}", reports::density::row(&point));
+        let stop_here = point.stopped_because.is_some();
+        record.density.push(point);
+        record.updated_at = output::utc_timestamp();
+        write_json(path, record)?;
+        if stop_here {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One launcher per thread (`--parallel`), each a prepared isolator; the status to record
+/// when preparing fails.
+fn prepare(
+    name: &str,
+    parallel: u32,
+    options: &IsolatorOptions,
+    workload: &Workload,
+) -> Result<Vec<Prepared>, Status> {
+    (0..parallel)
+        .map(|_| Prepared::new(select::fresh(name, options).as_ref(), workload))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Status::PrepareFailed {
+            error: e.to_string(),
+        })
+}
+
+/// density.json as it has always been written (pretty, no final newline).
+fn write_json(path: &Path, record: &RunRecord) -> Result<()> {
+    output::write_atomic(path, &serde_json::to_vec_pretty(record)?)
 }

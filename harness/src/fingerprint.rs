@@ -1,10 +1,11 @@
 //! The host fingerprint recorded with every run: kernel, CPU, memory, cgroups, KVM, versions.
 use std::collections::BTreeMap;
 
-use isolators::kvm::KvmProvider;
+use isolators::cgroup::CgroupLayout;
+use isolators::kvm;
 use isolators::Host;
 use procfs::Current;
-use reports::HostFingerprint;
+use reports::{CgroupMode, HostFingerprint, KvmProvider};
 
 /// Reads what the record needs from /proc and the detected `host`.
 pub fn fingerprint(host: &Host, tool_versions: BTreeMap<String, String>) -> HostFingerprint {
@@ -27,20 +28,20 @@ pub fn fingerprint(host: &Host, tool_versions: BTreeMap<String, String>) -> Host
     let memory_total_bytes = procfs::Meminfo::current().map(|m| m.mem_total).unwrap_or(0);
     let (kvm_provider, kvm_detail) = match (&host.kvm.provider, &host.kvm.problem) {
         (_, Some(problem)) if problem.contains("not found") => {
-            ("absent".to_string(), problem.clone())
+            (KvmProvider::Absent, problem.clone())
         }
         (provider, problem) => {
             let kind = match provider {
-                KvmProvider::Hardware { .. } => "hardware",
-                KvmProvider::Nested { .. } => "nested",
-                KvmProvider::Software { .. } => "software",
-                KvmProvider::Unknown => "unknown",
+                kvm::KvmProvider::Hardware { .. } => KvmProvider::Hardware,
+                kvm::KvmProvider::Nested { .. } => KvmProvider::Nested,
+                kvm::KvmProvider::Software { .. } => KvmProvider::Software,
+                kvm::KvmProvider::Unknown => KvmProvider::Unknown,
             };
             let detail = match problem {
                 Some(p) => format!("{provider}; {p}"),
                 None => provider.to_string(),
             };
-            (kind.to_string(), detail)
+            (kind, detail)
         }
     };
     HostFingerprint {
@@ -52,7 +53,12 @@ pub fn fingerprint(host: &Host, tool_versions: BTreeMap<String, String>) -> Host
             .map(|n| n.get() as u32)
             .unwrap_or(1),
         memory_total_bytes,
-        cgroup_mode: host.cgroup.short_name().to_string(),
+        cgroup_mode: match host.cgroup {
+            CgroupLayout::Unified { .. } => CgroupMode::V2,
+            CgroupLayout::Legacy { .. } => CgroupMode::V1,
+            CgroupLayout::Hybrid { .. } => CgroupMode::Hybrid,
+            CgroupLayout::Unsupported { .. } => CgroupMode::Unsupported,
+        },
         cgroup_detail: host.cgroup.to_string(),
         kvm_provider,
         kvm_detail,

@@ -3,6 +3,7 @@ mod cli;
 mod density_command;
 mod exports;
 mod progress;
+mod select;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,9 +14,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use isobench::runner::{self, RunOptions};
-use isobench::{fingerprint, output};
+use isobench::{fingerprint, output, record};
 use isolators::registry::{self, IsolatorOptions};
-use isolators::{Host, Isolator, Workload};
+use isolators::Host;
 
 use cli::{Cli, Command, CompareArgs, EngineArgs, ReportArgs, RunArgs};
 
@@ -65,48 +66,18 @@ fn registry_options(args: &EngineArgs) -> IsolatorOptions {
 
 fn list(args: &EngineArgs) -> Result<ExitCode> {
     let host = Host::detect();
-    println!("{:<18} {:<10} {:<10} status", "isolator", "class", "kernel");
-    for isolator in registry::all(&registry_options(args)) {
-        let description = isolator.describe();
-        let status = match isolator.availability(&host) {
-            isolators::Availability::Available => format!("available — {}", description.version),
-            isolators::Availability::Unavailable { reason } => format!("unavailable: {reason}"),
-        };
-        let kernel = format!("{:?}", description.kernel).to_lowercase();
-        let kind = format!("{:?}", isolator.kind()).to_lowercase();
-        println!(
-            "{:<18} {:<10} {:<10} {status}",
-            isolator.name(),
-            kind,
-            kernel
-        );
-    }
+    let isolators: Vec<reports::IsolatorRecord> = registry::all(&registry_options(args))
+        .iter()
+        .map(|i| record::isolator_record(i.as_ref(), record::status(i.availability(&host))))
+        .collect();
+    print!("{}", reports::list::render(&isolators));
     Ok(ExitCode::SUCCESS)
-}
-
-/// Picks the isolators named in `-i` (always with the process baseline first).
-fn select(names: &[String], options: &IsolatorOptions) -> Result<Vec<Box<dyn Isolator>>> {
-    let all = registry::all(options);
-    let known: Vec<String> = all.iter().map(|i| i.name().to_string()).collect();
-    let wants_all = names.iter().any(|n| n == "all");
-    for name in names.iter().filter(|n| *n != "all") {
-        if !known.contains(name) {
-            bail!(
-                "unknown isolator {name:?}: choose from {} (or all); `isobench list` shows them",
-                known.join(", ")
-            );
-        }
-    }
-    Ok(all
-        .into_iter()
-        .filter(|i| wants_all || i.name() == "process" || names.iter().any(|n| n == i.name()))
-        .collect())
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
     let workload = args
         .workload
-        .parse::<Workload>()?
+        .parse::<isolators::Workload>()?
         .with_startup_delay_us(args.inject_startup_delay_us);
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!(
@@ -115,7 +86,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     let options = registry_options(&args.engines);
-    let isolators = select(&args.isolators, &options)?;
+    let isolators = select::for_run(&args.isolators, &options)?;
     let out_dir = args.out.clone().unwrap_or_else(output::default_run_dir);
     output::prepare_dir(&out_dir)?;
 
@@ -158,7 +129,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
-    if let Some(line) = isobench::record::prepare_failures(&record) {
+    if let Some(line) = record::prepare_failures(&record) {
         eprintln!("{line}");
         return Ok(ExitCode::FAILURE);
     }
@@ -188,10 +159,8 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
             display_paths(&args.new)
         );
     }
-    for caveat in isobench::compare::caveats(&base, &new, &comparisons, args.threshold / 100.0) {
-        println!("! {caveat}");
-    }
-    print!("{}", isobench::compare::render(&comparisons));
+    let caveats = isobench::compare::caveats(&base, &new, &comparisons, args.threshold / 100.0);
+    print!("{}", reports::compare::render(&caveats, &comparisons));
     if let Some(limit) = args.fail_on_regression {
         let regressions = isobench::compare::regressions(&comparisons, limit / 100.0);
         if !regressions.is_empty() {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use isolators::{Host, Isolator, Prepared, Workload};
-use reports::{Failure, HostFingerprint, RunConfig, RunRecord, SCHEMA_VERSION};
+use reports::{Failure, HostFingerprint, Order, RunConfig, RunRecord, Status};
 
 use crate::output::utc_timestamp;
 use crate::record;
@@ -50,53 +50,41 @@ pub fn run(
     progress: &dyn Progress,
     checkpoint: &mut dyn FnMut(&RunRecord) -> Result<()>,
 ) -> Result<RunRecord> {
-    let now = utc_timestamp();
-    let mut record = RunRecord {
-        schema_version: SCHEMA_VERSION,
-        isobench_version: env!("CARGO_PKG_VERSION").to_string(),
-        git_revision: env!("ISOBENCH_GIT_REVISION").to_string(),
-        started_at: now.clone(),
-        updated_at: now,
-        complete: false,
-        config: RunConfig {
-            runs: options.runs,
-            warmup: options.warmup,
-            workload: options.workload.to_string(),
-            timeout_ms: options.timeout.as_millis() as u64,
-            order: "interleaved".into(),
-            isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
-        },
-        host: fingerprint,
-        isolators: Vec::new(),
-        warnings: Vec::new(),
-        density: Vec::new(),
+    let config = RunConfig {
+        runs: options.runs,
+        warmup: options.warmup,
+        workload: options.workload,
+        timeout_ms: options.timeout.as_millis() as u64,
+        order: Order::Interleaved,
+        isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
     };
+    let mut record = record::new_run(config, fingerprint);
     let software_kvm = host.kvm.is_software();
     let mut active = Vec::new();
     for isolator in isolators {
         let availability = isolator.availability(host);
         let index = record.isolators.len();
-        let reason = match availability {
-            isolators::Availability::Available => None,
-            isolators::Availability::Unavailable { reason } => Some(reason),
-        };
+        let status = record::status(availability);
         record
             .isolators
-            .push(record::isolator_record(isolator.as_ref(), reason.clone()));
-        if let Some(reason) = reason {
+            .push(record::isolator_record(isolator.as_ref(), status.clone()));
+        if let Status::Unavailable { reason } = status {
             progress.note(&format!("{}: unavailable: {reason}", isolator.name()));
             continue;
         }
         let prepared = match Prepared::new(isolator.as_ref(), &options.workload) {
             Ok(prepared) => prepared,
             Err(e) => {
-                let reason = format!("{}: {e}", record::PREPARE_FAILED);
+                let status = Status::PrepareFailed {
+                    error: e.to_string(),
+                };
+                let reason = status.reason().unwrap_or_default();
                 progress.note(&format!("{}: {reason}", isolator.name()));
-                record.isolators[index].unavailable_reason = Some(reason);
+                record.isolators[index].status = status;
                 continue;
             }
         };
-        record.isolators[index].disk = Some(record::disk_record(prepared.disk()));
+        record.isolators[index].disk = Some(prepared.disk().clone());
         active.push(Active {
             prepared,
             record_index: index,

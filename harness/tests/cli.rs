@@ -125,7 +125,7 @@ fn run_writes_raw_samples_and_report_rerenders_them() {
     assert!(process
         .samples
         .iter()
-        .all(|s| s.startup_ns > 0 && s.memory.pss_bytes > 0 && s.teardown_ns > 0));
+        .all(|s| s.startup_ns > 0 && s.memory.usage.pss_bytes > 0 && s.teardown_ns > 0));
     assert!(process.disk.as_ref().unwrap().runtime_apparent_bytes > 0);
     let csv_text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(
@@ -272,12 +272,9 @@ fn an_isolator_that_cannot_prepare_fails_the_command_but_not_the_others() {
         let record = reports::RunRecord::load(&out.join(file)).unwrap();
         let microvm = record.isolator("microvm").unwrap();
         assert!(
-            microvm
-                .unavailable_reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("prepare failed") && r.contains("io")),
+            matches!(&microvm.status, reports::Status::PrepareFailed { error } if error.contains("io")),
             "{command}: {:?}",
-            microvm.unavailable_reason
+            microvm.status
         );
         let process_measured = match command {
             "run" => record.isolator("process").unwrap().samples.len() == 2,

@@ -128,3 +128,48 @@ fn compare_sees_an_injected_slowdown_and_no_change_between_equal_builds() {
             })),
         );
 }
+
+/// A results file written before the schema was typed (kept in reports/tests/fixtures).
+fn old_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../reports/tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn old_format_files_compare_against_themselves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = old_fixture("old-run.json");
+    let same = isobench(tmp.path())
+        .arg("compare")
+        .arg(&run)
+        .arg(&run)
+        .args(["--fail-on-regression", "5"])
+        .assert()
+        .success();
+    let output = String::from_utf8_lossy(&same.get_output().stdout).into_owned();
+    for isolator in ["process", "container", "microvm", "crun", "qemu-microvm"] {
+        assert!(
+            output.lines().any(|l| l.starts_with(isolator)
+                && l.contains("startup_ns")
+                && l.ends_with("no change beyond noise")),
+            "{isolator}:\n{output}"
+        );
+    }
+    assert!(output.contains("! one run on a side"), "{output}");
+
+    let density = old_fixture("old-density.json");
+    let same = isobench(tmp.path())
+        .arg("compare")
+        .arg(&density)
+        .arg(&density)
+        .assert()
+        .success();
+    let output = String::from_utf8_lossy(&same.get_output().stdout).into_owned();
+    assert!(
+        output
+            .lines()
+            .any(|l| l.starts_with("container ×5") && l.contains("no verdict")),
+        "{output}"
+    );
+}

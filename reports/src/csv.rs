@@ -37,25 +37,30 @@ pub fn render(record: &RunRecord) -> Result<Vec<u8>, csv::Error> {
                 .join(";");
             writer.write_record([
                 isolator.name.clone(),
-                isolator.kind.clone(),
+                isolator.kind.as_str().to_string(),
                 s.trial.to_string(),
                 s.sequence.to_string(),
                 s.startup_ns.to_string(),
                 s.teardown_ns.to_string(),
-                s.memory.pss_bytes.to_string(),
-                s.memory.rss_bytes.to_string(),
-                opt(s.memory.cgroup_bytes),
-                opt(s.memory.cgroup_kernel_bytes),
-                opt(s.memory.guest_ram_resident_bytes),
-                opt(s.memory.vmm_overhead_bytes),
+                s.memory.usage.pss_bytes.to_string(),
+                s.memory.usage.rss_bytes.to_string(),
+                opt(s.memory.usage.cgroup_bytes),
+                opt(s.memory.usage.cgroup_kernel_bytes),
+                opt(s.memory.usage.guest_ram_resident_bytes),
+                opt(s.memory.usage.vmm_overhead_bytes),
                 s.memory.footprint_bytes.to_string(),
                 s.memory_overhead_bytes
                     .map(|v| v.to_string())
                     .unwrap_or_default(),
-                s.memory.processes.to_string(),
+                s.memory.usage.processes.to_string(),
                 phases,
                 s.probe_report.get("work_ns").cloned().unwrap_or_default(),
-                isolator.flags.join(";"),
+                isolator
+                    .flags
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";"),
             ])?;
         }
     }

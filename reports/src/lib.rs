@@ -1,14 +1,19 @@
-//! `reports`: the versioned result schema (serde) and pure renderers from records to bytes.
+//! `reports`: the versioned result schema (serde) and every renderer, pure functions from
+//! records to bytes: run reports (terminal, CSV, JSON, Markdown, HTML), the density table,
+//! `isobench compare` and `isobench list`.
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
 pub mod charts;
+pub mod compare;
 pub mod comparison;
 pub mod csv;
+pub mod density;
 pub mod detail;
 pub mod fonts;
 mod grid;
 pub mod html;
 pub mod json;
+pub mod list;
 pub mod markdown;
 pub mod schema;
 pub mod table;

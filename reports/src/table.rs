@@ -1,6 +1,6 @@
 //! The main results table as rows of cells, shared by the terminal, Markdown and HTML renderers:
 //! one row per isolator asked for (unavailable ones too), flagged rows marked with `*`.
-use crate::schema::{IsolatorRecord, RunRecord};
+use crate::schema::{Flag, IsolatorRecord, RunRecord};
 use crate::units;
 
 /// Cells per row.
@@ -46,7 +46,7 @@ pub fn marked_name(isolator: &IsolatorRecord) -> String {
 
 fn row(isolator: &IsolatorRecord) -> [String; COLUMNS] {
     let dash = || "—".to_string();
-    let available = isolator.unavailable_reason.is_none();
+    let available = isolator.status.is_available();
     let summary = isolator.summary.as_ref().filter(|_| available);
     let disk = isolator.disk.as_ref().filter(|_| available);
     let startup = match summary {
@@ -61,8 +61,8 @@ fn row(isolator: &IsolatorRecord) -> [String; COLUMNS] {
     };
     [
         marked_name(isolator),
-        isolator.kind.clone(),
-        isolator.kernel.clone(),
+        isolator.kind.as_str().to_string(),
+        isolator.kernel.as_str().to_string(),
         startup,
         summary.map_or_else(dash, |s| units::duration_ns(s.startup_ns.p95)),
         summary
@@ -91,16 +91,16 @@ pub fn unavailable(record: &RunRecord) -> Vec<(String, String)> {
     record
         .isolators
         .iter()
-        .filter_map(|i| Some((i.name.clone(), i.unavailable_reason.clone()?)))
+        .filter_map(|i| Some((i.name.clone(), i.status.reason()?)))
         .collect()
 }
 
 /// One line per distinct flag: `* software-kvm (microvm, qemu-microvm): <why it matters>`.
 /// The explanation is the run's warning with the same code, when there is one.
 pub fn legend(record: &RunRecord) -> Vec<String> {
-    let mut flags: Vec<&str> = Vec::new();
-    for flag in record.isolators.iter().flat_map(|i| &i.flags) {
-        if !flags.contains(&flag.as_str()) {
+    let mut flags: Vec<Flag> = Vec::new();
+    for &flag in record.isolators.iter().flat_map(|i| &i.flags) {
+        if !flags.contains(&flag) {
             flags.push(flag);
         }
     }
@@ -110,12 +110,12 @@ pub fn legend(record: &RunRecord) -> Vec<String> {
             let names: Vec<&str> = record
                 .isolators
                 .iter()
-                .filter(|i| i.flags.iter().any(|f| f == flag))
+                .filter(|i| i.flags.contains(&flag))
                 .map(|i| i.name.as_str())
                 .collect();
             // The run's warnings with this code, each without its "isolator: " prefix, once.
             let mut reasons: Vec<&str> = Vec::new();
-            for warning in record.warnings.iter().filter(|w| w.code == flag) {
+            for warning in record.warnings.iter().filter(|w| w.code == flag.into()) {
                 let message = warning
                     .isolator
                     .as_ref()

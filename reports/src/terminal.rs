@@ -84,7 +84,7 @@ fn main_table(record: &RunRecord, options: Options) -> String {
     let styles: Vec<Option<&str>> = record
         .isolators
         .iter()
-        .map(|i| i.unavailable_reason.as_ref().map(|_| DIM))
+        .map(|i| (!i.status.is_available()).then_some(DIM))
         .collect();
     let (text, dropped) = grid::render(&columns, &rows, &styles, options.width, options.color);
     text + &hidden_note(&dropped, options.width)

@@ -3,7 +3,7 @@
 mod common;
 
 use reports::comparison::{compare, Class, Property, CLASSES};
-use reports::RunRecord;
+use reports::{Kind, RunRecord};
 
 fn column(class: Class) -> usize {
     CLASSES.iter().position(|c| *c == class).expect("listed")
@@ -99,7 +99,7 @@ fn fixture_rows_compare_the_best_of_each_class() {
 #[test]
 fn a_missing_class_is_not_measured() {
     let mut record = common::record(5, false);
-    record.isolators.retain(|i| i.kind != "microvm");
+    record.isolators.retain(|i| i.kind != Kind::Microvm);
     for row in compare(&record).rows {
         assert!(row.cells[column(Class::Vm)].is_none(), "{:?}", row.property);
         assert!(
@@ -139,7 +139,7 @@ fn containers_without_measurable_overhead_get_no_ratio() {
     for isolator in record
         .isolators
         .iter_mut()
-        .filter(|i| i.kind == "container")
+        .filter(|i| i.kind == Kind::Container)
     {
         let summary = isolator.summary.as_mut().unwrap();
         summary.memory_overhead_bytes.as_mut().unwrap().median = -1500.0;
@@ -162,7 +162,7 @@ fn vms_faster_than_containers_is_said_to_contradict_the_textbook() {
     for isolator in record
         .isolators
         .iter_mut()
-        .filter(|i| i.kind == "microvm" && i.summary.is_some())
+        .filter(|i| i.kind == Kind::Microvm && i.summary.is_some())
     {
         isolator.summary.as_mut().unwrap().startup_ns.median = 1_000_000.0;
     }
@@ -178,7 +178,7 @@ fn vms_faster_than_containers_is_said_to_contradict_the_textbook() {
 #[test]
 fn working_probes_add_a_runtime_row_relative_to_the_process() {
     let mut record = common::record(5, false);
-    record.config.workload = "cpu:1000".into();
+    record.config.workload = "cpu:1000".parse().unwrap();
     set_work_ns(&mut record, "process", 1_000_000);
     for (name, work_ns) in [
         ("container", 1_020_000),

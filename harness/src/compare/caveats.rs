@@ -1,5 +1,5 @@
 //! What could make a comparison's verdicts the host's doing rather than the build's.
-use reports::RunRecord;
+use reports::{RunRecord, WarningCode};
 
 use super::{Comparison, Verdict};
 
@@ -28,7 +28,7 @@ pub fn caveats(
         ));
     }
     let workloads = |runs: &[RunRecord]| {
-        let mut names: Vec<&str> = runs.iter().map(|r| r.config.workload.as_str()).collect();
+        let mut names: Vec<String> = runs.iter().map(|r| r.config.workload.to_string()).collect();
         names.sort();
         names.dedup();
         names.join(", ")
@@ -43,7 +43,7 @@ pub fn caveats(
         let noisy: Vec<&str> = runs
             .iter()
             .flat_map(|run| &run.warnings)
-            .filter(|w| w.code == "noisy-host")
+            .filter(|w| w.code == WarningCode::NoisyHost)
             .map(|w| w.message.as_str())
             .collect();
         if let Some(first) = noisy.first() {

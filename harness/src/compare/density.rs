@@ -44,7 +44,9 @@ pub(super) fn compare_density(
             let label = format!("{isolator} ×{requested}");
             let mut c = compare_metric(&label, metric, &base_runs, &new_runs, noise, rng);
             if base_runs.len() < MIN_RUNS || new_runs.len() < MIN_RUNS {
-                c.verdict = Verdict::NoInterval;
+                c.verdict = Verdict::NoInterval {
+                    runs_needed: MIN_RUNS,
+                };
             }
             out.push(c);
         }

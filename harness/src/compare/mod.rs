@@ -12,10 +12,9 @@
 //! sample noise only, and a caveat says so.
 mod caveats;
 mod density;
-mod render;
 
 pub use caveats::caveats;
-pub use render::render;
+pub use reports::compare::{Comparison, Verdict};
 
 use reports::{RunRecord, Sample};
 
@@ -23,33 +22,6 @@ use crate::stats::quantile;
 
 /// Bootstrap resamples per comparison; enough for stable 2.5/97.5 percentiles.
 const RESAMPLES: usize = 2000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Faster,
-    Slower,
-    NoChange,
-    /// Too few values per side to trust an interval (density points from few runs).
-    NoInterval,
-}
-
-/// One isolator × metric comparison.
-#[derive(Debug, Clone)]
-pub struct Comparison {
-    pub isolator: String,
-    pub metric: &'static str,
-    /// Runs on each side that had samples of this isolator.
-    pub base_runs: usize,
-    pub new_runs: usize,
-    pub base_median: f64,
-    pub new_median: f64,
-    /// (new − base) / base, as a fraction.
-    pub change: f64,
-    pub change_ci_low: f64,
-    pub change_ci_high: f64,
-    /// "lower is better" metrics all: Slower means a regression.
-    pub verdict: Verdict,
-}
 
 /// A per-sample quantity; `None` where a sample lacks it.
 type Metric = (&'static str, fn(&Sample) -> Option<f64>);

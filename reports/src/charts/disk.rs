@@ -18,7 +18,7 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
     let bars: Vec<StackedBar> = record
         .isolators
         .iter()
-        .filter(|i| i.unavailable_reason.is_none())
+        .filter(|i| i.status.is_available())
         .filter_map(|i| {
             let disk = i.disk.as_ref()?;
             let runtime = disk.runtime_apparent_bytes as f64;

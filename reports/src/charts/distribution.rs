@@ -8,7 +8,7 @@ use super::{
     draw_png, font, kind_colour, legend_strip, quantile, row_centre, row_label, row_labels, Area,
     ChartError, DrawResult, Rendered, HEIGHT, WIDTH,
 };
-use crate::schema::{RunRecord, Sample};
+use crate::schema::{Kind, RunRecord, Sample};
 use crate::units;
 
 /// Values spreading more than this factor (max / min) get a log axis.
@@ -31,10 +31,10 @@ pub(crate) fn render(
     let rows: Vec<Row> = record
         .isolators
         .iter()
-        .filter(|i| i.unavailable_reason.is_none() && !i.samples.is_empty())
+        .filter(|i| i.status.is_available() && !i.samples.is_empty())
         .map(|i| Row {
             label: row_label(i),
-            colour: kind_colour(&i.kind),
+            colour: kind_colour(i.kind),
             values_ns: i.samples.iter().map(|s| metric(s) as f64).collect(),
         })
         .collect();
@@ -50,10 +50,10 @@ pub(crate) fn render(
         .fold(f64::INFINITY, f64::min);
     let high = all.fold(0.0f64, f64::max);
     let log = low.is_finite() && high / low > LOG_SPREAD;
-    let mut kinds: Vec<(String, RGBColor)> = Vec::new();
+    let mut kinds: Vec<(Kind, RGBColor)> = Vec::new();
     for isolator in record.isolators.iter().filter(|i| !i.samples.is_empty()) {
         if !kinds.iter().any(|(k, _)| *k == isolator.kind) {
-            kinds.push((isolator.kind.clone(), kind_colour(&isolator.kind)));
+            kinds.push((isolator.kind, kind_colour(isolator.kind)));
         }
     }
     let axis_note = if log { " (log scale)" } else { "" };
@@ -77,7 +77,7 @@ fn paint<X>(
     x: X,
     rows: &[Row],
     title: &str,
-    kinds: &[(String, RGBColor)],
+    kinds: &[(Kind, RGBColor)],
 ) -> DrawResult
 where
     X: AsRangedCoord<Value = f64>,
@@ -86,7 +86,10 @@ where
     root.fill(&WHITE)?;
     let titled = root.titled(title, font(18))?;
     let (legend, plot) = titled.split_vertically(24);
-    let mut legend_entries: Vec<(String, RGBColor)> = kinds.to_vec();
+    let mut legend_entries: Vec<(String, RGBColor)> = kinds
+        .iter()
+        .map(|(kind, colour)| (kind.as_str().to_string(), *colour))
+        .collect();
     legend_entries.push((
         "box: quartiles, line: median, whiskers: min–max".into(),
         WHITE,

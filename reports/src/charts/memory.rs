@@ -23,6 +23,7 @@ const COMPONENTS: [(&str, RGBColor); 4] = [
 
 /// One sample split into [`COMPONENTS`], in bytes.
 fn components(memory: &MemorySample) -> [f64; 4] {
+    let memory = &memory.usage;
     let guest = memory.guest_ram_resident_bytes.unwrap_or(0);
     let vmm = memory.vmm_overhead_bytes.unwrap_or(0);
     let rest = memory.pss_bytes.saturating_sub(guest + vmm);
@@ -85,7 +86,7 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
     let bars: Vec<StackedBar> = record
         .isolators
         .iter()
-        .filter(|i| i.unavailable_reason.is_none() && !i.samples.is_empty())
+        .filter(|i| i.status.is_available() && !i.samples.is_empty())
         .map(bar)
         .collect();
     if bars.is_empty() {

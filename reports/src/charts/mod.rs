@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::schema::{IsolatorRecord, RunRecord};
+use crate::schema::{IsolatorRecord, Kind, RunRecord};
 
 mod bars;
 mod canvas;
@@ -129,13 +129,12 @@ pub(crate) fn font(size: u32) -> TextStyle<'static> {
 }
 
 /// The colour of an isolator class (`kind`), used across charts.
-pub(crate) fn kind_colour(kind: &str) -> RGBColor {
+pub(crate) fn kind_colour(kind: Kind) -> RGBColor {
     match kind {
-        "process" => RGBColor(110, 110, 110),
-        "container" => RGBColor(31, 119, 180),
-        "sandbox" => RGBColor(230, 120, 0),
-        "microvm" => RGBColor(200, 30, 40),
-        _ => RGBColor(120, 60, 170),
+        Kind::Process => RGBColor(110, 110, 110),
+        Kind::Container => RGBColor(31, 119, 180),
+        Kind::Sandbox => RGBColor(230, 120, 0),
+        Kind::Microvm => RGBColor(200, 30, 40),
     }
 }
 

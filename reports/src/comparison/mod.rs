@@ -14,7 +14,7 @@
 //! Pure: everything comes from the record; the renderers lay the [`Comparison`] out.
 mod verdict;
 
-use crate::schema::{IsolatorRecord, RunRecord};
+use crate::schema::{IsolatorRecord, KernelKind, Kind, Mode, RunRecord};
 use crate::units;
 use verdict::{distinct, most_common, Verdicts};
 
@@ -41,11 +41,11 @@ impl Class {
     }
 
     /// The isolator kind that makes up this class.
-    pub fn kind(self) -> &'static str {
+    pub fn kind(self) -> Kind {
         match self {
-            Class::Container => "container",
-            Class::Sandbox => "sandbox",
-            Class::Vm => "microvm",
+            Class::Container => Kind::Container,
+            Class::Sandbox => Kind::Sandbox,
+            Class::Vm => Kind::Microvm,
         }
     }
 }
@@ -184,12 +184,17 @@ pub fn compare(record: &RunRecord) -> Comparison {
             &verdicts,
         ),
         numeric_row(record, Property::Disk, disk, units::bytes, &verdicts),
-        text_row(record, Property::Kernel, |i| i.kernel.clone(), &verdicts),
+        text_row(
+            record,
+            Property::Kernel,
+            |i| i.kernel,
+            |c, v| verdicts.kernel(c, v),
+        ),
         text_row(
             record,
             Property::Boundary,
             |i| i.boundary.clone(),
-            &verdicts,
+            |c, v| verdicts.boundary(c, v),
         ),
     ];
     if has_work_reports(record) {
@@ -220,15 +225,13 @@ pub fn members(record: &RunRecord, class: Class) -> Vec<&IsolatorRecord> {
     record
         .isolators
         .iter()
-        .filter(|i| i.kind == class.kind() && i.unavailable_reason.is_none() && i.summary.is_some())
+        .filter(|i| i.kind == class.kind() && i.status.is_available() && i.summary.is_some())
         .collect()
 }
 
 /// A runtime row belongs only to workloads that do work and report how long it took.
 fn has_work_reports(record: &RunRecord) -> bool {
-    let workload = record.config.workload.as_str();
-    workload != "noop"
-        && !workload.starts_with("touch")
+    !matches!(record.config.workload.mode, Mode::Noop | Mode::Touch { .. })
         && record.isolators.iter().any(|i| work_median_ns(i).is_some())
 }
 
@@ -312,13 +315,13 @@ fn numeric_row(
     }
 }
 
-fn text_row(
+fn text_row<T: Clone + PartialEq + Shown>(
     record: &RunRecord,
     property: Property,
-    value: impl Fn(&IsolatorRecord) -> String,
-    verdicts: &Verdicts,
+    value: impl Fn(&IsolatorRecord) -> T,
+    verdict: impl Fn(&[T], &[T]) -> String,
 ) -> Row {
-    let per_class: Vec<Vec<String>> = CLASSES
+    let per_class: Vec<Vec<T>> = CLASSES
         .iter()
         .map(|&class| members(record, class).into_iter().map(&value).collect())
         .collect();
@@ -330,10 +333,11 @@ fn text_row(
             let others = distinct(values).len() - 1;
             Some(Cell {
                 best: if others == 0 {
-                    common
+                    common.shown()
                 } else {
                     format!(
-                        "{common} (+{others} other{})",
+                        "{} (+{others} other{})",
+                        common.shown(),
                         if others == 1 { "" } else { "s" }
                     )
                 },
@@ -344,11 +348,28 @@ fn text_row(
             })
         })
         .collect();
-    let verdict = verdicts.text(property, &per_class[0], &per_class[2]);
+    let verdict = verdict(&per_class[0], &per_class[2]);
     Row {
         property,
         cells,
         ratio: None,
         verdict,
+    }
+}
+
+/// How a text row's value reads in its cell.
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+impl Shown for String {
+    fn shown(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Shown for KernelKind {
+    fn shown(&self) -> String {
+        self.as_str().to_string()
     }
 }

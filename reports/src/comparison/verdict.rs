@@ -1,18 +1,15 @@
 //! The verdict column: one plain sentence per property, phrased from the measured numbers and
 //! set against the textbook claim, with the caveats the record carries (software KVM).
 use super::Property;
-use crate::schema::RunRecord;
+use crate::schema::{Flag, KernelKind, RunRecord};
 use crate::units;
-
-/// The flag an isolator carries when its VM ran on software-emulated KVM.
-pub const SOFTWARE_KVM: &str = "software-kvm";
 
 /// What every verdict needs to know about the run besides the row's numbers.
 pub(super) struct Verdicts {
     /// A VM result was taken on software KVM: VM timings mean nothing.
     vm_software_kvm: bool,
     /// Other flags VM results carry.
-    vm_other_flags: Vec<String>,
+    vm_other_flags: Vec<Flag>,
 }
 
 /// (best, class median) of one class.
@@ -21,11 +18,14 @@ type Pair = Option<(f64, f64)>;
 impl Verdicts {
     pub(super) fn new(record: &RunRecord) -> Verdicts {
         let vms = super::members(record, super::Class::Vm);
-        let flags: Vec<String> =
+        let flags: Vec<Flag> =
             distinct(&vms.iter().flat_map(|i| i.flags.clone()).collect::<Vec<_>>());
         Verdicts {
-            vm_software_kvm: flags.iter().any(|f| f == SOFTWARE_KVM),
-            vm_other_flags: flags.into_iter().filter(|f| f != SOFTWARE_KVM).collect(),
+            vm_software_kvm: flags.contains(&Flag::SoftwareKvm),
+            vm_other_flags: flags
+                .into_iter()
+                .filter(|f| *f != Flag::SoftwareKvm)
+                .collect(),
         }
     }
 
@@ -36,7 +36,8 @@ impl Verdicts {
             out += " — but VM timings are on software KVM and mean nothing";
         }
         if !self.vm_other_flags.is_empty() {
-            out += &format!(" — VM results flagged: {}", self.vm_other_flags.join(", "));
+            let flags: Vec<&str> = self.vm_other_flags.iter().map(|f| f.as_str()).collect();
+            out += &format!(" — VM results flagged: {}", flags.join(", "));
         }
         out
     }
@@ -106,45 +107,59 @@ impl Verdicts {
         format!("{sentence}{caveat}{textbook}")
     }
 
-    pub(super) fn text(&self, property: Property, containers: &[String], vms: &[String]) -> String {
-        let textbook = format!(" (textbook: {})", property.textbook());
-        let (Some(container), Some(vm)) = (most_common(containers), most_common(vms)) else {
-            return match (containers.is_empty(), vms.is_empty()) {
-                (true, true) => "not measured: no container and no VM result".into(),
-                (true, false) => "not measured: no container result to compare with".into(),
-                _ => "not measured: no VM result to compare with".into(),
+    /// The kernel row: whether VMs boot their own kernels and containers share the host's.
+    pub(super) fn kernel(&self, containers: &[KernelKind], vms: &[KernelKind]) -> String {
+        if let Some(missing) = not_measured(containers.is_empty(), vms.is_empty()) {
+            return missing;
+        }
+        let sentence = if vms.iter().all(|k| *k == KernelKind::Own)
+            && containers.iter().all(|k| *k == KernelKind::Shared)
+        {
+            let vms = match vms.len() {
+                1 => "the VM boots its own kernel".to_string(),
+                2 => "both VMs boot their own kernels".to_string(),
+                n => format!("all {n} VMs boot their own kernels"),
             };
+            let containers = match containers.len() {
+                1 => "the container shares".to_string(),
+                2 => "both containers share".to_string(),
+                n => format!("all {n} containers share"),
+            };
+            format!("confirmed here: {vms}, {containers} the host's")
+        } else {
+            let names = |kinds: &[KernelKind]| {
+                let names: Vec<&str> = distinct(kinds).iter().map(|k| k.as_str()).collect();
+                names.join(", ")
+            };
+            format!(
+                "VM kernels here: {}; container kernels: {}",
+                names(vms),
+                names(containers)
+            )
         };
-        let sentence = match property {
-            Property::Kernel => {
-                let all = |values: &[String], wanted: &str| values.iter().all(|v| v == wanted);
-                if all(vms, "own") && all(containers, "shared") {
-                    let vms = match vms.len() {
-                        1 => "the VM boots its own kernel".to_string(),
-                        2 => "both VMs boot their own kernels".to_string(),
-                        n => format!("all {n} VMs boot their own kernels"),
-                    };
-                    let containers = match containers.len() {
-                        1 => "the container shares".to_string(),
-                        2 => "both containers share".to_string(),
-                        n => format!("all {n} containers share"),
-                    };
-                    format!("confirmed here: {vms}, {containers} the host's")
-                } else {
-                    format!(
-                        "VM kernels here: {}; container kernels: {}",
-                        distinct(vms).join(", "),
-                        distinct(containers).join(", ")
-                    )
-                }
-            }
-            Property::Boundary => format!(
-                "containers are isolated by {container}, VMs by {vm}; isobench measures what isolation costs, not how strong it is"
-            ),
-            _ => unreachable!("numeric rows have numbers"),
-        };
-        format!("{sentence}{textbook}")
+        format!("{sentence} (textbook: {})", Property::Kernel.textbook())
     }
+
+    /// The isolation-boundary row: what isolates each class, most common first.
+    pub(super) fn boundary(&self, containers: &[String], vms: &[String]) -> String {
+        let (Some(container), Some(vm)) = (most_common(containers), most_common(vms)) else {
+            return not_measured(containers.is_empty(), vms.is_empty()).unwrap_or_default();
+        };
+        format!(
+            "containers are isolated by {container}, VMs by {vm}; isobench measures what isolation costs, not how strong it is (textbook: {})",
+            Property::Boundary.textbook()
+        )
+    }
+}
+
+/// The verdict of a row that lacks a side; None when both sides have results.
+fn not_measured(no_containers: bool, no_vms: bool) -> Option<String> {
+    Some(match (no_containers, no_vms) {
+        (true, true) => "not measured: no container and no VM result".into(),
+        (true, false) => "not measured: no container result to compare with".into(),
+        (false, true) => "not measured: no VM result to compare with".into(),
+        (false, false) => return None,
+    })
 }
 
 /// `both in milliseconds`, or `containers in milliseconds, VMs in seconds`.
@@ -179,8 +194,8 @@ fn byte_scale(bytes: f64) -> &'static str {
 }
 
 /// The values without repeats, in first-seen order.
-pub(super) fn distinct(values: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+pub(super) fn distinct<T: Clone + PartialEq>(values: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
     for value in values {
         if !out.contains(value) {
             out.push(value.clone());
@@ -190,10 +205,10 @@ pub(super) fn distinct(values: &[String]) -> Vec<String> {
 }
 
 /// The most frequent value (the first seen among equals); None when empty.
-pub(super) fn most_common(values: &[String]) -> Option<String> {
+pub(super) fn most_common<T: Clone + PartialEq>(values: &[T]) -> Option<T> {
     let unique = distinct(values);
-    let count = |v: &String| values.iter().filter(|x| *x == v).count();
-    let mut best: Option<(usize, String)> = None;
+    let count = |v: &T| values.iter().filter(|x| *x == v).count();
+    let mut best: Option<(usize, T)> = None;
     for value in unique {
         let n = count(&value);
         if best.as_ref().is_none_or(|(m, _)| n > *m) {

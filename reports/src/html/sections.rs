@@ -86,7 +86,7 @@ pub(super) fn warnings(record: &RunRecord) -> String {
                 .unwrap_or_default();
             format!(
                 "<li><span class=\"code\">{}</span>{about}{}</li>",
-                escape(&w.code),
+                escape(w.code.as_str()),
                 escape(&w.message)
             )
         })
@@ -234,11 +234,7 @@ pub(super) fn phases(record: &RunRecord) -> String {
 /// Per-isolator notes, flags and failed trials.
 pub(super) fn notes(record: &RunRecord) -> String {
     let mut items = Vec::new();
-    for i in record
-        .isolators
-        .iter()
-        .filter(|i| i.unavailable_reason.is_none())
-    {
+    for i in record.isolators.iter().filter(|i| i.status.is_available()) {
         let mut parts: Vec<String> = Vec::new();
         if !i.version.is_empty() {
             parts.push(format!("version {}", escape(&i.version)));
@@ -246,7 +242,7 @@ pub(super) fn notes(record: &RunRecord) -> String {
         parts.extend(
             i.flags
                 .iter()
-                .map(|f| format!("<span class=\"flag\">flagged {}</span>", escape(f))),
+                .map(|f| format!("<span class=\"flag\">flagged {}</span>", escape(f.as_str()))),
         );
         parts.extend(i.notes.iter().map(|n| escape(n)));
         if !i.failures.is_empty() {

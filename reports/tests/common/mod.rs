@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 
 use reports::schema::*;
 
+/// A schema word (kind, kernel, flag, warning code …) from its JSON spelling.
+pub fn word<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_value(text.into()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
 /// Deterministic pseudo-random numbers in 0..1 (a 64-bit LCG), so snapshots are stable.
 struct Lcg(u64);
 
@@ -160,15 +165,16 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
     }
     isolators.push(IsolatorRecord {
         name: "firecracker".into(),
-        kind: "microvm".into(),
-        kernel: "own".into(),
+        kind: Kind::Microvm,
+        kernel: KernelKind::Own,
         boundary: "KVM virtual machine (Firecracker)".into(),
         version: String::new(),
         notes: vec![],
-        unavailable_reason: Some(
-            "firecracker not found on PATH — install it from the GitHub release and put it on PATH"
-                .into(),
-        ),
+        status: Status::Unavailable {
+            reason:
+                "firecracker not found on PATH — install it from the GitHub release and put it on PATH"
+                    .into(),
+        },
         disk: None,
         samples: vec![],
         failures: vec![],
@@ -177,13 +183,13 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
     });
     let names: Vec<String> = isolators.iter().map(|i| i.name.clone()).collect();
     let mut warnings = vec![
-        Warning { code: "software-kvm".into(), isolator: Some("microvm".into()), message: "/dev/kvm is software KVM (kvm_pvm): VM timings are not representative of hardware virtualization".into() },
-        Warning { code: "noisy-host".into(), isolator: None, message: "load average rose from 0.31 to 1.92 during the run: another workload competed for the 2 cores".into() },
-        Warning { code: "engine-workaround".into(), isolator: Some("crun".into()), message: "crun runs with --no-pivot: pivot_root <on \"tmpfs\"> & nested mounts is refused here".into() },
+        Warning { code: WarningCode::SoftwareKvm, isolator: Some("microvm".into()), message: "/dev/kvm is software KVM (kvm_pvm): VM timings are not representative of hardware virtualization".into() },
+        Warning { code: WarningCode::NoisyHost, isolator: None, message: "load average rose from 0.31 to 1.92 during the run: another workload competed for the 2 cores".into() },
+        Warning { code: WarningCode::EngineWorkaround, isolator: Some("crun".into()), message: "crun runs with --no-pivot: pivot_root <on \"tmpfs\"> & nested mounts is refused here".into() },
     ];
     if runs < 10 {
         warnings.push(Warning {
-            code: "too-few-runs".into(),
+            code: WarningCode::TooFewRuns,
             isolator: None,
             message: format!(
                 "only {runs} runs per isolator: confidence intervals are wide; use --runs 30"
@@ -200,9 +206,9 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         config: RunConfig {
             runs,
             warmup: 2,
-            workload: "noop".into(),
+            workload: Workload::noop(),
             timeout_ms: 30_000,
-            order: "interleaved".into(),
+            order: Order::Interleaved,
             isolators: names,
         },
         host: HostFingerprint {
@@ -212,9 +218,9 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
             cpu_model: "FIXTURE CPU @ 2.20GHz".into(),
             cores: 2,
             memory_total_bytes: 8 * 1024 * MIB,
-            cgroup_mode: "hybrid".into(),
+            cgroup_mode: CgroupMode::Hybrid,
             cgroup_detail: "v1 controllers + cgroup2 at /sys/fs/cgroup/unified".into(),
-            kvm_provider: "software".into(),
+            kvm_provider: KvmProvider::Software,
             kvm_detail: "kvm_pvm module".into(),
             is_root: true,
             tool_versions: BTreeMap::from([
@@ -261,13 +267,15 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
                     })
                     .collect(),
                 memory: MemorySample {
-                    pss_bytes: pss,
-                    rss_bytes: pss + pss / 5,
-                    processes: if s.kind == "process" { 1 } else { 2 },
-                    cgroup_bytes: kernel.map(|k| k + pss),
-                    cgroup_kernel_bytes: kernel,
-                    guest_ram_resident_bytes: vm.map(|v| v.0),
-                    vmm_overhead_bytes: vm.map(|v| v.1),
+                    usage: MemoryUsage {
+                        pss_bytes: pss,
+                        rss_bytes: pss + pss / 5,
+                        processes: if s.kind == "process" { 1 } else { 2 },
+                        cgroup_bytes: kernel.map(|k| k + pss),
+                        cgroup_kernel_bytes: kernel,
+                        guest_ram_resident_bytes: vm.map(|v| v.0),
+                        vmm_overhead_bytes: vm.map(|v| v.1),
+                    },
                     footprint_bytes: pss + kernel.unwrap_or(0),
                 },
                 memory_overhead_bytes: None,
@@ -293,21 +301,21 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
             teardown_ns: metric(|s| s.teardown_ns as f64).expect("samples"),
             footprint_bytes: metric(|s| s.memory.footprint_bytes as f64).expect("samples"),
             memory_overhead_bytes: None,
-            vmm_overhead_bytes: s
-                .vm
-                .and(metric(|s| s.memory.vmm_overhead_bytes.unwrap_or(0) as f64)),
+            vmm_overhead_bytes: s.vm.and(metric(|s| {
+                s.memory.usage.vmm_overhead_bytes.unwrap_or(0) as f64
+            })),
             phase_medians_ns,
         }
     });
     IsolatorRecord {
         name: s.name.into(),
-        kind: s.kind.into(),
-        kernel: s.kernel.into(),
+        kind: word(s.kind),
+        kernel: word(s.kernel),
         boundary: s.boundary.into(),
         version: format!("{}-fixture", s.name),
         notes: s.notes.iter().map(|n| n.to_string()).collect(),
-        unavailable_reason: None,
-        disk: Some(DiskRecord {
+        status: Status::Available,
+        disk: Some(DiskFootprint {
             runtime_apparent_bytes: s.disk.0,
             runtime_allocated_bytes: s.disk.0,
             image_apparent_bytes: s.disk.1,
@@ -326,7 +334,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
             vec![]
         },
         summary,
-        flags: s.flags.iter().map(|f| f.to_string()).collect(),
+        flags: s.flags.iter().map(|f| word(f)).collect(),
     }
 }
 

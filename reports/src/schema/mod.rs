@@ -2,9 +2,16 @@
 //!
 //! Units are in field names (`_ns`, `_bytes`). Every field a later version adds must be
 //! optional (`#[serde(default)]`) so older files still load; a breaking change bumps the version.
+mod load;
+mod vocabulary;
+
 use std::collections::BTreeMap;
 
+pub use isobench_protocol::{DiskFootprint, KernelKind, Kind, MemoryUsage, Mode, Workload};
 use serde::{Deserialize, Serialize};
+
+pub use load::LoadError;
+pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
 /// Bumped on any change an older reader would misread.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -66,10 +73,9 @@ pub struct DensityPoint {
 pub struct RunConfig {
     pub runs: u32,
     pub warmup: u32,
-    pub workload: String,
+    pub workload: Workload,
     pub timeout_ms: u64,
-    /// "interleaved" (A B C A B C …) or "sequential".
-    pub order: String,
+    pub order: Order,
     /// The isolators asked for, in order.
     pub isolators: Vec<String>,
 }
@@ -83,11 +89,9 @@ pub struct HostFingerprint {
     pub cpu_model: String,
     pub cores: u32,
     pub memory_total_bytes: u64,
-    /// "v2", "v1", "hybrid" or "unsupported", with detail.
-    pub cgroup_mode: String,
+    pub cgroup_mode: CgroupMode,
     pub cgroup_detail: String,
-    /// "hardware", "nested", "software", "unknown" or "absent".
-    pub kvm_provider: String,
+    pub kvm_provider: KvmProvider,
     pub kvm_detail: String,
     pub is_root: bool,
     /// Tool name → version string, for every engine looked at.
@@ -101,48 +105,31 @@ pub struct HostFingerprint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IsolatorRecord {
     pub name: String,
-    /// "process", "container", "sandbox" or "microvm".
-    pub kind: String,
-    /// "shared", "userspace" or "own".
-    pub kernel: String,
+    pub kind: Kind,
+    pub kernel: KernelKind,
     /// What isolates the workload.
     pub boundary: String,
     pub version: String,
     #[serde(default)]
     pub notes: Vec<String>,
-    /// None when available; otherwise why not and what to do.
-    pub unavailable_reason: Option<String>,
-    pub disk: Option<DiskRecord>,
+    /// Available, unavailable (why, and what to do) or failed to prepare; in JSON the nullable
+    /// `unavailable_reason` string.
+    #[serde(
+        rename = "unavailable_reason",
+        with = "vocabulary::unavailable_reason",
+        default
+    )]
+    pub status: Status,
+    pub disk: Option<DiskFootprint>,
     /// Measured trials, in run order (warm-ups excluded).
     pub samples: Vec<Sample>,
     /// Trials that failed, with the message.
     #[serde(default)]
     pub failures: Vec<Failure>,
     pub summary: Option<IsolatorSummary>,
-    /// Why this isolator's numbers may not mean what they say (e.g. "software KVM").
+    /// Why this isolator's numbers may not mean what they say (e.g. software KVM).
     #[serde(default)]
-    pub flags: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DiskRecord {
-    pub runtime_apparent_bytes: u64,
-    pub runtime_allocated_bytes: u64,
-    pub image_apparent_bytes: u64,
-    pub image_allocated_bytes: u64,
-    #[serde(default)]
-    pub runtime_files: Vec<String>,
-    #[serde(default)]
-    pub image_files: Vec<String>,
-}
-
-impl DiskRecord {
-    pub fn total_apparent_bytes(&self) -> u64 {
-        self.runtime_apparent_bytes + self.image_apparent_bytes
-    }
-    pub fn total_allocated_bytes(&self) -> u64 {
-        self.runtime_allocated_bytes + self.image_allocated_bytes
-    }
+    pub flags: Vec<Flag>,
 }
 
 /// One trial: one instance from launch to gone.
@@ -171,17 +158,22 @@ pub struct Phase {
     pub at_ns: u64,
 }
 
+/// One memory sample as stored: the isolator's [`MemoryUsage`] fields, then its footprint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemorySample {
-    pub pss_bytes: u64,
-    pub rss_bytes: u64,
-    pub processes: u32,
-    pub cgroup_bytes: Option<u64>,
-    pub cgroup_kernel_bytes: Option<u64>,
-    pub guest_ram_resident_bytes: Option<u64>,
-    pub vmm_overhead_bytes: Option<u64>,
+    #[serde(flatten)]
+    pub usage: MemoryUsage,
     /// pss_bytes + cgroup_kernel_bytes: what the instance costs the host.
     pub footprint_bytes: u64,
+}
+
+impl From<MemoryUsage> for MemorySample {
+    fn from(usage: MemoryUsage) -> MemorySample {
+        MemorySample {
+            footprint_bytes: usage.footprint_bytes(),
+            usage,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,80 +217,14 @@ pub struct Summary {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
-    /// Machine-readable: "software-kvm", "noisy-host", "too-few-runs", "engine-workaround", …
-    pub code: String,
+    /// Machine-readable: `software-kvm`, `noisy-host`, `too-few-runs`, `engine-workaround`, …
+    pub code: WarningCode,
     /// The isolator it concerns, or None for the whole run.
     pub isolator: Option<String>,
     pub message: String,
 }
 
-/// Why a results file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// Not JSON, or not shaped like a run record.
-    #[error("{path}: not an isobench results file: {detail}")]
-    Malformed { path: String, detail: String },
-    /// Written by a different schema version.
-    #[error("{path}: results schema version {found}, this isobench reads version {expected} — re-run, or use the isobench that wrote it")]
-    WrongVersion {
-        path: String,
-        found: u64,
-        expected: u32,
-    },
-    #[error(
-        "{path}: {source} — pass a run.json or density.json written by isobench, or its directory"
-    )]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-}
-
 impl RunRecord {
-    /// Parses a results file, checking the schema version before the shape.
-    pub fn from_json(path: &str, text: &str) -> Result<RunRecord, LoadError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| LoadError::Malformed {
-                path: path.into(),
-                detail: e.to_string(),
-            })?;
-        let found = value
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .ok_or_else(|| LoadError::Malformed {
-                path: path.into(),
-                detail: "no schema_version field".into(),
-            })?;
-        if found != SCHEMA_VERSION as u64 {
-            return Err(LoadError::WrongVersion {
-                path: path.into(),
-                found,
-                expected: SCHEMA_VERSION,
-            });
-        }
-        serde_json::from_value(value).map_err(|e| LoadError::Malformed {
-            path: path.into(),
-            detail: e.to_string(),
-        })
-    }
-
-    /// Loads a results file, or a results directory: its `run.json`, else its `density.json`.
-    pub fn load(path: &std::path::Path) -> Result<RunRecord, LoadError> {
-        let path = if path.is_dir() && !path.join("run.json").exists() {
-            path.join("density.json")
-        } else if path.is_dir() {
-            path.join("run.json")
-        } else {
-            path.to_path_buf()
-        };
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| LoadError::Io {
-            path: name.clone(),
-            source: e,
-        })?;
-        Self::from_json(&name, &text)
-    }
-
     pub fn isolator(&self, name: &str) -> Option<&IsolatorRecord> {
         self.isolators.iter().find(|i| i.name == name)
     }

@@ -104,6 +104,11 @@ pub struct RunArgs {
     /// Per-trial timeout for ready and for teardown, seconds.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub timeout: f64,
+    /// Time budget per isolator, seconds: a slow isolator (an emulated VM) stops after 10
+    /// measured runs once its trials took this long, and says so. 0: every isolator gets
+    /// every run.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub budget: f64,
     /// Directory for run.json, run.csv and run.md (default: results/<UTC time>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -85,6 +85,12 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             args.timeout
         );
     }
+    if !(args.budget.is_finite() && args.budget >= 0.0) {
+        bail!(
+            "--budget {}: must be a number of seconds (0 for no budget)",
+            args.budget
+        );
+    }
     let options = registry_options(&args.engines);
     let isolators = select::for_run(&args.isolators, &options)?;
     let out_dir = args.out.clone().unwrap_or_else(output::default_run_dir);
@@ -103,6 +109,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         warmup: args.warmup,
         workload,
         timeout: Duration::from_secs_f64(args.timeout),
+        budget: (args.budget > 0.0).then(|| Duration::from_secs_f64(args.budget)),
     };
     let progress = progress::Bar::new();
     let json_path = out_dir.join("run.json");

@@ -40,4 +40,8 @@ impl Progress for Bar {
     fn note(&self, message: &str) {
         self.0.println(message);
     }
+    fn skip(&self, trials: u64) {
+        let length = self.0.length().unwrap_or(0);
+        self.0.set_length(length.saturating_sub(trials));
+    }
 }

@@ -22,13 +22,22 @@ pub struct RunOptions {
     pub warmup: u32,
     pub workload: Workload,
     pub timeout: Duration,
+    /// Each isolator's time budget: once its trials took this long and it has
+    /// [`MIN_RUNS_UNDER_BUDGET`] measured runs, it gets no more (hyperfine's idea, per
+    /// isolator). `None`: every isolator gets every run.
+    pub budget: Option<Duration>,
 }
+
+/// Measured runs an isolator gets even when that takes longer than its budget.
+pub const MIN_RUNS_UNDER_BUDGET: u32 = 10;
 
 /// What the runner reports as it goes (a progress bar in the CLI).
 pub trait Progress {
     fn start(&self, total_trials: u64);
     fn trial(&self, isolator: &str, outcome: Result<u64, &str>);
     fn note(&self, message: &str);
+    /// `trials` planned trials will not run (an isolator stopped at its budget).
+    fn skip(&self, trials: u64);
 }
 
 /// A prepared isolator in the run, and where its results go.
@@ -37,6 +46,22 @@ struct Active {
     record_index: usize,
     consecutive_failures: u32,
     successes: u32,
+    /// Wall time of its trials so far, warm-ups included.
+    spent: Duration,
+    /// Set when it stopped at its budget.
+    out_of_budget: bool,
+}
+
+impl Active {
+    /// Whether its budget (if any) says this trial should not run. A slow isolator keeps one
+    /// warm-up, and stops adding measured runs once it has the minimum.
+    fn over_budget(&self, budget: Option<Duration>, warmup: bool, measured: u32) -> bool {
+        let Some(budget) = budget else { return false };
+        match warmup {
+            true => self.successes >= 1 && self.spent >= budget / 4,
+            false => measured >= MIN_RUNS_UNDER_BUDGET && self.spent >= budget,
+        }
+    }
 }
 
 /// Runs the whole comparison. `checkpoint` is called with the record as it stands after
@@ -90,6 +115,8 @@ pub fn run(
             record_index: index,
             consecutive_failures: 0,
             successes: 0,
+            spent: Duration::ZERO,
+            out_of_budget: false,
         });
     }
     progress.start(u64::from(options.warmup + options.runs) * active.len() as u64);
@@ -107,7 +134,26 @@ pub fn run(
                 progress.trial(&name, Err("skipped after repeated failures"));
                 continue;
             }
+            let measured = record.isolators[slot.record_index].samples.len() as u32;
+            if slot.out_of_budget {
+                continue;
+            }
+            if slot.over_budget(options.budget, warmup, measured) {
+                let rounds_left = options.warmup + options.runs - round;
+                if !warmup {
+                    slot.out_of_budget = true;
+                    let note = budget_note(measured, options, slot.spent);
+                    progress.note(&format!("{name}: {note}"));
+                    record.isolators[slot.record_index].notes.push(note);
+                    progress.skip(u64::from(rounds_left));
+                } else {
+                    progress.skip(1);
+                }
+                continue;
+            }
+            let started = Instant::now();
             let outcome = run_trial(&mut slot.prepared, options.timeout);
+            slot.spent += started.elapsed();
             let entry = &mut record.isolators[slot.record_index];
             match outcome {
                 Ok(result) => {
@@ -158,4 +204,14 @@ pub fn run(
     record::finish(&mut record, software_kvm);
     checkpoint(&record)?;
     Ok(record)
+}
+
+/// Why an isolator has fewer runs than asked, for its notes and the terminal.
+fn budget_note(measured: u32, options: &RunOptions, spent: Duration) -> String {
+    let per_trial = spent.as_secs_f64() / f64::from(measured.max(1) + options.warmup.min(1));
+    format!(
+        "{measured} of {} runs: its {:.0} s time budget ran out at {per_trial:.2} s a trial (--budget 0 lifts it)",
+        options.runs,
+        options.budget.unwrap_or_default().as_secs_f64()
+    )
 }

@@ -28,7 +28,8 @@ pub struct EngineSpec {
 /// One engine executable: where it is, and what it says its version is (asked once).
 #[derive(Debug)]
 pub struct Engine {
-    name: &'static str,
+    /// The isolator's name: the `--engine` key, and how messages name the engine.
+    name: String,
     program: &'static str,
     install_hint: &'static str,
     version_marker: &'static str,
@@ -38,18 +39,28 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(spec: EngineSpec, options: &IsolatorOptions) -> Engine {
+        Engine::for_isolator(spec, spec.name, options)
+    }
+
+    /// The engine of a second isolator over the same program (e.g. `qemu-microvm-linux`):
+    /// `--engine <isolator>=PATH` overrides it, else `--engine <spec.name>=PATH`.
+    pub fn for_isolator(spec: EngineSpec, isolator: &str, options: &IsolatorOptions) -> Engine {
+        let override_path = options
+            .engine_paths
+            .get(isolator)
+            .or_else(|| options.engine_paths.get(spec.name));
         Engine {
-            name: spec.name,
+            name: isolator.to_string(),
             program: spec.program,
             install_hint: spec.install_hint,
             version_marker: spec.version_marker,
-            override_path: options.engine_paths.get(spec.name).cloned(),
+            override_path: override_path.cloned(),
             version: OnceLock::new(),
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The executable, or a sentence saying how to get one.

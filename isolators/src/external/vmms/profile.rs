@@ -119,7 +119,7 @@ impl<P: VmmProfile> VmmIsolator<P> {
             (VmmGuest::Linux { .. }, false) => format!("{}-linux", spec.name),
         };
         VmmIsolator {
-            engine: Engine::new(spec, options),
+            engine: Engine::for_isolator(spec, &name, options),
             profile,
             guest,
             name,

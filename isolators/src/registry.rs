@@ -8,7 +8,7 @@ use crate::process::ProcessIsolator;
 /// All isolators, in the order the comparison table shows them.
 pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
     let mut isolators: Vec<Box<dyn Isolator>> = vec![
-        Box::new(ProcessIsolator::default()),
+        Box::new(ProcessIsolator),
         Box::new(ContainerIsolator::new()),
         Box::new(MicrovmIsolator::new(
             VmGuest::Bare,

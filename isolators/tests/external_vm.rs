@@ -48,8 +48,7 @@ fn qemu_microvm_refuses_workloads_the_bare_guest_cannot_run() {
     }
     let error = isolator
         .prepare(&"cpu:5".parse::<Workload>().unwrap(), scratch.path())
-        .err()
-        .expect("the bare guest in qemu runs only noop and touch");
+        .expect_err("the bare guest in qemu runs only noop and touch");
     assert!(error.to_string().contains("noop and touch"), "{error}");
 }
 

@@ -247,8 +247,7 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
     let missing = MicrovmIsolator::new(VmGuest::Linux, Some(scratch.path().join("nope")), None);
     let error = missing
         .prepare(&Workload::noop(), scratch.path())
-        .err()
-        .expect("a missing kernel is refused at prepare");
+        .expect_err("a missing kernel is refused at prepare");
     assert!(
         one_line(&error).contains("--kernel") && error.to_string().contains("no such file"),
         "{error}"
@@ -292,8 +291,7 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
     let bare = MicrovmIsolator::new(VmGuest::Bare, None, None);
     let error = bare
         .prepare(&"syscall:5".parse().unwrap(), scratch.path())
-        .err()
-        .expect("the bare guest cannot make syscalls");
+        .expect_err("the bare guest cannot make syscalls");
     assert!(one_line(&error).contains("microvm-linux"), "{error}");
 
     assert_all_gone(&tracked);

@@ -1,14 +1,14 @@
 //! Kernel images: the PVH vmlinux extracted from Debian's bzImage (when the cache has it), and
 //! from synthetic bzImages built here around a small PVH ELF with every compression the
 //! extraction reads (compressed with the same crates), plus the one-line error of each bad
-//! input.
+//! input; and Debian's kernel fetched with apt into a temporary cache.
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use isolators::kernel::{self, Compression, KernelFormat};
 use isolators::microvm::elf::{pvh_elf, Segment};
-use isolators::testing::run_if;
+use isolators::testing::{check_on_path, run_if};
 use isolators::Error;
 
 /// Where the synthetic kernel's PVH entry (and its one segment) is.
@@ -335,4 +335,45 @@ fn debian_kernel_extracts_to_a_pvh_vmlinux() {
         extraction.as_secs_f64() * 1e3,
         reuse.as_secs_f64() * 1e3
     ));
+}
+
+#[test]
+fn fetch_debian_kernel_into_an_empty_cache() {
+    let ready = check_on_path("apt-get").and_then(|()| check_on_path("dpkg"));
+    if !run_if("fetch_debian_kernel_into_an_empty_cache", "apt", ready) {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let lines = std::cell::RefCell::new(Vec::new());
+    let progress = |line: &str| lines.borrow_mut().push(line.to_string());
+    let fetched = kernel::fetch_debian_kernel(cache.path(), &progress).unwrap();
+    assert_eq!(fetched, cache.path().join("kernel/vmlinuz"));
+    let format = kernel::inspect(&fetched).unwrap();
+    assert!(
+        matches!(
+            format,
+            KernelFormat::BzImage {
+                compression: Some(_),
+                ..
+            }
+        ),
+        "{format}"
+    );
+    let version = std::fs::read_to_string(cache.path().join("kernel/version")).unwrap();
+    assert!(
+        version.trim().starts_with(|c: char| c.is_ascii_digit()),
+        "{version:?}"
+    );
+    let last = lines.borrow().last().cloned().unwrap_or_default();
+    note(&format!("fetch said: {}", lines.borrow().join(" | ")));
+    assert!(last.starts_with("fetched linux-image-"), "{last}");
+    assert_eq!(cached(cache.path()), ["version", "vmlinuz"]);
+    // A second fetch finds that version in place.
+    lines.borrow_mut().clear();
+    kernel::fetch_debian_kernel(cache.path(), &progress).unwrap();
+    assert!(
+        lines.borrow().last().unwrap().contains("already in"),
+        "{:?}",
+        lines.borrow()
+    );
 }

@@ -1,6 +1,7 @@
 //! Guest kernel files: what a kernel file is ([`inspect`]: a bzImage and its payload
 //! compression, an ELF with or without a PVH note), the PVH ELF vmlinux that Firecracker and
-//! Cloud Hypervisor need, extracted from a bzImage and cached ([`vmlinux_for`]).
+//! Cloud Hypervisor need, extracted from a bzImage and cached ([`vmlinux_for`]), and Debian's
+//! kernel fetched into the cache when none is there ([`fetch_debian_kernel`]).
 //!
 //! The cache is `microvm::guest::cache_dir()` (`$ISOBENCH_CACHE`, else
 //! `~/.cache/isobench`), re-exported here as [`cache_dir`]; every function that writes takes it
@@ -8,6 +9,7 @@
 mod bzimage;
 mod compression;
 mod error;
+mod fetch;
 mod pvh;
 mod vmlinux;
 
@@ -16,6 +18,7 @@ use std::path::Path;
 pub use crate::microvm::guest::cache_dir;
 pub use compression::Compression;
 pub use error::KernelError;
+pub use fetch::{fetch_debian_kernel, DEFAULT_PACKAGE};
 pub use pvh::{XEN_ELFNOTE_PHYS32_ENTRY, XEN_NOTE_NAME};
 pub use vmlinux::{extract_vmlinux, image_hash, vmlinux_for, write_atomically};
 

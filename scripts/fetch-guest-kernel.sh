@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Fetches Debian's cloud kernel for microVM guests into the isobench cache, without
-# installing it: `apt-get download` the linux-image-cloud-amd64 metapackage and the
-# linux-image-<version>-cloud-amd64 package it depends on, unpack with `dpkg -x`, keep the
-# kernel (bzImage) and the KVM modules the nested-KVM test loads.
+# Fetches a Debian kernel for microVM guests into the isobench cache, without installing it:
+# `apt-get download` the linux-image-<version> package a metapackage depends on, unpack it
+# with `dpkg -x`, keep the kernel (bzImage) and the KVM modules the nested-KVM test loads,
+# with every module they depend on per the kernel's modules.dep, in load order.
 #
 #   ${ISOBENCH_CACHE:-~/.cache/isobench}/kernel/
-#     vmlinuz  version  modules/{irqbypass,kvm,kvm-amd,kvm-intel}.ko
+#     vmlinuz  version  modules/<name>.ko  modules/order
 #
-# ISOBENCH_KERNEL_PACKAGE picks another metapackage (e.g. linux-image-amd64).
-# Idempotent: does nothing when the cache already holds that version and every file.
+# modules/order names the .ko files, one a line, in the order they load (dependencies
+# first, as modprobe would), for kvm-amd and kvm-intel: e.g. irqbypass.ko kvm.ko kvm-amd.ko
+# kvm-intel.ko. Compressed modules (.ko.xz, .ko.zst, .ko.gz) are stored decompressed.
+#
+# ISOBENCH_KERNEL_PACKAGE picks another metapackage (default linux-image-cloud-amd64; e.g.
+# linux-image-amd64). Idempotent: does nothing when the cache already holds that version
+# and every file.
 set -euo pipefail
 
 cache="${ISOBENCH_CACHE:-$HOME/.cache/isobench}/kernel"
 meta="${ISOBENCH_KERNEL_PACKAGE:-linux-image-cloud-amd64}"
-modules=(irqbypass kvm kvm-amd kvm-intel)
+# The modules the nested-KVM test needs; their dependencies come from modules.dep.
+targets=(kvm-amd kvm-intel)
 
 fail() { echo "fetch-guest-kernel.sh: $*" >&2; exit 1; }
 command -v apt-get >/dev/null || fail "needs apt-get (Debian or Ubuntu); otherwise pass --kernel to isobench"
 command -v dpkg >/dev/null || fail "needs dpkg to unpack the package"
+# depmod -b writes modules.dep into the unpacked tree (packages ship none); it is in sbin.
+depmod=$(PATH="$PATH:/usr/sbin:/sbin" command -v depmod) ||
+  fail "needs depmod (Debian package kmod) to read the modules' dependencies"
 
 depends() { { apt-cache depends "$meta" 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'; }
 image=$(depends)
@@ -30,7 +39,8 @@ version=${image#linux-image-}
 
 complete() {
   [ -f "$cache/vmlinuz" ] && [ "$(cat "$cache/version" 2>/dev/null)" = "$version" ] || return 1
-  for module in "${modules[@]}"; do [ -f "$cache/modules/$module.ko" ] || return 1; done
+  [ -s "$cache/modules/order" ] || return 1
+  while read -r module; do [ -f "$cache/modules/$module" ] || return 1; done <"$cache/modules/order"
 }
 if complete; then
   echo "guest kernel $version already in $cache"
@@ -49,18 +59,51 @@ for deb in "$work"/*.deb; do dpkg -x "$deb" "$work/root"; done
 
 kernel="$work/root/boot/vmlinuz-$version"
 [ -f "$kernel" ] || fail "$image has no /boot/vmlinuz-$version"
-mkdir -p "$cache/modules"
-rm -f "$cache/version" # written last: a cut-short run is redone next time
-cp "$kernel" "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
-for module in "${modules[@]}"; do
-  found=$(find "$work/root/lib/modules/$version" -name "$module.ko" -o -name "$module.ko.xz" -o -name "$module.ko.zst" | head -n 1)
-  [ -n "$found" ] || fail "module $module not found in $image"
-  case "$found" in
-    *.ko.xz) xz -dc "$found" >"$cache/modules/$module.ko.tmp" ;;
-    *.ko.zst) zstd -qdc "$found" >"$cache/modules/$module.ko.tmp" ;;
-    *) cp "$found" "$cache/modules/$module.ko.tmp" ;;
-  esac
-  mv "$cache/modules/$module.ko.tmp" "$cache/modules/$module.ko"
+
+# The package ships modules.order but not modules.dep, which depmod writes at install time:
+# write it here, into the unpacked tree only.
+tree="$work/root/lib/modules/$version"
+if [ ! -d "$tree" ] && [ -d "$work/root/usr/lib/modules/$version" ]; then
+  ln -s usr/lib "$work/root/lib" # a merged-/usr package; depmod -b looks under lib/modules
+fi
+[ -d "$tree" ] || fail "$image has no lib/modules/$version"
+if [ ! -f "$tree/modules.dep" ]; then
+  "$depmod" -b "$work/root" "$version" || fail "depmod -b failed on $image"
+fi
+
+# modules.dep: "path: dep dep …", every dependency listed, the last to be loaded first.
+order=()
+add() {
+  local module
+  for module in "${order[@]}"; do [ "$module" = "$1" ] && return; done
+  order+=("$1")
+}
+for target in "${targets[@]}"; do
+  line=$(grep -m 1 -E "(^|/)$target\.ko(\.xz|\.zst|\.gz)?:" "$tree/modules.dep") ||
+    fail "module $target is not in the modules.dep of $image"
+  read -r -a deps <<<"${line#*:}"
+  for ((i = ${#deps[@]} - 1; i >= 0; i--)); do add "${deps[i]}"; done
+  add "${line%%:*}"
 done
+
+mkdir -p "$cache"
+rm -f "$cache/version" # written last: a cut-short run is redone next time
+rm -rf "$cache/modules" # the modules of another version, or of another package
+mkdir -p "$cache/modules"
+cp "$kernel" "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
+names=()
+for path in "${order[@]}"; do
+  name=$(basename "$path")
+  name="${name%.xz}" name="${name%.zst}" name="${name%.gz}"
+  case "$path" in
+    *.ko.xz) xz -dc "$tree/$path" >"$cache/modules/$name.tmp" ;;
+    *.ko.zst) zstd -qdc "$tree/$path" >"$cache/modules/$name.tmp" ;;
+    *.ko.gz) gzip -dc "$tree/$path" >"$cache/modules/$name.tmp" ;;
+    *) cp "$tree/$path" "$cache/modules/$name.tmp" ;;
+  esac || fail "cannot decompress $path (is xz, zstd or gzip installed?)"
+  mv "$cache/modules/$name.tmp" "$cache/modules/$name"
+  names+=("$name")
+done
+printf '%s\n' "${names[@]}" >"$cache/modules/order"
 echo "$version" >"$cache/version"
-echo "guest kernel $version in $cache ($(du -h "$cache/vmlinuz" | cut -f1))"
+echo "guest kernel $version in $cache ($(du -h "$cache/vmlinuz" | cut -f1)); modules in load order: ${names[*]}"

@@ -24,8 +24,10 @@ apt_install() {
 apt-get update -q
 # cpio: the initramfs test lists archives with it; hyperfine: one-shot comparisons;
 # fonts-dejavu-core + fontconfig: criterion's HTML charts need a system font;
-# chromium: the end-to-end HTML report test; util-linux: unshare; procps: ps in leak checks.
-apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium util-linux procps xz-utils zstd
+# chromium: the end-to-end HTML report test; util-linux: unshare; procps: ps in leak checks;
+# kmod: depmod, which fetch-guest-kernel.sh runs on the unpacked kernel for its modules.dep;
+# xz-utils, zstd: compressed kernel modules.
+apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium util-linux procps xz-utils zstd kmod
 
 "$here/install-peers.sh" --with-podman --start-docker
 "$here/fetch-guest-kernel.sh"

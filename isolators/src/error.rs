@@ -24,6 +24,9 @@ pub enum Error {
     /// An engine or device behaved in a way we cannot use.
     #[error("{0}")]
     Engine(String),
+    /// A kernel file that cannot be used as it is (not a kernel, corrupt, no PVH note, …).
+    #[error(transparent)]
+    Kernel(#[from] crate::kernel::KernelError),
 }
 
 impl Error {

@@ -12,6 +12,7 @@ pub mod fdchannel;
 pub mod host;
 pub mod io_dir;
 pub mod isolator;
+pub mod kernel;
 pub mod kvm;
 pub mod memory;
 pub mod microvm;

@@ -3,9 +3,11 @@
 //! since this host's KVM is software (kvm_pvm) and cannot run a Linux guest.
 //!
 //! The outer VM's /init is this very test binary (with the shared libraries it loads), run
-//! with a filter that selects `inside_the_outer_vm`: it loads irqbypass.ko, kvm.ko and
-//! kvm-amd.ko, drives the isolator code path (prepare, launch, ready, memory, release, gone),
-//! checks that no VMM process is left, and prints a verdict line on the serial console.
+//! with a filter that selects `inside_the_outer_vm`: it loads kvm-amd.ko and the modules it
+//! depends on (the cache's `modules/order`, written by scripts/fetch-guest-kernel.sh from the
+//! kernel's modules.dep; irqbypass.ko, kvm.ko, kvm-amd.ko for a cache that predates it),
+//! drives the isolator code path (prepare, launch, ready, memory, release, gone), checks that
+//! no VMM process is left, and prints a verdict line on the serial console.
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,19 +20,32 @@ const VERDICT: &str = "NESTED-KVM-VERDICT";
 /// The whole outer run took about 25 s on our 2-core build host (TCG, emulated SVM); CI hosts
 /// may be several times slower.
 const OUTER_TIMEOUT: Duration = Duration::from_secs(300);
+/// The KVM modules to load, in order, when the cache has no `modules/order`.
+const FALLBACK_MODULES: [&str; 3] = ["irqbypass.ko", "kvm.ko", "kvm-amd.ko"];
+
+/// The modules the outer VM loads, in order: the cache's `modules/order` without kvm-intel.ko
+/// (the outer CPU is an AMD EPYC with SVM), else [`FALLBACK_MODULES`].
+fn modules_to_load(kernel_dir: &Path) -> Vec<String> {
+    match std::fs::read_to_string(kernel_dir.join("modules/order")) {
+        Ok(order) => order
+            .lines()
+            .map(str::trim)
+            .filter(|name| !name.is_empty() && *name != "kvm-intel.ko")
+            .map(String::from)
+            .collect(),
+        Err(_) => FALLBACK_MODULES.map(String::from).into(),
+    }
+}
 
 #[test]
 fn microvm_linux_boots_in_a_nested_kvm_guest() {
     let kernel_dir = isolators::microvm::guest::cache_dir().join("kernel");
     let ready = (|| {
         isolators::testing::check_on_path("qemu-system-x86_64")?;
-        for file in [
-            "vmlinuz",
-            "modules/kvm.ko",
-            "modules/kvm-amd.ko",
-            "modules/irqbypass.ko",
-        ] {
-            if !kernel_dir.join(file).is_file() {
+        let modules = modules_to_load(&kernel_dir);
+        let files = modules.iter().map(|name| format!("modules/{name}"));
+        for file in std::iter::once("vmlinuz".to_string()).chain(files) {
+            if !kernel_dir.join(&file).is_file() {
                 return Err(format!(
                     "{} missing — run scripts/fetch-guest-kernel.sh",
                     kernel_dir.join(file).display()
@@ -107,9 +122,11 @@ fn drive_isolator() -> Result<String, String> {
         )
         .map_err(|e| format!("mount {target}: {e}"))?;
     }
-    for module in ["irqbypass", "kvm", "kvm-amd"] {
-        let file = std::fs::File::open(format!("/modules/{module}.ko"))
-            .map_err(|e| format!("{module}.ko: {e}"))?;
+    let order =
+        std::fs::read_to_string("/modules/order").map_err(|e| format!("/modules/order: {e}"))?;
+    for module in order.lines() {
+        let file = std::fs::File::open(format!("/modules/{module}"))
+            .map_err(|e| format!("{module}: {e}"))?;
         nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty())
             .map_err(|e| format!("load {module}: {e}"))?;
     }
@@ -182,7 +199,7 @@ fn drive_isolator() -> Result<String, String> {
 }
 
 /// The outer VM's initramfs: this test binary as /init, isobench-vmm, the guest kernel, the
-/// KVM modules, and every shared library those two executables load.
+/// KVM modules with `modules/order`, and every shared library those two executables load.
 fn outer_initramfs(kernel_dir: &Path) -> Vec<u8> {
     let test_binary = std::env::current_exe().unwrap();
     let vmm = find_vmm().unwrap();
@@ -195,13 +212,17 @@ fn outer_initramfs(kernel_dir: &Path) -> Vec<u8> {
             0o644,
         ),
     ];
-    for module in ["irqbypass", "kvm", "kvm-amd"] {
+    let modules = modules_to_load(kernel_dir);
+    for module in &modules {
         files.push((
-            format!("modules/{module}.ko"),
-            std::fs::read(kernel_dir.join(format!("modules/{module}.ko"))).unwrap(),
+            format!("modules/{module}"),
+            std::fs::read(kernel_dir.join("modules").join(module)).unwrap(),
             0o644,
         ));
     }
+    // What the outer VM loads, in this order (see `modules_to_load`).
+    let order: String = modules.iter().map(|m| format!("{m}\n")).collect();
+    files.push(("modules/order".into(), order.into_bytes(), 0o644));
     let mut libraries: Vec<PathBuf> = isolators::disk::shared_libraries(&test_binary);
     libraries.extend(isolators::disk::shared_libraries(&vmm));
     libraries.sort();

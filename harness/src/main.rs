@@ -97,6 +97,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     output::prepare_dir(&out_dir)?;
 
     let stop = interrupt_flag()?;
+    isobench::guest_kernel::ensure(&isolators, &options, &|line| eprintln!("{line}"));
 
     let host = Host::detect();
     let versions = isolators

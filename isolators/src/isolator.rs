@@ -111,6 +111,30 @@ pub struct Ready {
     pub report: BTreeMap<String, String>,
 }
 
+impl Ready {
+    /// For a Linux guest whose probe reported its guest clock at /init and at ready: adds the
+    /// phase `init` (when /init started, on the host's clock) in order among the others. The
+    /// guest's clock is only compared with itself, so the two clocks need not agree.
+    pub fn with_guest_boot_phases(mut self, launched_ns: u64) -> Ready {
+        let read = |key: &str| self.report.get(key).and_then(|v| v.parse::<u64>().ok());
+        let (Some(init), Some(ready)) = (
+            read(isobench_protocol::INIT_BOOTTIME_KEY),
+            read(isobench_protocol::READY_BOOTTIME_KEY),
+        ) else {
+            return self;
+        };
+        let ready_at = self.ready_ns.saturating_sub(launched_ns);
+        let init_at = ready_at.saturating_sub(ready.saturating_sub(init));
+        let position = self.phases.iter().position(|(_, at)| *at > init_at);
+        let phase = (isobench_protocol::INIT_PHASE.to_string(), init_at);
+        match position {
+            Some(index) => self.phases.insert(index, phase),
+            None => self.phases.push(phase),
+        }
+        self
+    }
+}
+
 /// Parses `key=value` words from a probe ready line (`ISOBENCH-READY mode=noop work_ns=12`).
 pub fn parse_ready_report(line: &str) -> BTreeMap<String, String> {
     isobench_protocol::ready_report_pairs(line)
@@ -123,4 +147,35 @@ pub fn monotonic_ns() -> u64 {
     let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .expect("CLOCK_MONOTONIC is always available on Linux");
     now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linux_guests_init_lands_between_its_phases() {
+        let ready = Ready {
+            ready_ns: 1_000 + 900,
+            phases: vec![("first-run".into(), 100), ("guest-ready".into(), 900)],
+            report: parse_ready_report(
+                "ISOBENCH-READY mode=noop init_boottime_ns=5000 ready_boottime_ns=5300",
+            ),
+        }
+        .with_guest_boot_phases(1_000);
+        let names: Vec<(&str, u64)> = ready
+            .phases
+            .iter()
+            .map(|(n, at)| (n.as_str(), *at))
+            .collect();
+        assert_eq!(
+            names,
+            [("first-run", 100), ("init", 600), ("guest-ready", 900)]
+        );
+        let plain = Ready {
+            ready_ns: 5,
+            ..Default::default()
+        };
+        assert_eq!(plain.clone().with_guest_boot_phases(1), plain);
+    }
 }

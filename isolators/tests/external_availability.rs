@@ -7,7 +7,7 @@ use isolators::registry::IsolatorOptions;
 use isolators::{Availability, Host, Isolator};
 
 /// The names of every external adapter, each also its `--engine` key.
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 14] = [
     "unshare",
     "bwrap",
     "runc",
@@ -18,6 +18,10 @@ const NAMES: [&str; 10] = [
     "qemu-microvm",
     "firecracker",
     "cloud-hypervisor",
+    "qemu-microvm-linux",
+    "firecracker-linux",
+    "cloud-hypervisor-linux",
+    "qemu-tcg",
 ];
 
 fn every_adapter_with(path_for: impl Fn(&str) -> PathBuf) -> Vec<Box<dyn Isolator>> {
@@ -35,10 +39,11 @@ fn reason(isolator: &dyn Isolator, host: &Host) -> String {
     }
 }
 
-/// Reasons that come before the engine is looked at: not root, or /dev/kvm unusable.
+/// Reasons that come before the engine is looked at: not root, or /dev/kvm unusable (an
+/// emulated VM needs no /dev/kvm).
 fn host_reason(isolator: &dyn Isolator, reason: &str, host: &Host) -> bool {
-    (!host.is_root && reason.contains("root"))
-        || (isolator.kind() == isolators::Kind::Microvm && host.kvm.problem.is_some())
+    let kvm_vm = isolator.kind() == isolators::Kind::Microvm && !isolator.emulated();
+    (!host.is_root && reason.contains("root")) || (kvm_vm && host.kvm.problem.is_some())
 }
 
 #[test]

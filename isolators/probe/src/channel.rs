@@ -96,6 +96,26 @@ pub fn exit(channel: &Channel) -> i32 {
     0
 }
 
+/// CLOCK_BOOTTIME in nanoseconds: in a guest, the time since its kernel's clock started
+/// (std has no such clock, and the probe links no libc crate).
+pub fn boottime_ns() -> u64 {
+    const SYS_CLOCK_GETTIME: u64 = 228;
+    const CLOCK_BOOTTIME: u64 = 7;
+    let mut time = [0i64; 2];
+    let result: i64;
+    // SAFETY: clock_gettime writes one struct timespec (two i64 on x86-64) into `time`, which
+    // we own and which outlives the call.
+    unsafe {
+        std::arch::asm!("syscall", inlateout("rax") SYS_CLOCK_GETTIME as i64 => result,
+            in("rdi") CLOCK_BOOTTIME, in("rsi") time.as_mut_ptr(),
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    if result != 0 {
+        return 0;
+    }
+    time[0] as u64 * 1_000_000_000 + time[1] as u64
+}
+
 /// Raw x86-64 port I/O and reboot, std-only (no libc crate) so the probe stays a plain rustc build.
 mod port_io {
     const SYS_IOPERM: u64 = 173;

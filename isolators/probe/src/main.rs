@@ -29,6 +29,8 @@ const EXIT_WORKLOAD: i32 = 3;
 #[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+    // As a guest's /init: the kernel's own boot time, before anything of ours runs.
+    let init_boottime_ns = channel::boottime_ns();
     let config = match Config::from_args_and_env() {
         Ok(config) => config,
         Err(message) => {
@@ -48,7 +50,18 @@ extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
             return EXIT_WORKLOAD;
         }
     };
-    let line = format!("{} {}\n", isobench_protocol::READY_MARKER, outcome.report());
+    let mut line = format!("{} {}", isobench_protocol::READY_MARKER, outcome.report());
+    if config.channel == channel::Channel::Vm {
+        // The guest's clock since its kernel started, at /init and now: the host turns the
+        // difference into the phase /init → ready, and the first into the kernel's boot time.
+        let ready_boottime_ns = channel::boottime_ns();
+        line.push_str(&format!(
+            " {}={init_boottime_ns} {}={ready_boottime_ns}",
+            isobench_protocol::INIT_BOOTTIME_KEY,
+            isobench_protocol::READY_BOOTTIME_KEY
+        ));
+    }
+    line.push('\n');
     if let Err(error) = channel::signal_ready_and_hold(&config.channel, &line) {
         eprintln!("isobench-probe: {error}");
         return EXIT_CHANNEL;

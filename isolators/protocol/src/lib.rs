@@ -28,6 +28,14 @@ pub const BOOT_TIMER_WORK_END: u8 = 125;
 pub const EXIT_PORT: u16 = 0xf4;
 /// The first word of the probe's ready line, on a pipe, stdout or a serial console.
 pub const READY_MARKER: &str = "ISOBENCH-READY";
+/// Ready-line key: the guest's CLOCK_BOOTTIME when the probe started as /init (Linux guests):
+/// the kernel's own boot time.
+pub const INIT_BOOTTIME_KEY: &str = "init_boottime_ns";
+/// Ready-line key: the guest's CLOCK_BOOTTIME when the probe signalled ready.
+pub const READY_BOOTTIME_KEY: &str = "ready_boottime_ns";
+/// The phase a Linux guest's probe started as /init, derived from the two keys above.
+pub const INIT_PHASE: &str = "init";
+
 /// Guest RAM when `--vm-mem` is not given, MiB.
 pub const DEFAULT_GUEST_MEM_MIB: u32 = 128;
 

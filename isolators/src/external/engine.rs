@@ -33,7 +33,8 @@ pub struct Engine {
     program: &'static str,
     install_hint: &'static str,
     version_marker: &'static str,
-    override_path: Option<PathBuf>,
+    /// `--engine KEY=PATH`, as (KEY, PATH).
+    override_path: Option<(String, PathBuf)>,
     version: OnceLock<Result<String, String>>,
 }
 
@@ -45,16 +46,16 @@ impl Engine {
     /// The engine of a second isolator over the same program (e.g. `qemu-microvm-linux`):
     /// `--engine <isolator>=PATH` overrides it, else `--engine <spec.name>=PATH`.
     pub fn for_isolator(spec: EngineSpec, isolator: &str, options: &IsolatorOptions) -> Engine {
-        let override_path = options
-            .engine_paths
-            .get(isolator)
-            .or_else(|| options.engine_paths.get(spec.name));
+        let override_path = [isolator, spec.name].into_iter().find_map(|key| {
+            let path = options.engine_paths.get(key)?;
+            Some((key.to_string(), path.clone()))
+        });
         Engine {
             name: isolator.to_string(),
             program: spec.program,
             install_hint: spec.install_hint,
             version_marker: spec.version_marker,
-            override_path: override_path.cloned(),
+            override_path,
             version: OnceLock::new(),
         }
     }
@@ -66,11 +67,10 @@ impl Engine {
     /// The executable, or a sentence saying how to get one.
     pub fn path(&self) -> Result<PathBuf, String> {
         match &self.override_path {
-            Some(path) if is_executable(path) => Ok(path.clone()),
-            Some(path) => Err(format!(
-                "{} (from --engine {}={}) is not an executable file",
+            Some((_, path)) if is_executable(path) => Ok(path.clone()),
+            Some((key, path)) => Err(format!(
+                "{} (from --engine {key}={}) is not an executable file",
                 path.display(),
-                self.name,
                 path.display()
             )),
             None => crate::host::which(self.program).ok_or_else(|| {

@@ -31,6 +31,8 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(vmms::firecracker::firecracker(options)),
         Box::new(vmms::cloud_hypervisor::cloud_hypervisor(options)),
         Box::new(vmms::qemu::qemu_microvm_linux(options)),
+        Box::new(vmms::firecracker::firecracker_linux(options)),
+        Box::new(vmms::cloud_hypervisor::cloud_hypervisor_linux(options)),
         Box::new(vmms::qemu::qemu_tcg(options)),
     ]
 }

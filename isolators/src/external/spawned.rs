@@ -55,7 +55,11 @@ impl StdioChannel {
             }
             let now = monotonic_ns();
             if now >= deadline {
-                return Err(Error::timeout("the probe's ready line", timeout));
+                let what = match last_line(&self.seen) {
+                    Some(line) => format!("the probe's ready line (last output: {line:?})"),
+                    None => "the probe's ready line (no output at all)".to_string(),
+                };
+                return Err(Error::timeout(what, timeout));
             }
             let left_ms = ((deadline - now) / 1_000_000 + 1).min(i32::MAX as u64) as i32;
             let mut fds = [PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN)];
@@ -376,4 +380,11 @@ impl Drop for Spawned {
         self.kill();
         let _ = std::fs::remove_file(&self.stderr_log);
     }
+}
+
+/// The last non-empty line of what an engine printed, cut to 160 characters.
+fn last_line(seen: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(seen);
+    let line = text.lines().map(str::trim).rfind(|l| !l.is_empty())?;
+    Some(line.chars().take(160).collect())
 }

@@ -182,7 +182,7 @@ impl KernelSearch {
             }
         }
         Err(Error::Unavailable(format!(
-            "no guest kernel: pass --kernel, set ISOBENCH_KERNEL, or run scripts/fetch-guest-kernel.sh (looked in {} and {})",
+            "no guest kernel: pass --kernel, set ISOBENCH_KERNEL, or let `isobench run` fetch Debian's (looked in {} and {})",
             self.cache.display(),
             self.host.display()
         )))
@@ -266,7 +266,9 @@ mod tests {
         assert!(matches!(error, Error::Unavailable(_)));
         let error = error.to_string();
         assert!(
-            error.starts_with("no guest kernel: pass --kernel, set ISOBENCH_KERNEL, or run scripts/fetch-guest-kernel.sh"),
+            error.starts_with(
+                "no guest kernel: pass --kernel, set ISOBENCH_KERNEL, or let `isobench run` fetch"
+            ),
             "{error}"
         );
         assert!(!error.contains('\n'));

@@ -185,11 +185,12 @@ impl Instance for MicrovmInstance {
                             .entry("work_ns".into())
                             .or_insert(work_ns.to_string());
                     }
-                    return Ok(Ready {
+                    let ready = Ready {
                         ready_ns: at_ns,
                         phases,
                         report,
-                    });
+                    };
+                    return Ok(ready.with_guest_boot_phases(self.launched_ns));
                 }
                 Some(VmmEvent::Error { message }) => {
                     let _ = self.reap(Duration::from_secs(5));

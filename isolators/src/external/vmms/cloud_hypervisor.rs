@@ -1,12 +1,13 @@
 //! Cloud Hypervisor booting the guest ELF with its serial port on a terminal; it reboots the
 //! guest on reset, so the VMM is stopped with SIGTERM when the guest's ready line comes twice.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::instance::GuestExit;
 use super::profile::{Console, VmmIsolator, VmmProfile};
 use crate::external::engine::EngineSpec;
 use crate::microvm::guest::GuestImage;
 use crate::options::IsolatorOptions;
+use crate::Error;
 
 /// Cloud Hypervisor, configured on its command line.
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,8 +15,14 @@ pub struct CloudHypervisor;
 
 pub type CloudHypervisorIsolator = VmmIsolator<CloudHypervisor>;
 
+/// The bare-guest row, `cloud-hypervisor`.
 pub fn cloud_hypervisor(options: &IsolatorOptions) -> CloudHypervisorIsolator {
     VmmIsolator::new(CloudHypervisor, options)
+}
+
+/// The Linux-guest row, `cloud-hypervisor-linux`: the vmlinux (PVH ELF) of the same kernel.
+pub fn cloud_hypervisor_linux(options: &IsolatorOptions) -> CloudHypervisorIsolator {
+    VmmIsolator::linux(CloudHypervisor, options)
 }
 
 /// Cloud Hypervisor's arguments for one VM.
@@ -54,13 +61,16 @@ impl VmmProfile for CloudHypervisor {
         "Cloud Hypervisor"
     }
     fn notes(&self) -> Vec<String> {
-        vec!["guest is isobench's bare PVH ELF; the VMM is stopped with SIGTERM when the guest resets (it would reboot)".into()]
+        vec!["the VMM is stopped with SIGTERM when the guest resets (it would reboot)".into()]
     }
     fn exit(&self) -> GuestExit {
         GuestExit::RebootsOnReset
     }
     fn console(&self) -> Console {
         Console::Terminal
+    }
+    fn kernel_image(&self, kernel: &Path) -> Result<PathBuf, Error> {
+        crate::kernel::vmlinux_for(kernel, &crate::kernel::cache_dir())
     }
     fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
         cloud_hypervisor_args(guest)

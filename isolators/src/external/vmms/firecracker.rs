@@ -1,6 +1,6 @@
 //! Firecracker without its API socket (`--no-api --config-file`), booting the guest ELF with
 //! one vCPU; it exits 0 when the guest resets through the i8042.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::instance::GuestExit;
 use super::profile::{VmmIsolator, VmmProfile};
@@ -15,8 +15,14 @@ pub struct Firecracker;
 
 pub type FirecrackerIsolator = VmmIsolator<Firecracker>;
 
+/// The bare-guest row, `firecracker`.
 pub fn firecracker(options: &IsolatorOptions) -> FirecrackerIsolator {
     VmmIsolator::new(Firecracker, options)
+}
+
+/// The Linux-guest row, `firecracker-linux`: the vmlinux (PVH ELF) of the same kernel.
+pub fn firecracker_linux(options: &IsolatorOptions) -> FirecrackerIsolator {
+    VmmIsolator::linux(Firecracker, options)
 }
 
 /// The config file's name in the scratch dir.
@@ -55,7 +61,7 @@ impl VmmProfile for Firecracker {
         "Firecracker"
     }
     fn notes(&self) -> Vec<String> {
-        vec!["--no-api --config-file; guest is isobench's bare PVH ELF, not Linux".into()]
+        vec!["--no-api --config-file".into()]
     }
     fn exit(&self) -> GuestExit {
         GuestExit::ExitsOnReset
@@ -66,6 +72,9 @@ impl VmmProfile for Firecracker {
             .map_err(|e| Error::Engine(format!("firecracker config: {e}")))?;
         std::fs::write(&config, text)
             .map_err(|e| Error::io(format!("cannot write {}", config.display()), e))
+    }
+    fn kernel_image(&self, kernel: &Path) -> Result<PathBuf, Error> {
+        crate::kernel::vmlinux_for(kernel, &crate::kernel::cache_dir())
     }
     fn args(&self, _guest: &GuestImage, scratch: &Path) -> Vec<String> {
         vec![

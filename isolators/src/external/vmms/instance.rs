@@ -93,7 +93,8 @@ impl Instance for VmInstance {
         self.spawned.launched_ns
     }
     fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        self.spawned.wait_ready_phase(timeout, &self.phase)
+        let ready = self.spawned.wait_ready_phase(timeout, &self.phase)?;
+        Ok(ready.with_guest_boot_phases(self.spawned.launched_ns))
     }
     fn resources(&self) -> Resources {
         Resources {

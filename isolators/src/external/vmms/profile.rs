@@ -54,6 +54,10 @@ pub trait VmmProfile: Send + Sync + 'static {
     fn host_problem(&self, _engine: &Engine) -> Option<String> {
         None
     }
+    /// Words this VMM's Linux guest adds to the shared kernel command line (none by default).
+    fn extra_cmdline(&self) -> Option<String> {
+        None
+    }
     /// The kernel file this VMM boots for the Linux guest `kernel` (a bzImage as found): the
     /// same file, or an ELF vmlinux extracted from it for VMMs that need one.
     fn kernel_image(&self, kernel: &Path) -> Result<PathBuf, Error> {
@@ -203,7 +207,11 @@ impl<P: VmmProfile> Isolator for VmmIsolator<P> {
             VmmGuest::Linux { kernel } => {
                 let found = guest::find_kernel(kernel.as_deref())?;
                 let image = self.profile.kernel_image(&found)?;
-                GuestImage::linux(image, workload, self.mem_mib, scratch)?
+                let mut guest = GuestImage::linux(image, workload, self.mem_mib, scratch)?;
+                if let Some(extra) = self.profile.extra_cmdline() {
+                    guest.cmdline = format!("{} {extra}", guest.cmdline);
+                }
+                guest
             }
         };
         self.profile.write_config(&guest, scratch)?;

@@ -80,7 +80,14 @@ impl VmmProfile for QemuTcg {
         "qemu -M microvm -accel tcg"
     }
     fn notes(&self) -> Vec<String> {
-        vec!["emulated: QEMU's TCG translates every guest instruction; no hardware virtualization, timings are not a KVM VM's".into()]
+        vec![
+            "emulated: QEMU's TCG translates every guest instruction; no hardware virtualization, timings are not a KVM VM's".into(),
+            "tsc_early_khz=<host TSC> on the kernel command line: the guest's PIT calibration of the TSC fails under emulation when the host is busy, and the boot then hangs".into(),
+        ]
+    }
+    fn extra_cmdline(&self) -> Option<String> {
+        // Under TCG the guest's TSC is the host's (QEMU reads the host's counter).
+        Some(format!("tsc_early_khz={}", host_tsc_khz()))
     }
     fn exit(&self) -> GuestExit {
         GuestExit::DebugExitPort
@@ -171,4 +178,17 @@ fn missing_machine_or_accel(engine: &Engine, accel: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// The host's TSC rate in kHz, measured against CLOCK_MONOTONIC over 50 ms (to 0.01%).
+fn host_tsc_khz() -> u64 {
+    let tsc = || {
+        // SAFETY: RDTSC reads the time-stamp counter; it has no memory effects and every
+        // x86-64 CPU has it.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    };
+    let (tsc_start, clock_start) = (tsc(), std::time::Instant::now());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (ticks, elapsed) = (tsc() - tsc_start, clock_start.elapsed());
+    (ticks as f64 / elapsed.as_secs_f64() / 1000.0).round() as u64
 }

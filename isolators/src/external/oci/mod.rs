@@ -2,6 +2,7 @@
 //! one [`isolator::OciIsolator`] that writes a bundle per instance and runs `<runtime> run`.
 pub mod bundle;
 pub mod crun;
+pub mod instance;
 pub mod isolator;
 pub mod runc;
 pub mod runsc;

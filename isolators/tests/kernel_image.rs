@@ -308,16 +308,7 @@ fn debian_kernel_extracts_to_a_pvh_vmlinux() {
         return;
     }
     let format = kernel::inspect(&debian).unwrap();
-    assert!(
-        matches!(
-            format,
-            KernelFormat::BzImage {
-                compression: Some(_),
-                ..
-            }
-        ),
-        "{format}"
-    );
+    assert_compressed_bzimage(&format);
     let work = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let vmlinux = kernel::vmlinux_for(&debian, work.path()).unwrap();
@@ -349,16 +340,7 @@ fn fetch_debian_kernel_into_an_empty_cache() {
     let fetched = kernel::fetch_debian_kernel(cache.path(), &progress).unwrap();
     assert_eq!(fetched, cache.path().join("kernel/vmlinuz"));
     let format = kernel::inspect(&fetched).unwrap();
-    assert!(
-        matches!(
-            format,
-            KernelFormat::BzImage {
-                compression: Some(_),
-                ..
-            }
-        ),
-        "{format}"
-    );
+    assert_compressed_bzimage(&format);
     let version = std::fs::read_to_string(cache.path().join("kernel/version")).unwrap();
     assert!(
         version.trim().starts_with(|c: char| c.is_ascii_digit()),
@@ -375,5 +357,18 @@ fn fetch_debian_kernel_into_an_empty_cache() {
         lines.borrow().last().unwrap().contains("already in"),
         "{:?}",
         lines.borrow()
+    );
+}
+
+fn assert_compressed_bzimage(format: &KernelFormat) {
+    assert!(
+        matches!(
+            format,
+            KernelFormat::BzImage {
+                compression: Some(_),
+                ..
+            }
+        ),
+        "{format}"
     );
 }

@@ -7,6 +7,7 @@
 //! - The constants below: the boot-timer port and values, the exit port, the ready marker.
 #![forbid(unsafe_code)]
 
+pub mod guest_image;
 pub mod measure;
 pub mod vmm_events;
 pub mod workload;

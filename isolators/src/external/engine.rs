@@ -9,6 +9,16 @@ use crate::isolator::Availability;
 use crate::options::IsolatorOptions;
 use crate::{reap, Error};
 
+/// Unavailable unless isobench runs as root: `name` needs root here, and isobench does not
+/// set up its rootless mode.
+pub fn require_root(host: &crate::host::Host, name: &str) -> Option<Availability> {
+    (!host.is_root).then(|| {
+        Availability::unavailable(format!(
+            "{name} needs root here (its rootless set-up is not isobench's job) — run isobench as root"
+        ))
+    })
+}
+
 /// How long `ENGINE --version` may take before we call the engine broken.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
 

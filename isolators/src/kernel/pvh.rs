@@ -9,10 +9,7 @@ use object::elf::{FileHeader64, NoteType, ELFCLASS64, ELFDATA2LSB, EM_X86_64};
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{Endianness, ReadRef};
 
-/// XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit physical address PVH boot enters at.
-pub const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
-/// The note's owner name (the ELF note name field, without its terminating NUL).
-pub const XEN_NOTE_NAME: &[u8] = b"Xen";
+pub use isobench_protocol::guest_image::{XEN_ELFNOTE_PHYS32_ENTRY, XEN_NOTE_NAME};
 pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 
 /// Why an ELF file is not an x86-64 kernel whose notes can be read.

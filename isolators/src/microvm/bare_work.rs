@@ -15,8 +15,7 @@ use super::asm::Asm;
 
 /// Work memory starts at 2 MiB, after the image.
 pub const WORK_MEMORY_START: u32 = 0x20_0000;
-const PAGE: u32 = 4096;
-const MIB: u32 = 0x10_0000;
+use isobench_protocol::guest_image::{MIB_BYTES as MIB, PAGE_BYTES as PAGE};
 /// The probe's xorshift32 seed (the golden ratio) and rounds per unit.
 const XORSHIFT_SEED: u32 = 0x9E37_79B9;
 const ROUNDS_PER_UNIT: u32 = 1_000_000;

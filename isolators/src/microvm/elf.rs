@@ -4,13 +4,10 @@
 //! isobench-vmm) reads a 4-byte entry, QEMU reads a pointer-sized one for ELF64. An 8-byte
 //! descriptor, as Linux itself emits, satisfies both.
 
-/// XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit physical entry point for PVH boot.
-const XEN_ELFNOTE_PHYS32_ENTRY: u32 = 18;
+use isobench_protocol::guest_image::{EM_X86_64, PT_LOAD, PT_NOTE, XEN_ELFNOTE_PHYS32_ENTRY};
+
 const EHDR_SIZE: usize = 64;
 const PHDR_SIZE: usize = 56;
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-const EM_X86_64: u16 = 62;
 
 /// One loadable segment: its bytes and the memory it occupies (≥ bytes; the rest is zeroed).
 pub struct Segment<'a> {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::cli_support::{cli, executables, image_tag};
 use super::instance::EngineInstance;
-use crate::external::engine::{Engine, EngineSpec};
+use crate::external::engine::{require_root, Engine, EngineSpec};
 use crate::external::spawned::{unique_id, Spawned};
 use crate::host::Host;
 use crate::io_dir::{IoDirs, INSTANCE_TMP};
@@ -113,11 +113,8 @@ impl Isolator for CliIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
-        if !host.is_root {
-            return Availability::unavailable(format!(
-                "{} runs here as root only (rootless set-up is not isobench's job) — run isobench as root",
-                self.profile.engine.name
-            ));
+        if let Some(unavailable) = require_root(host, self.profile.engine.name) {
+            return unavailable;
         }
         if let Availability::Unavailable { reason } = self.engine.availability() {
             return Availability::unavailable(reason);

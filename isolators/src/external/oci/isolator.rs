@@ -2,7 +2,7 @@
 use std::path::Path;
 
 use super::runtime::{Flavor, PreparedOci};
-use crate::external::engine::{Engine, EngineSpec};
+use crate::external::engine::{require_root, Engine, EngineSpec};
 use crate::host::Host;
 use crate::isolator::{Availability, Description, Isolator, KernelKind, Kind, Launcher, Workload};
 use crate::options::IsolatorOptions;
@@ -65,11 +65,8 @@ impl Isolator for OciIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
-        if !host.is_root {
-            return Availability::unavailable(format!(
-                "{} needs root here (rootless mode is not set up by isobench) — run isobench as root",
-                self.profile.engine.name
-            ));
+        if let Some(unavailable) = require_root(host, self.profile.engine.name) {
+            return unavailable;
         }
         if let Some(problem) = &self.profile.host_problem {
             return Availability::unavailable(problem.clone());

@@ -1,6 +1,6 @@
 //! QEMU's `-M microvm` machine: no firmware, no PCI, a 16550 on stdio, `isa-debug-exit` at
-//! 0xf4 so the guest ends QEMU with exit status 1. Two profiles: [`QemuMicrovm`] on KVM (bare
-//! and Linux guests) and [`QemuTcg`], the same Linux guest with every instruction emulated by
+//! 0xf4 so the guest ends QEMU with exit status 1. One profile, [`Qemu`], on KVM (bare
+//! and Linux guests) and with TCG: the same Linux guest with every instruction emulated by
 //! TCG — a real VM (own kernel, own devices) on any host QEMU runs on, flagged as emulated.
 use std::path::Path;
 use std::process::Command;
@@ -12,102 +12,83 @@ use crate::microvm::guest::GuestImage;
 use crate::options::IsolatorOptions;
 use isobench_protocol::EXIT_PORT;
 
-/// `qemu-system-x86_64 -M microvm` with KVM.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct QemuMicrovm;
-
-/// `qemu-system-x86_64 -M microvm -accel tcg`: no hardware virtualization.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct QemuTcg;
-
-pub type QemuMicrovmIsolator = VmmIsolator<QemuMicrovm>;
-
-/// The bare-guest row, `qemu-microvm`.
-pub fn qemu_microvm(options: &IsolatorOptions) -> QemuMicrovmIsolator {
-    VmmIsolator::new(QemuMicrovm, options)
-}
-
-/// The Linux-guest row on KVM, `qemu-microvm-linux`.
-pub fn qemu_microvm_linux(options: &IsolatorOptions) -> QemuMicrovmIsolator {
-    VmmIsolator::linux(QemuMicrovm, options)
-}
-
-/// The emulated Linux-guest row, `qemu-tcg`.
-pub fn qemu_tcg(options: &IsolatorOptions) -> VmmIsolator<QemuTcg> {
-    VmmIsolator::linux(QemuTcg, options)
-}
-
-const QEMU_PROGRAM: &str = "qemu-system-x86_64";
-const QEMU_INSTALL_HINT: &str = "apt-get install qemu-system-x86";
-const QEMU_VERSION_MARKER: &str = "qemu emulator version";
-
-impl VmmProfile for QemuMicrovm {
-    fn engine(&self) -> EngineSpec {
-        EngineSpec {
-            name: "qemu-microvm",
-            program: QEMU_PROGRAM,
-            install_hint: QEMU_INSTALL_HINT,
-            version_marker: QEMU_VERSION_MARKER,
-        }
-    }
-    fn label(&self) -> &'static str {
-        "qemu -M microvm"
-    }
-    fn notes(&self) -> Vec<String> {
-        vec!["-cpu host,-arch-capabilities (software KVM refuses arch-capabilities)".into()]
-    }
-    fn exit(&self) -> GuestExit {
-        GuestExit::DebugExitPort
-    }
-    fn host_problem(&self, engine: &Engine) -> Option<String> {
-        missing_machine_or_accel(engine, "kvm")
-    }
-    fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
-        qemu_args(guest, Accel::Kvm)
-    }
-}
-
-impl VmmProfile for QemuTcg {
-    fn engine(&self) -> EngineSpec {
-        EngineSpec {
-            name: "qemu-tcg",
-            program: QEMU_PROGRAM,
-            install_hint: QEMU_INSTALL_HINT,
-            version_marker: QEMU_VERSION_MARKER,
-        }
-    }
-    fn label(&self) -> &'static str {
-        "qemu -M microvm -accel tcg"
-    }
-    fn notes(&self) -> Vec<String> {
-        vec![
-            "emulated: QEMU's TCG translates every guest instruction; no hardware virtualization, timings are not a KVM VM's".into(),
-            "tsc_early_khz=<host TSC> on the kernel command line: the guest's PIT calibration of the TSC fails under emulation when the host is busy, and the boot then hangs".into(),
-        ]
-    }
-    fn extra_cmdline(&self) -> Option<String> {
-        // Under TCG the guest's TSC is the host's (QEMU reads the host's counter).
-        Some(format!("tsc_early_khz={}", host_tsc_khz()))
-    }
-    fn exit(&self) -> GuestExit {
-        GuestExit::DebugExitPort
-    }
-    fn emulated(&self) -> bool {
-        true
-    }
-    fn host_problem(&self, engine: &Engine) -> Option<String> {
-        missing_machine_or_accel(engine, "tcg")
-    }
-    fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
-        qemu_args(guest, Accel::Tcg)
-    }
-}
-
 /// How QEMU runs guest code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {
     Kvm,
     Tcg,
+}
+
+/// `qemu-system-x86_64 -M microvm`, with KVM or with TCG emulation.
+#[derive(Debug, Clone, Copy)]
+pub struct Qemu {
+    pub accel: Accel,
+}
+
+pub type QemuIsolator = VmmIsolator<Qemu>;
+
+/// The bare-guest row on KVM, `qemu-microvm`.
+pub fn qemu_microvm(options: &IsolatorOptions) -> QemuIsolator {
+    VmmIsolator::new(Qemu { accel: Accel::Kvm }, options)
+}
+
+/// The Linux-guest row on KVM, `qemu-microvm-linux`.
+pub fn qemu_microvm_linux(options: &IsolatorOptions) -> QemuIsolator {
+    VmmIsolator::linux(Qemu { accel: Accel::Kvm }, options)
+}
+
+/// The emulated Linux-guest row, `qemu-tcg`.
+pub fn qemu_tcg(options: &IsolatorOptions) -> QemuIsolator {
+    VmmIsolator::linux(Qemu { accel: Accel::Tcg }, options)
+}
+
+impl VmmProfile for Qemu {
+    fn engine(&self) -> EngineSpec {
+        EngineSpec {
+            name: match self.accel {
+                Accel::Kvm => "qemu-microvm",
+                Accel::Tcg => "qemu-tcg",
+            },
+            program: "qemu-system-x86_64",
+            install_hint: "apt-get install qemu-system-x86",
+            version_marker: "qemu emulator version",
+        }
+    }
+    fn label(&self) -> &'static str {
+        match self.accel {
+            Accel::Kvm => "qemu -M microvm",
+            Accel::Tcg => "qemu -M microvm -accel tcg",
+        }
+    }
+    fn notes(&self) -> Vec<String> {
+        match self.accel {
+            Accel::Kvm => vec!["-cpu host,-arch-capabilities (software KVM refuses arch-capabilities)".into()],
+            Accel::Tcg => vec![
+                "emulated: QEMU's TCG translates every guest instruction; no hardware virtualization, timings are not a KVM VM's".into(),
+                "tsc_early_khz=<host TSC> on the kernel command line: the guest's PIT calibration of the TSC fails under emulation when the host is busy, and the boot then hangs".into(),
+            ],
+        }
+    }
+    fn exit(&self) -> GuestExit {
+        GuestExit::DebugExitPort
+    }
+    fn emulated(&self) -> bool {
+        self.accel == Accel::Tcg
+    }
+    fn host_problem(&self, engine: &Engine) -> Option<String> {
+        let accel = match self.accel {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        };
+        missing_machine_or_accel(engine, accel)
+    }
+    fn extra_cmdline(&self) -> Option<String> {
+        // Under TCG the guest's TSC is the host's (QEMU reads the host's counter).
+        (self.accel == Accel::Tcg).then(|| format!("tsc_early_khz={}", host_tsc_khz()))
+    }
+    fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
+        qemu_args(guest, self.accel)
+    }
 }
 
 /// The QEMU arguments for one VM booting `guest`.

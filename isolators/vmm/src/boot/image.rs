@@ -12,8 +12,10 @@ use crate::config::VmConfig;
 use crate::error::{Error, Result};
 use crate::layout::{low_ram_end, HIGH_MEMORY};
 
-const MIB: u64 = 1 << 20;
-const PAGE: u64 = 4096;
+use isobench_protocol::guest_image::{MIB_BYTES, PAGE_BYTES, PT_LOAD};
+
+const MIB: u64 = MIB_BYTES as u64;
+const PAGE: u64 = PAGE_BYTES as u64;
 /// Where the setup header sits in a bzImage.
 const SETUP_HEADER_OFFSET: usize = 0x1f1;
 /// The kernel reads initrds only below this address unless its header says otherwise.
@@ -22,7 +24,6 @@ const INITRD_ADDR_MAX_DEFAULT: u64 = 0x37ff_ffff;
 const LOADED_HIGH: u8 = 1;
 /// setup_header.xloadflags: the kernel has a 64-bit entry point at +0x200.
 const XLF_KERNEL_64: u16 = 1;
-const PT_LOAD: u32 = 1;
 
 /// What kind of kernel the file holds.
 pub enum Format {

@@ -39,6 +39,20 @@ struct Spec {
     phases: &'static [(&'static str, f64)],
     flags: &'static [&'static str],
     notes: &'static [&'static str],
+    /// A VM booting a Linux kernel (else a microvm boots the bare guest).
+    linux: bool,
+    /// No hardware virtualization (QEMU TCG).
+    emulated: bool,
+}
+
+impl Spec {
+    fn guest(&self) -> GuestKind {
+        match (self.kind, self.linux) {
+            ("microvm", true) => GuestKind::Linux,
+            ("microvm", false) => GuestKind::Bare,
+            _ => GuestKind::None,
+        }
+    }
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -58,6 +72,8 @@ fn specs(large: bool) -> Vec<Spec> {
         phases: &[],
         flags: &[],
         notes: &[],
+        linux: false,
+        emulated: false,
     };
     let mut all = vec![
         Spec { kernel_bytes: None, phases: &[("spawned", 0.6)], ..spec("process", "process", "shared", "none: an ordinary process", 450e3, 120e3, 96 * 1024) },
@@ -167,6 +183,8 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         name: "firecracker".into(),
         kind: Kind::Microvm,
         kernel: KernelKind::Own,
+        guest: Some(GuestKind::Bare),
+        emulated: false,
         boundary: "KVM virtual machine (Firecracker)".into(),
         version: String::new(),
         notes: vec![],
@@ -311,6 +329,8 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
         name: s.name.into(),
         kind: word(s.kind),
         kernel: word(s.kernel),
+        guest: Some(s.guest()),
+        emulated: s.emulated,
         boundary: s.boundary.into(),
         version: format!("{}-fixture", s.name),
         notes: s.notes.iter().map(|n| n.to_string()).collect(),

@@ -43,6 +43,10 @@ fn writes_the_page_and_every_chart() {
         "<a href=\"run.json\">JSON</a>",
         "<a href=\"run.csv\">CSV</a>",
         "VMs vs containers",
+        "<h3 id=\"tier-os\">With an OS (the textbook&#39;s sense)</h3>",
+        "<h3 id=\"tier-floor\">Floor (no OS)</h3>",
+        "VMs with Linux",
+        "(qemu-tcg*, emulated)",
         "95% CI of median",
         "Startup phases",
         "kernel-loaded",
@@ -58,8 +62,9 @@ fn writes_the_page_and_every_chart() {
         !page.contains("http://") && !page.contains("https://"),
         "page refers to the network"
     );
-    // The warnings come before the tables.
+    // The warnings come before the tables, and the OS tier (the headline) before the floor.
     assert!(page.find("id=\"warnings\"") < page.find("id=\"comparison\""));
+    assert!(page.find("id=\"tier-os\"") < page.find("id=\"tier-floor\""));
 }
 
 #[test]
@@ -86,7 +91,7 @@ fn missing_data_is_noted_and_stale_charts_removed() {
 fn a_thirty_run_twelve_isolator_report_stays_under_two_megabytes() {
     let dir = out_dir("html-large");
     let record = common::record(30, true);
-    assert_eq!(record.isolators.len(), 13);
+    assert_eq!(record.isolators.len(), 14);
     html::write(&record, &dir, &LINKS).expect("report written");
     let total: u64 = std::fs::read_dir(&dir)
         .expect("dir")

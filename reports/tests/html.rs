@@ -24,6 +24,7 @@ fn writes_the_page_and_every_chart() {
     let page = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
     for file in [
         "startup.png",
+        "phases.png",
         "memory.png",
         "disk.png",
         "teardown.png",
@@ -187,8 +188,8 @@ fn chromium_loads_every_image_and_renders_the_page() {
         attribute("data-images-total"),
     );
     println!("chromium: {loaded:?} of {total:?} images loaded");
-    assert_eq!(total, Some(5), "the page should have 5 images");
-    assert_eq!(loaded, Some(5), "not every image loaded");
+    assert_eq!(total, Some(6), "the page should have 6 images");
+    assert_eq!(loaded, Some(6), "not every image loaded");
 
     let screenshot = dir.join("screenshot.png");
     let shot = headless(&browser, profile.path())

@@ -161,7 +161,8 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
 }
 
 /// One bar on an axis running to a bit past `axis_ns`, its name left of it and the median
-/// startup after it; segments wide enough carry their own duration.
+/// startup (a statistic of its own, not the segments' sum) after it; segments wide enough
+/// carry their own duration.
 fn draw_bar(
     root: &Area<'_>,
     area: &Area<'_>,
@@ -209,7 +210,7 @@ fn draw_bar(
     }
     let style = font(12).pos(Pos::new(HPos::Left, VPos::Center));
     chart.draw_series([Text::new(
-        units::duration_ns(bar.startup_ns),
+        format!("startup {}", units::duration_ns(bar.startup_ns)),
         (start + axis_ns * 0.01, 0.5),
         style,
     )])?;

@@ -11,6 +11,19 @@ pub fn write_json(path: &Path, record: &RunRecord) -> Result<()> {
     write_atomic(path, &reports::json(record))
 }
 
+/// `comparison.json`: the "VMs vs containers" table in its two tiers (run.json stays the raw
+/// record). Only for a record with trials; returns whether it was written, for the links.
+fn write_comparison(dir: &Path, record: &RunRecord) -> Result<bool> {
+    if !record.has_trials() {
+        return Ok(false);
+    }
+    write_atomic(
+        &dir.join("comparison.json"),
+        &reports::comparison::json::render(record),
+    )?;
+    Ok(true)
+}
+
 fn write_csv(path: &Path, record: &RunRecord) -> Result<()> {
     let bytes = reports::csv::render(record).context("cannot render CSV")?;
     write_atomic(path, &bytes)
@@ -20,21 +33,21 @@ fn write_markdown(path: &Path, record: &RunRecord) -> Result<()> {
     write_atomic(path, reports::markdown::render(record).as_bytes())
 }
 
-/// run.json, run.csv, run.md and the HTML report (index.html + PNG charts) in the run directory.
+/// The raw-data link to comparison.json, when it was written.
+const COMPARISON_LINK: (&str, &str) = ("comparison JSON", "comparison.json");
+
+/// run.json, comparison.json, run.csv, run.md and the HTML report (index.html + PNG charts) in
+/// the run directory.
 pub fn write_run_files(dir: &Path, record: &RunRecord) -> Result<()> {
     write_json(&dir.join("run.json"), record)?;
+    let comparison = write_comparison(dir, record)?;
     write_csv(&dir.join("run.csv"), record)?;
     write_markdown(&dir.join("run.md"), record)?;
-    reports::html::write(
-        record,
-        dir,
-        &[
-            ("JSON", "run.json"),
-            ("CSV", "run.csv"),
-            ("Markdown", "run.md"),
-        ],
-    )
-    .with_context(|| format!("cannot write the HTML report into {}", dir.display()))
+    let mut links = vec![("JSON", "run.json")];
+    links.extend(comparison.then_some(COMPARISON_LINK));
+    links.extend([("CSV", "run.csv"), ("Markdown", "run.md")]);
+    reports::html::write(record, dir, &links)
+        .with_context(|| format!("cannot write the HTML report into {}", dir.display()))
 }
 
 /// A self-contained HTML report in `dir`: the page, its charts, and the raw data it links to.
@@ -42,9 +55,12 @@ fn write_html(dir: &Path, record: &RunRecord) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--html {}: cannot create the directory", dir.display()))?;
     write_json(&dir.join("run.json"), record)?;
+    let comparison = write_comparison(dir, record)?;
     write_csv(&dir.join("run.csv"), record)?;
-    reports::html::write(record, dir, &[("JSON", "run.json"), ("CSV", "run.csv")])
-        .with_context(|| format!("--html {}", dir.display()))
+    let mut links = vec![("JSON", "run.json")];
+    links.extend(comparison.then_some(COMPARISON_LINK));
+    links.push(("CSV", "run.csv"));
+    reports::html::write(record, dir, &links).with_context(|| format!("--html {}", dir.display()))
 }
 
 /// The files asked for with --export-json/--export-csv/--export-markdown.

@@ -67,6 +67,8 @@ pub fn isolator_record(isolator: &dyn Isolator, status: Status) -> IsolatorRecor
         name: isolator.name().to_string(),
         kind: isolator.kind(),
         kernel: description.kernel,
+        guest: Some(isolator.guest()),
+        emulated: isolator.emulated(),
         boundary: description.boundary,
         version: description.version,
         notes: description.notes,
@@ -184,10 +186,17 @@ fn summary(isolator: &IsolatorRecord) -> Option<IsolatorSummary> {
     })
 }
 
+/// Why the isolator's numbers may not mean what they say: an emulated VM is `emulated` (its
+/// instructions never reach KVM, software or not); a KVM VM on a software-KVM host is
+/// `software-kvm`; then noise and missing trials.
 fn flags(isolator: &IsolatorRecord, software_kvm: bool, runs: u32) -> Vec<Flag> {
     let mut flags = Vec::new();
-    if isolator.kind == Kind::Microvm && software_kvm && isolator.status.is_available() {
-        flags.push(Flag::SoftwareKvm);
+    if isolator.status.is_available() {
+        if isolator.emulated {
+            flags.push(Flag::Emulated);
+        } else if isolator.kind == Kind::Microvm && software_kvm {
+            flags.push(Flag::SoftwareKvm);
+        }
     }
     if let Some(summary) = &isolator.summary {
         if summary.startup_ns.coefficient_of_variation > NOISY_CV {
@@ -203,6 +212,7 @@ fn flags(isolator: &IsolatorRecord, software_kvm: bool, runs: u32) -> Vec<Flag> 
 fn warning_for(isolator: &str, flag: Flag) -> Warning {
     let message = match flag {
         Flag::SoftwareKvm => format!("{isolator}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization"),
+        Flag::Emulated => format!("{isolator}: no hardware virtualization: every guest instruction is emulated by QEMU's TCG; timings are not a KVM VM's"),
         Flag::Noisy => format!("{isolator}: startup varies by more than {:.0}% (σ/mean); treat its mean with care", NOISY_CV * 100.0),
         Flag::FewSamples => format!("{isolator}: fewer successful trials than asked; see its failures"),
     };
@@ -210,5 +220,51 @@ fn warning_for(isolator: &str, flag: Flag) -> Warning {
         code: flag.into(),
         isolator: Some(isolator.to_string()),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reports::{GuestKind, KernelKind};
+
+    use super::*;
+
+    fn vm(name: &str, emulated: bool) -> IsolatorRecord {
+        IsolatorRecord {
+            name: name.into(),
+            kind: Kind::Microvm,
+            kernel: KernelKind::Own,
+            guest: Some(GuestKind::Linux),
+            emulated,
+            boundary: String::new(),
+            version: String::new(),
+            notes: Vec::new(),
+            status: Status::Available,
+            disk: None,
+            samples: Vec::new(),
+            failures: Vec::new(),
+            summary: None,
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_emulated_vm_is_flagged_emulated_not_software_kvm() {
+        assert_eq!(flags(&vm("qemu-tcg", true), true, 10), [Flag::Emulated]);
+        assert_eq!(flags(&vm("qemu-tcg", true), false, 10), [Flag::Emulated]);
+        assert_eq!(
+            flags(&vm("qemu-microvm-linux", false), true, 10),
+            [Flag::SoftwareKvm]
+        );
+        assert!(flags(&vm("qemu-microvm-linux", false), false, 10).is_empty());
+        let warning = warning_for("qemu-tcg", Flag::Emulated);
+        assert_eq!(warning.code, WarningCode::Emulated);
+        assert!(
+            warning
+                .message
+                .contains("every guest instruction is emulated by QEMU's TCG"),
+            "{}",
+            warning.message
+        );
     }
 }

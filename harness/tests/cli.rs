@@ -134,12 +134,23 @@ fn run_writes_raw_samples_and_report_rerenders_them() {
         "header plus one row per sample:\n{csv_text}"
     );
     assert!(std::fs::read_to_string(&md).unwrap().contains("process"));
-    for file in ["run.json", "run.csv", "run.md"] {
+    for file in ["run.json", "comparison.json", "run.csv", "run.md"] {
         assert!(
             out.join(file).is_file(),
             "{file} missing from the run directory"
         );
     }
+    // The comparison in its tiers, beside the raw record: no VM ran, and each tier says so.
+    let comparison: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("comparison.json")).unwrap()).unwrap();
+    assert_eq!(comparison["headline"], "os");
+    assert_eq!(
+        comparison["tiers"][0]["missing"],
+        "no Linux-guest VM measured: none in this run"
+    );
+    assert!(std::fs::read_to_string(out.join("index.html"))
+        .unwrap()
+        .contains("href=\"comparison.json\""));
     for results in [out.join("run.json"), out.clone()] {
         isobench(tmp.path())
             .arg("report")

@@ -1,4 +1,5 @@
 //! The JSON rendering: the record itself, pretty-printed (what `RunRecord::load` reads back).
+//! The comparison derived from it is [`crate::comparison::json`] (`comparison.json`).
 use crate::schema::RunRecord;
 
 /// The record as pretty-printed JSON bytes, ending in a newline.

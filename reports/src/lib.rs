@@ -1,6 +1,7 @@
 //! `reports`: the versioned result schema (serde) and every renderer, pure functions from
-//! records to bytes: run reports (terminal, CSV, JSON, Markdown, HTML), the density table,
-//! `isobench compare` and `isobench list`.
+//! records to bytes: run reports (terminal, CSV, JSON, Markdown, HTML), the "VMs vs
+//! containers" comparison in its two tiers (in each of those, and as `comparison.json`), the
+//! density table, `isobench compare` and `isobench list`.
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
 pub mod charts;

@@ -1,5 +1,5 @@
 //! The Markdown rendering: the same tables as the terminal, plus per-isolator statistics.
-use crate::comparison::{self, CLASSES};
+use crate::comparison::{self, Class, CLASSES};
 use crate::schema::RunRecord;
 use crate::{detail, table};
 
@@ -45,7 +45,7 @@ pub fn render(record: &RunRecord) -> String {
     out
 }
 
-/// The results table, what was not measured, and the VMs-vs-containers comparison.
+/// The results table, what was not measured, and the VMs-vs-containers comparison in its tiers.
 fn trial_sections(record: &RunRecord) -> String {
     let mut out = String::new();
     out += "## Results\n\n";
@@ -72,20 +72,36 @@ fn trial_sections(record: &RunRecord) -> String {
     }
     out += "\n## VMs vs containers, measured here\n\n";
     out += "Best isolator of each class, then the class median. Sandboxes (a user-space kernel) are \
-        their own class; the ratio and the verdict compare VMs with containers, best against best.\n\n";
-    let mut header = vec!["property".to_string()];
-    header.extend(CLASSES.iter().map(|c| c.label().to_string()));
-    header.extend(["VM/container".to_string(), "verdict".to_string()]);
-    let rows: Vec<Vec<String>> = comparison::compare(record)
-        .rows
-        .into_iter()
-        .map(|row| {
-            let mut cells = row.text_cells();
-            cells.push(row.verdict);
-            cells
-        })
-        .collect();
-    out += &pipe_table(&header, &rows);
+        their own class; the ratio and the verdict compare VMs with containers, best against best. \
+        Two tiers: VMs that boot a Linux kernel (the textbook's sense, the headline), then the bare \
+        guest (no OS), the least a VM costs.\n";
+    for tier in comparison::compare(record).tiers {
+        out += &format!(
+            "\n### {}\n\n{}\n",
+            tier.tier.title(),
+            escape(&tier.description())
+        );
+        if tier.vms.is_err() {
+            continue;
+        }
+        let mut header = vec!["property".to_string()];
+        header.extend(CLASSES.iter().map(|&c| match c {
+            Class::Vm => tier.tier.vm_label().to_string(),
+            c => c.label().to_string(),
+        }));
+        header.extend(["VM/container".to_string(), "verdict".to_string()]);
+        let rows: Vec<Vec<String>> = tier
+            .rows
+            .into_iter()
+            .map(|row| {
+                let mut cells = row.text_cells();
+                cells.push(row.verdict);
+                cells
+            })
+            .collect();
+        out += "\n";
+        out += &pipe_table(&header, &rows);
+    }
     out
 }
 

@@ -1,6 +1,7 @@
 //! The terminal rendering: host, every warning, the results table with a legend for flagged
-//! isolators, the unavailable ones with their reasons, then the "VMs vs containers" table.
-use crate::comparison::{self, Row, CLASSES};
+//! isolators, the unavailable ones with their reasons, then the "VMs vs containers" table in
+//! its two tiers (with an OS first, then the floor).
+use crate::comparison::{self, Class, Row, TierTable, CLASSES};
 use crate::grid::{self, Column, BOLD, DIM, YELLOW};
 use crate::schema::RunRecord;
 use crate::table;
@@ -90,18 +91,43 @@ fn main_table(record: &RunRecord, options: Options) -> String {
     text + &hidden_note(&dropped, options.width)
 }
 
+/// The "VMs vs containers" table: the OS tier (the headline), then the floor tier, each a
+/// heading line, its table and its verdicts; a tier without VMs is its heading alone.
 fn comparison_table(record: &RunRecord, options: Options) -> String {
     let comparison = comparison::compare(record);
-    let mut columns = vec![Column::new("property").wrap(12)];
-    columns.extend(CLASSES.iter().map(|c| Column::new(c.label()).wrap(14)));
-    columns.push(Column::new("VM/container").right());
-    let rows: Vec<Vec<String>> = comparison.rows.iter().map(Row::text_cells).collect();
     let title = "VMs vs containers, measured here (best isolator of each class, then the class median; * flagged):";
     let mut out = grid::paint(&wrapped(title, "", options.width), BOLD, options.color);
+    for (index, tier) in comparison.tiers.iter().enumerate() {
+        if index > 0 {
+            out += "\n";
+        }
+        out += &grid::paint(
+            &wrapped(&tier.heading(), "", options.width),
+            BOLD,
+            options.color,
+        );
+        if tier.vms.is_ok() {
+            out += &tier_table(tier, options);
+        }
+    }
+    out
+}
+
+fn tier_table(tier: &TierTable, options: Options) -> String {
+    let mut columns = vec![Column::new("property").wrap(12)];
+    columns.extend(CLASSES.iter().map(|&c| {
+        let label = if c == Class::Vm {
+            tier.tier.vm_label()
+        } else {
+            c.label()
+        };
+        Column::new(label).wrap(14)
+    }));
+    columns.push(Column::new("VM/container").right());
+    let rows: Vec<Vec<String>> = tier.rows.iter().map(Row::text_cells).collect();
     let (text, dropped) = grid::render(&columns, &rows, &[], options.width, options.color);
-    out += &text;
-    out += &hidden_note(&dropped, options.width);
-    for row in &comparison.rows {
+    let mut out = text + &hidden_note(&dropped, options.width);
+    for row in &tier.rows {
         let verdict = format!("→ {}: {}", row.property.label(), row.verdict);
         out += &wrapped(&verdict, "  ", options.width);
     }

@@ -41,13 +41,22 @@ pub fn assert_drawn(name: &str, pixels: &[[u8; 3]]) {
 fn every_chart_is_a_non_blank_png_of_the_expected_size() {
     let record = common::record(30, true);
     let all = charts::all(&record).expect("charts draw");
-    assert_eq!(all.len(), 5);
+    assert_eq!(all.len(), 6);
     for chart in &all {
         let Rendered::Png(bytes) = &chart.rendered else {
             panic!("{}: not drawn: {:?}", chart.file_name, chart.rendered);
         };
         let (width, height, pixels) = decode(bytes);
-        assert_eq!((width, height), (WIDTH, HEIGHT), "{}", chart.file_name);
+        // The phase chart grows with its VM rows; the others have one size.
+        if chart.file_name == "phases.png" {
+            assert_eq!(width, WIDTH);
+            assert!(
+                (150..=1200).contains(&height),
+                "phases.png: {height} px high"
+            );
+        } else {
+            assert_eq!((width, height), (WIDTH, HEIGHT), "{}", chart.file_name);
+        }
         assert_drawn(chart.file_name, &pixels);
         assert!(
             bytes.len() < 300_000,
@@ -111,4 +120,35 @@ fn startup_uses_a_linear_axis_for_a_narrow_spread() {
     };
     let (_, _, pixels) = decode(&bytes);
     assert_drawn("startup (one isolator)", &pixels);
+}
+
+#[test]
+fn the_phase_chart_has_a_bar_per_vm_with_phases_and_grows_with_them() {
+    let record = common::record(10, true);
+    let Rendered::Png(bytes) = charts::phases::render(&record).expect("draws") else {
+        panic!("phase chart not drawn");
+    };
+    let (_, tall, pixels) = decode(&bytes);
+    assert_drawn("phases", &pixels);
+    // microvm and qemu-tcg stamp phases, and cloud-hypervisor its one; qemu-microvm none.
+    let mut fewer = record.clone();
+    fewer.isolators.retain(|i| i.name != "cloud-hypervisor");
+    let Rendered::Png(bytes) = charts::phases::render(&fewer).expect("draws") else {
+        panic!("phase chart not drawn");
+    };
+    let (_, short, _) = decode(&bytes);
+    assert!(
+        tall - short >= 60,
+        "one row (and its legend entry) less: {tall} vs {short}"
+    );
+    // No VM stamped phases: no chart, and why.
+    fewer
+        .isolators
+        .iter_mut()
+        .flat_map(|i| &mut i.samples)
+        .for_each(|s| s.phases.clear());
+    let Rendered::NoData(reason) = charts::phases::render(&fewer).expect("no error") else {
+        panic!("drawn without phases");
+    };
+    assert!(reason.contains("phases"), "{reason}");
 }

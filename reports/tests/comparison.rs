@@ -1,8 +1,9 @@
 //! The "VMs vs containers" table: values, ratios and verdicts follow the record's numbers,
-//! missing classes say "not measured", and software-KVM VM timings are called out.
+//! missing classes say "not measured", and software-KVM and emulated VM timings are called out.
+//! (Which VMs each tier takes: tests/tiers.rs.)
 mod common;
 
-use reports::comparison::{compare, Class, Property, CLASSES};
+use reports::comparison::{compare, Class, Property, Tier, CLASSES};
 use reports::{Kind, RunRecord};
 
 fn column(class: Class) -> usize {
@@ -25,7 +26,8 @@ fn set_work_ns(record: &mut RunRecord, name: &str, work_ns: u64) {
 #[test]
 fn fixture_rows_compare_the_best_of_each_class() {
     let record = common::record(10, false);
-    let table = compare(&record);
+    let comparison = compare(&record);
+    let table = comparison.tier(Tier::Floor);
     let properties: Vec<Property> = table.rows.iter().map(|r| r.property).collect();
     assert_eq!(
         properties,
@@ -60,7 +62,7 @@ fn fixture_rows_compare_the_best_of_each_class() {
     );
     assert_eq!(
         vm.isolators, 2,
-        "firecracker is unavailable and not counted"
+        "firecracker is unavailable and not counted, qemu-tcg is in the OS tier"
     );
     let sandbox = startup.cells[column(Class::Sandbox)]
         .as_ref()
@@ -90,9 +92,24 @@ fn fixture_rows_compare_the_best_of_each_class() {
     );
     let kernel = table.row(Property::Kernel).expect("kernel row");
     assert!(
-        kernel.verdict.starts_with("confirmed here"),
+        kernel.verdict.starts_with("the bare guest boots no kernel"),
         "{}",
         kernel.verdict
+    );
+    assert_eq!(
+        kernel.cells[column(Class::Vm)].as_ref().unwrap().best,
+        "none (bare guest)"
+    );
+    let os_kernel = comparison
+        .headline()
+        .row(Property::Kernel)
+        .expect("kernel row");
+    assert!(
+        os_kernel
+            .verdict
+            .starts_with("confirmed here: the VM boots its own kernel"),
+        "{}",
+        os_kernel.verdict
     );
 }
 
@@ -100,19 +117,26 @@ fn fixture_rows_compare_the_best_of_each_class() {
 fn a_missing_class_is_not_measured() {
     let mut record = common::record(5, false);
     record.isolators.retain(|i| i.kind != Kind::Microvm);
-    for row in compare(&record).rows {
-        assert!(row.cells[column(Class::Vm)].is_none(), "{:?}", row.property);
+    for tier in compare(&record).tiers {
+        let missing = tier.vms.as_ref().expect_err("no VM");
         assert!(
-            row.cells[column(Class::Container)].is_some(),
-            "{:?}",
-            row.property
+            missing.ends_with("VM measured: none in this run"),
+            "{missing}"
         );
-        assert_eq!(row.ratio, None);
-        assert!(
-            row.verdict.starts_with("not measured: no VM result"),
-            "{}",
-            row.verdict
-        );
+        for row in tier.rows {
+            assert!(row.cells[column(Class::Vm)].is_none(), "{:?}", row.property);
+            assert!(
+                row.cells[column(Class::Container)].is_some(),
+                "{:?}",
+                row.property
+            );
+            assert_eq!(row.ratio, None);
+            assert!(
+                row.verdict.starts_with("not measured: no VM result"),
+                "{}",
+                row.verdict
+            );
+        }
     }
 }
 
@@ -122,11 +146,13 @@ fn hardware_kvm_timings_carry_no_caveat() {
     for isolator in &mut record.isolators {
         isolator.flags.clear();
     }
-    let table = compare(&record);
-    assert!(table
-        .rows
+    let comparison = compare(&record);
+    assert!(comparison
+        .tiers
         .iter()
+        .flat_map(|t| &t.rows)
         .all(|r| !r.verdict.contains("software KVM")));
+    let table = comparison.tier(Tier::Floor);
     let vm = table.row(Property::Startup).unwrap().cells[column(Class::Vm)]
         .clone()
         .unwrap();
@@ -144,16 +170,15 @@ fn containers_without_measurable_overhead_get_no_ratio() {
         let summary = isolator.summary.as_mut().unwrap();
         summary.memory_overhead_bytes.as_mut().unwrap().median = -1500.0;
     }
-    let row = compare(&record)
-        .row(Property::MemoryOverhead)
-        .cloned()
-        .unwrap();
-    assert_eq!(row.ratio, None);
-    assert!(
-        row.verdict.starts_with("containers add nothing measurable"),
-        "{}",
-        row.verdict
-    );
+    for tier in compare(&record).tiers {
+        let row = tier.row(Property::MemoryOverhead).cloned().unwrap();
+        assert_eq!(row.ratio, None);
+        assert!(
+            row.verdict.starts_with("containers add nothing measurable"),
+            "{}",
+            row.verdict
+        );
+    }
 }
 
 #[test]
@@ -166,13 +191,24 @@ fn vms_faster_than_containers_is_said_to_contradict_the_textbook() {
     {
         isolator.summary.as_mut().unwrap().startup_ns.median = 1_000_000.0;
     }
-    let row = compare(&record).row(Property::Startup).cloned().unwrap();
-    assert!(row.ratio.unwrap() < 1.0);
-    assert!(
-        row.verdict.contains("VMs start faster") && row.verdict.contains("against the textbook"),
-        "{}",
-        row.verdict
-    );
+    let comparison = compare(&record);
+    for tier in &comparison.tiers {
+        let row = tier.row(Property::Startup).cloned().unwrap();
+        assert!(row.ratio.unwrap() < 1.0);
+        assert!(
+            row.verdict.contains("VMs start faster")
+                && row.verdict.contains("against the textbook"),
+            "{}",
+            row.verdict
+        );
+        // Only the bare guest's win is explained by its having no OS.
+        assert_eq!(
+            row.verdict.contains("the bare guest has no OS"),
+            tier.tier == Tier::Floor,
+            "{}",
+            row.verdict
+        );
+    }
 }
 
 #[test]
@@ -190,7 +226,10 @@ fn working_probes_add_a_runtime_row_relative_to_the_process() {
     }
     set_work_ns(&mut record, "microvm", 2_020_000);
     set_work_ns(&mut record, "qemu-microvm", 2_500_000);
-    let row = compare(&record)
+    set_work_ns(&mut record, "qemu-tcg", 40_000_000);
+    let comparison = compare(&record);
+    let row = comparison
+        .tier(Tier::Floor)
         .row(Property::Runtime)
         .cloned()
         .expect("runtime row");
@@ -210,8 +249,20 @@ fn working_probes_add_a_runtime_row_relative_to_the_process() {
         row.verdict
     );
 
+    let os = comparison
+        .headline()
+        .row(Property::Runtime)
+        .cloned()
+        .expect("runtime row");
+    assert!(
+        os.verdict.contains("40× slower in a VM") && os.verdict.contains("the VM is emulated"),
+        "{}",
+        os.verdict
+    );
+
     record.isolators.retain(|i| i.name != "process");
     let row = compare(&record)
+        .headline()
         .row(Property::Runtime)
         .cloned()
         .expect("runtime row");

@@ -24,6 +24,7 @@ fn writes_the_page_and_every_chart() {
     let page = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
     for file in [
         "startup.png",
+        "phases.png",
         "memory.png",
         "disk.png",
         "teardown.png",
@@ -43,6 +44,10 @@ fn writes_the_page_and_every_chart() {
         "<a href=\"run.json\">JSON</a>",
         "<a href=\"run.csv\">CSV</a>",
         "VMs vs containers",
+        "<h3 id=\"tier-os\">With an OS (the textbook&#39;s sense)</h3>",
+        "<h3 id=\"tier-floor\">Floor (no OS)</h3>",
+        "VMs with Linux",
+        "(qemu-tcg*, emulated)",
         "95% CI of median",
         "Startup phases",
         "kernel-loaded",
@@ -58,8 +63,9 @@ fn writes_the_page_and_every_chart() {
         !page.contains("http://") && !page.contains("https://"),
         "page refers to the network"
     );
-    // The warnings come before the tables.
+    // The warnings come before the tables, and the OS tier (the headline) before the floor.
     assert!(page.find("id=\"warnings\"") < page.find("id=\"comparison\""));
+    assert!(page.find("id=\"tier-os\"") < page.find("id=\"tier-floor\""));
 }
 
 #[test]
@@ -86,7 +92,7 @@ fn missing_data_is_noted_and_stale_charts_removed() {
 fn a_thirty_run_twelve_isolator_report_stays_under_two_megabytes() {
     let dir = out_dir("html-large");
     let record = common::record(30, true);
-    assert_eq!(record.isolators.len(), 13);
+    assert_eq!(record.isolators.len(), 14);
     html::write(&record, &dir, &LINKS).expect("report written");
     let total: u64 = std::fs::read_dir(&dir)
         .expect("dir")
@@ -182,8 +188,8 @@ fn chromium_loads_every_image_and_renders_the_page() {
         attribute("data-images-total"),
     );
     println!("chromium: {loaded:?} of {total:?} images loaded");
-    assert_eq!(total, Some(5), "the page should have 5 images");
-    assert_eq!(loaded, Some(5), "not every image loaded");
+    assert_eq!(total, Some(6), "the page should have 6 images");
+    assert_eq!(loaded, Some(6), "not every image loaded");
 
     let screenshot = dir.join("screenshot.png");
     let shot = headless(&browser, profile.path())

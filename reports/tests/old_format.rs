@@ -38,6 +38,10 @@ fn old_files_load_into_the_typed_schema() {
         (Kind::Microvm, KernelKind::Own)
     );
     assert!(microvm.flags.contains(&Flag::SoftwareKvm));
+    // Written before records said which guest ran: inferred from the boundary text.
+    assert_eq!((microvm.guest, microvm.emulated), (None, false));
+    assert_eq!(microvm.guest(), GuestKind::Bare);
+    assert_eq!(run.isolator("container").unwrap().guest(), GuestKind::None);
     assert!(microvm.status.is_available());
     assert!(run
         .warnings

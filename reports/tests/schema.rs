@@ -56,3 +56,37 @@ fn older_schema_is_one_line_naming_both_versions() {
     );
     assert!(!message.contains('\n'), "{message}");
 }
+
+#[test]
+fn guest_and_emulation_are_spelled_in_lowercase_and_round_trip() {
+    use reports::schema::{Flag, GuestKind};
+    let mut record = common::record(2, false);
+    let vm = record
+        .isolators
+        .iter_mut()
+        .find(|i| i.name == "microvm")
+        .expect("microvm");
+    vm.guest = Some(GuestKind::Linux);
+    vm.emulated = true;
+    vm.flags = vec![Flag::Emulated];
+    let value: serde_json::Value = serde_json::from_slice(&reports::json(&record)).expect("json");
+    let vm = &value["isolators"][5];
+    assert_eq!(vm["name"], "microvm");
+    assert_eq!(
+        (&vm["guest"], &vm["emulated"], &vm["flags"][0]),
+        (
+            &serde_json::json!("linux"),
+            &serde_json::json!(true),
+            &serde_json::json!("emulated")
+        )
+    );
+    let container = &value["isolators"][1];
+    assert_eq!(container["guest"], "none");
+    assert!(
+        container.get("emulated").is_none(),
+        "written only when true"
+    );
+    let loaded = RunRecord::from_json("run.json", &value.to_string()).expect("loads");
+    let vm = loaded.isolator("microvm").unwrap();
+    assert_eq!((vm.guest, vm.emulated), (Some(GuestKind::Linux), true));
+}

@@ -13,6 +13,7 @@ pub mod density;
 pub mod disk;
 mod distribution;
 pub mod memory;
+pub mod phases;
 pub mod startup;
 pub mod teardown;
 
@@ -60,6 +61,12 @@ pub fn all(record: &RunRecord) -> Result<Vec<Chart>, ChartError> {
             title: "Startup time",
             caption: startup::CAPTION,
             rendered: startup::render(record)?,
+        },
+        Chart {
+            file_name: "phases.png",
+            title: "Startup phases of each VM",
+            caption: phases::CAPTION,
+            rendered: phases::render(record)?,
         },
         Chart {
             file_name: "memory.png",

@@ -1,22 +1,29 @@
-//! The "VMs vs containers" table, answered with this run's numbers: one row per textbook
-//! property, the best and the median isolator of each class, the VM/container ratio and a
-//! verdict phrased from the numbers.
+//! The "VMs vs containers" table, answered with this run's numbers in two tiers: one row per
+//! textbook property, the best and the median isolator of each class, the VM/container ratio
+//! and a verdict phrased from the numbers.
 //!
 //! Classes are isolator kinds: containers (`container`: shared kernel, namespaces, cgroups),
 //! sandboxes (`sandbox`: a user-space kernel such as gVisor in front of the host kernel) and
-//! VMs (`microvm`: own guest kernel under hardware virtualization). Sandboxes get their own
-//! column instead of being grouped: counted as containers they would make containers look
-//! slow and heavy, counted as VMs they would flatter VMs, and the textbook table speaks of
-//! neither. The ratio and the verdict compare VMs with containers only, best against best
-//! (the class medians are shown beside them). The bare process is no class: it is the
-//! baseline that memory overhead and runtime performance are measured against.
+//! VMs (`microvm`: own guest under virtualization). Sandboxes get their own column instead of
+//! being grouped: counted as containers they would make containers look slow and heavy,
+//! counted as VMs they would flatter VMs, and the textbook table speaks of neither. The ratio
+//! and the verdict compare VMs with containers only, best against best (the class medians are
+//! shown beside them). The bare process is no class: it is the baseline that memory overhead
+//! and runtime performance are measured against.
+//!
+//! Which VMs a tier compares is [`tiers`]' business: the OS tier (VMs that boot Linux, the
+//! textbook's sense, and the headline) and the floor tier (the bare guest, no OS).
 //!
 //! Pure: everything comes from the record; the renderers lay the [`Comparison`] out.
+pub mod json;
+mod rows;
+mod tiers;
 mod verdict;
 
-use crate::schema::{IsolatorRecord, KernelKind, Kind, Mode, RunRecord};
+pub use tiers::{Tier, Virtualization, TIERS};
+
+use crate::schema::{IsolatorRecord, Kind, RunRecord};
 use crate::units;
-use verdict::{distinct, most_common, Verdicts};
 
 /// The classes compared, in column order.
 pub const CLASSES: [Class; 3] = [Class::Container, Class::Sandbox, Class::Vm];
@@ -27,7 +34,7 @@ pub enum Class {
     Container,
     /// A user-space kernel in front of the host kernel (kind "sandbox", e.g. gVisor).
     Sandbox,
-    /// Own kernel under hardware virtualization (kind "microvm").
+    /// Own guest under virtualization (kind "microvm"); which ones depends on the [`Tier`].
     Vm,
 }
 
@@ -74,6 +81,18 @@ impl Property {
         }
     }
 
+    /// The property's name in `comparison.json`, with the unit of its values where it has one.
+    pub fn key(self) -> &'static str {
+        match self {
+            Property::Startup => "startup_ns",
+            Property::MemoryOverhead => "memory_overhead_bytes",
+            Property::Disk => "disk_bytes",
+            Property::Kernel => "kernel",
+            Property::Boundary => "boundary",
+            Property::Runtime => "runtime_vs_process",
+        }
+    }
+
     /// What the textbook table says.
     pub fn textbook(self) -> &'static str {
         match self {
@@ -93,23 +112,32 @@ impl Property {
 pub struct Cell {
     /// The best value, formatted (numeric rows), or the class's most common value (text rows).
     pub best: String,
+    /// The best value unformatted (numeric rows), in the unit [`Property::key`] names.
+    pub value: Option<f64>,
     /// The isolator that gave the best value (numeric rows).
     pub best_isolator: Option<String>,
     /// The class median, formatted, when the class has more than one isolator.
     pub median: Option<String>,
+    /// The class median unformatted (numeric rows), whatever the class size.
+    pub median_value: Option<f64>,
     /// How many isolators of the class answered.
     pub isolators: usize,
     /// Whether the isolator behind the value (numeric rows: the best one; text rows: any of
     /// the class) carries a flag such as software KVM; shown as `*`.
     pub flagged: bool,
+    /// Whether the best isolator is an emulated VM (no hardware virtualization); said in words.
+    pub emulated: bool,
 }
 
 impl Cell {
-    /// `2.18 ms (container), median 20.1 ms`; `327 ms (runsc)`; `shared`.
+    /// `2.18 ms (container), median 20.1 ms`; `327 ms (runsc)`; `4.10 s (qemu-tcg*, emulated)`;
+    /// `shared`.
     pub fn text(&self) -> String {
         let mut out = self.best.clone();
         if let Some(name) = &self.best_isolator {
-            out += &format!(" ({name}{})", if self.flagged { "*" } else { "" });
+            let flag = if self.flagged { "*" } else { "" };
+            let emulated = if self.emulated { ", emulated" } else { "" };
+            out += &format!(" ({name}{flag}{emulated})");
         }
         if let Some(median) = &self.median {
             out += &format!(", median {median}");
@@ -144,232 +172,114 @@ impl Row {
     }
 }
 
-/// The whole table.
+/// The VMs one tier compares: all of the same guest and the same virtualization.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
+pub struct VmGroup {
+    pub virtualization: Virtualization,
+    /// The isolators, in run order.
+    pub names: Vec<String>,
+}
+
+/// One tier of the table: containers and sandboxes against one [`VmGroup`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierTable {
+    pub tier: Tier,
+    /// The VMs compared, or why this tier has none, in one line
+    /// (`no Linux-guest VM measured: microvm-linux unavailable`).
+    pub vms: Result<VmGroup, String>,
+    /// Every property; when `vms` is an error their VM cells are empty and the renderers show
+    /// the reason instead of the table.
     pub rows: Vec<Row>,
 }
 
-impl Comparison {
+impl TierTable {
     pub fn row(&self, property: Property) -> Option<&Row> {
         self.rows.iter().find(|r| r.property == property)
+    }
+
+    /// What the tier compares and which VMs it took, or why none: `containers against VMs
+    /// that boot a Linux kernel — qemu-tcg, emulated: no hardware virtualization (QEMU TCG)`.
+    pub fn description(&self) -> String {
+        let what = self.tier.summary();
+        match &self.vms {
+            Ok(group) => format!(
+                "{what} — {}, {}",
+                group.names.join(", "),
+                group.virtualization.describe()
+            ),
+            Err(missing) => format!("{what} — {missing}"),
+        }
+    }
+
+    /// The line above the tier's table in plain text: the tier's title, then
+    /// [`description`](Self::description).
+    pub fn heading(&self) -> String {
+        format!("{}: {}", self.tier.title(), self.description())
+    }
+}
+
+/// The whole table: one [`TierTable`] per entry of [`TIERS`], the OS tier first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub tiers: Vec<TierTable>,
+}
+
+impl Comparison {
+    pub fn tier(&self, tier: Tier) -> &TierTable {
+        self.tiers
+            .iter()
+            .find(|t| t.tier == tier)
+            .expect("compare builds every tier")
+    }
+
+    /// The tier the headline verdicts come from: VMs with an OS, the textbook's sense.
+    pub fn headline(&self) -> &TierTable {
+        self.tier(Tier::Os)
     }
 }
 
 /// The text shown for a class that has no result.
 pub const NOT_MEASURED: &str = "not measured";
 
-/// Builds the table from the record.
+/// Builds both tiers from the record.
 pub fn compare(record: &RunRecord) -> Comparison {
-    let verdicts = Verdicts::new(record);
-    let startup = |i: &IsolatorRecord| i.summary.as_ref().map(|s| s.startup_ns.median);
-    let memory = |i: &IsolatorRecord| {
-        let summary = i.summary.as_ref()?;
-        summary.memory_overhead_bytes.as_ref().map(|m| m.median)
-    };
-    let disk = |i: &IsolatorRecord| i.disk.as_ref().map(|d| d.total_apparent_bytes() as f64);
-    let mut rows = vec![
-        numeric_row(
-            record,
-            Property::Startup,
-            startup,
-            units::duration_ns,
-            &verdicts,
-        ),
-        numeric_row(
-            record,
-            Property::MemoryOverhead,
-            memory,
-            units::bytes,
-            &verdicts,
-        ),
-        numeric_row(record, Property::Disk, disk, units::bytes, &verdicts),
-        text_row(
-            record,
-            Property::Kernel,
-            |i| i.kernel,
-            |c, v| verdicts.kernel(c, v),
-        ),
-        text_row(
-            record,
-            Property::Boundary,
-            |i| i.boundary.clone(),
-            |c, v| verdicts.boundary(c, v),
-        ),
-    ];
-    if has_work_reports(record) {
-        let base = record.isolator("process").and_then(work_median_ns);
-        let relative = move |i: &IsolatorRecord| Some(work_median_ns(i)? / base?);
-        let format = |r: f64| match r {
-            r if r >= 100.0 => format!("{r:.0}× process"),
-            r if r >= 10.0 => format!("{r:.1}× process"),
-            r => format!("{r:.2}× process"),
-        };
-        rows.push(numeric_row(
-            record,
-            Property::Runtime,
-            relative,
-            format,
-            &verdicts,
-        ));
-        if base.is_none() {
-            let row = rows.last_mut().expect("just pushed");
-            row.verdict = "not measured: the process baseline reported no work_ns".into();
-        }
-    }
-    Comparison { rows }
+    let containers = members(record, Class::Container);
+    let sandboxes = members(record, Class::Sandbox);
+    let tiers = TIERS
+        .iter()
+        .map(|&tier| {
+            let selected = tiers::select(record, tier);
+            let vms = selected
+                .as_ref()
+                .map(|(_, vms)| vms.clone())
+                .unwrap_or_default();
+            let virtualization = selected.as_ref().ok().map(|(v, _)| *v);
+            let columns = [containers.clone(), sandboxes.clone(), vms];
+            let rows = rows::rows(record, tier, virtualization, &columns);
+            TierTable {
+                tier,
+                vms: selected.map(|(virtualization, vms)| VmGroup {
+                    virtualization,
+                    names: vms.iter().map(|i| i.name.clone()).collect(),
+                }),
+                rows,
+            }
+        })
+        .collect();
+    Comparison { tiers }
 }
 
-/// Available isolators of `class` that produced a summary.
+/// Measured isolators of `class` (available, with a summary); for [`Class::Vm`] every VM of
+/// either guest, before a tier picks its own.
 pub fn members(record: &RunRecord, class: Class) -> Vec<&IsolatorRecord> {
     record
         .isolators
         .iter()
-        .filter(|i| i.kind == class.kind() && i.status.is_available() && i.summary.is_some())
+        .filter(|i| i.kind == class.kind() && measured(i))
         .collect()
 }
 
-/// A runtime row belongs only to workloads that do work and report how long it took.
-fn has_work_reports(record: &RunRecord) -> bool {
-    !matches!(record.config.workload.mode, Mode::Noop | Mode::Touch { .. })
-        && record.isolators.iter().any(|i| work_median_ns(i).is_some())
-}
-
-fn work_median_ns(isolator: &IsolatorRecord) -> Option<f64> {
-    let values: Vec<f64> = isolator
-        .samples
-        .iter()
-        .filter_map(|s| s.probe_report.get("work_ns")?.parse().ok())
-        .collect();
-    median(values)
-}
-
-/// The median (mean of the middle two for an even count); None when empty.
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
-}
-
-/// Per class: (best value, best isolator, class median, isolators, best one flagged).
-type ClassValues<'a> = Option<(f64, &'a str, f64, usize, bool)>;
-
-fn numeric_row(
-    record: &RunRecord,
-    property: Property,
-    value: impl Fn(&IsolatorRecord) -> Option<f64>,
-    format: impl Fn(f64) -> String,
-    verdicts: &Verdicts,
-) -> Row {
-    let per_class: Vec<ClassValues<'_>> = CLASSES
-        .iter()
-        .map(|&class| {
-            let mut values: Vec<(f64, &IsolatorRecord)> = members(record, class)
-                .into_iter()
-                .filter_map(|i| Some((value(i)?, i)))
-                .collect();
-            values.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let (best, best_isolator) = *values.first()?;
-            let class_median = median(values.iter().map(|v| v.0).collect())?;
-            let flagged = !best_isolator.flags.is_empty();
-            Some((
-                best,
-                best_isolator.name.as_str(),
-                class_median,
-                values.len(),
-                flagged,
-            ))
-        })
-        .collect();
-    let cells = per_class
-        .iter()
-        .map(|values| {
-            let (best, name, class_median, count, flagged) = (*values)?;
-            Some(Cell {
-                best: format(best),
-                best_isolator: Some(name.to_string()),
-                median: (count > 1).then(|| format(class_median)),
-                isolators: count,
-                flagged,
-            })
-        })
-        .collect();
-    let of = |class: Class| per_class[CLASSES.iter().position(|c| *c == class).expect("listed")];
-    let (container, vm) = (of(Class::Container), of(Class::Vm));
-    let ratio = match (container, vm) {
-        (Some(c), Some(v)) if c.0 > 0.0 && v.0 >= 0.0 => Some(v.0 / c.0),
-        _ => None,
-    };
-    let pair =
-        |values: ClassValues<'_>| values.map(|(best, _, class_median, ..)| (best, class_median));
-    let verdict = verdicts.numeric(property, pair(container), pair(vm), &format);
-    Row {
-        property,
-        cells,
-        ratio,
-        verdict,
-    }
-}
-
-fn text_row<T: Clone + PartialEq + Shown>(
-    record: &RunRecord,
-    property: Property,
-    value: impl Fn(&IsolatorRecord) -> T,
-    verdict: impl Fn(&[T], &[T]) -> String,
-) -> Row {
-    let per_class: Vec<Vec<T>> = CLASSES
-        .iter()
-        .map(|&class| members(record, class).into_iter().map(&value).collect())
-        .collect();
-    let cells = CLASSES
-        .iter()
-        .zip(&per_class)
-        .map(|(&class, values)| {
-            let common = most_common(values)?;
-            let others = distinct(values).len() - 1;
-            Some(Cell {
-                best: if others == 0 {
-                    common.shown()
-                } else {
-                    format!(
-                        "{} (+{others} other{})",
-                        common.shown(),
-                        if others == 1 { "" } else { "s" }
-                    )
-                },
-                best_isolator: None,
-                median: None,
-                isolators: values.len(),
-                flagged: members(record, class).iter().any(|i| !i.flags.is_empty()),
-            })
-        })
-        .collect();
-    let verdict = verdict(&per_class[0], &per_class[2]);
-    Row {
-        property,
-        cells,
-        ratio: None,
-        verdict,
-    }
-}
-
-/// How a text row's value reads in its cell.
-trait Shown {
-    fn shown(&self) -> String;
-}
-
-impl Shown for String {
-    fn shown(&self) -> String {
-        self.clone()
-    }
-}
-
-impl Shown for KernelKind {
-    fn shown(&self) -> String {
-        self.as_str().to_string()
-    }
+/// Available and summarized: it has numbers to compare.
+fn measured(isolator: &IsolatorRecord) -> bool {
+    isolator.status.is_available() && isolator.summary.is_some()
 }

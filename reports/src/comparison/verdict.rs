@@ -1,14 +1,17 @@
 //! The verdict column: one plain sentence per property, phrased from the measured numbers and
-//! set against the textbook claim, with the caveats the record carries (software KVM).
+//! set against the textbook claim, with the caveats the tier's VMs carry (software KVM,
+//! emulation, other flags) and, in the floor tier, that its guest has no OS.
+use super::tiers::{Tier, Virtualization};
 use super::Property;
-use crate::schema::{Flag, KernelKind, RunRecord};
+use crate::schema::{Flag, IsolatorRecord, KernelKind};
 use crate::units;
 
-/// What every verdict needs to know about the run besides the row's numbers.
+/// What every verdict of a tier needs to know besides the row's numbers.
 pub(super) struct Verdicts {
-    /// A VM result was taken on software KVM: VM timings mean nothing.
-    vm_software_kvm: bool,
-    /// Other flags VM results carry.
+    tier: Tier,
+    /// How the tier's VMs ran; None when it has none.
+    virtualization: Option<Virtualization>,
+    /// Flags the tier's VMs carry besides how they ran (noisy, few samples).
     vm_other_flags: Vec<Flag>,
 }
 
@@ -16,30 +19,61 @@ pub(super) struct Verdicts {
 type Pair = Option<(f64, f64)>;
 
 impl Verdicts {
-    pub(super) fn new(record: &RunRecord) -> Verdicts {
-        let vms = super::members(record, super::Class::Vm);
+    pub(super) fn new(
+        tier: Tier,
+        virtualization: Option<Virtualization>,
+        vms: &[&IsolatorRecord],
+    ) -> Verdicts {
         let flags: Vec<Flag> =
             distinct(&vms.iter().flat_map(|i| i.flags.clone()).collect::<Vec<_>>());
         Verdicts {
-            vm_software_kvm: flags.contains(&Flag::SoftwareKvm),
+            tier,
+            virtualization,
             vm_other_flags: flags
                 .into_iter()
-                .filter(|f| *f != Flag::SoftwareKvm)
+                .filter(|f| !matches!(f, Flag::SoftwareKvm | Flag::Emulated))
                 .collect(),
         }
     }
 
     /// The caveat a timing verdict carries, if any.
     fn timing_caveat(&self) -> String {
-        let mut out = String::new();
-        if self.vm_software_kvm {
-            out += " — but VM timings are on software KVM and mean nothing";
-        }
-        if !self.vm_other_flags.is_empty() {
-            let flags: Vec<&str> = self.vm_other_flags.iter().map(|f| f.as_str()).collect();
-            out += &format!(" — VM results flagged: {}", flags.join(", "));
-        }
+        let mut out = match self.virtualization {
+            Some(Virtualization::SoftwareKvm) => {
+                " — but VM timings are on software KVM and mean nothing".to_string()
+            }
+            Some(Virtualization::Emulated) => " — but the VM is emulated (QEMU TCG, no hardware virtualization): its timings are not a KVM VM's".to_string(),
+            _ => String::new(),
+        };
+        out += &self.other_flags();
         out
+    }
+
+    /// The caveat a memory verdict carries, if any.
+    fn memory_caveat(&self) -> String {
+        match self.virtualization {
+            Some(Virtualization::Emulated) => {
+                " — the VM is emulated (QEMU TCG): its memory is an emulator's, not a KVM VM's"
+                    .into()
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn other_flags(&self) -> String {
+        if self.vm_other_flags.is_empty() {
+            return String::new();
+        }
+        let flags: Vec<&str> = self.vm_other_flags.iter().map(|f| f.as_str()).collect();
+        format!(" — VM results flagged: {}", flags.join(", "))
+    }
+
+    /// Said when a bare-guest VM beats containers against the textbook: it has no OS to carry.
+    fn floor_note(&self) -> &'static str {
+        match self.tier {
+            Tier::Floor => " — the bare guest has no OS",
+            Tier::Os => "",
+        }
     }
 
     pub(super) fn numeric(
@@ -68,7 +102,7 @@ impl Verdicts {
                 units::ratio(v / c),
                 scales("containers", duration_scale(c), "VMs", duration_scale(v)),
             ),
-            Property::Startup => format!("VMs start faster than containers here ({values}), against the textbook"),
+            Property::Startup => format!("VMs start faster than containers here ({values}), against the textbook{}", self.floor_note()),
             Property::MemoryOverhead if c <= 0.0 => format!(
                 "containers add nothing measurable over a bare process ({}); the leanest VM adds {}",
                 format(c),
@@ -79,14 +113,14 @@ impl Verdicts {
                 units::ratio(v / c)
             ),
             Property::MemoryOverhead => {
-                format!("VMs add less memory than containers here ({values}), against the textbook")
+                format!("VMs add less memory than containers here ({values}), against the textbook{}", self.floor_note())
             }
             Property::Disk if c > 0.0 && v >= c => format!(
                 "VMs need {} the disk of containers here ({values}{medians}) — {}",
                 units::ratio(v / c),
                 scales("VMs", byte_scale(v), "containers", byte_scale(c)),
             ),
-            Property::Disk => format!("VMs need less disk than containers here ({values}), against the textbook"),
+            Property::Disk => format!("VMs need less disk than containers here ({values}), against the textbook{}", self.floor_note()),
             Property::Runtime if c > 0.0 && v >= c => format!(
                 "the probe's work runs {} slower in a VM than in a container here (best VM {}, best container {})",
                 units::ratio(v / c),
@@ -102,6 +136,7 @@ impl Verdicts {
         };
         let caveat = match property {
             Property::Startup | Property::Runtime => self.timing_caveat(),
+            Property::MemoryOverhead => self.memory_caveat(),
             _ => String::new(),
         };
         format!("{sentence}{caveat}{textbook}")
@@ -138,6 +173,23 @@ impl Verdicts {
             )
         };
         format!("{sentence} (textbook: {})", Property::Kernel.textbook())
+    }
+
+    /// The floor tier's kernel row: the bare guest boots no kernel at all.
+    pub(super) fn floor_kernel(&self, containers: &[String], vms: &[String]) -> String {
+        if let Some(missing) = not_measured(containers.is_empty(), vms.is_empty()) {
+            return missing;
+        }
+        let shared = KernelKind::Shared.as_str();
+        let containers = if containers.iter().all(|k| k == shared) {
+            "containers share the host's".to_string()
+        } else {
+            format!("container kernels: {}", distinct(containers).join(", "))
+        };
+        format!(
+            "the bare guest boots no kernel: the least a VM costs, not the textbook's VM with its own OS (see the OS tier); {containers} (textbook: {})",
+            Property::Kernel.textbook()
+        )
     }
 
     /// The isolation-boundary row: what isolates each class, most common first.

@@ -1,6 +1,6 @@
 //! The HTML report's sections, each a string of HTML built from the record (every record string escaped).
 use super::escape;
-use crate::comparison::{self, CLASSES};
+use crate::comparison::{self, Class, TierTable, CLASSES};
 use crate::schema::RunRecord;
 use crate::{detail, table, units};
 
@@ -114,13 +114,38 @@ pub(super) fn raw_links(links: &[(&str, &str)]) -> String {
     format!("<p class=\"links\">Raw data: {}</p>\n", anchors.join(" "))
 }
 
+/// The "VMs vs containers" table in its two tiers, the OS tier (the headline) first.
 pub(super) fn comparison(record: &RunRecord) -> String {
+    let tiers: String = comparison::compare(record)
+        .tiers
+        .iter()
+        .map(tier_table)
+        .collect();
+    format!(
+        "<section id=\"comparison\">\n<h2>VMs vs containers, measured here</h2>\n<p>The textbook table, answered on this host: the best isolator of each class, with the class median below it. Sandboxes (a user-space kernel in front of the host's) are their own class; the ratio and the verdict compare VMs with containers, best against best. Two tiers: VMs that boot a Linux kernel (the textbook's sense, the headline), then the bare guest (no OS), the least a VM costs. {} marks isolators whose numbers are flagged.</p>\n{tiers}</section>\n",
+        table::FLAG_MARKER,
+    )
+}
+
+fn tier_table(tier: &TierTable) -> String {
+    let heading = format!(
+        "<h3 id=\"tier-{}\">{}</h3>\n<p>{}</p>\n",
+        tier.tier.key(),
+        escape(tier.tier.title()),
+        escape(&tier.description())
+    );
+    if tier.vms.is_err() {
+        return heading;
+    }
     let mut header = vec!["property"];
-    header.extend(CLASSES.iter().map(|c| c.label()));
+    header.extend(CLASSES.iter().map(|&c| match c {
+        Class::Vm => tier.tier.vm_label(),
+        c => c.label(),
+    }));
     header.extend(["VM / container", "verdict"]);
-    let rows: Vec<Vec<String>> = comparison::compare(record)
+    let rows: Vec<Vec<String>> = tier
         .rows
-        .into_iter()
+        .iter()
         .map(|row| {
             let mut cells = vec![escape(row.property.label())];
             cells.extend(row.cells.iter().map(|cell| match cell {
@@ -129,7 +154,8 @@ pub(super) fn comparison(record: &RunRecord) -> String {
                     let mut html = escape(&c.best);
                     if let Some(name) = &c.best_isolator {
                         let mark = if c.flagged { table::FLAG_MARKER } else { "" };
-                        html += &format!(" <small>({}{mark})</small>", escape(name));
+                        let emulated = if c.emulated { ", emulated" } else { "" };
+                        html += &format!(" <small>({}{mark}{emulated})</small>", escape(name));
                     }
                     if let Some(median) = &c.median {
                         html += &format!("<br><small>class median {}</small>", escape(median));
@@ -138,7 +164,8 @@ pub(super) fn comparison(record: &RunRecord) -> String {
                 }
             }));
             cells.push(row.ratio.map_or("—".into(), |r| escape(&units::ratio(r))));
-            let class = if row.verdict.contains("software KVM") {
+            let class = if row.verdict.contains("software KVM") || row.verdict.contains("emulated")
+            {
                 "verdict flag"
             } else {
                 "verdict"
@@ -150,11 +177,7 @@ pub(super) fn comparison(record: &RunRecord) -> String {
             cells
         })
         .collect();
-    format!(
-        "<section id=\"comparison\">\n<h2>VMs vs containers, measured here</h2>\n<p>The textbook table, answered on this host: the best isolator of each class, with the class median below it. Sandboxes (a user-space kernel in front of the host's) are their own class; the ratio and the verdict compare VMs with containers, best against best. {} marks isolators whose numbers are flagged.</p>\n{}</section>\n",
-        table::FLAG_MARKER,
-        html_table(&header, &rows, &[4])
-    )
+    heading + &html_table(&header, &rows, &[4])
 }
 
 pub(super) fn main_table(record: &RunRecord) -> String {

@@ -7,7 +7,9 @@ mod vocabulary;
 
 use std::collections::BTreeMap;
 
-pub use isobench_protocol::{DiskFootprint, KernelKind, Kind, MemoryUsage, Mode, Workload};
+pub use isobench_protocol::{
+    DiskFootprint, GuestKind, KernelKind, Kind, MemoryUsage, Mode, Workload,
+};
 use serde::{Deserialize, Serialize};
 
 pub use load::LoadError;
@@ -107,6 +109,15 @@ pub struct IsolatorRecord {
     pub name: String,
     pub kind: Kind,
     pub kernel: KernelKind,
+    /// Which guest it ran: none (not a VM), bare (isobench's PVH code, no OS) or linux. None
+    /// in records written before the field existed (then absent from the JSON, which writes
+    /// back unchanged); read it with [`IsolatorRecord::guest`], which infers it for those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<GuestKind>,
+    /// Whether no hardware virtualization ran it: every guest instruction emulated (QEMU's TCG).
+    /// In JSON only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emulated: bool,
     /// What isolates the workload.
     pub boundary: String,
     pub version: String,
@@ -222,6 +233,22 @@ pub struct Warning {
     /// The isolator it concerns, or None for the whole run.
     pub isolator: Option<String>,
     pub message: String,
+}
+
+impl IsolatorRecord {
+    /// Which guest it ran: the recorded `guest`, else (a record written before the field
+    /// existed) inferred here and nowhere else, from the boundary text: a microvm row whose
+    /// boundary says "bare" ran the bare guest (every bare-guest wording so far: "bare PVH code,
+    /// no OS", earlier "(bare PVH guest)"), any other microvm row a Linux kernel
+    /// (`microvm-linux`: "own guest kernel"), every other kind none.
+    pub fn guest(&self) -> GuestKind {
+        match (self.guest, self.kind) {
+            (Some(guest), _) => guest,
+            (None, Kind::Microvm) if self.boundary.contains("bare") => GuestKind::Bare,
+            (None, Kind::Microvm) => GuestKind::Linux,
+            (None, _) => GuestKind::None,
+        }
+    }
 }
 
 impl RunRecord {

@@ -10,6 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum Flag {
     /// A VM ran on software-emulated KVM (kvm_pvm): its timings say nothing of hardware.
     SoftwareKvm,
+    /// A VM ran with no hardware virtualization at all: every guest instruction emulated by
+    /// QEMU's TCG. Its timings are not a KVM VM's.
+    Emulated,
     /// Startup varied by more than the noise limit (σ/mean).
     Noisy,
     /// Fewer successful trials than asked.
@@ -20,6 +23,7 @@ impl Flag {
     pub fn as_str(self) -> &'static str {
         match self {
             Flag::SoftwareKvm => "software-kvm",
+            Flag::Emulated => "emulated",
             Flag::Noisy => "noisy",
             Flag::FewSamples => "few-samples",
         }
@@ -31,6 +35,7 @@ impl Flag {
 #[serde(rename_all = "kebab-case")]
 pub enum WarningCode {
     SoftwareKvm,
+    Emulated,
     Noisy,
     FewSamples,
     /// An engine runs with a deviation from its stock setup (the isolator's notes).
@@ -45,6 +50,7 @@ impl WarningCode {
     pub fn as_str(self) -> &'static str {
         match self {
             WarningCode::SoftwareKvm => Flag::SoftwareKvm.as_str(),
+            WarningCode::Emulated => Flag::Emulated.as_str(),
             WarningCode::Noisy => Flag::Noisy.as_str(),
             WarningCode::FewSamples => Flag::FewSamples.as_str(),
             WarningCode::EngineWorkaround => "engine-workaround",
@@ -58,6 +64,7 @@ impl From<Flag> for WarningCode {
     fn from(flag: Flag) -> WarningCode {
         match flag {
             Flag::SoftwareKvm => WarningCode::SoftwareKvm,
+            Flag::Emulated => WarningCode::Emulated,
             Flag::Noisy => WarningCode::Noisy,
             Flag::FewSamples => WarningCode::FewSamples,
         }
@@ -302,7 +309,12 @@ mod tests {
 
     #[test]
     fn as_str_is_the_serde_spelling() {
-        for flag in [Flag::SoftwareKvm, Flag::Noisy, Flag::FewSamples] {
+        for flag in [
+            Flag::SoftwareKvm,
+            Flag::Emulated,
+            Flag::Noisy,
+            Flag::FewSamples,
+        ] {
             assert_eq!(spelled(flag), flag.as_str());
             assert_eq!(spelled(WarningCode::from(flag)), flag.as_str());
         }

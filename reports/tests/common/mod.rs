@@ -5,6 +5,13 @@ use std::collections::BTreeMap;
 
 use reports::schema::*;
 
+mod density;
+mod vms;
+
+use density::density;
+#[allow(unused_imports)] // only the tier tests build VM rows
+pub use vms::{vm_row, with_vms};
+
 /// A schema word (kind, kernel, flag, warning code …) from its JSON spelling.
 pub fn word<T: serde::de::DeserializeOwned>(text: &str) -> T {
     serde_json::from_value(text.into()).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -39,6 +46,20 @@ struct Spec {
     phases: &'static [(&'static str, f64)],
     flags: &'static [&'static str],
     notes: &'static [&'static str],
+    /// A VM booting a Linux kernel (else a microvm boots the bare guest).
+    linux: bool,
+    /// No hardware virtualization (QEMU TCG).
+    emulated: bool,
+}
+
+impl Spec {
+    fn guest(&self) -> GuestKind {
+        match (self.kind, self.linux) {
+            ("microvm", true) => GuestKind::Linux,
+            ("microvm", false) => GuestKind::Bare,
+            _ => GuestKind::None,
+        }
+    }
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -58,6 +79,8 @@ fn specs(large: bool) -> Vec<Spec> {
         phases: &[],
         flags: &[],
         notes: &[],
+        linux: false,
+        emulated: false,
     };
     let mut all = vec![
         Spec { kernel_bytes: None, phases: &[("spawned", 0.6)], ..spec("process", "process", "shared", "none: an ordinary process", 450e3, 120e3, 96 * 1024) },
@@ -83,6 +106,15 @@ fn specs(large: bool) -> Vec<Spec> {
             ..spec("qemu-microvm", "microvm", "own", "KVM virtual machine (QEMU microvm)", 420e6, 40e6, 53 * MIB)
         },
         Spec { disk: (142 * MIB, 7 * MIB), ..spec("docker", "container", "shared", "namespaces + cgroup (via dockerd, containerd, runc)", 610e6, 350e6, 9 * MIB) },
+        Spec {
+            vm: Some((46 * MIB, 38 * MIB)),
+            disk: (96 * MIB, 15 * MIB),
+            phases: &[("kernel-start", 0.3), ("init", 0.85), ("ready", 1.0)],
+            flags: &["emulated"],
+            linux: true,
+            emulated: true,
+            ..spec("qemu-tcg", "microvm", "own", "own guest kernel (Linux, the probe as /init) + QEMU TCG emulation, no hardware virtualization; VMM: qemu -M microvm", 4.1e9, 60e6, 84 * MIB)
+        },
     ];
     if large {
         all.extend([
@@ -119,6 +151,7 @@ fn specs(large: bool) -> Vec<Spec> {
             Spec {
                 vm: Some((20 * MIB, 6 * MIB)),
                 disk: (5 * MIB, 8 * MIB),
+                phases: &[("cloud-hypervisor+guest boot", 1.0)],
                 flags: &["software-kvm"],
                 ..spec(
                     "cloud-hypervisor",
@@ -167,6 +200,8 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         name: "firecracker".into(),
         kind: Kind::Microvm,
         kernel: KernelKind::Own,
+        guest: Some(GuestKind::Bare),
+        emulated: false,
         boundary: "KVM virtual machine (Firecracker)".into(),
         version: String::new(),
         notes: vec![],
@@ -184,6 +219,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
     let names: Vec<String> = isolators.iter().map(|i| i.name.clone()).collect();
     let mut warnings = vec![
         Warning { code: WarningCode::SoftwareKvm, isolator: Some("microvm".into()), message: "/dev/kvm is software KVM (kvm_pvm): VM timings are not representative of hardware virtualization".into() },
+        Warning { code: WarningCode::Emulated, isolator: Some("qemu-tcg".into()), message: "qemu-tcg: no hardware virtualization: every guest instruction is emulated by QEMU's TCG; timings are not a KVM VM's".into() },
         Warning { code: WarningCode::NoisyHost, isolator: None, message: "load average rose from 0.31 to 1.92 during the run: another workload competed for the 2 cores".into() },
         Warning { code: WarningCode::EngineWorkaround, isolator: Some("crun".into()), message: "crun runs with --no-pivot: pivot_root <on \"tmpfs\"> & nested mounts is refused here".into() },
     ];
@@ -311,6 +347,8 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
         name: s.name.into(),
         kind: word(s.kind),
         kernel: word(s.kernel),
+        guest: Some(s.guest()),
+        emulated: s.emulated,
         boundary: s.boundary.into(),
         version: format!("{}-fixture", s.name),
         notes: s.notes.iter().map(|n| n.to_string()).collect(),
@@ -363,43 +401,4 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         outliers: vec![],
         coefficient_of_variation: if mean != 0.0 { stddev / mean } else { 0.0 },
     })
-}
-
-fn density() -> Vec<DensityPoint> {
-    let point = |isolator: &str,
-                 requested: u32,
-                 reached: u32,
-                 all_ready_ns: u64,
-                 per_instance: u64,
-                 stopped: Option<&str>| DensityPoint {
-        isolator: isolator.into(),
-        requested,
-        reached,
-        parallel: 2,
-        all_ready_ns,
-        launches_per_second: reached as f64 / (all_ready_ns as f64 / 1e9),
-        total_footprint_bytes: per_instance * reached as u64,
-        per_instance_footprint_bytes: per_instance,
-        mem_available_drop_bytes: (per_instance * reached as u64) as i64 + 3 * MIB as i64,
-        per_instance_mem_available_drop_bytes: per_instance as i64 + 40 * 1024,
-        teardown_ns: reached as u64 * 2_000_000,
-        stopped_because: stopped.map(String::from),
-        leftovers: vec![],
-    };
-    vec![
-        point("container", 1, 1, 2_400_000, 340 * 1024, None),
-        point("container", 16, 16, 30_000_000, 310 * 1024, None),
-        point("container", 64, 64, 118_000_000, 300 * 1024, None),
-        point("container", 256, 256, 520_000_000, 296 * 1024, None),
-        point("microvm", 1, 1, 98_000_000, 14 * MIB, None),
-        point("microvm", 16, 16, 900_000_000, 13 * MIB, None),
-        point(
-            "microvm",
-            64,
-            41,
-            2_900_000_000,
-            13 * MIB,
-            Some("KVM_CREATE_VM failed: Cannot allocate memory"),
-        ),
-    ]
 }

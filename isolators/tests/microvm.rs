@@ -220,15 +220,31 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
         text
     };
 
-    // Random bytes as the kernel: prepare only writes files, the VMM refuses it.
+    // Random bytes as the kernel: refused at prepare, in one line, before any VMM starts.
     let random = scratch.path().join("random.bin");
     let bytes: Vec<u8> = (0..65536u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&random, bytes).unwrap();
-    let isolator = MicrovmIsolator::new(VmGuest::Linux, Some(random), Some(64));
-    let mut launcher = isolator.prepare(&Workload::noop(), scratch.path()).unwrap();
-    let mut instance = launcher.launch().unwrap();
+    let isolator = MicrovmIsolator::new(VmGuest::Linux, Some(random.clone()), Some(64));
+    let error = isolator
+        .prepare(&Workload::noop(), scratch.path())
+        .expect_err("random bytes are not a kernel");
+    assert!(
+        one_line(&error).contains("not a kernel image") && error.to_string().contains("random.bin"),
+        "{error}"
+    );
+    // The VMM refuses it too, should it get one (its own check, for direct users).
+    let spec = VmSpec {
+        vmm: vmm.clone(),
+        guest: GuestImage {
+            kernel: random,
+            initrd: None,
+            cmdline: String::new(),
+            mem_mib: 64,
+        },
+    };
+    let mut instance = launch_vm(&spec).unwrap();
     tracked.push(track(instance.resources().pids[0]));
     let started = Instant::now();
     let error = instance.wait_ready(TIMEOUT).unwrap_err();

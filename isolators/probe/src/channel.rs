@@ -91,7 +91,10 @@ pub fn exit(channel: &Channel) -> i32 {
         if port_io::allow(EXIT_PORT) {
             port_io::outb(EXIT_PORT, 0);
         }
-        port_io::reboot();
+        // A VMM that would reboot on a reset (Cloud Hypervisor) asks for an ACPI power-off.
+        let power_off = std::env::var(isobench_protocol::GUEST_EXIT_ENV)
+            .is_ok_and(|how| how == isobench_protocol::GUEST_EXIT_POWER_OFF);
+        port_io::reboot(power_off);
     }
     0
 }
@@ -123,6 +126,7 @@ mod port_io {
     const LINUX_REBOOT_MAGIC1: u64 = 0xfee1_dead;
     const LINUX_REBOOT_MAGIC2: u64 = 672_274_793;
     const LINUX_REBOOT_CMD_RESTART: u64 = 0x0123_4567;
+    const LINUX_REBOOT_CMD_POWER_OFF: u64 = 0x4321_fedc;
 
     /// Asks the kernel for access to one port; true when granted.
     pub fn allow(port: u16) -> bool {
@@ -143,12 +147,17 @@ mod port_io {
         }
     }
 
-    /// Restarts the machine; under `reboot=k` the guest resets through the i8042 and the VMM ends.
-    pub fn reboot() -> ! {
+    /// Restarts the machine (under `reboot=k` the guest resets through the i8042 and the VMM
+    /// ends), or powers it off (ACPI) when `power_off`.
+    pub fn reboot(power_off: bool) -> ! {
+        let command = match power_off {
+            true => LINUX_REBOOT_CMD_POWER_OFF,
+            false => LINUX_REBOOT_CMD_RESTART,
+        };
         // SAFETY: reboot(2) with the documented magic numbers; as PID 1 in a guest this ends the VM.
         unsafe {
             std::arch::asm!("syscall", in("rax") SYS_REBOOT, in("rdi") LINUX_REBOOT_MAGIC1,
-                in("rsi") LINUX_REBOOT_MAGIC2, in("rdx") LINUX_REBOOT_CMD_RESTART, in("r10") 0u64,
+                in("rsi") LINUX_REBOOT_MAGIC2, in("rdx") command, in("r10") 0u64,
                 lateout("rcx") _, lateout("r11") _, options(nostack));
         }
         // Only reached when reboot was refused (not PID 1, no CAP_SYS_BOOT).

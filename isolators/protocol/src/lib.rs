@@ -37,6 +37,12 @@ pub const READY_BOOTTIME_KEY: &str = "ready_boottime_ns";
 /// The phase a Linux guest's probe started as /init, derived from the two keys above.
 pub const INIT_PHASE: &str = "init";
 
+/// Kernel command-line word (init's environment) that tells a Linux guest's probe how to end
+/// the VM; unset means a reset through the i8042 (`reboot=k`).
+pub const GUEST_EXIT_ENV: &str = "ISOBENCH_EXIT";
+/// [`GUEST_EXIT_ENV`]'s value for an ACPI power-off, for VMMs that reboot on a reset.
+pub const GUEST_EXIT_POWER_OFF: &str = "poweroff";
+
 /// Guest RAM when `--vm-mem` is not given, MiB.
 pub const DEFAULT_GUEST_MEM_MIB: u32 = 128;
 

@@ -61,10 +61,21 @@ impl VmmProfile for CloudHypervisor {
         "Cloud Hypervisor"
     }
     fn notes(&self) -> Vec<String> {
-        vec!["the VMM is stopped with SIGTERM when the guest resets (it would reboot)".into()]
+        vec!["it reboots on a reset: the bare guest's VMM is stopped with SIGTERM when it resets, the Linux guest powers off through ACPI instead".into()]
     }
     fn exit(&self) -> GuestExit {
         GuestExit::RebootsOnReset
+    }
+    fn linux_exit(&self) -> GuestExit {
+        // The Linux guest powers off through ACPI, and Cloud Hypervisor then exits 0.
+        GuestExit::ExitsOnReset
+    }
+    fn extra_cmdline(&self) -> Option<String> {
+        Some(format!(
+            "{}={}",
+            isobench_protocol::GUEST_EXIT_ENV,
+            isobench_protocol::GUEST_EXIT_POWER_OFF
+        ))
     }
     fn console(&self) -> Console {
         Console::Terminal

@@ -15,7 +15,8 @@ use crate::Error;
 pub enum GuestExit {
     /// QEMU's isa-debug-exit: exit status (value << 1) | 1, so 1 is the normal end.
     DebugExitPort,
-    /// The VMM exits 0 on the guest's i8042 reset (Firecracker).
+    /// The VMM exits 0 when the guest ends: on its i8042 reset (Firecracker), or on its ACPI
+    /// power-off (Cloud Hypervisor with the Linux guest).
     ExitsOnReset,
     /// The VMM reboots the guest on reset (Cloud Hypervisor): when the guest's ready line
     /// appears a second time, the guest has finished, and we stop the VMM with SIGTERM.

@@ -35,8 +35,12 @@ pub trait VmmProfile: Send + Sync + 'static {
     fn label(&self) -> &'static str;
     /// Deviations from a stock set-up a reader must know.
     fn notes(&self) -> Vec<String>;
-    /// How the VMM ends when the guest asks it to.
+    /// How the VMM ends when the bare guest asks it to.
     fn exit(&self) -> GuestExit;
+    /// How the VMM ends when the Linux guest asks it to (with [`VmmProfile::extra_cmdline`]).
+    fn linux_exit(&self) -> GuestExit {
+        self.exit()
+    }
     fn console(&self) -> Console {
         Console::Stdio
     }
@@ -219,7 +223,10 @@ impl<P: VmmProfile> Isolator for VmmIsolator<P> {
         Ok(Box::new(VmmLauncher {
             args: self.profile.args(&guest, scratch),
             console: self.profile.console(),
-            exit: self.profile.exit(),
+            exit: match self.guest {
+                VmmGuest::Bare => self.profile.exit(),
+                VmmGuest::Linux { .. } => self.profile.linux_exit(),
+            },
             phase: format!("{}+guest boot", self.engine.name()),
             vmm,
             guest,

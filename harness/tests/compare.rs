@@ -30,15 +30,9 @@ fn process_run(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
 }
 
 fn startup_median_ns(run: &Path) -> f64 {
-    reports::RunRecord::load(run)
-        .unwrap()
-        .isolator("process")
-        .unwrap()
-        .summary
-        .as_ref()
-        .unwrap()
-        .startup_ns
-        .median
+    let record = reports::RunRecord::load(run).unwrap();
+    let process = record.isolator("process").unwrap();
+    process.startup_median_ns().unwrap()
 }
 
 fn joined(paths: &[PathBuf]) -> String {

@@ -41,16 +41,7 @@ fn fixture_rows_compare_the_best_of_each_class() {
         "a noop run has no runtime row"
     );
     let startup = table.row(Property::Startup).expect("startup row");
-    let median = |name: &str| {
-        record
-            .isolator(name)
-            .unwrap()
-            .summary
-            .as_ref()
-            .unwrap()
-            .startup_ns
-            .median
-    };
+    let median = |name: &str| record.isolator(name).unwrap().startup_median_ns().unwrap();
     let expected = median("microvm") / median("container");
     assert!((startup.ratio.expect("ratio") - expected).abs() < 1e-9);
     let vm = startup.cells[column(Class::Vm)].as_ref().expect("VM cell");

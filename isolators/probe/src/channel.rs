@@ -123,8 +123,8 @@ pub fn boottime_ns() -> u64 {
 mod port_io {
     const SYS_IOPERM: u64 = 173;
     const SYS_REBOOT: u64 = 169;
-    const LINUX_REBOOT_MAGIC1: u64 = 0xfee1_dead;
-    const LINUX_REBOOT_MAGIC2: u64 = 672_274_793;
+    /// reboot(2)'s two magic words (LINUX_REBOOT_MAGIC1 and MAGIC2).
+    const LINUX_REBOOT_MAGIC: [u64; 2] = [0xfee1_dead, 672_274_793];
     const LINUX_REBOOT_CMD_RESTART: u64 = 0x0123_4567;
     const LINUX_REBOOT_CMD_POWER_OFF: u64 = 0x4321_fedc;
 
@@ -156,8 +156,8 @@ mod port_io {
         };
         // SAFETY: reboot(2) with the documented magic numbers; as PID 1 in a guest this ends the VM.
         unsafe {
-            std::arch::asm!("syscall", in("rax") SYS_REBOOT, in("rdi") LINUX_REBOOT_MAGIC1,
-                in("rsi") LINUX_REBOOT_MAGIC2, in("rdx") command, in("r10") 0u64,
+            std::arch::asm!("syscall", in("rax") SYS_REBOOT, in("rdi") LINUX_REBOOT_MAGIC[0],
+                in("rsi") LINUX_REBOOT_MAGIC[1], in("rdx") command, in("r10") 0u64,
                 lateout("rcx") _, lateout("r11") _, options(nostack));
         }
         // Only reached when reboot was refused (not PID 1, no CAP_SYS_BOOT).

@@ -239,17 +239,11 @@ fn legend_lines(entries: &[(String, RGBColor)], width: u32) -> Vec<Vec<(String, 
 
 fn draw_legend(area: &Area<'_>, lines: &[Vec<(String, RGBColor)>]) -> DrawResult {
     for (index, line) in lines.iter().enumerate() {
-        let y = index as i32 * LEGEND_LINE as i32 + LEGEND_LINE as i32 / 2;
-        let mut x = 10i32;
-        for (label, colour) in line {
-            area.draw(&Rectangle::new(
-                [(x, y - 6), (x + 12, y + 6)],
-                colour.filled(),
-            ))?;
-            let style = font(14).pos(Pos::new(HPos::Left, VPos::Center));
-            area.draw(&Text::new(label.clone(), (x + 17, y), style))?;
-            x += 17 + text_width(label, 14) as i32 + 22;
-        }
+        let top = index as i32 * LEGEND_LINE as i32;
+        let row = area
+            .clone()
+            .shrink((0, top), (area.dim_in_pixel().0, LEGEND_LINE));
+        super::legend_strip(&row, line)?;
     }
     Ok(())
 }

@@ -249,6 +249,11 @@ impl IsolatorRecord {
             (None, _) => GuestKind::None,
         }
     }
+
+    /// The median launch → ready, when it has a summary.
+    pub fn startup_median_ns(&self) -> Option<f64> {
+        Some(self.summary.as_ref()?.startup_ns.median)
+    }
 }
 
 impl RunRecord {

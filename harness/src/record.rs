@@ -127,7 +127,12 @@ pub fn finish(record: &mut RunRecord, software_kvm: bool) {
         for &flag in &isolator.flags {
             warnings.push(warning_for(&isolator.name, flag));
         }
-        for note in &isolator.notes {
+        // An engine's deviations matter where it was measured; an unavailable one has its reason.
+        let notes = match isolator.status.is_available() {
+            true => isolator.notes.as_slice(),
+            false => &[],
+        };
+        for note in notes {
             warnings.push(Warning {
                 code: WarningCode::EngineWorkaround,
                 isolator: Some(isolator.name.clone()),

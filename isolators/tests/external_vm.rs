@@ -3,10 +3,11 @@
 mod external_support;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use isolators::external::vmms::cloud_hypervisor::cloud_hypervisor;
 use isolators::external::vmms::firecracker::{firecracker, firecracker_config};
-use isolators::external::vmms::qemu::qemu_microvm;
+use isolators::external::vmms::qemu::{qemu_microvm, qemu_tcg};
 use isolators::external::vmms::GuestImage;
 use isolators::registry::IsolatorOptions;
 use isolators::testing::{check_on_path, run_if};
@@ -150,4 +151,76 @@ fn cloud_hypervisor_lifecycle() {
         startup_ns / 1000
     );
     external_support::never_ready_cleans_up(&isolator, scratch.path());
+}
+
+fn check_guest_kernel() -> Result<(), String> {
+    isolators::microvm::guest::find_kernel(None)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The emulated VM: the Linux guest (the probe as /init) under QEMU's TCG, on any host QEMU
+/// runs on — this one's software KVM included. Its lifecycle, the `init` phase from the
+/// guest's own clock, a launch dropped while the kernel boots, and a bad kernel refused early.
+#[test]
+fn qemu_tcg_boots_the_linux_guest_emulated() {
+    let test = "qemu_tcg_boots_the_linux_guest_emulated";
+    if !run_if(test, "qemu", check_on_path("qemu-system-x86_64"))
+        || !run_if(test, "guest-kernel", check_guest_kernel())
+    {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let isolator = qemu_tcg(&IsolatorOptions::default());
+    assert!(isolator.emulated());
+    assert_eq!(isolator.guest(), isolators::GuestKind::Linux);
+    assert!(isolator.describe().boundary.contains("TCG emulation"));
+    let (startup_ns, memory) = external_support::lifecycle(&isolator, scratch.path(), 1);
+    eprintln!("qemu-tcg startup {} ms, {memory:?}", startup_ns / 1_000_000);
+    assert!(
+        memory.guest_ram_resident_bytes.unwrap() > 4 << 20,
+        "{memory:?}"
+    );
+    assert!(memory.vmm_overhead_bytes.unwrap() > 0, "{memory:?}");
+
+    let mut launcher = isolator
+        .prepare(&"touch:4".parse::<Workload>().unwrap(), scratch.path())
+        .unwrap();
+    let mut instance = launcher.launch().unwrap();
+    let ready = instance.wait_ready(Duration::from_secs(120)).unwrap();
+    assert_eq!(
+        ready.report.get("held_bytes").map(String::as_str),
+        Some("4194304")
+    );
+    let at = |name: &str| {
+        ready
+            .phases
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, at)| at)
+    };
+    let startup = ready.ready_ns - instance.launched_ns();
+    let init = at("init").unwrap_or_else(|| panic!("no init phase: {ready:?}"));
+    assert!(init > 0 && init < startup, "{ready:?}");
+    let kernel_boot: u64 = ready.report["init_boottime_ns"].parse().unwrap();
+    assert!(kernel_boot > 0, "{ready:?}");
+    instance.release().unwrap();
+    instance.wait_gone(Duration::from_secs(60)).unwrap();
+    drop(instance);
+    external_support::drop_after(&isolator, scratch.path(), Duration::from_millis(300));
+    external_support::assert_nothing_runs_from(scratch.path());
+
+    let junk = scratch.path().join("junk-kernel");
+    std::fs::write(&junk, vec![0x5a; 8192]).unwrap();
+    let options = IsolatorOptions {
+        kernel: Some(junk),
+        ..Default::default()
+    };
+    let error = qemu_tcg(&options)
+        .prepare(&Workload::noop(), scratch.path())
+        .expect_err("a file of junk is no kernel");
+    assert!(
+        error.to_string().contains("not a kernel image") && !error.to_string().contains('\n'),
+        "{error}"
+    );
 }

@@ -304,7 +304,11 @@ fn debian_kernel_extracts_to_a_pvh_vmlinux() {
             debian.display()
         )),
     };
-    if !run_if("debian_kernel_extracts_to_a_pvh_vmlinux", "kernel", present) {
+    if !run_if(
+        "debian_kernel_extracts_to_a_pvh_vmlinux",
+        "guest-kernel",
+        present,
+    ) {
         return;
     }
     let format = kernel::inspect(&debian).unwrap();

@@ -113,8 +113,10 @@ pub struct Ready {
 
 impl Ready {
     /// For a Linux guest whose probe reported its guest clock at /init and at ready: adds the
-    /// phase `init` (when /init started, on the host's clock) in order among the others. The
-    /// guest's clock is only compared with itself, so the two clocks need not agree.
+    /// phases `kernel-start` (when the guest kernel's clock began: the kernel has decompressed
+    /// and set up timekeeping) and `init` (when the probe started as /init), on the host's
+    /// clock, in order among the others. The guest's clock is only compared with itself, so
+    /// the two clocks need not agree.
     pub fn with_guest_boot_phases(mut self, launched_ns: u64) -> Ready {
         let read = |key: &str| self.report.get(key).and_then(|v| v.parse::<u64>().ok());
         let (Some(init), Some(ready)) = (
@@ -124,12 +126,23 @@ impl Ready {
             return self;
         };
         let ready_at = self.ready_ns.saturating_sub(launched_ns);
-        let init_at = ready_at.saturating_sub(ready.saturating_sub(init));
-        let position = self.phases.iter().position(|(_, at)| *at > init_at);
-        let phase = (isobench_protocol::INIT_PHASE.to_string(), init_at);
-        match position {
-            Some(index) => self.phases.insert(index, phase),
-            None => self.phases.push(phase),
+        let phases = [
+            (
+                isobench_protocol::KERNEL_START_PHASE,
+                ready_at.saturating_sub(ready),
+            ),
+            (
+                isobench_protocol::INIT_PHASE,
+                ready_at.saturating_sub(ready.saturating_sub(init)),
+            ),
+        ];
+        for (name, at) in phases {
+            let position = self.phases.iter().position(|(_, other)| *other > at);
+            let phase = (name.to_string(), at);
+            match position {
+                Some(index) => self.phases.insert(index, phase),
+                None => self.phases.push(phase),
+            }
         }
         self
     }
@@ -154,12 +167,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_linux_guests_init_lands_between_its_phases() {
+    fn a_linux_guests_kernel_start_and_init_land_between_its_phases() {
         let ready = Ready {
             ready_ns: 1_000 + 900,
             phases: vec![("first-run".into(), 100), ("guest-ready".into(), 900)],
             report: parse_ready_report(
-                "ISOBENCH-READY mode=noop init_boottime_ns=5000 ready_boottime_ns=5300",
+                "ISOBENCH-READY mode=noop init_boottime_ns=450 ready_boottime_ns=750",
             ),
         }
         .with_guest_boot_phases(1_000);
@@ -170,7 +183,12 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [("first-run", 100), ("init", 600), ("guest-ready", 900)]
+            [
+                ("first-run", 100),
+                ("kernel-start", 150),
+                ("init", 600),
+                ("guest-ready", 900)
+            ]
         );
         let plain = Ready {
             ready_ns: 5,

@@ -36,6 +36,8 @@ pub const INIT_BOOTTIME_KEY: &str = "init_boottime_ns";
 pub const READY_BOOTTIME_KEY: &str = "ready_boottime_ns";
 /// The phase a Linux guest's probe started as /init, derived from the two keys above.
 pub const INIT_PHASE: &str = "init";
+/// The phase a Linux guest's kernel clock began (ready minus the guest's clock at ready).
+pub const KERNEL_START_PHASE: &str = "kernel-start";
 
 /// Kernel command-line word (init's environment) that tells a Linux guest's probe how to end
 /// the VM; unset means a reset through the i8042 (`reboot=k`).

@@ -64,7 +64,6 @@ impl VmmProfile for Qemu {
         match self.accel {
             Accel::Kvm => vec!["-cpu host,-arch-capabilities (software KVM refuses arch-capabilities)".into()],
             Accel::Tcg => vec![
-                "emulated: QEMU's TCG translates every guest instruction; no hardware virtualization, timings are not a KVM VM's".into(),
                 "tsc_early_khz=<host TSC> on the kernel command line: the guest's PIT calibration of the TSC fails under emulation when the host is busy, and the boot then hangs".into(),
             ],
         }

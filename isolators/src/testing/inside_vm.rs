@@ -131,3 +131,31 @@ pub fn power_off() {
         libc::reboot(libc::RB_POWER_OFF);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn move_tree_keeps_files_links_and_modes_and_removes_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        std::fs::create_dir_all(from.join("usr/bin")).unwrap();
+        std::fs::write(from.join("usr/bin/tool"), b"#!x\n").unwrap();
+        std::fs::set_permissions(
+            from.join("usr/bin/tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("usr/bin", from.join("bin")).unwrap();
+        move_tree(&from, &to).unwrap();
+        assert!(!from.exists());
+        assert_eq!(std::fs::read(to.join("usr/bin/tool")).unwrap(), b"#!x\n");
+        let mode = std::fs::metadata(to.join("usr/bin/tool")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert_eq!(
+            std::fs::read_link(to.join("bin")).unwrap(),
+            Path::new("usr/bin")
+        );
+    }
+}

@@ -1,6 +1,10 @@
 //! Test helpers: the workspace's gating rule (re-exported from `test-gate`) with the checks
 //! for this crate's capabilities, and the leak probes tests share: `io` instance directories
-//! and mounts under a scratch dir.
+//! and mounts under a scratch dir; and the outer VM of the nested-KVM tests ([`outer_vm`] on
+//! the host, [`inside_vm`] as its init).
+
+pub mod inside_vm;
+pub mod outer_vm;
 
 use std::path::{Path, PathBuf};
 

@@ -7,12 +7,15 @@
 //! depends on (the cache's `modules/order`, written by scripts/fetch-guest-kernel.sh from the
 //! kernel's modules.dep; irqbypass.ko, kvm.ko, kvm-amd.ko for a cache that predates it),
 //! drives the isolator code path (prepare, launch, ready, memory, release, gone), checks that
-//! no VMM process is left, and prints a verdict line on the serial console.
+//! no VMM process is left, and prints a verdict line on the serial console. The outer VM's
+//! plumbing is shared with harness/tests/nested_cli.rs: `isolators::testing::{outer_vm,
+//! inside_vm}`.
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use isolators::microvm::cpio::{self, Entry};
 use isolators::microvm::{find_vmm, MicrovmIsolator, VmGuest};
+use isolators::testing::inside_vm::{self, is_inside};
+use isolators::testing::outer_vm::{self, OuterImage, OuterVm};
 use isolators::testing::run_if;
 use isolators::{Host, Isolator, Workload};
 
@@ -20,68 +23,37 @@ const VERDICT: &str = "NESTED-KVM-VERDICT";
 /// The whole outer run took about 25 s on our 2-core build host (TCG, emulated SVM); CI hosts
 /// may be several times slower.
 const OUTER_TIMEOUT: Duration = Duration::from_secs(300);
-/// The KVM modules to load, in order, when the cache has no `modules/order`.
-const FALLBACK_MODULES: [&str; 3] = ["irqbypass.ko", "kvm.ko", "kvm-amd.ko"];
-
-/// The modules the outer VM loads, in order: the cache's `modules/order` without kvm-intel.ko
-/// (the outer CPU is an AMD EPYC with SVM), else [`FALLBACK_MODULES`].
-fn modules_to_load(kernel_dir: &Path) -> Vec<String> {
-    match std::fs::read_to_string(kernel_dir.join("modules/order")) {
-        Ok(order) => order
-            .lines()
-            .map(str::trim)
-            .filter(|name| !name.is_empty() && *name != "kvm-intel.ko")
-            .map(String::from)
-            .collect(),
-        Err(_) => FALLBACK_MODULES.map(String::from).into(),
-    }
-}
 
 #[test]
 fn microvm_linux_boots_in_a_nested_kvm_guest() {
-    let kernel_dir = isolators::microvm::guest::cache_dir().join("kernel");
-    let ready = (|| {
-        isolators::testing::check_on_path("qemu-system-x86_64")?;
-        let modules = modules_to_load(&kernel_dir);
-        let files = modules.iter().map(|name| format!("modules/{name}"));
-        for file in std::iter::once("vmlinuz".to_string()).chain(files) {
-            if !kernel_dir.join(&file).is_file() {
-                return Err(format!(
-                    "{} missing — run scripts/fetch-guest-kernel.sh",
-                    kernel_dir.join(file).display()
-                ));
-            }
-        }
-        find_vmm().map(|_| ()).map_err(|e| e.to_string())
-    })();
+    let kernel_dir = outer_vm::kernel_dir();
+    let ready = outer_vm::check_outer_vm(&kernel_dir)
+        .and_then(|()| find_vmm().map(|_| ()).map_err(|e| e.to_string()));
     if !run_if("microvm_linux_boots_in_a_nested_kvm_guest", "nested", ready) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
     let initramfs = work.path().join("outer-initramfs.cpio");
-    std::fs::write(&initramfs, outer_initramfs(&kernel_dir)).unwrap();
-    let started = std::time::Instant::now();
-    let output = std::process::Command::new("timeout")
-        .arg(OUTER_TIMEOUT.as_secs().to_string())
-        .arg("qemu-system-x86_64")
-        .args(["-accel", "tcg", "-cpu", "EPYC,+svm", "-smp", "1", "-m", "1024"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"])
-        .arg("-kernel")
-        .arg(kernel_dir.join("vmlinuz"))
-        .arg("-initrd")
-        .arg(&initramfs)
-        .args(["-append", "console=ttyS0 panic=-1 loglevel=4 rdinit=/init ISOBENCH_NESTED_INSIDE=1 -- inside_the_outer_vm --exact --nocapture --test-threads=1"])
-        .stdin(std::process::Stdio::null())
-        .output()
+    // This test binary as /init, and isobench-vmm (with the libraries both load).
+    let mut image = OuterImage::new(&kernel_dir, &std::env::current_exe().unwrap()).unwrap();
+    image
+        .executable("isobench-vmm", &find_vmm().unwrap())
         .unwrap();
-    let console = String::from_utf8_lossy(&output.stdout);
-    let verdict = console.lines().find(|l| l.contains(VERDICT));
-    eprintln!("nested run took {:.0} s", started.elapsed().as_secs_f64());
-    match verdict {
+    std::fs::write(&initramfs, image.cpio()).unwrap();
+    let outer = OuterVm {
+        mem_mib: 1024,
+        cpus: 1,
+        timeout: OUTER_TIMEOUT,
+    };
+    let run = outer
+        .run(&kernel_dir, &initramfs, "inside_the_outer_vm", &[])
+        .unwrap();
+    eprintln!("nested run took {:.0} s", run.took.as_secs_f64());
+    match run.line_with(VERDICT) {
         Some(line) if line.contains("PASS") => eprintln!("{line}"),
         _ => panic!(
-            "no PASS verdict from the outer VM (exit {:?}); its console:\n{console}",
-            output.status.code()
+            "no PASS verdict from the outer VM (exit {:?}); its console is above",
+            run.exit_code
         ),
     }
 }
@@ -89,7 +61,7 @@ fn microvm_linux_boots_in_a_nested_kvm_guest() {
 /// Runs as PID 1 of the outer VM (selected by the kernel command line); a no-op elsewhere.
 #[test]
 fn inside_the_outer_vm() {
-    if std::env::var_os("ISOBENCH_NESTED_INSIDE").is_none() || std::process::id() != 1 {
+    if !is_inside() {
         return;
     }
     let verdict = match drive_isolator() {
@@ -97,39 +69,12 @@ fn inside_the_outer_vm() {
         Err(error) => format!("{VERDICT} FAIL {error}"),
     };
     println!("{verdict}");
-    // Power the outer VM off (ACPI on QEMU's pc machine). Should that fail, returning ends
-    // PID 1, the kernel panics, and panic=-1 with -no-reboot ends QEMU all the same.
-    // SAFETY: reboot(2) takes a plain command word; as PID 1 we may power the machine off.
-    unsafe {
-        libc::sync();
-        libc::reboot(libc::RB_POWER_OFF);
-    }
+    inside_vm::power_off();
 }
 
 fn drive_isolator() -> Result<String, String> {
-    use nix::mount::{mount, MsFlags};
-    for (source, target, fstype) in [
-        ("proc", "/proc", "proc"),
-        ("sysfs", "/sys", "sysfs"),
-        ("devtmpfs", "/dev", "devtmpfs"),
-    ] {
-        mount(
-            Some(source),
-            target,
-            Some(fstype),
-            MsFlags::empty(),
-            None::<&str>,
-        )
-        .map_err(|e| format!("mount {target}: {e}"))?;
-    }
-    let order =
-        std::fs::read_to_string("/modules/order").map_err(|e| format!("/modules/order: {e}"))?;
-    for module in order.lines() {
-        let file = std::fs::File::open(format!("/modules/{module}"))
-            .map_err(|e| format!("{module}: {e}"))?;
-        nix::kmod::finit_module(&file, c"", nix::kmod::ModuleInitFlags::empty())
-            .map_err(|e| format!("load {module}: {e}"))?;
-    }
+    inside_vm::mount_kernel_filesystems(false)?;
+    inside_vm::load_kvm_modules()?;
     std::env::set_var("ISOBENCH_VMM", "/isobench-vmm");
     let host = Host::detect();
     let isolator = MicrovmIsolator::new(VmGuest::Linux, Some(PathBuf::from("/vmlinuz")), Some(256));
@@ -174,12 +119,7 @@ fn drive_isolator() -> Result<String, String> {
         .map_err(|e| format!("second launch: {e}"))?;
     std::thread::sleep(Duration::from_millis(200));
     drop(booting);
-    let leftovers: Vec<String> = procfs::process::all_processes()
-        .map_err(|e| e.to_string())?
-        .filter_map(|p| p.ok()?.stat().ok())
-        .filter(|stat| stat.comm.contains("isobench-vmm"))
-        .map(|stat| format!("{} ({}, state {})", stat.pid, stat.comm, stat.state))
-        .collect();
+    let leftovers = inside_vm::processes_named(&["isobench-vmm"])?;
     if !leftovers.is_empty() {
         return Err(format!("VMM processes left: {leftovers:?}"));
     }
@@ -196,66 +136,4 @@ fn drive_isolator() -> Result<String, String> {
         memory.vmm_overhead_bytes.unwrap_or(0) / 1024,
         memory.guest_ram_resident_bytes.unwrap_or(0) / 1024
     ))
-}
-
-/// The outer VM's initramfs: this test binary as /init, isobench-vmm, the guest kernel, the
-/// KVM modules with `modules/order`, and every shared library those two executables load.
-fn outer_initramfs(kernel_dir: &Path) -> Vec<u8> {
-    let test_binary = std::env::current_exe().unwrap();
-    let vmm = find_vmm().unwrap();
-    let mut files: Vec<(String, Vec<u8>, u32)> = vec![
-        ("init".into(), std::fs::read(&test_binary).unwrap(), 0o755),
-        ("isobench-vmm".into(), std::fs::read(&vmm).unwrap(), 0o755),
-        (
-            "vmlinuz".into(),
-            std::fs::read(kernel_dir.join("vmlinuz")).unwrap(),
-            0o644,
-        ),
-    ];
-    let modules = modules_to_load(kernel_dir);
-    for module in &modules {
-        files.push((
-            format!("modules/{module}"),
-            std::fs::read(kernel_dir.join("modules").join(module)).unwrap(),
-            0o644,
-        ));
-    }
-    // What the outer VM loads, in this order (see `modules_to_load`).
-    let order: String = modules.iter().map(|m| format!("{m}\n")).collect();
-    files.push(("modules/order".into(), order.into_bytes(), 0o644));
-    let mut libraries: Vec<PathBuf> = isolators::disk::shared_libraries(&test_binary);
-    libraries.extend(isolators::disk::shared_libraries(&vmm));
-    libraries.sort();
-    libraries.dedup();
-    for library in libraries {
-        let bytes = std::fs::read(&library).unwrap();
-        files.push((
-            library
-                .to_string_lossy()
-                .trim_start_matches('/')
-                .to_string(),
-            bytes,
-            0o755,
-        ));
-    }
-    let mut directories: Vec<String> = ["dev", "proc", "sys", "tmp", "modules"]
-        .map(String::from)
-        .into();
-    for (path, _, _) in &files {
-        let mut parent = Path::new(path).parent();
-        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
-            directories.push(dir.to_string_lossy().into_owned());
-            parent = dir.parent();
-        }
-    }
-    directories.sort();
-    directories.dedup();
-    let mut entries: Vec<Entry> = directories.iter().map(|d| Entry::dir(d, 0o755)).collect();
-    entries.push(Entry::DEV_CONSOLE);
-    entries.extend(
-        files
-            .iter()
-            .map(|(path, data, mode)| Entry::file(path, *mode, data)),
-    );
-    cpio::archive(&entries)
 }

@@ -136,7 +136,9 @@ impl Isolator for MicrovmIsolator {
                 GuestImage::bare(&work, self.mem_mib, scratch)?
             }
             VmGuest::Linux => {
-                let kernel = guest::find_kernel(self.kernel_option.as_deref())?;
+                // The same PVH vmlinux every peer VMM boots (see VmmProfile::kernel_image).
+                let found = guest::find_kernel(self.kernel_option.as_deref())?;
+                let kernel = crate::kernel::vmlinux_for(&found, &crate::kernel::cache_dir())?;
                 GuestImage::linux(kernel, workload, self.mem_mib, scratch)?
             }
         };

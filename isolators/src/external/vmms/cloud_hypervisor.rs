@@ -1,13 +1,12 @@
 //! Cloud Hypervisor booting the guest ELF with its serial port on a terminal; it reboots the
 //! guest on reset, so the VMM is stopped with SIGTERM when the guest's ready line comes twice.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::instance::GuestExit;
 use super::profile::{Console, VmmIsolator, VmmProfile};
 use crate::external::engine::EngineSpec;
 use crate::microvm::guest::GuestImage;
 use crate::options::IsolatorOptions;
-use crate::Error;
 
 /// Cloud Hypervisor, configured on its command line.
 #[derive(Debug, Clone, Copy, Default)]
@@ -79,9 +78,6 @@ impl VmmProfile for CloudHypervisor {
     }
     fn console(&self) -> Console {
         Console::Terminal
-    }
-    fn kernel_image(&self, kernel: &Path) -> Result<PathBuf, Error> {
-        crate::kernel::vmlinux_for(kernel, &crate::kernel::cache_dir())
     }
     fn args(&self, guest: &GuestImage, _scratch: &Path) -> Vec<String> {
         cloud_hypervisor_args(guest)

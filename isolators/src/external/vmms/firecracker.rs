@@ -1,6 +1,6 @@
 //! Firecracker without its API socket (`--no-api --config-file`), booting the guest ELF with
 //! one vCPU; it exits 0 when the guest resets through the i8042.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::instance::GuestExit;
 use super::profile::{VmmIsolator, VmmProfile};
@@ -72,9 +72,6 @@ impl VmmProfile for Firecracker {
             .map_err(|e| Error::Engine(format!("firecracker config: {e}")))?;
         std::fs::write(&config, text)
             .map_err(|e| Error::io(format!("cannot write {}", config.display()), e))
-    }
-    fn kernel_image(&self, kernel: &Path) -> Result<PathBuf, Error> {
-        crate::kernel::vmlinux_for(kernel, &crate::kernel::cache_dir())
     }
     fn args(&self, _guest: &GuestImage, scratch: &Path) -> Vec<String> {
         vec![

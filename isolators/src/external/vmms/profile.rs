@@ -62,10 +62,12 @@ pub trait VmmProfile: Send + Sync + 'static {
     fn extra_cmdline(&self) -> Option<String> {
         None
     }
-    /// The kernel file this VMM boots for the Linux guest `kernel` (a bzImage as found): the
-    /// same file, or an ELF vmlinux extracted from it for VMMs that need one.
+    /// The kernel file this VMM boots for the Linux guest `kernel` (as found: a bzImage or a
+    /// vmlinux). Every VMM here boots the same PVH ELF vmlinux, extracted from a bzImage once
+    /// and cached: Firecracker and Cloud Hypervisor need one, and no guest then spends its
+    /// boot decompressing itself.
     fn kernel_image(&self, kernel: &Path) -> Result<PathBuf, Error> {
-        Ok(kernel.to_path_buf())
+        crate::kernel::vmlinux_for(kernel, &crate::kernel::cache_dir())
     }
 }
 

@@ -75,25 +75,32 @@ fn move_tree(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::remove_file(from).map_err(|e| what(&e))
 }
 
-/// Mounts proc, sysfs and devtmpfs, and cgroup2 at /sys/fs/cgroup when `cgroup2`.
+/// Mounts proc, sysfs, devtmpfs and devpts (/dev/ptmx: isobench gives some VMMs a terminal),
+/// and cgroup2 at /sys/fs/cgroup when `cgroup2`.
 pub fn mount_kernel_filesystems(cgroup2: bool) -> Result<(), String> {
     let mut mounts = vec![
-        ("proc", "/proc", "proc"),
-        ("sysfs", "/sys", "sysfs"),
-        ("devtmpfs", "/dev", "devtmpfs"),
+        ("proc", "/proc", "proc", None),
+        ("sysfs", "/sys", "sysfs", None),
+        ("devtmpfs", "/dev", "devtmpfs", None),
+        ("devpts", "/dev/pts", "devpts", Some("ptmxmode=0666")),
     ];
     if cgroup2 {
-        mounts.push(("cgroup2", "/sys/fs/cgroup", "cgroup2"));
+        mounts.push(("cgroup2", "/sys/fs/cgroup", "cgroup2", None));
     }
-    for (source, target, fstype) in mounts {
+    for (source, target, fstype, options) in mounts {
+        std::fs::create_dir_all(target).map_err(|e| format!("mkdir {target}: {e}"))?;
         mount(
             Some(source),
             target,
             Some(fstype),
             MsFlags::empty(),
-            None::<&str>,
+            options,
         )
         .map_err(|e| format!("mount {target}: {e}"))?;
+    }
+    if !Path::new("/dev/ptmx").exists() {
+        std::os::unix::fs::symlink("pts/ptmx", "/dev/ptmx")
+            .map_err(|e| format!("symlink /dev/ptmx: {e}"))?;
     }
     Ok(())
 }
@@ -120,6 +127,77 @@ pub fn processes_named(names: &[&str]) -> Result<Vec<String>, String> {
         .filter(|stat| names.iter().any(|name| stat.comm.contains(name)))
         .map(|stat| format!("{} ({}, state {})", stat.pid, stat.comm, stat.state))
         .collect())
+}
+
+/// Ends a child that outlives its deadline (see [`watch`]).
+pub struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+/// Watches `pid`: should it still run after `deadline`, prints every user process's threads
+/// (state, wchan, kernel stack) so a hang says where it is, sends `pid` SIGINT (a run cleans
+/// up on it), and 15 s later SIGKILLs every process but PID 1.
+pub fn watch(pid: u32, deadline: std::time::Duration) -> Watchdog {
+    use std::sync::mpsc::RecvTimeoutError::Timeout;
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        if wait.recv_timeout(deadline) != Err(Timeout) {
+            return false;
+        }
+        println!("{pid} still runs after {} s; threads:", deadline.as_secs());
+        print_threads();
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        if wait.recv_timeout(std::time::Duration::from_secs(15)) == Err(Timeout) {
+            for process in user_processes().into_iter().filter(|p| p.pid != 1) {
+                let pid = nix::unistd::Pid::from_raw(process.pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        true
+    });
+    Watchdog { done, thread }
+}
+
+impl Watchdog {
+    /// Stops watching; true when the deadline had passed.
+    pub fn stop(self) -> bool {
+        let _ = self.done.send(());
+        self.thread.join().unwrap_or(true)
+    }
+}
+
+/// Processes with a command line (kernel threads have none).
+fn user_processes() -> Vec<procfs::process::Process> {
+    procfs::process::all_processes()
+        .map(|all| all.flatten())
+        .into_iter()
+        .flatten()
+        .filter(|p| p.cmdline().is_ok_and(|c| !c.is_empty()))
+        .collect()
+}
+
+fn print_threads() {
+    for process in user_processes() {
+        let cmdline = process.cmdline().unwrap_or_default().join(" ");
+        println!("  {} {cmdline}", process.pid);
+        for task in process.tasks().into_iter().flatten().flatten() {
+            let dir = format!("/proc/{}/task/{}", process.pid, task.tid);
+            let read = |file: &str| std::fs::read_to_string(format!("{dir}/{file}"));
+            let stat = task.stat().ok();
+            println!(
+                "    thread {} {} state {} wchan {}",
+                task.tid,
+                stat.as_ref().map(|s| s.comm.as_str()).unwrap_or("?"),
+                stat.as_ref().map(|s| s.state).unwrap_or('?'),
+                read("wchan").unwrap_or_default()
+            );
+            for frame in read("stack").unwrap_or_default().lines().take(8) {
+                println!("      {frame}");
+            }
+        }
+    }
 }
 
 /// Powers the outer VM off (ACPI on QEMU's pc machine). Should that fail, returning ends

@@ -1,6 +1,7 @@
 //! Loading the guest: kernel (PVH ELF, ELF vmlinux or bzImage), command line, initrd, and the
 //! boot structures the chosen entry protocol expects. [`image`] checks the files first.
 pub mod image;
+pub mod mptable;
 pub mod pvh;
 pub mod zero_page;
 
@@ -81,6 +82,7 @@ pub fn load(config: &VmConfig, files: BootFiles, memory: &GuestMemoryMmap) -> Re
         None => None,
     };
 
+    mptable::write(memory)?;
     let mem_bytes = config.mem_bytes();
     match entry {
         Entry::Pvh(_) => {

@@ -1,5 +1,6 @@
 //! Loading the guest: kernel (PVH ELF, ELF vmlinux or bzImage), command line, initrd, and the
 //! boot structures the chosen entry protocol expects. [`image`] checks the files first.
+pub mod acpi;
 pub mod image;
 pub mod mptable;
 pub mod pvh;
@@ -83,10 +84,12 @@ pub fn load(config: &VmConfig, files: BootFiles, memory: &GuestMemoryMmap) -> Re
     };
 
     mptable::write(memory)?;
+    let rsdp = acpi::write(memory)?;
     let mem_bytes = config.mem_bytes();
     match entry {
         Entry::Pvh(_) => {
-            let info = pvh::build(mem_bytes, has_cmdline, initrd);
+            let mut info = pvh::build(mem_bytes, has_cmdline, initrd);
+            info.start_info.rsdp_paddr = rsdp;
             let mut params = BootParams::new(&info.start_info, GuestAddress(PVH_START_INFO));
             params.set_sections(&info.memmap, GuestAddress(PVH_MEMMAP));
             if !info.modules.is_empty() {
@@ -96,7 +99,8 @@ pub fn load(config: &VmConfig, files: BootFiles, memory: &GuestMemoryMmap) -> Re
                 .map_err(|e| Error::Boot(e.to_string()))?;
         }
         Entry::Linux64(_) => {
-            let params = zero_page::build(header, mem_bytes, config.cmdline.len() + 1, initrd);
+            let mut params = zero_page::build(header, mem_bytes, config.cmdline.len() + 1, initrd);
+            params.acpi_rsdp_addr = rsdp;
             memory
                 .write_obj(params, GuestAddress(ZERO_PAGE))
                 .map_err(|e| Error::Boot(e.to_string()))?;

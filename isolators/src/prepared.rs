@@ -8,7 +8,8 @@ use crate::Error;
 pub struct Prepared {
     name: String,
     launcher: Box<dyn Launcher>,
-    scratch: tempfile::TempDir,
+    /// Held only to be removed on drop.
+    _scratch: tempfile::TempDir,
 }
 
 impl Prepared {
@@ -22,7 +23,7 @@ impl Prepared {
         Ok(Prepared {
             name: isolator.name().to_string(),
             launcher,
-            scratch,
+            _scratch: scratch,
         })
     }
 
@@ -38,10 +39,5 @@ impl Prepared {
     /// Starts one instance (see [`Launcher::launch`]).
     pub fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
         self.launcher.launch()
-    }
-
-    /// Where the isolator keeps its prepared files.
-    pub fn scratch(&self) -> &std::path::Path {
-        self.scratch.path()
     }
 }

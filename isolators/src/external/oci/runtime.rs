@@ -83,11 +83,6 @@ impl Runtime {
             Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
         }
     }
-
-    /// Container ids left in the state directory.
-    pub fn leftovers(&self) -> Vec<String> {
-        leftover_containers(&self.state_root)
-    }
 }
 
 /// The runtime's state directory (`--root`) for a runtime prepared in `scratch`.
@@ -97,16 +92,14 @@ pub fn state_root_in(scratch: &Path) -> PathBuf {
 
 /// Container ids left in a runtime's state directory (none between launches).
 pub fn leftover_containers(state_root: &Path) -> Vec<String> {
-    {
-        std::fs::read_dir(state_root)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+    std::fs::read_dir(state_root)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What `prepare` made: the rootfs and a private state directory.
@@ -161,16 +154,6 @@ impl PreparedOci {
             io_dirs,
             disk,
         })
-    }
-
-    /// The state directory (`--root`) of the runtime.
-    pub fn state_root(&self) -> &Path {
-        &self.runtime.state_root
-    }
-
-    /// Container ids still in the state directory (should be none between launches).
-    pub fn leftover_containers(&self) -> Vec<String> {
-        self.runtime.leftovers()
     }
 
     /// Starts `run` for a new container; the caller's stamp is inside `Spawned::spawn`.

@@ -136,10 +136,6 @@ impl<P: VmmProfile> VmmIsolator<P> {
             mem_mib: options.vm_mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
         }
     }
-
-    pub fn profile(&self) -> &P {
-        &self.profile
-    }
 }
 
 impl<P: VmmProfile> Isolator for VmmIsolator<P> {

@@ -116,13 +116,7 @@ fn isobench_measures_every_vm_row_in_a_nested_kvm_guest() {
         eprintln!("{line}");
     }
     eprintln!("nested CLI run took {:.0} s", run.took.as_secs_f64());
-    match run.line_with(VERDICT) {
-        Some(line) if line.contains("PASS") => eprintln!("{line}"),
-        _ => panic!(
-            "no PASS verdict from the outer VM (exit {:?}); its console is above",
-            run.exit_code
-        ),
-    }
+    run.assert_passed(VERDICT);
 }
 
 /// Runs as PID 1 of the outer VM (selected by the kernel command line); a no-op elsewhere.
@@ -131,12 +125,7 @@ fn inside_the_outer_vm() {
     if !is_inside() {
         return;
     }
-    let verdict = match run_the_cli() {
-        Ok(summary) => format!("{VERDICT} PASS {summary}"),
-        Err(error) => format!("{VERDICT} FAIL {error}"),
-    };
-    println!("{verdict}");
-    inside_vm::power_off();
+    inside_vm::report_and_power_off(VERDICT, run_the_cli());
 }
 
 /// Sets the outer VM up, runs `isobench run`, checks its record and what it left behind.

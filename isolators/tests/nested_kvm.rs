@@ -49,13 +49,7 @@ fn microvm_linux_boots_in_a_nested_kvm_guest() {
         .run(&kernel_dir, &initramfs, "inside_the_outer_vm", &[])
         .unwrap();
     eprintln!("nested run took {:.0} s", run.took.as_secs_f64());
-    match run.line_with(VERDICT) {
-        Some(line) if line.contains("PASS") => eprintln!("{line}"),
-        _ => panic!(
-            "no PASS verdict from the outer VM (exit {:?}); its console is above",
-            run.exit_code
-        ),
-    }
+    run.assert_passed(VERDICT);
 }
 
 /// Runs as PID 1 of the outer VM (selected by the kernel command line); a no-op elsewhere.
@@ -64,12 +58,7 @@ fn inside_the_outer_vm() {
     if !is_inside() {
         return;
     }
-    let verdict = match drive_isolator() {
-        Ok(summary) => format!("{VERDICT} PASS {summary}"),
-        Err(error) => format!("{VERDICT} FAIL {error}"),
-    };
-    println!("{verdict}");
-    inside_vm::power_off();
+    inside_vm::report_and_power_off(VERDICT, drive_isolator());
 }
 
 fn drive_isolator() -> Result<String, String> {

@@ -200,6 +200,16 @@ fn print_threads() {
     }
 }
 
+/// Prints `<verdict> PASS <summary>` or `<verdict> FAIL <error>` on the console, for
+/// [`crate::testing::outer_vm::OuterRun::assert_passed`], then powers the outer VM off.
+pub fn report_and_power_off(verdict: &str, result: Result<String, String>) {
+    match result {
+        Ok(summary) => println!("{verdict} PASS {summary}"),
+        Err(error) => println!("{verdict} FAIL {error}"),
+    }
+    power_off();
+}
+
 /// Powers the outer VM off (ACPI on QEMU's pc machine). Should that fail, returning ends
 /// PID 1, the kernel panics, and panic=-1 with -no-reboot ends QEMU all the same.
 pub fn power_off() {

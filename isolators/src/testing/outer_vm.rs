@@ -148,6 +148,18 @@ impl OuterRun {
     pub fn line_with(&self, marker: &str) -> Option<&str> {
         self.console.lines().find(|line| line.contains(marker))
     }
+
+    /// Prints the `verdict` line [`crate::testing::inside_vm::report_and_power_off`] wrote, or
+    /// panics when it is missing or not a PASS (the console was streamed above).
+    pub fn assert_passed(&self, verdict: &str) {
+        match self.line_with(verdict) {
+            Some(line) if line.contains("PASS") => eprintln!("{line}"),
+            _ => panic!(
+                "no PASS verdict from the outer VM (exit {:?}); its console is above",
+                self.exit_code
+            ),
+        }
+    }
 }
 
 impl OuterVm {

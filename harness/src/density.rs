@@ -114,6 +114,7 @@ pub fn measure(
         teardown_ns,
         stopped_because,
         leftovers: leftovers(&resources),
+        host: None,
     }
 }
 

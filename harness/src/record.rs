@@ -15,6 +15,9 @@ use crate::trial::TrialResult;
 pub const MIN_TRUSTWORTHY_RUNS: u32 = 10;
 /// A startup coefficient of variation above this marks a noisy host or isolator.
 pub const NOISY_CV: f64 = 0.5;
+/// Host-cost batches whose per-instance `used` growth spreads wider than this ((max − min) /
+/// median) are flagged `host-cost-noisy`.
+pub const HOST_COST_NOISY_SPREAD: f64 = 0.25;
 
 /// The closing line naming the isolators of `record` that were available but failed to
 /// prepare, if any did (then `run` and `density` exit with status 1).
@@ -78,6 +81,7 @@ pub fn isolator_record(isolator: &dyn Isolator, status: Status) -> IsolatorRecor
         failures: Vec::new(),
         summary: None,
         flags: Vec::new(),
+        host_cost: None,
     }
 }
 
@@ -98,6 +102,7 @@ pub fn sample(trial: u32, sequence: u32, result: &TrialResult) -> Sample {
         memory: result.memory.clone().into(),
         memory_overhead_bytes: None,
         teardown_ns: result.teardown_ns,
+        cpu_ns: result.cpu_ns,
         probe_report: result.ready.report.clone(),
     }
 }
@@ -184,6 +189,7 @@ fn summary(isolator: &IsolatorRecord) -> Option<IsolatorSummary> {
         footprint_bytes: metric(&|s| Some(s.memory.footprint_bytes as f64))?,
         memory_overhead_bytes: metric(&|s| s.memory_overhead_bytes.map(|b| b as f64)),
         vmm_overhead_bytes: metric(&|s| s.memory.usage.vmm_overhead_bytes.map(|b| b as f64)),
+        cpu_ns: metric(&|s| s.cpu_ns.map(|ns| ns as f64)),
         phase_medians_ns: phases
             .into_iter()
             .filter_map(|(name, values)| Some((name, summarize(&values)?.median)))
@@ -220,6 +226,7 @@ fn warning_for(isolator: &str, flag: Flag) -> Warning {
         Flag::Emulated => format!("{isolator}: no hardware virtualization: every guest instruction is emulated by QEMU's TCG; timings are not a KVM VM's"),
         Flag::Noisy => format!("{isolator}: startup varies by more than {:.0}% (σ/mean); treat its mean with care", NOISY_CV * 100.0),
         Flag::FewSamples => format!("{isolator}: fewer successful trials than asked; see its failures"),
+        Flag::HostCostNoisy => format!("{isolator}: its host-cost batches disagree by more than {:.0}% or were disturbed by other work on the host; treat the system-wide memory figure with care", HOST_COST_NOISY_SPREAD * 100.0),
     };
     Warning {
         code: flag.into(),

@@ -12,6 +12,8 @@ pub struct TrialResult {
     pub ready: Ready,
     pub memory: MemoryUsage,
     pub teardown_ns: u64,
+    /// CPU the instance's own accounting saw from launch to gone (cgroup or rusage).
+    pub cpu_ns: Option<u64>,
 }
 
 /// Runs one full trial. On any error the instance is dropped, which kills and cleans it.
@@ -29,6 +31,7 @@ pub fn run_trial(prepared: &mut Prepared, timeout: Duration) -> Result<TrialResu
         ready,
         memory,
         teardown_ns,
+        cpu_ns: instance.cpu_ns(),
     })
 }
 

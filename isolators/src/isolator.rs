@@ -98,6 +98,12 @@ pub trait Instance: Send {
     fn release(&mut self) -> Result<(), Error>;
     /// Blocks until every process is reaped and every resource is gone.
     fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error>;
+    /// After [`Instance::wait_gone`]: the CPU time (user + system) the instance's own accounting
+    /// saw from launch to gone — its cgroup's, read just before the cgroup was removed, or the
+    /// rusage of the processes it reaped. None where it has neither.
+    fn cpu_ns(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The ready signal as observed by the isolator.

@@ -72,6 +72,21 @@ pub struct MemoryUsage {
     pub cgroup_bytes: Option<u64>,
     /// Kernel memory charged to the cgroup (slab, stacks, page tables), not in any PSS.
     pub cgroup_kernel_bytes: Option<u64>,
+    /// Why the cgroup's kernel memory is not measured (the kernel has no such file, or the
+    /// instance has no cgroup of its own), when it is not. Never silently 0.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub kernel_not_measured: Option<String>,
+    /// Kernel memory of the instance's processes that sit in no cgroup of the instance, from
+    /// /proc/PID/status: page tables (VmPTE) plus one kernel stack per thread. A lower bound:
+    /// task structures and other slab objects are not in it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub kernel_estimate_bytes: Option<u64>,
     /// VMs: guest RAM pages resident on the host.
     pub guest_ram_resident_bytes: Option<u64>,
     /// VMs: resident memory of the VMM outside guest RAM (Firecracker's definition).
@@ -79,9 +94,15 @@ pub struct MemoryUsage {
 }
 
 impl MemoryUsage {
-    /// What the instance costs the host: PSS plus kernel memory charged to its cgroup.
+    /// What the instance costs the host by its own accounting: PSS plus kernel memory charged to
+    /// its cgroup plus the estimate for its processes outside it.
     pub fn footprint_bytes(&self) -> u64 {
-        self.pss_bytes + self.cgroup_kernel_bytes.unwrap_or(0)
+        self.pss_bytes + self.kernel_bytes()
+    }
+
+    /// Kernel memory attributed to the instance: cgroup-charged plus estimated.
+    pub fn kernel_bytes(&self) -> u64 {
+        self.cgroup_kernel_bytes.unwrap_or(0) + self.kernel_estimate_bytes.unwrap_or(0)
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Units are in field names (`_ns`, `_bytes`). Every field a later version adds must be
 //! optional (`#[serde(default)]`) so older files still load; a breaking change bumps the version.
+mod host_cost;
 mod load;
 mod vocabulary;
 
@@ -12,6 +13,7 @@ pub use isobench_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use host_cost::{HostCost, HostCostSample};
 pub use load::LoadError;
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
@@ -69,6 +71,10 @@ pub struct DensityPoint {
     /// Anything found still present after teardown (should be empty).
     #[serde(default)]
     pub leftovers: Vec<String>,
+    /// What the whole host paid for this point (meminfo growth, system-wide CPU), beside the
+    /// instances' attributed memory. None in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostCostSample>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +147,9 @@ pub struct IsolatorRecord {
     /// Why this isolator's numbers may not mean what they say (e.g. software KVM).
     #[serde(default)]
     pub flags: Vec<Flag>,
+    /// What the whole host paid per instance, from batches held at once (`--host-batch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cost: Option<HostCost>,
 }
 
 /// One trial: one instance from launch to gone.
@@ -158,6 +167,11 @@ pub struct Sample {
     /// Footprint minus the process baseline's median footprint in the same run.
     pub memory_overhead_bytes: Option<i64>,
     pub teardown_ns: u64,
+    /// CPU time (user + system) this trial's own accounting saw from launch to gone: the
+    /// instance's cgroup where it has one, else the reaped processes' rusage. Daemons outside
+    /// the instance are not in it; the host cost's `launch_cpu_ns` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ns: Option<u64>,
     /// Whatever the probe reported on its ready line (e.g. work_ns).
     #[serde(default)]
     pub probe_report: BTreeMap<String, String>,
@@ -202,6 +216,9 @@ pub struct IsolatorSummary {
     pub footprint_bytes: Summary,
     pub memory_overhead_bytes: Option<Summary>,
     pub vmm_overhead_bytes: Option<Summary>,
+    /// Attributed CPU per trial (see [`Sample::cpu_ns`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ns: Option<Summary>,
     /// Median per phase name, ns since launch.
     #[serde(default)]
     pub phase_medians_ns: BTreeMap<String, f64>,

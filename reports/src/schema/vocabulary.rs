@@ -17,6 +17,9 @@ pub enum Flag {
     Noisy,
     /// Fewer successful trials than asked.
     FewSamples,
+    /// Its host-cost batches disagree with each other by more than the noise limit, or some
+    /// were disturbed by other work on the host: the system-wide memory figure is uncertain.
+    HostCostNoisy,
 }
 
 impl Flag {
@@ -26,6 +29,7 @@ impl Flag {
             Flag::Emulated => "emulated",
             Flag::Noisy => "noisy",
             Flag::FewSamples => "few-samples",
+            Flag::HostCostNoisy => "host-cost-noisy",
         }
     }
 }
@@ -38,12 +42,15 @@ pub enum WarningCode {
     Emulated,
     Noisy,
     FewSamples,
+    HostCostNoisy,
     /// An engine runs with a deviation from its stock setup (the isolator's notes).
     EngineWorkaround,
     /// Fewer measured runs than the statistics need.
     TooFewRuns,
     /// The load average shows other work competed with the benchmark.
     NoisyHost,
+    /// The time budget stopped an isolator's trials before the runs asked for.
+    BudgetReached,
 }
 
 impl WarningCode {
@@ -53,9 +60,11 @@ impl WarningCode {
             WarningCode::Emulated => Flag::Emulated.as_str(),
             WarningCode::Noisy => Flag::Noisy.as_str(),
             WarningCode::FewSamples => Flag::FewSamples.as_str(),
+            WarningCode::HostCostNoisy => Flag::HostCostNoisy.as_str(),
             WarningCode::EngineWorkaround => "engine-workaround",
             WarningCode::TooFewRuns => "too-few-runs",
             WarningCode::NoisyHost => "noisy-host",
+            WarningCode::BudgetReached => "budget-reached",
         }
     }
 }
@@ -67,6 +76,7 @@ impl From<Flag> for WarningCode {
             Flag::Emulated => WarningCode::Emulated,
             Flag::Noisy => WarningCode::Noisy,
             Flag::FewSamples => WarningCode::FewSamples,
+            Flag::HostCostNoisy => WarningCode::HostCostNoisy,
         }
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use isolators::{monotonic_ns, Error, Instance, Prepared, Resources};
+
+use crate::host_meter::{self, CpuCounter, MemSnapshot};
 use procfs::Current;
 use reports::DensityPoint;
 
@@ -25,6 +27,8 @@ pub fn measure(
 ) -> DensityPoint {
     let name = launchers[0].name().to_string();
     let parallel = launchers.len() as u32;
+    let counter = CpuCounter::detect();
+    let host_before = host_meter::before(&counter, host_meter::QUIET_WINDOW);
     let available_before = mem_available();
     let oom_kills_before = oom_kills();
     let failure: Mutex<Option<String>> = Mutex::new(None);
@@ -68,16 +72,39 @@ pub fn measure(
     // An instance the OOM killer (or anything else) ended after it was ready is not held.
     let died = held.iter().filter(|h| !still_running(&h.resources)).count() as u32;
     let reached = launched - died;
-    let total_footprint_bytes: u64 = held
+    let held_first = MemSnapshot::now();
+    let usages: Vec<_> = held
         .iter()
         .filter_map(|h| h.instance.memory().ok())
-        .map(|m| m.footprint_bytes())
-        .sum();
-    let available_during = mem_available();
+        .collect();
+    let total_footprint_bytes: u64 = usages.iter().map(|m| m.footprint_bytes()).sum();
+    let held_last = MemSnapshot::now();
+    let available_during = held_first.map_or_else(mem_available, |m| m.mem_available as u64);
+    let mut host = match (&host_before, held_first) {
+        (Some(before), Some(during)) => {
+            let mut sample = host_meter::memory_growth(before, &during, reached);
+            sample.attributed_user_bytes = usages.iter().map(|m| m.pss_bytes).sum();
+            sample.attributed_kernel_bytes = usages.iter().map(|m| m.kernel_bytes()).sum();
+            if let (None, Some(last)) = (&sample.disturbed, held_last) {
+                let moved = last.used - during.used;
+                if moved.abs() > host_meter::QUIET_LIMIT_BYTES {
+                    sample.disturbed = Some(format!(
+                        "memory in use moved {:+.1} MiB while the instances sat idle: something else on the host was allocating or freeing",
+                        moved as f64 / 1048576.0
+                    ));
+                }
+            }
+            Some(sample)
+        }
+        _ => None,
+    };
     let teardown_started = monotonic_ns();
     let resources: Vec<Resources> = held.iter().map(|h| h.resources.clone()).collect();
     teardown(held, timeout);
     let teardown_ns = monotonic_ns() - teardown_started;
+    if let (Some(sample), Some(before)) = (host.as_mut(), &host_before) {
+        host_meter::finish_cpu(sample, before, &counter);
+    }
     let mem_available_drop_bytes = available_before as i64 - available_during as i64;
     let mut stopped_because = failure.into_inner().unwrap();
     if died > 0 {
@@ -114,7 +141,7 @@ pub fn measure(
         teardown_ns,
         stopped_because,
         leftovers: leftovers(&resources),
-        host: None,
+        host,
     }
 }
 

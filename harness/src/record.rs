@@ -257,6 +257,7 @@ mod tests {
             failures: Vec::new(),
             summary: None,
             flags: Vec::new(),
+            host_cost: None,
         }
     }
 

@@ -20,10 +20,38 @@ pub fn measure(resources: &Resources) -> Result<MemoryUsage, Error> {
         }
         usage.processes += 1;
     }
-    if let Some(cgroup) = &resources.cgroup {
-        let (total, kernel) = cgroup.read()?;
-        usage.cgroup_bytes = Some(total);
-        usage.cgroup_kernel_bytes = kernel;
+    let cgroups: Vec<_> = resources
+        .cgroup
+        .iter()
+        .chain(&resources.launcher_cgroup)
+        .collect();
+    let mut covered: Vec<i32> = Vec::new();
+    for (index, cgroup) in cgroups.iter().enumerate() {
+        let read = cgroup.read()?;
+        if index == 0 && resources.cgroup.is_some() {
+            usage.cgroup_bytes = Some(read.total_bytes);
+        }
+        match read.kernel_bytes {
+            Ok(kernel) => {
+                *usage.cgroup_kernel_bytes.get_or_insert(0) += kernel;
+                covered.extend(cgroup.pids());
+            }
+            Err(reason) => usage.kernel_not_measured = Some(reason),
+        }
+    }
+    if cgroups.is_empty() {
+        usage.kernel_not_measured = Some(
+            "no cgroup of its own: kernel memory estimated from page tables and stacks".into(),
+        );
+    }
+    let outside: Vec<i32> = resources
+        .pids
+        .iter()
+        .copied()
+        .filter(|pid| !covered.contains(pid))
+        .collect();
+    if !outside.is_empty() {
+        usage.kernel_estimate_bytes = Some(outside.iter().map(|&pid| kernel_estimate(pid)).sum());
     }
     if !resources.guest_ram.is_empty() {
         let mut inside = 0;
@@ -45,6 +73,19 @@ pub fn measure(resources: &Resources) -> Result<MemoryUsage, Error> {
         usage.vmm_overhead_bytes = Some(outside);
     }
     Ok(usage)
+}
+
+/// One kernel stack per thread (THREAD_SIZE on x86-64 with KASAN off).
+const KERNEL_STACK_BYTES: u64 = 16 * 1024;
+
+/// Page tables (VmPTE) plus one kernel stack per thread of process `pid`, from /proc/PID/status;
+/// 0 for a process that is gone.
+fn kernel_estimate(pid: i32) -> u64 {
+    let Ok(status) = procfs::process::Process::new(pid).and_then(|p| p.status()) else {
+        return 0;
+    };
+    let page_tables = status.vmpte.unwrap_or(0) * 1024;
+    page_tables + status.threads * KERNEL_STACK_BYTES
 }
 
 fn vmm_pids(resources: &Resources) -> Vec<i32> {

@@ -126,6 +126,9 @@ impl Instance for ProcessInstance {
     fn release(&mut self) -> Result<(), Error> {
         self.probe.release()
     }
+    fn cpu_ns(&self) -> Option<u64> {
+        self.probe.cpu_ns
+    }
     fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
         self.probe.wait_exit(timeout, "the probe process to exit")?;
         self.io_dir.as_ref().map_or(Ok(()), IoDir::remove)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::fdchannel::FdChannel;
@@ -28,14 +28,22 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Error> {
 
 /// Waits until child `pid` exits and reaps it. Returns its wait status.
 pub fn wait_exit(pid: i32, timeout: Duration, what: &str) -> Result<WaitStatus, Error> {
+    wait_exit_with_cpu(pid, timeout, what).map(|(status, _)| status)
+}
+
+/// Like [`wait_exit`], and also returns the CPU time (user + system, ns) the child and every
+/// descendant it reaped used over their lives, from the kernel's rusage of the reaped child.
+pub fn wait_exit_with_cpu(
+    pid: i32,
+    timeout: Duration,
+    what: &str,
+) -> Result<(WaitStatus, u64), Error> {
     let pidfd = pidfd_open(pid)?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {}
-            Ok(status) => return Ok(status),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys(format!("waitpid({pid})"), e)),
+        match try_reap(pid)? {
+            Some(reaped) => return Ok(reaped),
+            None => {}
         }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
@@ -51,6 +59,38 @@ pub fn wait_exit(pid: i32, timeout: Duration, what: &str) -> Result<WaitStatus, 
             Err(e) => return Err(Error::sys("poll on a pidfd", e)),
         }
     }
+}
+
+/// Reaps child `pid` if it has exited (wait4 with WNOHANG): its status and CPU ns, or None.
+pub fn try_reap(pid: i32) -> Result<Option<(WaitStatus, u64)>, Error> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain old data the kernel fills in; status is a valid out pointer.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: wait4 writes only through the two valid pointers.
+        let ret = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        match ret {
+            0 => return Ok(None),
+            -1 if nix::errno::Errno::last() == nix::errno::Errno::EINTR => continue,
+            -1 => {
+                return Err(Error::sys(
+                    format!("wait4({pid})"),
+                    nix::errno::Errno::last(),
+                ))
+            }
+            _ => {
+                let status = WaitStatus::from_raw(Pid::from_raw(pid), status)
+                    .map_err(|e| Error::sys(format!("wait4({pid}) status"), e))?;
+                return Ok(Some((status, rusage_cpu_ns(&usage))));
+            }
+        }
+    }
+}
+
+/// User + system time of an rusage, in ns.
+pub fn rusage_cpu_ns(usage: &libc::rusage) -> u64 {
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
 }
 
 /// SIGKILLs child `pid` and reaps it; for Drop paths, so errors are ignored.
@@ -69,6 +109,8 @@ pub struct ChildProbe {
     pub launched_ns: u64,
     channel: FdChannel,
     reaped: bool,
+    /// CPU the probe (and whatever it reaped) used, once reaped.
+    pub cpu_ns: Option<u64>,
 }
 
 impl ChildProbe {
@@ -79,6 +121,7 @@ impl ChildProbe {
             launched_ns,
             channel,
             reaped: false,
+            cpu_ns: None,
         }
     }
 
@@ -105,8 +148,9 @@ impl ChildProbe {
 
     /// Waits until the probe exits and reaps it; `what` names it in a timeout.
     pub fn wait_exit(&mut self, timeout: Duration, what: &str) -> Result<WaitStatus, Error> {
-        let status = wait_exit(self.pid, timeout, what)?;
+        let (status, cpu_ns) = wait_exit_with_cpu(self.pid, timeout, what)?;
         self.reaped = true;
+        self.cpu_ns = Some(cpu_ns);
         Ok(status)
     }
 }

@@ -11,6 +11,10 @@ pub struct Resources {
     pub pids: Vec<i32>,
     /// The instance's cgroup directories (one per v1 hierarchy, or one v2 directory).
     pub cgroup: Option<CgroupMemorySource>,
+    /// The measuring cgroup isobench started the engine's own process in, when that is not the
+    /// instance's cgroup (an OCI runtime's `run`, an engine CLI): what the engine allocated for
+    /// the instance before the instance's cgroup existed, namespaces included, is charged there.
+    pub launcher_cgroup: Option<CgroupMemorySource>,
     /// Guest RAM, as host virtual address ranges inside a VMM process.
     pub guest_ram: Vec<GuestRam>,
     /// Paths that must vanish at teardown (temp dirs, state dirs).

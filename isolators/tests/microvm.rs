@@ -260,7 +260,7 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
             mem_mib: 16,
         },
     };
-    let mut instance = launch_vm(&spec).unwrap();
+    let mut instance = launch_vm(&spec, None).unwrap();
     tracked.push(track(instance.resources().pids[0]));
     let error = instance.wait_ready(TIMEOUT).unwrap_err();
     let message = one_line(&error);
@@ -278,7 +278,7 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
         },
         ..spec
     };
-    let mut instance = launch_vm(&spec).unwrap();
+    let mut instance = launch_vm(&spec, None).unwrap();
     tracked.push(track(instance.resources().pids[0]));
     let error = instance.wait_ready(Duration::from_micros(1)).unwrap_err();
     assert!(matches!(error, Error::Timeout { .. }), "{error}");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::memory_source::CgroupMemorySource;
 use super::plan::CgroupPlan;
+use super::spawn::Home;
 use crate::Error;
 
 impl CgroupPlan {
@@ -72,6 +73,8 @@ impl CgroupPlan {
             dirs: Vec::new(),
             v2_dir: None,
             v1_tasks: Vec::new(),
+            v2_procs: None,
+            home: None,
             memory: None,
         };
         match self {
@@ -126,7 +129,7 @@ fn enable_controllers(dir: &Path, controllers: &[String]) -> Result<(), Error> {
     })
 }
 
-fn open(path: &Path, flags: libc::c_int) -> Result<OwnedFd, Error> {
+pub(super) fn open(path: &Path, flags: libc::c_int) -> Result<OwnedFd, Error> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::BadInput(format!("{}: NUL in path", path.display())))?;
     // SAFETY: c_path is a valid NUL-terminated string; open returns a new descriptor or -1.
@@ -155,6 +158,10 @@ pub struct InstanceCgroup {
     /// (5–20 ms on our hosts). A single-threaded task moving itself through `tasks` skips that
     /// lock; before exec our child is exactly that.
     v1_tasks: Vec<OwnedFd>,
+    /// v2: `cgroup.procs`, opened on first use by [`InstanceCgroup::spawn_inside`].
+    v2_procs: Option<OwnedFd>,
+    /// v1: our own `tasks` files, opened on first use by [`InstanceCgroup::spawn_inside`].
+    home: Option<Home>,
     memory: Option<CgroupMemorySource>,
 }
 
@@ -181,6 +188,33 @@ impl InstanceCgroup {
     pub fn close_launch_fds(&mut self) {
         self.v2_dir = None;
         self.v1_tasks.clear();
+        self.v2_procs = None;
+        self.home = None;
+    }
+
+    /// Opens what [`InstanceCgroup::spawn_inside`] needs, so that a caller can do it before it
+    /// starts its clock: `cgroup.procs` on v2, our own `tasks` files on v1.
+    pub fn prepare_spawn(&mut self) -> Result<(), Error> {
+        if let Some(dir) = self.v2_dir.is_some().then(|| self.dirs[0].clone()) {
+            if self.v2_procs.is_none() {
+                self.v2_procs = Some(open(&dir.join("cgroup.procs"), libc::O_WRONLY)?);
+            }
+        } else if self.home.is_none() {
+            self.home = Some(Home::open(&self.dirs)?);
+        }
+        Ok(())
+    }
+
+    pub(super) fn v2_procs(&mut self) -> Result<Option<RawFd>, Error> {
+        self.prepare_spawn()?;
+        Ok(self.v2_procs.as_ref().map(|fd| fd.as_raw_fd()))
+    }
+
+    pub(super) fn home(&mut self) -> Result<&Home, Error> {
+        self.prepare_spawn()?;
+        self.home
+            .as_ref()
+            .ok_or_else(|| Error::Engine("no v1 home cgroup to return to".into()))
     }
 
     pub fn dirs(&self) -> &[PathBuf] {

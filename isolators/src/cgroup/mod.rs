@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod instance;
+pub mod measuring;
 pub mod memory_source;
 pub mod plan;
+pub mod spawn;
 
 pub use instance::InstanceCgroup;
-pub use memory_source::CgroupMemorySource;
+pub use measuring::MeasuringCgroups;
+pub use memory_source::{CgroupMemory, CgroupMemorySource};
 pub use plan::{CgroupPlan, Creator, PARENT_NAME};
 
 /// The default cgroup root.

@@ -144,6 +144,8 @@ pub(super) struct ChildRun<'a> {
     pub argv: &'a [*const c_char],
     /// v1 `tasks` descriptors to join by writing "0" (see [`crate::cgroup::InstanceCgroup`]).
     pub join_fds: &'a [RawFd],
+    /// Namespaces to unshare once inside the cgroup (0: clone made them all).
+    pub unshare_flags: libc::c_int,
     /// Host /dev/null, to become the probe's stdin.
     pub stdin_fd: RawFd,
     /// The instance's own host directory for the `io` workload, bound at /tmp.
@@ -202,15 +204,15 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
         write_file(c"/proc/self/uid_map", uid_map, "write /proc/self/uid_map")?;
         write_file(c"/proc/self/gid_map", gid_map, "write /proc/self/gid_map")?;
     }
-    if !run.join_fds.is_empty() {
-        for &fd in run.join_fds {
-            // SAFETY: fd is an open `tasks` descriptor the parent handed us; "0" means "me".
-            let ret = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };
-            check(ret as libc::c_long, "join the v1 cgroup")?;
-        }
+    for &fd in run.join_fds {
+        // SAFETY: fd is an open `tasks` descriptor the parent handed us; "0" means "me".
+        let ret = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };
+        check(ret as libc::c_long, "join the v1 cgroup")?;
+    }
+    if run.unshare_flags != 0 {
         // SAFETY: unshare takes flags only.
-        let ret = unsafe { libc::unshare(libc::CLONE_NEWCGROUP) };
-        check(ret.into(), "unshare the cgroup namespace")?;
+        let ret = unsafe { libc::unshare(run.unshare_flags) };
+        check(ret.into(), "unshare the namespaces inside the cgroup")?;
     }
     mount_rootfs(setup, run.io_dir)?;
     let name = setup.hostname.to_bytes();

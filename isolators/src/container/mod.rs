@@ -36,6 +36,12 @@ const NAMESPACES: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWNET) as u64;
 
+/// What clone itself must create when the instance has a cgroup: a pid namespace takes effect
+/// only for children, so it comes with the clone. The child creates the rest with `unshare`
+/// once it is inside its cgroup, so their kernel memory (a network namespace is most of a
+/// container's) is charged to the instance, not to the harness.
+const NAMESPACES_AT_CLONE: u64 = libc::CLONE_NEWPID as u64;
+
 /// clone3 with CLONE_CLEAR_SIGHAND came in Linux 5.5, CLONE_INTO_CGROUP in 5.7.
 const MIN_KERNEL: (u32, u32) = (5, 7);
 
@@ -257,11 +263,15 @@ impl Launcher for ContainerLauncher {
             .as_ref()
             .map(InstanceCgroup::join_fds)
             .unwrap_or_default();
-        let mut flags = NAMESPACES;
-        if join_fds.is_empty() {
-            // v1 children move themselves into their cgroup first, then unshare the cgroup namespace.
-            flags |= libc::CLONE_NEWCGROUP as u64;
-        }
+        // Without a cgroup, clone creates every namespace. With one, the child unshares all but
+        // the pid namespace after it is inside: v1 children first move themselves in.
+        let (mut flags, unshare_flags) = match &cgroup {
+            None => (NAMESPACES | libc::CLONE_NEWCGROUP as u64, 0),
+            Some(_) => (
+                NAMESPACES_AT_CLONE,
+                ((NAMESPACES & !NAMESPACES_AT_CLONE) | libc::CLONE_NEWCGROUP as u64) as libc::c_int,
+            ),
+        };
         if prepared.setup.rootless() {
             flags |= libc::CLONE_NEWUSER as u64;
         }
@@ -269,6 +279,7 @@ impl Launcher for ContainerLauncher {
             setup: &prepared.setup,
             argv: &argv,
             join_fds: &join_fds,
+            unshare_flags,
             stdin_fd: prepared.dev_null.as_raw_fd(),
             io_dir: io_dir_path.as_deref(),
             started_ns: 0,
@@ -333,6 +344,9 @@ impl Instance for ContainerInstance {
     }
     fn release(&mut self) -> Result<(), Error> {
         self.probe.release()
+    }
+    fn cpu_ns(&self) -> Option<u64> {
+        self.probe.cpu_ns
     }
     fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;

@@ -14,6 +14,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::WaitStatus;
 
 use super::procs::{self, ProcessId};
+use crate::cgroup::{CgroupMemorySource, InstanceCgroup};
 use crate::fdchannel::FdChannel;
 use crate::isolator::{monotonic_ns, parse_ready_report, Ready};
 use crate::{reap, Error};
@@ -146,27 +147,37 @@ pub struct Spawned {
     reaped: bool,
     /// How the engine ended, once reaped by us (not after a kill).
     exit_status: Option<WaitStatus>,
+    /// CPU the engine and what it reaped used, once reaped by us.
+    cpu_ns: Option<u64>,
+    /// The measuring cgroup the engine was started in; dropped (killed, removed) after `kill`.
+    cgroup: Option<InstanceCgroup>,
 }
 
 impl Spawned {
     /// Spawns `command` (already holding the probe's channel arguments), stamping launch
     /// immediately before. `Stdio` channels get piped stdin/stdout; stderr goes to a log in
     /// `log_dir` for error messages.
+    /// With `cgroup`, the engine starts inside it (see [`InstanceCgroup::spawn_inside`]).
     pub fn spawn(
         command: &mut Command,
         fd_channel: Option<FdChannel>,
         log_dir: &Path,
+        cgroup: Option<InstanceCgroup>,
     ) -> Result<Spawned, Error> {
-        Self::spawn_with(command, fd_channel, None, log_dir)
+        Self::spawn_with(command, fd_channel, None, log_dir, cgroup)
     }
 
     /// Like [`Spawned::spawn`] with a `Stdio` channel, but stdin is a raw terminal (a pty) for
     /// engines that read their console input only from a terminal (Cloud Hypervisor's
     /// `--serial tty`); stdout stays a pipe.
-    pub fn spawn_on_terminal(command: &mut Command, log_dir: &Path) -> Result<Spawned, Error> {
+    pub fn spawn_on_terminal(
+        command: &mut Command,
+        log_dir: &Path,
+        cgroup: Option<InstanceCgroup>,
+    ) -> Result<Spawned, Error> {
         let (master, terminal) = raw_terminal()?;
         command.stdin(Stdio::from(terminal));
-        Self::spawn_with(command, None, Some(master), log_dir)
+        Self::spawn_with(command, None, Some(master), log_dir, cgroup)
     }
 
     fn spawn_with(
@@ -174,6 +185,7 @@ impl Spawned {
         fd_channel: Option<FdChannel>,
         terminal_master: Option<OwnedFd>,
         log_dir: &Path,
+        mut cgroup: Option<InstanceCgroup>,
     ) -> Result<Spawned, Error> {
         let stderr_log = log_dir.join(format!("{}.stderr", unique_id()));
         let log = std::fs::File::create(&stderr_log)
@@ -188,15 +200,23 @@ impl Spawned {
             // Its own process group, so a terminal's Ctrl-C reaches only the harness.
             .process_group(0);
         let launched_ns = monotonic_ns();
-        let spawned = command.spawn();
+        let spawned = match cgroup.as_mut() {
+            Some(cgroup) => cgroup.spawn_inside(command),
+            None => command.spawn().map_err(|e| {
+                Error::io(
+                    format!("spawn {}", command.get_program().to_string_lossy()),
+                    e,
+                )
+            }),
+        };
+        if let Some(cgroup) = cgroup.as_mut() {
+            cgroup.close_launch_fds();
+        }
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
                 let _ = std::fs::remove_file(&stderr_log);
-                return Err(Error::io(
-                    format!("spawn {}", command.get_program().to_string_lossy()),
-                    e,
-                ));
+                return Err(e);
             }
         };
         let channel = match fd_channel {
@@ -225,7 +245,19 @@ impl Spawned {
             held: Vec::new(),
             reaped: false,
             exit_status: None,
+            cpu_ns: None,
+            cgroup,
         })
+    }
+
+    /// The measuring cgroup's memory, when the engine was started in one.
+    pub fn measuring_cgroup(&self) -> Option<CgroupMemorySource> {
+        self.cgroup.as_ref().and_then(InstanceCgroup::memory_source)
+    }
+
+    /// CPU the engine and every descendant it reaped used, once reaped.
+    pub fn cpu_ns(&self) -> Option<u64> {
+        self.cpu_ns
     }
 
     /// Waits for ready; on failure the error carries the engine's stderr.
@@ -288,18 +320,13 @@ impl Spawned {
         if self.reaped {
             return Ok(self.exit_status);
         }
-        match nix::sys::wait::waitpid(
-            nix::unistd::Pid::from_raw(self.pid),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        ) {
-            Ok(WaitStatus::StillAlive) => Ok(None),
-            Ok(status) => {
-                self.reaped = true;
-                self.exit_status = Some(status);
-                Ok(Some(status))
-            }
-            Err(e) => Err(Error::sys(format!("waitpid({})", self.pid), e)),
+        let reaped = reap::try_reap(self.pid)?;
+        if let Some((status, cpu_ns)) = reaped {
+            self.reaped = true;
+            self.exit_status = Some(status);
+            self.cpu_ns = Some(cpu_ns);
         }
+        Ok(reaped.map(|(status, _)| status))
     }
 
     /// Reaps the engine, then waits for every process seen at ready to be gone.
@@ -312,12 +339,20 @@ impl Spawned {
                     "the engine was killed before it exited".into(),
                 ))
             }
-            None => reap::wait_exit(self.pid, timeout, "the engine process to exit")?,
+            None => {
+                let (status, cpu_ns) =
+                    reap::wait_exit_with_cpu(self.pid, timeout, "the engine process to exit")?;
+                self.cpu_ns = Some(cpu_ns);
+                status
+            }
         };
         self.reaped = true;
         self.exit_status = Some(status);
         let left = timeout.saturating_sub(started.elapsed());
         procs::wait_all_gone(&self.held, left, "the instance's processes to exit")?;
+        if let Some(cgroup) = self.cgroup.as_mut() {
+            cgroup.remove(timeout.saturating_sub(started.elapsed()))?;
+        }
         Ok(status)
     }
 

@@ -13,6 +13,7 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
 use super::console::ConsoleDrain;
 use super::guest::GuestImage;
 use super::report::{LineReader, Next};
+use crate::cgroup::InstanceCgroup;
 use crate::isolator::{monotonic_ns, parse_ready_report, Instance, Ready};
 use crate::resources::{GuestRam, Resources};
 use crate::{reap, Error};
@@ -24,8 +25,12 @@ pub struct VmSpec {
     pub guest: GuestImage,
 }
 
-/// Starts one `isobench-vmm` for `spec`; returns at once (call `wait_ready` next).
-pub fn launch_vm(spec: &VmSpec) -> Result<MicrovmInstance, Error> {
+/// Starts one `isobench-vmm` for `spec`, inside `cgroup` when given (so KVM's kernel memory
+/// for the VM is charged where it can be read); returns at once (call `wait_ready` next).
+pub fn launch_vm(
+    spec: &VmSpec,
+    mut cgroup: Option<InstanceCgroup>,
+) -> Result<MicrovmInstance, Error> {
     let (report_read, report_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
     let mut command = Command::new(&spec.vmm);
@@ -51,9 +56,17 @@ pub fn launch_vm(spec: &VmSpec) -> Result<MicrovmInstance, Error> {
     // (LineReader copes with one that does).
     fcntl(&report_write, FcntlArg::F_SETFD(FdFlag::empty())).map_err(|e| Error::sys("fcntl", e))?;
     let launched_ns = monotonic_ns();
-    let spawned = command.spawn();
+    let spawned = match cgroup.as_mut() {
+        Some(cgroup) => cgroup.spawn_inside(&mut command),
+        None => command
+            .spawn()
+            .map_err(|e| Error::io(format!("spawn {}", spec.vmm.display()), e)),
+    };
     drop(report_write);
-    let mut child = spawned.map_err(|e| Error::io(format!("spawn {}", spec.vmm.display()), e))?;
+    if let Some(cgroup) = cgroup.as_mut() {
+        cgroup.close_launch_fds();
+    }
+    let mut child = spawned?;
     let pid = child.id() as i32;
     let stdin = child.stdin.take();
     let streams = child.stdout.take().zip(child.stderr.take());
@@ -81,6 +94,8 @@ pub fn launch_vm(spec: &VmSpec) -> Result<MicrovmInstance, Error> {
         launched_ns,
         guest_ram: Vec::new(),
         exit: None,
+        cpu_ns: None,
+        cgroup,
     })
 }
 
@@ -101,6 +116,11 @@ pub struct MicrovmInstance {
     launched_ns: u64,
     guest_ram: Vec<(u64, u64)>,
     exit: Option<ExitReason>,
+    /// CPU the VMM used, once reaped.
+    cpu_ns: Option<u64>,
+    /// The measuring cgroup the VMM runs in; after the fields above so a drop kills and reaps
+    /// the VMM (see `Drop`) before the cgroup is removed.
+    cgroup: Option<InstanceCgroup>,
 }
 
 impl MicrovmInstance {
@@ -129,8 +149,9 @@ impl MicrovmInstance {
 
     /// Reaps the VMM (it has exited or is about to) and joins the console thread.
     fn reap(&mut self, timeout: Duration) -> Result<nix::sys::wait::WaitStatus, Error> {
-        let status = reap::wait_exit(self.pid, timeout, "isobench-vmm to exit")?;
+        let (status, cpu_ns) = reap::wait_exit_with_cpu(self.pid, timeout, "isobench-vmm to exit")?;
         self.reaped = true;
+        self.cpu_ns = Some(cpu_ns);
         self.console.join();
         Ok(status)
     }
@@ -222,8 +243,12 @@ impl Instance for MicrovmInstance {
                     len,
                 })
                 .collect(),
+            cgroup: self.cgroup.as_ref().and_then(InstanceCgroup::memory_source),
             ..Default::default()
         }
+    }
+    fn cpu_ns(&self) -> Option<u64> {
+        self.cpu_ns
     }
     fn release(&mut self) -> Result<(), Error> {
         if let Some(mut stdin) = self.stdin.take() {
@@ -252,6 +277,10 @@ impl Instance for MicrovmInstance {
         }
         let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
         let status = self.reap(left.max(Duration::from_millis(100)))?;
+        if let Some(cgroup) = self.cgroup.as_mut() {
+            let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
+            cgroup.remove(left.max(Duration::from_millis(100)))?;
+        }
         let clean = self.exit.is_some_and(ExitReason::is_clean);
         let exit = self.exit.map_or("none reported", ExitReason::as_str);
         match status {

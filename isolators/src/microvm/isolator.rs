@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use super::guest::{self, GuestImage};
 use super::instance::{launch_vm, VmSpec};
 use super::vmm_binary::find_vmm;
+use crate::cgroup::MeasuringCgroups;
 use crate::host::Host;
 use crate::isolator::{
     Availability, Description, DiskFootprint, GuestKind, Instance, Isolator, KernelKind, Kind,
@@ -31,6 +32,7 @@ pub struct MicrovmIsolator {
 struct MicrovmLauncher {
     spec: VmSpec,
     disk: DiskFootprint,
+    cgroups: MeasuringCgroups,
 }
 
 impl MicrovmIsolator {
@@ -144,7 +146,11 @@ impl Isolator for MicrovmIsolator {
         };
         let disk = crate::disk::measure(std::slice::from_ref(&vmm), &guest.files())?;
         let spec = VmSpec { vmm, guest };
-        Ok(Box::new(MicrovmLauncher { spec, disk }))
+        Ok(Box::new(MicrovmLauncher {
+            spec,
+            disk,
+            cgroups: MeasuringCgroups::prepare(),
+        }))
     }
 }
 
@@ -153,6 +159,6 @@ impl Launcher for MicrovmLauncher {
         &self.disk
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        Ok(Box::new(launch_vm(&self.spec)?))
+        Ok(Box::new(launch_vm(&self.spec, self.cgroups.create()?)?))
     }
 }

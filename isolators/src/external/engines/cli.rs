@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use super::cli_support::{cli, executables, image_tag};
 use super::instance::EngineInstance;
+use crate::cgroup::MeasuringCgroups;
 use crate::external::engine::{require_root, Engine, EngineSpec};
 use crate::external::spawned::{unique_id, Spawned};
 use crate::host::Host;
@@ -68,6 +69,8 @@ struct CliLauncher {
     scratch: PathBuf,
     /// Where `io` instances get their directories; `None` for other workloads.
     io_dirs: Option<IoDirs>,
+    /// The client starts in a measuring cgroup; what the daemon allocates is not in it.
+    cgroups: MeasuringCgroups,
 }
 
 impl CliIsolator {
@@ -178,6 +181,7 @@ impl Isolator for CliIsolator {
             workload: *workload,
             scratch: scratch.to_path_buf(),
             io_dirs: IoDirs::for_workload(workload, scratch)?,
+            cgroups: MeasuringCgroups::prepare(),
         }))
     }
 }
@@ -209,7 +213,8 @@ impl Launcher for CliLauncher {
                 "--mode",
                 &prepared.workload.to_string(),
             ]);
-        let spawned = Spawned::spawn(&mut command, None, &prepared.scratch)?;
+        let cgroup = prepared.cgroups.create()?;
+        let spawned = Spawned::spawn(&mut command, None, &prepared.scratch, cgroup)?;
         Ok(Box::new(EngineInstance::new(
             spawned,
             prepared.client.clone(),

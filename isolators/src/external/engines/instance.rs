@@ -108,6 +108,7 @@ impl Instance for EngineInstance {
         Resources {
             pids,
             cgroup: container.cgroup.clone(),
+            launcher_cgroup: self.spawned.measuring_cgroup(),
             paths: container
                 .cgroup
                 .iter()
@@ -116,6 +117,9 @@ impl Instance for EngineInstance {
                 .collect(),
             ..Default::default()
         }
+    }
+    fn cpu_ns(&self) -> Option<u64> {
+        self.spawned.cpu_ns()
     }
     fn release(&mut self) -> Result<(), Error> {
         // Learn the daemon-side processes before they go, so wait_gone can check them.

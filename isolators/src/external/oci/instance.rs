@@ -79,9 +79,13 @@ impl Instance for OciInstance {
         Resources {
             pids,
             cgroup,
+            launcher_cgroup: self.spawned.as_ref().and_then(Spawned::measuring_cgroup),
             paths,
             ..Default::default()
         }
+    }
+    fn cpu_ns(&self) -> Option<u64> {
+        self.spawned.as_ref().and_then(Spawned::cpu_ns)
     }
     fn release(&mut self) -> Result<(), Error> {
         self.spawned().release();

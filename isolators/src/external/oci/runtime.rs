@@ -17,7 +17,7 @@ use super::bundle::{
     all_cgroup_dirs, memory_cgroup, probe_spec, OciChannel, CGROUP_PARENT, READY_FD, RELEASE_FD,
 };
 use super::instance::OciInstance;
-use crate::cgroup::CgroupLayout;
+use crate::cgroup::{CgroupLayout, MeasuringCgroups};
 use crate::external::spawned::{unique_id, Spawned};
 use crate::fdchannel::FdChannel;
 use crate::io_dir::{IoDir, IoDirs};
@@ -114,6 +114,9 @@ pub struct PreparedOci {
     pub io_dirs: Option<IoDirs>,
     /// Runtime + rootfs + a sample config.json on disk.
     pub disk: DiskFootprint,
+    /// Each `run` process starts in a measuring cgroup of its own: the namespaces and
+    /// structures the runtime creates before the container's cgroup exists are charged there.
+    pub cgroups: MeasuringCgroups,
 }
 
 impl PreparedOci {
@@ -153,6 +156,7 @@ impl PreparedOci {
             cgroup: CgroupLayout::detect(),
             io_dirs,
             disk,
+            cgroups: MeasuringCgroups::prepare(),
         })
     }
 
@@ -204,7 +208,13 @@ impl PreparedOci {
             runtime: self.runtime.clone(),
             io_dir,
         };
-        instance.spawned = Some(Spawned::spawn(&mut command, fd_channel, &self.scratch)?);
+        let cgroup = self.cgroups.create()?;
+        instance.spawned = Some(Spawned::spawn(
+            &mut command,
+            fd_channel,
+            &self.scratch,
+            cgroup,
+        )?);
         Ok(instance)
     }
 }

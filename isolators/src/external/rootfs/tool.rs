@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::cgroup::MeasuringCgroups;
 use crate::external::engine::{Engine, EngineSpec};
 use crate::external::spawned::Spawned;
 use crate::fdchannel::FdChannel;
@@ -118,7 +119,8 @@ impl<T: RootfsTool> Launcher for RootfsLauncher<T> {
             .arg(format!("/{PROBE_NAME}"))
             .args(["--mode", &prepared.workload.to_string()])
             .args(["--channel", &channel.probe_channel_arg()]);
-        let spawned = Spawned::spawn(&mut command, Some(channel), &prepared.scratch)?;
+        let cgroup = prepared.cgroups.create()?;
+        let spawned = Spawned::spawn(&mut command, Some(channel), &prepared.scratch, cgroup)?;
         Ok(Box::new(RootfsInstance::new(spawned, T::PHASE, io_dir)))
     }
 }
@@ -142,6 +144,9 @@ pub struct PreparedRootfs {
     pub io_dirs: Option<IoDirs>,
     /// Engine + rootfs on disk.
     pub disk: DiskFootprint,
+    /// Each engine process starts in a cgroup of its own (no limits), so the namespaces it
+    /// creates are charged where the memory sample reads them.
+    pub cgroups: MeasuringCgroups,
 }
 
 impl PreparedRootfs {
@@ -167,6 +172,7 @@ impl PreparedRootfs {
             workload: *workload,
             io_dirs,
             disk,
+            cgroups: MeasuringCgroups::prepare(),
         })
     }
 }
@@ -201,8 +207,12 @@ impl Instance for RootfsInstance {
         Resources {
             pids: self.spawned.processes(),
             paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
+            cgroup: self.spawned.measuring_cgroup(),
             ..Default::default()
         }
+    }
+    fn cpu_ns(&self) -> Option<u64> {
+        self.spawned.cpu_ns()
     }
     fn release(&mut self) -> Result<(), Error> {
         self.spawned.release();

@@ -55,8 +55,11 @@ impl VmInstance {
     fn wait_reboot_then_stop(&mut self, timeout: Duration) -> Result<WaitStatus, Error> {
         let started = Instant::now();
         loop {
-            if let Some(status) = self.spawned.try_reap()? {
-                return Ok(status);
+            if self.spawned.try_reap()?.is_some() {
+                // Reaped: this checks the rest is gone and removes the measuring cgroup.
+                return self
+                    .spawned
+                    .wait_gone(timeout.saturating_sub(started.elapsed()));
             }
             let (ready_lines, eof) = self.spawned.ready_lines_now(2);
             if ready_lines >= 2 || eof {
@@ -109,8 +112,12 @@ impl Instance for VmInstance {
                 })
                 .into_iter()
                 .collect(),
+            cgroup: self.spawned.measuring_cgroup(),
             ..Default::default()
         }
+    }
+    fn cpu_ns(&self) -> Option<u64> {
+        self.spawned.cpu_ns()
     }
     fn release(&mut self) -> Result<(), Error> {
         self.spawned.release();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::instance::{GuestExit, VmInstance};
+use crate::cgroup::MeasuringCgroups;
 use crate::external::engine::{Engine, EngineSpec};
 use crate::external::spawned::Spawned;
 use crate::host::Host;
@@ -230,6 +231,7 @@ impl<P: VmmProfile> Isolator for VmmIsolator<P> {
             guest,
             scratch: scratch.to_path_buf(),
             disk,
+            cgroups: MeasuringCgroups::prepare(),
         }))
     }
 }
@@ -244,6 +246,9 @@ struct VmmLauncher {
     guest: GuestImage,
     scratch: PathBuf,
     disk: DiskFootprint,
+    /// Each VMM runs in a cgroup of its own, as Firecracker's jailer puts it, so that KVM's
+    /// kernel memory for the VM is charged where the memory sample reads it.
+    cgroups: MeasuringCgroups,
 }
 
 impl Launcher for VmmLauncher {
@@ -253,9 +258,10 @@ impl Launcher for VmmLauncher {
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
         let mut command = Command::new(&self.vmm);
         command.args(&self.args).env_clear();
+        let cgroup = self.cgroups.create()?;
         let spawned = match self.console {
-            Console::Stdio => Spawned::spawn(&mut command, None, &self.scratch)?,
-            Console::Terminal => Spawned::spawn_on_terminal(&mut command, &self.scratch)?,
+            Console::Stdio => Spawned::spawn(&mut command, None, &self.scratch, cgroup)?,
+            Console::Terminal => Spawned::spawn_on_terminal(&mut command, &self.scratch, cgroup)?,
         };
         Ok(Box::new(VmInstance::new(
             spawned,

@@ -1,0 +1,210 @@
+//! Reading what the whole host pays: /proc/meminfo snapshots and the system's CPU counter (the
+//! root cgroup's cpuacct.usage on v1, its cpu.stat on v2, else /proc/stat), a quiet window
+//! to see whether anything else moves the host, and the difference over a batch.
+use std::time::Duration;
+
+use isolators::monotonic_ns;
+use procfs::{Current, CurrentSI};
+use reports::HostCostSample;
+
+/// How long the host is watched, with nothing launched, before a batch.
+pub const QUIET_WINDOW: Duration = Duration::from_millis(300);
+
+/// A batch whose quiet window moved MemAvailable by more than this is disturbed.
+pub const QUIET_LIMIT_BYTES: i64 = 4 << 20;
+
+/// The /proc/meminfo fields a batch is judged by, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemSnapshot {
+    pub mem_available: i64,
+    /// MemTotal − MemFree − Buffers − (Cached − Shmem) − SReclaimable.
+    pub used: i64,
+    pub slab: i64,
+    pub slab_unreclaimable: i64,
+    pub page_tables: i64,
+    pub secondary_page_tables: i64,
+    pub kernel_stack: i64,
+    pub percpu: i64,
+}
+
+impl MemSnapshot {
+    /// Reads /proc/meminfo now.
+    pub fn now() -> Option<MemSnapshot> {
+        let m = procfs::Meminfo::current().ok()?;
+        let reclaimable = m.s_reclaimable.unwrap_or(0);
+        let shmem = m.shmem.unwrap_or(0);
+        let used = m.mem_total as i64
+            - m.mem_free as i64
+            - m.buffers as i64
+            - (m.cached as i64 - shmem as i64)
+            - reclaimable as i64;
+        Some(MemSnapshot {
+            mem_available: m.mem_available? as i64,
+            used,
+            slab: m.slab as i64,
+            slab_unreclaimable: m.s_unreclaim.unwrap_or(0) as i64,
+            page_tables: m.page_tables.unwrap_or(0) as i64,
+            secondary_page_tables: m.secondary_page_tables.unwrap_or(0) as i64,
+            kernel_stack: m.kernel_stack.unwrap_or(0) as i64,
+            percpu: m.per_cpu.unwrap_or(0) as i64,
+        })
+    }
+}
+
+/// Where system-wide CPU time is read from, decided once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CpuCounter {
+    /// v1 root `cpuacct.usage`: every task's CPU, in ns.
+    CpuacctUsage(std::path::PathBuf),
+    /// v2 root `cpu.stat`'s `usage_usec`.
+    CpuStat(std::path::PathBuf),
+    /// /proc/stat's busy jiffies (user + nice + system + irq + softirq + steal), 10 ms steps.
+    ProcStat,
+}
+
+impl CpuCounter {
+    pub fn detect() -> CpuCounter {
+        let root = std::path::Path::new(isolators::cgroup::CGROUP_ROOT);
+        for dir in ["cpuacct", "cpu,cpuacct", "cpuacct,cpu"] {
+            let file = root.join(dir).join("cpuacct.usage");
+            if std::fs::read_to_string(&file).is_ok() {
+                return CpuCounter::CpuacctUsage(file);
+            }
+        }
+        let stat = root.join("cpu.stat");
+        if std::fs::read_to_string(&stat).is_ok_and(|t| t.contains("usage_usec")) {
+            return CpuCounter::CpuStat(stat);
+        }
+        CpuCounter::ProcStat
+    }
+
+    /// CPU time used by everything on the host since boot, in ns.
+    pub fn read_ns(&self) -> Option<u64> {
+        match self {
+            CpuCounter::CpuacctUsage(file) => {
+                std::fs::read_to_string(file).ok()?.trim().parse().ok()
+            }
+            CpuCounter::CpuStat(file) => {
+                let text = std::fs::read_to_string(file).ok()?;
+                let usec: u64 = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())?;
+                Some(usec * 1000)
+            }
+            CpuCounter::ProcStat => {
+                let stat = procfs::KernelStats::current().ok()?;
+                let t = stat.total;
+                let ticks = t.user
+                    + t.nice
+                    + t.system
+                    + t.irq.unwrap_or(0)
+                    + t.softirq.unwrap_or(0)
+                    + t.steal.unwrap_or(0);
+                Some(ticks * 1_000_000_000 / procfs::ticks_per_second())
+            }
+        }
+    }
+}
+
+/// The host as seen just before a batch: memory, and the idle CPU rate over the quiet window.
+#[derive(Debug, Clone)]
+pub struct Before {
+    pub memory: MemSnapshot,
+    /// MemAvailable at the end minus at the start of the quiet window.
+    pub quiet_drift_bytes: i64,
+    /// CPU ns per wall ns the host burned with nothing launched.
+    pub idle_cpu_rate: Option<f64>,
+    pub cpu_ns: Option<u64>,
+    pub at_ns: u64,
+}
+
+/// Watches the host for `window` with nothing launched, then returns the starting point.
+pub fn before(counter: &CpuCounter, window: Duration) -> Option<Before> {
+    let first = MemSnapshot::now()?;
+    let (cpu0, t0) = (counter.read_ns(), monotonic_ns());
+    std::thread::sleep(window);
+    let memory = MemSnapshot::now()?;
+    let (cpu1, t1) = (counter.read_ns(), monotonic_ns());
+    let idle_cpu_rate = match (cpu0, cpu1) {
+        (Some(a), Some(b)) if t1 > t0 => Some(b.saturating_sub(a) as f64 / (t1 - t0) as f64),
+        _ => None,
+    };
+    Some(Before {
+        memory,
+        quiet_drift_bytes: memory.mem_available - first.mem_available,
+        idle_cpu_rate,
+        cpu_ns: cpu1,
+        at_ns: t1,
+    })
+}
+
+/// The memory part of a batch's sample: growth from `before` to `held`, with the attributed
+/// sums filled in by the caller. CPU and wall time come later, after teardown.
+pub fn memory_growth(before: &Before, held: &MemSnapshot, instances: u32) -> HostCostSample {
+    let b = &before.memory;
+    let disturbed = (before.quiet_drift_bytes.abs() > QUIET_LIMIT_BYTES).then(|| {
+        format!(
+            "MemAvailable moved {:+.1} MiB in {} ms while nothing was launched: something else on the host was allocating or freeing",
+            before.quiet_drift_bytes as f64 / 1048576.0,
+            QUIET_WINDOW.as_millis()
+        )
+    });
+    HostCostSample {
+        instances,
+        used_growth_bytes: held.used - b.used,
+        mem_available_drop_bytes: b.mem_available - held.mem_available,
+        slab_growth_bytes: held.slab - b.slab,
+        slab_unreclaimable_growth_bytes: held.slab_unreclaimable - b.slab_unreclaimable,
+        page_tables_growth_bytes: held.page_tables - b.page_tables,
+        secondary_page_tables_growth_bytes: held.secondary_page_tables - b.secondary_page_tables,
+        kernel_stack_growth_bytes: held.kernel_stack - b.kernel_stack,
+        percpu_growth_bytes: held.percpu - b.percpu,
+        quiet_drift_bytes: before.quiet_drift_bytes,
+        disturbed,
+        ..Default::default()
+    }
+}
+
+/// Fills in CPU and wall time once the batch is gone: the host's CPU over the batch minus what
+/// it would have burned idle over the same time.
+pub fn finish_cpu(sample: &mut HostCostSample, before: &Before, counter: &CpuCounter) {
+    let (cpu_after, now) = (counter.read_ns(), monotonic_ns());
+    sample.wall_ns = now.saturating_sub(before.at_ns);
+    sample.cpu_ns = match (before.cpu_ns, cpu_after, before.idle_cpu_rate) {
+        (Some(a), Some(b), Some(rate)) => {
+            Some(b as i64 - a as i64 - (rate * sample.wall_ns as f64) as i64)
+        }
+        _ => None,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_host() {
+        let snapshot = MemSnapshot::now().expect("/proc/meminfo");
+        assert!(
+            snapshot.used > 0 && snapshot.mem_available > 0,
+            "{snapshot:?}"
+        );
+        let counter = CpuCounter::detect();
+        let a = counter.read_ns().expect("a CPU counter");
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {}
+        let b = counter.read_ns().unwrap();
+        assert!(b > a, "{counter:?}: {a} then {b} after 30 ms of spinning");
+    }
+
+    #[test]
+    fn a_quiet_host_is_not_disturbed_and_a_moving_one_is() {
+        let mut before = before(&CpuCounter::ProcStat, Duration::from_millis(10)).unwrap();
+        before.quiet_drift_bytes = 0;
+        let sample = memory_growth(&before, &before.memory, 10);
+        assert_eq!((sample.used_growth_bytes, sample.disturbed), (0, None));
+        before.quiet_drift_bytes = 64 << 20;
+        let sample = memory_growth(&before, &before.memory, 10);
+        assert!(sample.disturbed.unwrap().contains("+64.0 MiB"));
+    }
+}

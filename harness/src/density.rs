@@ -72,13 +72,21 @@ pub fn measure(
     // An instance the OOM killer (or anything else) ended after it was ready is not held.
     let died = held.iter().filter(|h| !still_running(&h.resources)).count() as u32;
     let reached = launched - died;
+    // What reading the host and the instances costs us is not the instances' launch CPU.
+    let measuring_started_ns = host_meter::thread_cpu_ns();
     let held_first = MemSnapshot::now();
+    let held_since = std::time::Instant::now();
     let usages: Vec<_> = held
         .iter()
         .filter_map(|h| h.instance.memory().ok())
         .collect();
     let total_footprint_bytes: u64 = usages.iter().map(|m| m.footprint_bytes()).sum();
+    let mut measuring_ns = host_meter::thread_cpu_ns() - measuring_started_ns;
+    // Idle instances leave the host still: watch it a while to be sure nothing else moved it.
+    std::thread::sleep(host_meter::HELD_WINDOW.saturating_sub(held_since.elapsed()));
+    let last_started_ns = host_meter::thread_cpu_ns();
     let held_last = MemSnapshot::now();
+    measuring_ns += host_meter::thread_cpu_ns() - last_started_ns;
     let available_during = held_first.map_or_else(mem_available, |m| m.mem_available as u64);
     let mut host = match (&host_before, held_first) {
         (Some(before), Some(during)) => {
@@ -103,7 +111,7 @@ pub fn measure(
     teardown(held, timeout);
     let teardown_ns = monotonic_ns() - teardown_started;
     if let (Some(sample), Some(before)) = (host.as_mut(), &host_before) {
-        host_meter::finish_cpu(sample, before, &counter);
+        host_meter::finish_cpu(sample, before, &counter, measuring_ns);
     }
     let mem_available_drop_bytes = available_before as i64 - available_during as i64;
     let mut stopped_because = failure.into_inner().unwrap();

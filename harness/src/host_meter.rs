@@ -10,6 +10,9 @@ use reports::HostCostSample;
 /// How long the host is watched, with nothing launched, before a batch.
 pub const QUIET_WINDOW: Duration = Duration::from_millis(300);
 
+/// How long the host is watched while the instances sit idle, held.
+pub const HELD_WINDOW: Duration = Duration::from_millis(200);
+
 /// A batch whose quiet window moved MemAvailable by more than this is disturbed.
 pub const QUIET_LIMIT_BYTES: i64 = 4 << 20;
 
@@ -166,16 +169,29 @@ pub fn memory_growth(before: &Before, held: &MemSnapshot, instances: u32) -> Hos
 }
 
 /// Fills in CPU and wall time once the batch is gone: the host's CPU over the batch minus what
-/// it would have burned idle over the same time.
-pub fn finish_cpu(sample: &mut HostCostSample, before: &Before, counter: &CpuCounter) {
+/// it would have burned idle over the same time, minus `measuring_ns` (our own CPU spent
+/// reading the host and the instances' memory, which is not theirs).
+pub fn finish_cpu(
+    sample: &mut HostCostSample,
+    before: &Before,
+    counter: &CpuCounter,
+    measuring_ns: u64,
+) {
     let (cpu_after, now) = (counter.read_ns(), monotonic_ns());
     sample.wall_ns = now.saturating_sub(before.at_ns);
     sample.cpu_ns = match (before.cpu_ns, cpu_after, before.idle_cpu_rate) {
         (Some(a), Some(b), Some(rate)) => {
-            Some(b as i64 - a as i64 - (rate * sample.wall_ns as f64) as i64)
+            Some(b as i64 - a as i64 - (rate * sample.wall_ns as f64) as i64 - measuring_ns as i64)
         }
         _ => None,
     };
+}
+
+/// CPU time of the calling thread, ns (CLOCK_THREAD_CPUTIME_ID).
+pub fn thread_cpu_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

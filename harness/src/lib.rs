@@ -4,6 +4,7 @@ pub mod compare;
 pub mod density;
 pub mod fingerprint;
 pub mod guest_kernel;
+pub mod host_cost;
 pub mod host_meter;
 pub mod output;
 pub mod record;

@@ -111,6 +111,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         workload,
         timeout: Duration::from_secs_f64(args.timeout),
         budget: (args.budget > 0.0).then(|| Duration::from_secs_f64(args.budget)),
+        host_cost: (args.host_batch > 0).then_some(isobench::host_cost::HostCostPlan {
+            batch: args.host_batch,
+            repeats: args.host_repeats,
+        }),
     };
     let progress = progress::Bar::new();
     let json_path = out_dir.join("run.json");

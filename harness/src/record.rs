@@ -15,9 +15,6 @@ use crate::trial::TrialResult;
 pub const MIN_TRUSTWORTHY_RUNS: u32 = 10;
 /// A startup coefficient of variation above this marks a noisy host or isolator.
 pub const NOISY_CV: f64 = 0.5;
-/// Host-cost batches whose per-instance `used` growth spreads wider than this ((max − min) /
-/// median) are flagged `host-cost-noisy`.
-pub const HOST_COST_NOISY_SPREAD: f64 = 0.25;
 
 /// The closing line naming the isolators of `record` that were available but failed to
 /// prepare, if any did (then `run` and `density` exit with status 1).
@@ -110,6 +107,7 @@ pub fn sample(trial: u32, sequence: u32, result: &TrialResult) -> Sample {
 /// Recomputes every derived field: overheads against the process baseline, summaries,
 /// per-isolator flags and run-wide warnings. Idempotent: call at every checkpoint.
 pub fn finish(record: &mut RunRecord, software_kvm: bool) {
+    crate::host_cost::finish(record);
     let baseline = record
         .isolator("process")
         .and_then(|p| {
@@ -217,6 +215,13 @@ fn flags(isolator: &IsolatorRecord, software_kvm: bool, runs: u32) -> Vec<Flag> 
             flags.push(Flag::FewSamples);
         }
     }
+    if isolator
+        .host_cost
+        .as_ref()
+        .is_some_and(crate::host_cost::is_noisy)
+    {
+        flags.push(Flag::HostCostNoisy);
+    }
     flags
 }
 
@@ -226,7 +231,7 @@ fn warning_for(isolator: &str, flag: Flag) -> Warning {
         Flag::Emulated => format!("{isolator}: no hardware virtualization: every guest instruction is emulated by QEMU's TCG; timings are not a KVM VM's"),
         Flag::Noisy => format!("{isolator}: startup varies by more than {:.0}% (σ/mean); treat its mean with care", NOISY_CV * 100.0),
         Flag::FewSamples => format!("{isolator}: fewer successful trials than asked; see its failures"),
-        Flag::HostCostNoisy => format!("{isolator}: its host-cost batches disagree by more than {:.0}% or were disturbed by other work on the host; treat the system-wide memory figure with care", HOST_COST_NOISY_SPREAD * 100.0),
+        Flag::HostCostNoisy => format!("{isolator}: its host-cost batches disagree by more than {:.0}% or were disturbed by other work on the host; treat the system-wide memory figure with care", crate::host_cost::NOISY_SPREAD * 100.0),
     };
     Warning {
         code: flag.into(),

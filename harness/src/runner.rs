@@ -7,6 +7,8 @@ use anyhow::Result;
 use isolators::{Host, Isolator, Prepared, Workload};
 use reports::{Failure, HostFingerprint, Order, RunConfig, RunRecord, Status};
 
+use crate::density;
+use crate::host_cost::{self, HostCostPlan};
 use crate::output::utc_timestamp;
 use crate::record;
 use crate::trial::run_trial;
@@ -26,6 +28,8 @@ pub struct RunOptions {
     /// [`MIN_RUNS_UNDER_BUDGET`] measured runs, it gets no more (hyperfine's idea, per
     /// isolator). `None`: every isolator gets every run.
     pub budget: Option<Duration>,
+    /// Host cost: batches held at once after the trials; None to skip.
+    pub host_cost: Option<HostCostPlan>,
 }
 
 /// Measured runs an isolator gets even when that takes longer than its budget.
@@ -197,6 +201,17 @@ pub fn run(
             last_checkpoint = Instant::now();
         }
     }
+    if let Some(plan) = options.host_cost {
+        hold_batches(
+            &mut active,
+            &mut record,
+            plan,
+            options,
+            stop,
+            progress,
+            checkpoint,
+        )?;
+    }
     drop(active);
     record.complete = !stop.load(Ordering::SeqCst);
     record.updated_at = utc_timestamp();
@@ -204,6 +219,79 @@ pub fn run(
     record::finish(&mut record, software_kvm);
     checkpoint(&record)?;
     Ok(record)
+}
+
+/// The host-cost phase: every isolator that measured trials holds `plan.batch` instances at
+/// once, `plan.repeats` times, the repeats interleaved across isolators; each batch is written
+/// to the record (and checkpointed) as soon as it is measured.
+fn hold_batches(
+    active: &mut [Active],
+    record: &mut RunRecord,
+    plan: HostCostPlan,
+    options: &RunOptions,
+    stop: &AtomicBool,
+    progress: &dyn Progress,
+    checkpoint: &mut dyn FnMut(&RunRecord) -> Result<()>,
+) -> Result<()> {
+    let software_kvm = record.host.kvm_provider == reports::KvmProvider::Software;
+    record::finish(record, software_kvm);
+    let available = crate::host_meter::MemSnapshot::now().map_or(0, |m| m.mem_available as u64);
+    let mut batches = Vec::new();
+    for slot in active.iter() {
+        let entry = &mut record.isolators[slot.record_index];
+        let (batch, why) = host_cost::batch_for(entry, plan, options.budget, available);
+        if entry.samples.is_empty() {
+            batches.push(0);
+            continue;
+        }
+        if let Some(why) = why {
+            progress.note(&format!("{}: {why}", entry.name));
+            entry.notes.push(why);
+        }
+        entry.host_cost = Some(reports::HostCost {
+            batch,
+            ..Default::default()
+        });
+        batches.push(batch);
+    }
+    progress.note(&format!(
+        "host cost: holding batches of up to {} instances, {} times per isolator",
+        plan.batch, plan.repeats
+    ));
+    for _ in 0..plan.repeats {
+        for (slot, &batch) in active.iter_mut().zip(&batches) {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if batch == 0 {
+                continue;
+            }
+            let point = density::measure(
+                std::slice::from_mut(&mut slot.prepared),
+                batch,
+                options.timeout,
+                stop,
+            );
+            let entry = &mut record.isolators[slot.record_index];
+            if let Some(why) = &point.stopped_because {
+                let note = format!(
+                    "host cost: a batch stopped at {} of {batch}: {why}",
+                    point.reached
+                );
+                progress.note(&format!("{}: {note}", entry.name));
+                entry.notes.push(note);
+            }
+            for left in &point.leftovers {
+                progress.note(&format!("{}: host cost batch left {left}", entry.name));
+            }
+            if let (Some(sample), Some(cost)) = (point.host, entry.host_cost.as_mut()) {
+                cost.samples.push(sample);
+            }
+            record::finish(record, software_kvm);
+            checkpoint(record)?;
+        }
+    }
+    Ok(())
 }
 
 /// Why an isolator has fewer runs than asked, for its notes and the terminal.

@@ -41,9 +41,8 @@ pub fn wait_exit_with_cpu(
     let pidfd = pidfd_open(pid)?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        match try_reap(pid)? {
-            Some(reaped) => return Ok(reaped),
-            None => {}
+        if let Some(reaped) = try_reap(pid)? {
+            return Ok(reaped);
         }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {

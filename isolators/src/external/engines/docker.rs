@@ -15,6 +15,7 @@ pub fn docker(options: &IsolatorOptions) -> CliIsolator {
         boundary: "shared kernel + namespaces + cgroup, via dockerd → containerd → shim → runc",
         notes: vec![
             "--network none; memory counts client + shim + probe, not the shared daemons".into(),
+            "dockerd and containerd are shared daemons: the kernel memory and CPU they spend on this container cannot be attributed to it; the host cost (system-wide) counts them".into(),
         ],
         run_args: Vec::new(),
         helpers: &["dockerd", "containerd", "containerd-shim-runc-v2", "runc"],

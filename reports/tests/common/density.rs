@@ -23,6 +23,7 @@ pub fn density() -> Vec<DensityPoint> {
         teardown_ns: reached as u64 * 2_000_000,
         stopped_because: stopped.map(String::from),
         leftovers: vec![],
+        host: None,
     };
     vec![
         point("container", 1, 1, 2_400_000, 340 * 1024, None),

@@ -215,6 +215,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         failures: vec![],
         summary: None,
         flags: vec![],
+        host_cost: None,
     });
     let names: Vec<String> = isolators.iter().map(|i| i.name.clone()).collect();
     let mut warnings = vec![
@@ -309,6 +310,8 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
                         processes: if s.kind == "process" { 1 } else { 2 },
                         cgroup_bytes: kernel.map(|k| k + pss),
                         cgroup_kernel_bytes: kernel,
+                        kernel_not_measured: None,
+                        kernel_estimate_bytes: None,
                         guest_ram_resident_bytes: vm.map(|v| v.0),
                         vmm_overhead_bytes: vm.map(|v| v.1),
                     },
@@ -316,6 +319,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
                 },
                 memory_overhead_bytes: None,
                 teardown_ns: vary(s.teardown_ns, 0.3) as u64,
+                cpu_ns: None,
                 probe_report: BTreeMap::from([("work_ns".into(), "1200".into())]),
             }
         })
@@ -340,6 +344,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
             vmm_overhead_bytes: s.vm.and(metric(|s| {
                 s.memory.usage.vmm_overhead_bytes.unwrap_or(0) as f64
             })),
+            cpu_ns: None,
             phase_medians_ns,
         }
     });
@@ -373,6 +378,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
         },
         summary,
         flags: s.flags.iter().map(|f| word(f)).collect(),
+        host_cost: None,
     }
 }
 

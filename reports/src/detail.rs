@@ -1,5 +1,5 @@
 //! The detail tables both the Markdown and the HTML report show, as plain text cells: per
-//! isolator statistics and density points. Each renderer escapes the cells its own way.
+//! isolator statistics (CPU per trial among them) and density points. Each renderer escapes the cells its own way.
 use crate::schema::{RunRecord, Summary};
 use crate::units;
 
@@ -55,6 +55,9 @@ pub fn statistics_rows(record: &RunRecord) -> Vec<Vec<String>> {
         }
         if let Some(m) = &s.vmm_overhead_bytes {
             push("VMM overhead", m, units::bytes);
+        }
+        if let Some(cpu) = &s.cpu_ns {
+            push("CPU per trial (attributed)", cpu, units::duration_ns);
         }
     }
     rows

@@ -56,7 +56,8 @@ fn trial_sections(record: &RunRecord) -> String {
             .map(Vec::from)
             .collect::<Vec<_>>(),
     );
-    let legend = table::legend(record);
+    let mut legend = table::legend(record);
+    legend.extend(table::footnotes(record));
     if !legend.is_empty() {
         out += "\n";
         for line in legend {

@@ -1,6 +1,6 @@
 //! The terminal rendering: host, every warning, the results table with a legend for flagged
-//! isolators, the unavailable ones with their reasons, then the "VMs vs containers" table in
-//! its two tiers (with an OS first, then the floor).
+//! isolators and footnotes for the host-cost columns, the unavailable ones with their reasons,
+//! then the "VMs vs containers" table in its two tiers (with an OS first, then the floor).
 use crate::comparison::{self, Class, Row, TierTable, CLASSES};
 use crate::grid::{self, Column, BOLD, DIM, YELLOW};
 use crate::schema::RunRecord;
@@ -34,6 +34,9 @@ pub fn render_with(record: &RunRecord, options: Options) -> String {
     out += &main_table(record, options);
     for line in table::legend(record) {
         out += &warn(&line);
+    }
+    for line in table::footnotes(record) {
+        out += &text(&line, "  ");
     }
     for (name, reason) in table::unavailable(record) {
         out += &text(&format!("- {name}: unavailable: {reason}"), "  ");
@@ -69,14 +72,15 @@ fn main_table(record: &RunRecord, options: Options) -> String {
                 column
             };
             // Dropped first on a narrow terminal: the disk breakdown, the boundary (prose; the
-            // comparison table names each class's), p95, teardown, kernel, class.
+            // comparison table names each class's), p95, teardown, kernel, class, launch CPU.
             match index {
-                7 => column.droppable(0),
-                10 => column.wrap(24).droppable(1),
+                9 => column.droppable(0),
+                12 => column.wrap(24).droppable(1),
                 4 => column.droppable(2),
-                8 => column.droppable(3),
+                10 => column.droppable(3),
                 2 => column.droppable(4),
                 1 => column.droppable(5),
+                5 => column.droppable(6),
                 _ => column,
             }
         })

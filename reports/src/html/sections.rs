@@ -185,10 +185,15 @@ pub(super) fn main_table(record: &RunRecord) -> String {
         .into_iter()
         .map(|row| row.iter().map(|c| escape(c)).collect())
         .collect();
-    let legend: String = table::legend(record)
+    let mut legend: String = table::legend(record)
         .iter()
         .map(|line| format!("<p class=\"flag\">{}</p>\n", escape(line)))
         .collect();
+    legend.extend(
+        table::footnotes(record)
+            .iter()
+            .map(|line| format!("<p class=\"note\">{}</p>\n", escape(line))),
+    );
     format!(
         "<section id=\"results\">\n<h2>Results</h2>\n{}{legend}</section>\n",
         html_table(&table::HEADER, &rows, &table::NUMERIC_COLUMNS)

@@ -1,6 +1,7 @@
 //! The detail tables both the Markdown and the HTML report show, as plain text cells: per
-//! isolator statistics (CPU per trial among them) and density points. Each renderer escapes the cells its own way.
-use crate::schema::{RunRecord, Summary};
+//! isolator statistics (CPU per trial among them) and density points (with the host's figures
+//! where measured). Each renderer escapes the cells its own way.
+use crate::schema::{DensityPoint, RunRecord, Summary};
 use crate::units;
 
 pub const STATISTICS_HEADER: [&str; 12] = [
@@ -63,7 +64,7 @@ pub fn statistics_rows(record: &RunRecord) -> Vec<Vec<String>> {
     rows
 }
 
-pub const DENSITY_HEADER: [&str; 11] = [
+pub const DENSITY_HEADER: [&str; 15] = [
     "isolator",
     "requested",
     "reached",
@@ -72,16 +73,23 @@ pub const DENSITY_HEADER: [&str; 11] = [
     "launches/s",
     "per instance",
     "MemAvailable drop per instance",
+    "host used per instance",
+    "host attributed per instance",
+    "host CPU per launch",
     "teardown",
     "stopped because",
     "left behind",
+    "host notes",
 ];
 
 /// Columns of [`DENSITY_HEADER`] that hold numbers (right-aligned).
-pub const DENSITY_NUMERIC: std::ops::Range<usize> = 1..9;
+pub const DENSITY_NUMERIC: std::ops::Range<usize> = 1..12;
+
+/// Appended to the host `used` figure of a density point whose host figures were disturbed.
+pub const DISTURBED_MARKER: &str = " ⚠";
 
 /// What a density run means, in one sentence for both reports.
-pub const DENSITY_EXPLAINED: &str = "N instances of one isolator held at once; per-instance cost is PSS + cgroup kernel memory divided by the instances reached, cross-checked by the drop in MemAvailable.";
+pub const DENSITY_EXPLAINED: &str = "N instances of one isolator held at once; per-instance cost is PSS + cgroup kernel memory divided by the instances reached, cross-checked by the drop in MemAvailable. The host columns, where measured, are system-wide: growth of the host's unreclaimable memory (/proc/meminfo) per instance, what the instances' own accounting attributed to them (user-space PSS + kernel memory) per instance, and the whole host's CPU time per launch (launch to gone, less the idle rate); ⚠ marks a point the host disturbed (why in the host notes).";
 
 /// One row per density point, in the order measured.
 pub fn density_rows(record: &RunRecord) -> Vec<Vec<String>> {
@@ -98,6 +106,9 @@ pub fn density_rows(record: &RunRecord) -> Vec<Vec<String>> {
                 format!("{:.1}", p.launches_per_second),
                 units::bytes(p.per_instance_footprint_bytes as f64),
                 units::bytes(p.per_instance_mem_available_drop_bytes as f64),
+                density_host_used(p),
+                host(p, |h| h.per_instance_attributed_bytes(), units::bytes),
+                host(p, |h| h.per_instance_cpu_ns(), units::duration_ns),
                 units::duration_ns(p.teardown_ns as f64),
                 p.stopped_because.clone().unwrap_or_else(|| "—".into()),
                 if p.leftovers.is_empty() {
@@ -105,7 +116,33 @@ pub fn density_rows(record: &RunRecord) -> Vec<Vec<String>> {
                 } else {
                     p.leftovers.join(", ")
                 },
+                p.host
+                    .as_ref()
+                    .and_then(|h| h.disturbed.as_ref())
+                    .map_or_else(|| "—".into(), |why| format!("disturbed: {why}")),
             ]
         })
         .collect()
+}
+
+/// One of a density point's host figures, formatted; "—" when not measured.
+fn host(
+    point: &DensityPoint,
+    value: impl Fn(&crate::schema::HostCostSample) -> Option<f64>,
+    format: fn(f64) -> String,
+) -> String {
+    point
+        .host
+        .as_ref()
+        .and_then(value)
+        .map_or_else(|| "—".into(), format)
+}
+
+/// The point's system-wide `used` growth per instance, marked when the host disturbed it.
+fn density_host_used(point: &DensityPoint) -> String {
+    let used = host(point, |h| h.per_instance_used_bytes(), units::bytes);
+    match point.host.as_ref().and_then(|h| h.disturbed.as_ref()) {
+        Some(_) => format!("{used}{DISTURBED_MARKER}"),
+        None => used,
+    }
 }

@@ -1,6 +1,7 @@
 //! The detail tables both the Markdown and the HTML report show, as plain text cells: per
-//! isolator statistics (CPU per trial among them) and density points (with the host's figures
-//! where measured). Each renderer escapes the cells its own way.
+//! isolator statistics, density points and the host cost per instance. Each renderer escapes
+//! the cells its own way.
+use crate::host_cost::{self, HostRow};
 use crate::schema::{DensityPoint, RunRecord, Summary};
 use crate::units;
 
@@ -145,4 +146,58 @@ fn density_host_used(point: &DensityPoint) -> String {
         Some(_) => format!("{used}{DISTURBED_MARKER}"),
         None => used,
     }
+}
+
+pub const HOST_COST_HEADER: [&str; 12] = [
+    "isolator",
+    "measured over",
+    "host used",
+    "user-space PSS",
+    "attributed kernel",
+    "unattributed",
+    "MemAvailable drop",
+    "launch CPU",
+    "overhead vs process",
+    "spread",
+    "attributed vs used",
+    "disturbed",
+];
+
+/// Columns of [`HOST_COST_HEADER`] that hold numbers (right-aligned).
+pub const HOST_COST_NUMERIC: std::ops::Range<usize> = 2..10;
+
+/// What the host-cost table means, in one sentence for both reports.
+pub const HOST_COST_EXPLAINED: &str = "Per instance, system-wide: while a batch of instances of one isolator was held at once, the growth of the host's unreclaimable memory (/proc/meminfo: MemTotal − MemFree − Buffers − (Cached − Shmem) − SReclaimable), split into what the instances' own accounting attributed to them (user-space PSS; kernel memory charged to their cgroups or estimated) and the remainder nobody claimed; launch CPU is the whole host's CPU time from launch to gone, less its idle rate. Medians over the undisturbed batches of a run, or the largest count of a density run.";
+
+/// One row per isolator with host-cost data (see [`host_cost::rows`]).
+pub fn host_cost_rows(record: &RunRecord) -> Vec<Vec<String>> {
+    host_cost::rows(record).iter().map(host_cost_row).collect()
+}
+
+fn host_cost_row(row: &HostRow) -> Vec<String> {
+    let bytes = |v: Option<f64>| v.map_or_else(|| "—".into(), units::bytes);
+    let reasons = row.origin.disturbed_reasons();
+    vec![
+        row.label.clone(),
+        row.origin.describe(),
+        bytes(row.used_bytes),
+        bytes(row.user_bytes),
+        bytes(row.kernel_bytes),
+        bytes(row.unattributed_bytes()),
+        bytes(row.mem_available_drop_bytes),
+        row.cpu_ns.map_or_else(|| "—".into(), units::duration_ns),
+        bytes(row.overhead_bytes),
+        row.spread
+            .map_or_else(|| "—".into(), |s| format!("{:.0}%", s * 100.0)),
+        match (row.over_attributed_bytes(), row.has_split()) {
+            (Some(over), _) => format!("exceeds used by {}", units::bytes(over)),
+            (None, true) => "within used".into(),
+            (None, false) => "—".into(),
+        },
+        if reasons.is_empty() {
+            "—".into()
+        } else {
+            reasons.join("; ")
+        },
+    ]
 }

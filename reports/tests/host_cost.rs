@@ -1,10 +1,12 @@
-//! The host cost in the renderers of a run: the results table's launch CPU and host mem cost
+//! The host cost in every renderer of a run: the results table's launch CPU and host mem cost
 //! columns (system-wide where measured, marked where only attributed or not an overhead, "—"
-//! where absent), their footnotes, the CSV's raw fields, and the flag and warning it brings.
+//! where absent), their footnotes, the CSV's raw fields, the per-instance split, the Markdown
+//! section, and the flag and warning it brings.
 mod common;
 
+use reports::host_cost::{self, Origin};
 use reports::schema::*;
-use reports::{csv, markdown, table, terminal};
+use reports::{csv, detail, markdown, table, terminal};
 
 /// The results row of `name`, by header.
 fn cell(record: &RunRecord, name: &str, header: &str) -> String {
@@ -140,6 +142,102 @@ fn the_csv_carries_the_raw_host_fields_with_units() {
     assert_eq!(field(&docker, "launch_cpu_ns"), "");
     assert_eq!(field(&docker, "host_overhead_bytes"), "");
     assert_eq!(field(&docker, "attributed_cpu_ns"), "45000000");
+}
+
+#[test]
+fn the_split_comes_from_the_undisturbed_batches_and_flags_excess_attribution() {
+    let record = common::record(10, false);
+    let rows = host_cost::rows(&record);
+    let names: Vec<&str> = rows.iter().map(|r| r.isolator.as_str()).collect();
+    assert!(!names.contains(&"docker") && !names.contains(&"firecracker"));
+    let row = |name: &str| rows.iter().find(|r| r.isolator == name).unwrap();
+    let container = row("container");
+    assert_eq!(container.user_bytes, Some(160.0 * 1024.0));
+    assert_eq!(container.kernel_bytes, Some(180.0 * 1024.0));
+    assert_eq!(container.unattributed_bytes(), Some(280.0 * 1024.0));
+    assert_eq!(container.over_attributed_bytes(), None);
+    // runsc's disturbed batch (inflated 1.4×) is not in its medians.
+    let runsc = row("runsc");
+    assert!(
+        runsc.user_bytes.unwrap() < 48.5 * 1024.0 * 1024.0,
+        "{runsc:?}"
+    );
+    assert_eq!(
+        runsc.origin.disturbed_reasons(),
+        [common::RUNSC_DISTURBED.to_string()]
+    );
+    let qemu = row("qemu-microvm");
+    assert_eq!(qemu.unattributed_bytes(), Some(0.0));
+    let over = qemu.over_attributed_bytes().expect("PSS exceeds used");
+    assert!((over - 4.5 * 1024.0 * 1024.0).abs() < 1024.0, "{over}");
+    let cells = detail::host_cost_rows(&record);
+    let qemu = cells.iter().find(|r| r[0] == "qemu-microvm*").unwrap();
+    assert_eq!(qemu.last().unwrap(), "—");
+    assert!(
+        qemu.contains(&"exceeds used by 4.50 MiB".to_string()),
+        "{qemu:?}"
+    );
+}
+
+#[test]
+fn a_density_record_takes_each_isolators_largest_point() {
+    let mut record = common::record(10, false);
+    record
+        .isolators
+        .retain(|i| i.name == "container" || i.name == "microvm");
+    for isolator in &mut record.isolators {
+        isolator.host_cost = None;
+        isolator.samples.clear();
+    }
+    let rows = host_cost::rows(&record);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].origin,
+        Origin::Density {
+            instances: 256,
+            disturbed: None
+        }
+    );
+    // microvm's largest point held 41 of the 64 asked for.
+    assert_eq!(
+        rows[1].origin,
+        Origin::Density {
+            instances: 41,
+            disturbed: None
+        }
+    );
+    let point = &record.density[6].host.as_ref().unwrap();
+    assert_eq!(rows[1].used_bytes, point.per_instance_used_bytes());
+    assert_eq!(rows[1].cpu_ns, point.per_instance_cpu_ns());
+    let text = markdown::render(&record);
+    assert!(text.contains("## Host cost per instance"), "{text}");
+    assert!(text.contains("| density: 41 held at once |"), "{text}");
+}
+
+#[test]
+fn markdown_has_the_host_cost_section_only_with_data() {
+    let mut record = common::record(10, false);
+    let text = markdown::render(&record);
+    assert!(text.contains("## Host cost per instance"));
+    assert!(
+        text.contains("| runsc\\* | batches of 10 (3, 1 disturbed) |"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "| docker | container | shared | 627 ms | 691 ms | 45.9 msᵃ | 9.21 MiB | — |"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("CPU per trial (attributed)"));
+    for isolator in &mut record.isolators {
+        isolator.host_cost = None;
+    }
+    for point in &mut record.density {
+        point.host = None;
+    }
+    let text = markdown::render(&record);
+    assert!(!text.contains("## Host cost per instance"), "{text}");
 }
 
 #[test]

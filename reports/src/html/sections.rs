@@ -5,7 +5,7 @@ use crate::schema::RunRecord;
 use crate::{detail, table, units};
 
 /// A table with a header row; `numeric` marks right-aligned columns. Cells are already HTML.
-fn html_table(header: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
+pub(super) fn html_table(header: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
     let mut out = String::from("<table>\n<tr>");
     for cell in header {
         out += &format!("<th>{}</th>", escape(cell));
@@ -215,7 +215,7 @@ pub(super) fn statistics(record: &RunRecord) -> String {
     )
 }
 
-fn escaped(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+pub(super) fn escaped(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     rows.into_iter()
         .map(|row| row.iter().map(|cell| escape(cell)).collect())
         .collect()

@@ -1,7 +1,7 @@
 //! The terminal rendering: host, every warning, the results table with a legend for flagged
 //! isolators and footnotes for the host-cost columns, the unavailable ones with their reasons,
 //! then the "VMs vs containers" table in its two tiers (with an OS first, then the floor).
-use crate::comparison::{self, Class, Row, TierTable, CLASSES};
+use crate::comparison::{self, Class, TierTable, CLASSES};
 use crate::grid::{self, Column, BOLD, DIM, YELLOW};
 use crate::schema::RunRecord;
 use crate::table;
@@ -128,11 +128,20 @@ fn tier_table(tier: &TierTable, options: Options) -> String {
         Column::new(label).wrap(14)
     }));
     columns.push(Column::new("VM/container").right());
-    let rows: Vec<Vec<String>> = tier.rows.iter().map(Row::text_cells).collect();
+    // The property alone: a memory row's source is long, and its verdict line below says it.
+    let rows: Vec<Vec<String>> = tier
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = row.text_cells();
+            cells[0] = row.property.label().to_string();
+            cells
+        })
+        .collect();
     let (text, dropped) = grid::render(&columns, &rows, &[], options.width, options.color);
     let mut out = text + &hidden_note(&dropped, options.width);
     for row in &tier.rows {
-        let verdict = format!("→ {}: {}", row.property.label(), row.verdict);
+        let verdict = format!("→ {}: {}", row.label(), row.verdict);
         out += &wrapped(&verdict, "  ", options.width);
     }
     out

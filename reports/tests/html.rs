@@ -66,6 +66,8 @@ fn writes_the_page_and_every_chart() {
         "batches of 10 (3, 1 disturbed)",
         "host-cost-noisy",
         "budget-reached",
+        // The comparison names its memory source.
+        "memory overhead vs process<br><small>host cost: system-wide, batches of 10; not measured for docker</small>",
         // Density points with host figures, the disturbed one marked.
         "<th>host used per instance</th>",
         "23.4 MiB ⚠",

@@ -147,7 +147,11 @@ fn tier_table(tier: &TierTable) -> String {
         .rows
         .iter()
         .map(|row| {
-            let mut cells = vec![escape(row.property.label())];
+            let mut label = escape(row.property.label());
+            if let Some(source) = &row.source {
+                label += &format!("<br><small>{}</small>", escape(source));
+            }
+            let mut cells = vec![label];
             cells.extend(row.cells.iter().map(|cell| match cell {
                 None => format!("<span class=\"note\">{}</span>", comparison::NOT_MEASURED),
                 Some(c) => {

@@ -259,3 +259,29 @@ fn the_host_cost_chart_says_why_it_has_nothing_to_draw() {
         "a run without host cost has no host-cost chart: {names:?}"
     );
 }
+
+#[test]
+fn the_memory_chart_counts_estimated_kernel_memory() {
+    // A process outside any cgroup: its kernel memory is only an estimate, which the footprint
+    // counts, and so must the bar.
+    let mut record = common::record(10, false);
+    record.isolators.truncate(1);
+    let draw = |record: &reports::RunRecord| {
+        let Rendered::Png(bytes) = charts::memory::render(record).expect("draws") else {
+            panic!("memory chart not drawn");
+        };
+        let (_, _, pixels) = decode(&bytes);
+        pixels.iter().filter(|p| **p == [44, 160, 44]).count()
+    };
+    let without = draw(&record);
+    for sample in &mut record.isolators[0].samples {
+        let usage = &mut sample.memory.usage;
+        usage.kernel_estimate_bytes = Some(usage.pss_bytes);
+        usage.kernel_not_measured = Some("no cgroup of its own".into());
+    }
+    let with = draw(&record);
+    assert!(
+        with > without + 1000,
+        "kernel estimate not drawn: {with} vs {without} green pixels"
+    );
+}

@@ -1,17 +1,22 @@
-//! The CSV rendering: one row per raw sample, units in the column names.
-use crate::schema::RunRecord;
+//! The CSV rendering: one row per raw sample, units in the column names. The isolator's host
+//! cost (medians per instance over its batches, `host_*` and `launch_cpu_ns`) is repeated on
+//! each of its rows, like its flags; the batches themselves are in the JSON.
+use crate::schema::{HostCost, IsolatorRecord, RunRecord};
 
-const COLUMNS: [&str; 18] = [
+const COLUMNS: [&str; 31] = [
     "isolator",
     "kind",
     "trial",
     "sequence",
     "startup_ns",
     "teardown_ns",
+    "attributed_cpu_ns",
     "pss_bytes",
     "rss_bytes",
     "cgroup_bytes",
     "cgroup_kernel_bytes",
+    "kernel_estimate_bytes",
+    "kernel_not_measured",
     "guest_ram_resident_bytes",
     "vmm_overhead_bytes",
     "footprint_bytes",
@@ -19,6 +24,16 @@ const COLUMNS: [&str; 18] = [
     "processes",
     "phases_ns",
     "work_ns",
+    "host_batch",
+    "host_batches",
+    "host_batches_disturbed",
+    "launch_cpu_ns",
+    "host_used_per_instance_bytes",
+    "host_attributed_per_instance_bytes",
+    "host_attributed_kernel_per_instance_bytes",
+    "host_mem_available_drop_per_instance_bytes",
+    "host_overhead_bytes",
+    "host_spread_ratio",
     "flags",
 ];
 
@@ -28,6 +43,7 @@ pub fn render(record: &RunRecord) -> Result<Vec<u8>, csv::Error> {
     writer.write_record(COLUMNS)?;
     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     for isolator in &record.isolators {
+        let host = host_cells(isolator);
         for s in &isolator.samples {
             let phases = s
                 .phases
@@ -35,36 +51,77 @@ pub fn render(record: &RunRecord) -> Result<Vec<u8>, csv::Error> {
                 .map(|p| format!("{}={}", p.name, p.at_ns))
                 .collect::<Vec<_>>()
                 .join(";");
-            writer.write_record([
+            let usage = &s.memory.usage;
+            let mut row = vec![
                 isolator.name.clone(),
                 isolator.kind.as_str().to_string(),
                 s.trial.to_string(),
                 s.sequence.to_string(),
                 s.startup_ns.to_string(),
                 s.teardown_ns.to_string(),
-                s.memory.usage.pss_bytes.to_string(),
-                s.memory.usage.rss_bytes.to_string(),
-                opt(s.memory.usage.cgroup_bytes),
-                opt(s.memory.usage.cgroup_kernel_bytes),
-                opt(s.memory.usage.guest_ram_resident_bytes),
-                opt(s.memory.usage.vmm_overhead_bytes),
+                opt(s.cpu_ns),
+                usage.pss_bytes.to_string(),
+                usage.rss_bytes.to_string(),
+                opt(usage.cgroup_bytes),
+                opt(usage.cgroup_kernel_bytes),
+                opt(usage.kernel_estimate_bytes),
+                usage.kernel_not_measured.clone().unwrap_or_default(),
+                opt(usage.guest_ram_resident_bytes),
+                opt(usage.vmm_overhead_bytes),
                 s.memory.footprint_bytes.to_string(),
                 s.memory_overhead_bytes
                     .map(|v| v.to_string())
                     .unwrap_or_default(),
-                s.memory.usage.processes.to_string(),
+                usage.processes.to_string(),
                 phases,
                 s.probe_report.get("work_ns").cloned().unwrap_or_default(),
+            ];
+            row.extend(host.iter().cloned());
+            row.push(
                 isolator
                     .flags
                     .iter()
                     .map(|f| f.as_str())
                     .collect::<Vec<_>>()
                     .join(";"),
-            ])?;
+            );
+            writer.write_record(row)?;
         }
     }
     writer
         .into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// The cells of an isolator from `host_batch` to `host_spread_ratio`; all empty when it has no
+/// host cost.
+fn host_cells(isolator: &IsolatorRecord) -> Vec<String> {
+    let Some(host) = &isolator.host_cost else {
+        return vec![String::new(); 10];
+    };
+    let float = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let HostCost {
+        batch,
+        samples,
+        per_instance_used_bytes,
+        per_instance_attributed_bytes,
+        per_instance_attributed_kernel_bytes,
+        per_instance_mem_available_drop_bytes,
+        launch_cpu_ns,
+        overhead_bytes,
+        spread,
+    } = host;
+    let disturbed = samples.iter().filter(|s| s.disturbed.is_some()).count();
+    vec![
+        batch.to_string(),
+        samples.len().to_string(),
+        disturbed.to_string(),
+        float(*launch_cpu_ns),
+        float(*per_instance_used_bytes),
+        float(*per_instance_attributed_bytes),
+        float(*per_instance_attributed_kernel_bytes),
+        float(*per_instance_mem_available_drop_bytes),
+        float(*overhead_bytes),
+        float(*spread),
+    ]
 }

@@ -1,7 +1,8 @@
 //! `reports`: the versioned result schema (serde) and every renderer, pure functions from
 //! records to bytes: run reports (terminal, CSV, JSON, Markdown, HTML), the "VMs vs
 //! containers" comparison in its two tiers (in each of those, and as `comparison.json`), the
-//! density table, `isobench compare` and `isobench list`.
+//! density table, the host cost (what the whole host paid per instance), `isobench compare` and
+//! `isobench list`.
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
 pub mod charts;
@@ -12,6 +13,7 @@ pub mod density;
 pub mod detail;
 pub mod fonts;
 mod grid;
+pub mod host_cost;
 pub mod html;
 pub mod json;
 pub mod list;

@@ -1,4 +1,5 @@
-//! The Markdown rendering: the same tables as the terminal, plus per-isolator statistics.
+//! The Markdown rendering: the same tables as the terminal, plus the host cost per instance,
+//! per-isolator statistics and density points.
 use crate::comparison::{self, Class, CLASSES};
 use crate::schema::RunRecord;
 use crate::{detail, table};
@@ -29,6 +30,12 @@ pub fn render(record: &RunRecord) -> String {
     if record.has_trials() {
         out += &trial_sections(record);
     }
+    let host_cost = detail::host_cost_rows(record);
+    if !host_cost.is_empty() {
+        out += "\n## Host cost per instance\n\n";
+        out += &format!("{}\n\n", escape(detail::HOST_COST_EXPLAINED));
+        out += &pipe_table(&detail::HOST_COST_HEADER.map(String::from), &host_cost);
+    }
     let statistics = detail::statistics_rows(record);
     if !statistics.is_empty() {
         out += "\n## Statistics\n\n";
@@ -56,7 +63,8 @@ fn trial_sections(record: &RunRecord) -> String {
             .map(Vec::from)
             .collect::<Vec<_>>(),
     );
-    let legend = table::legend(record);
+    let mut legend = table::legend(record);
+    legend.extend(table::footnotes(record));
     if !legend.is_empty() {
         out += "\n";
         for line in legend {

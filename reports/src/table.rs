@@ -1,10 +1,11 @@
 //! The main results table as rows of cells, shared by the terminal, Markdown and HTML renderers:
-//! one row per isolator asked for (unavailable ones too), flagged rows marked with `*`.
+//! one row per isolator asked for (unavailable ones too), flagged rows marked with `*`, and
+//! the footnotes that say what the launch CPU and host cost columns measured.
 use crate::schema::{Flag, IsolatorRecord, RunRecord};
-use crate::units;
+use crate::{host_cost, units};
 
 /// Cells per row.
-pub const COLUMNS: usize = 11;
+pub const COLUMNS: usize = 13;
 
 pub const HEADER: [&str; COLUMNS] = [
     "isolator",
@@ -12,7 +13,9 @@ pub const HEADER: [&str; COLUMNS] = [
     "kernel",
     "startup median",
     "startup p95",
+    "launch CPU",
     "mem overhead",
+    "host mem cost",
     "disk",
     "disk runtime + image",
     "teardown",
@@ -21,10 +24,18 @@ pub const HEADER: [&str; COLUMNS] = [
 ];
 
 /// Columns holding numbers (right-aligned).
-pub const NUMERIC_COLUMNS: [usize; 7] = [3, 4, 5, 6, 7, 8, 9];
+pub const NUMERIC_COLUMNS: [usize; 9] = [3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 /// Appended to the name of an isolator whose numbers carry a flag; explained by [`legend`].
 pub const FLAG_MARKER: &str = "*";
+
+/// Appended to a launch CPU figure that is the instance's own accounting only (no system-wide
+/// host cost was measured); explained by [`footnotes`].
+pub const ATTRIBUTED_MARKER: &str = "ᵃ";
+
+/// Appended to a host memory cost that is the whole growth per instance, not an overhead (no
+/// process baseline in the run); explained by [`footnotes`].
+pub const TOTAL_MARKER: &str = "ᵗ";
 
 /// What a startup cell says for an isolator that could not run.
 pub const UNAVAILABLE: &str = "unavailable";
@@ -65,9 +76,17 @@ fn row(isolator: &IsolatorRecord) -> [String; COLUMNS] {
         isolator.kernel.as_str().to_string(),
         startup,
         summary.map_or_else(dash, |s| units::duration_ns(s.startup_ns.p95)),
+        launch_cpu_ns(isolator).map_or_else(dash, |(ns, attributed)| {
+            let mark = if attributed { ATTRIBUTED_MARKER } else { "" };
+            format!("{}{mark}", units::duration_ns(ns))
+        }),
         summary
             .and_then(|s| s.memory_overhead_bytes.as_ref())
             .map_or_else(dash, |m| units::bytes(m.median)),
+        host_memory_bytes(isolator).map_or_else(dash, |(bytes, total)| {
+            let mark = if total { TOTAL_MARKER } else { "" };
+            format!("{}{mark}", units::bytes(bytes))
+        }),
         disk.map_or_else(dash, |d| units::bytes(d.total_apparent_bytes() as f64)),
         disk.map_or_else(dash, |d| {
             format!(
@@ -84,6 +103,70 @@ fn row(isolator: &IsolatorRecord) -> [String; COLUMNS] {
         },
         isolator.boundary.clone(),
     ]
+}
+
+/// CPU per launch: the system-wide figure from the host-cost batches, else the median of the
+/// trials' own accounting (then `true`: attributed only). None when neither was measured.
+pub fn launch_cpu_ns(isolator: &IsolatorRecord) -> Option<(f64, bool)> {
+    if !isolator.status.is_available() {
+        return None;
+    }
+    if let Some(ns) = isolator.host_cost.as_ref().and_then(|h| h.launch_cpu_ns) {
+        return Some((ns, false));
+    }
+    let attributed = isolator.summary.as_ref()?.cpu_ns.as_ref()?;
+    Some((attributed.median, true))
+}
+
+/// Host memory cost per instance: the system-wide overhead over the process baseline, else the
+/// whole system-wide growth (then `true`: no baseline to subtract). None when not measured, or
+/// every batch was disturbed.
+pub fn host_memory_bytes(isolator: &IsolatorRecord) -> Option<(f64, bool)> {
+    if !isolator.status.is_available() {
+        return None;
+    }
+    let host = isolator.host_cost.as_ref()?;
+    match (host.overhead_bytes, host.per_instance_used_bytes) {
+        (Some(overhead), _) => Some((overhead, false)),
+        (None, Some(used)) => Some((used, true)),
+        (None, None) => None,
+    }
+}
+
+/// What the launch CPU and host mem cost columns measured, one line each, only for what the
+/// table shows: the system-wide figures, and the markers of the fallbacks.
+pub fn footnotes(record: &RunRecord) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(batch) = host_cost::batch_sizes(&record.isolators) {
+        lines.push(format!(
+            "launch CPU: CPU time of the whole host (every process and kernel thread, less its idle \
+             rate) per instance from launch to gone; host mem cost: growth of the host's \
+             unreclaimable memory (/proc/meminfo) per instance over the process baseline's; both \
+             measured system-wide over batches of {batch} instances held at once. mem overhead is \
+             what the instance's own accounting (PSS + cgroup kernel) attributes to it."
+        ));
+    }
+    let isolators = &record.isolators;
+    if isolators
+        .iter()
+        .any(|i| launch_cpu_ns(i).is_some_and(|(_, attributed)| attributed))
+    {
+        lines.push(format!(
+            "{ATTRIBUTED_MARKER} launch CPU attributed only: what the instance's own accounting saw \
+             (its cgroup, or its reaped processes' rusage); daemons and kernel threads working for \
+             it are not counted (no system-wide host cost was measured)."
+        ));
+    }
+    if isolators
+        .iter()
+        .any(|i| host_memory_bytes(i).is_some_and(|(_, total)| total))
+    {
+        lines.push(format!(
+            "{TOTAL_MARKER} host mem cost is the whole system-wide growth per instance, not an \
+             overhead: the run has no process baseline to subtract."
+        ));
+    }
+    lines
 }
 
 /// `name: reason` for every isolator that could not run.
@@ -126,13 +209,23 @@ pub fn legend(record: &RunRecord) -> Vec<String> {
                 }
             }
             let why = if reasons.is_empty() {
-                "its numbers may not mean what they say".to_string()
+                default_reason(flag).to_string()
             } else {
                 reasons.join("; ")
             };
             format!("{FLAG_MARKER} {flag} ({}): {why}", names.join(", "))
         })
         .collect()
+}
+
+/// Why a flag matters, when the run has no warning that says it.
+fn default_reason(flag: Flag) -> &'static str {
+    match flag {
+        Flag::HostCostNoisy => "its host-cost batches disagree or were disturbed by other work on the host: its system-wide memory figure is uncertain",
+        Flag::SoftwareKvm | Flag::Emulated | Flag::Noisy | Flag::FewSamples => {
+            "its numbers may not mean what they say"
+        }
+    }
 }
 
 /// The one-line host description.

@@ -1,7 +1,7 @@
 //! The terminal rendering: host, every warning, the results table with a legend for flagged
-//! isolators, the unavailable ones with their reasons, then the "VMs vs containers" table in
-//! its two tiers (with an OS first, then the floor).
-use crate::comparison::{self, Class, Row, TierTable, CLASSES};
+//! isolators and footnotes for the host-cost columns, the unavailable ones with their reasons,
+//! then the "VMs vs containers" table in its two tiers (with an OS first, then the floor).
+use crate::comparison::{self, Class, TierTable, CLASSES};
 use crate::grid::{self, Column, BOLD, DIM, YELLOW};
 use crate::schema::RunRecord;
 use crate::table;
@@ -34,6 +34,9 @@ pub fn render_with(record: &RunRecord, options: Options) -> String {
     out += &main_table(record, options);
     for line in table::legend(record) {
         out += &warn(&line);
+    }
+    for line in table::footnotes(record) {
+        out += &text(&line, "  ");
     }
     for (name, reason) in table::unavailable(record) {
         out += &text(&format!("- {name}: unavailable: {reason}"), "  ");
@@ -69,14 +72,15 @@ fn main_table(record: &RunRecord, options: Options) -> String {
                 column
             };
             // Dropped first on a narrow terminal: the disk breakdown, the boundary (prose; the
-            // comparison table names each class's), p95, teardown, kernel, class.
+            // comparison table names each class's), p95, teardown, kernel, class, launch CPU.
             match index {
-                7 => column.droppable(0),
-                10 => column.wrap(24).droppable(1),
+                9 => column.droppable(0),
+                12 => column.wrap(24).droppable(1),
                 4 => column.droppable(2),
-                8 => column.droppable(3),
+                10 => column.droppable(3),
                 2 => column.droppable(4),
                 1 => column.droppable(5),
+                5 => column.droppable(6),
                 _ => column,
             }
         })
@@ -124,11 +128,20 @@ fn tier_table(tier: &TierTable, options: Options) -> String {
         Column::new(label).wrap(14)
     }));
     columns.push(Column::new("VM/container").right());
-    let rows: Vec<Vec<String>> = tier.rows.iter().map(Row::text_cells).collect();
+    // The property alone: a memory row's source is long, and its verdict line below says it.
+    let rows: Vec<Vec<String>> = tier
+        .rows
+        .iter()
+        .map(|row| {
+            let mut cells = row.text_cells();
+            cells[0] = row.property.label().to_string();
+            cells
+        })
+        .collect();
     let (text, dropped) = grid::render(&columns, &rows, &[], options.width, options.color);
     let mut out = text + &hidden_note(&dropped, options.width);
     for row in &tier.rows {
-        let verdict = format!("→ {}: {}", row.property.label(), row.verdict);
+        let verdict = format!("→ {}: {}", row.label(), row.verdict);
         out += &wrapped(&verdict, "  ", options.width);
     }
     out

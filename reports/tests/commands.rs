@@ -27,11 +27,32 @@ fn density_rows_line_up_under_the_header() {
     let record = common::record(2, false);
     assert_eq!(
         density::header(),
-        "isolator       instances  reached    all ready   launch/s   per instance  MemAvail drop/i    teardown  notes\n"
+        "isolator       instances  reached    all ready   launch/s   per instance  MemAvail drop/i    host used/i host attrib/i  CPU/launch    teardown  notes\n"
     );
     assert_eq!(
         density::row(&record.density[1]),
-        "container             16       16       30.0ms      533.3        0.30 MiB         0.34 MiB      32.0ms  \n"
+        "container             16       16       30.0ms      533.3        0.30 MiB         0.34 MiB      0.54 MiB       0.29 MiB     3.00 ms      32.0ms  \n"
+    );
+    // A point the host disturbed: `!` after its host figure, and why in the notes.
+    let disturbed = density::row(&record.density[5]);
+    assert!(disturbed.contains("23.40 MiB!"), "{disturbed}");
+    assert!(
+        disturbed.contains(&format!("! host disturbed: {}", common::MICROVM_DISTURBED)),
+        "{disturbed}"
+    );
+    assert!(!density::row(&record.density[6]).contains('!'));
+    // A point without host figures (an older record): dashes, not zeros, in the same columns.
+    let mut old = record.density[1].clone();
+    old.host = None;
+    let old = density::row(&old);
+    assert_eq!(
+        old.chars().count(),
+        density::row(&record.density[1]).chars().count(),
+        "{old}"
+    );
+    assert!(
+        old.contains("0.34 MiB             —              —           —      32.0ms"),
+        "{old}"
     );
     let short = density::row(record.density.last().unwrap());
     assert!(

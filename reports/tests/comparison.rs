@@ -160,6 +160,9 @@ fn containers_without_measurable_overhead_get_no_ratio() {
     {
         let summary = isolator.summary.as_mut().unwrap();
         summary.memory_overhead_bytes.as_mut().unwrap().median = -1500.0;
+        if let Some(host) = &mut isolator.host_cost {
+            host.overhead_bytes = Some(-3000.0);
+        }
     }
     for tier in compare(&record).tiers {
         let row = tier.row(Property::MemoryOverhead).cloned().unwrap();
@@ -261,5 +264,130 @@ fn working_probes_add_a_runtime_row_relative_to_the_process() {
         row.verdict.contains("process baseline reported no work_ns"),
         "{}",
         row.verdict
+    );
+}
+
+fn memory_row(record: &RunRecord, tier: Tier) -> reports::comparison::Row {
+    compare(record)
+        .tier(tier)
+        .row(Property::MemoryOverhead)
+        .cloned()
+        .expect("memory row")
+}
+
+#[test]
+fn the_memory_row_compares_host_costs_where_measured_and_says_so() {
+    let record = common::record(10, false);
+    let row = memory_row(&record, Tier::Floor);
+    assert_eq!(
+        row.source.as_deref(),
+        Some("host cost: system-wide, batches of 10; not measured for docker")
+    );
+    assert!(row
+        .label()
+        .starts_with("memory overhead vs process (host cost"));
+    let host = |name: &str| {
+        let isolator = record.isolator(name).unwrap();
+        isolator.host_cost.as_ref().unwrap().overhead_bytes.unwrap()
+    };
+    let container = row.cells[column(Class::Container)].as_ref().unwrap();
+    let vm = row.cells[column(Class::Vm)].as_ref().unwrap();
+    assert_eq!(container.best_isolator.as_deref(), Some("container"));
+    assert_eq!(container.value, Some(host("container")));
+    assert_eq!(container.isolators, 3, "docker has no host cost: left out");
+    assert_eq!(vm.value, Some(host("microvm")));
+    assert!((row.ratio.unwrap() - host("microvm") / host("container")).abs() < 1e-9);
+    // The terminal's verdict line and comparison.json name the source too.
+    let text = reports::terminal::render(&record);
+    assert!(
+        text.contains("→ memory overhead vs process (host cost: system-wide, batches of 10; not measured for docker): VMs cost"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&reports::comparison::json::render(&record)).unwrap();
+    let rows = json["tiers"][1]["rows"].as_array().unwrap();
+    let memory = rows
+        .iter()
+        .find(|r| r["property"] == "memory_overhead_bytes")
+        .unwrap();
+    assert_eq!(
+        memory["source"],
+        "host cost: system-wide, batches of 10; not measured for docker"
+    );
+    assert_eq!(memory["containers"]["value"], host("container"));
+    assert!(rows
+        .iter()
+        .filter(|r| r["property"] != "memory_overhead_bytes")
+        .all(|r| r["source"].is_null()));
+}
+
+#[test]
+fn without_host_cost_for_a_class_the_memory_row_stays_attributed_and_says_why() {
+    let mut record = common::record(10, false);
+    for vm in record
+        .isolators
+        .iter_mut()
+        .filter(|i| i.kind == Kind::Microvm)
+    {
+        vm.host_cost = None;
+    }
+    let row = memory_row(&record, Tier::Floor);
+    assert_eq!(
+        row.source.as_deref(),
+        Some("attributed: PSS + cgroup kernel; no host cost for VMs")
+    );
+    let attributed = |name: &str| {
+        let summary = record.isolator(name).unwrap().summary.as_ref().unwrap();
+        summary.memory_overhead_bytes.as_ref().unwrap().median
+    };
+    let container = row.cells[column(Class::Container)].as_ref().unwrap();
+    assert_eq!(container.value, Some(attributed("container")));
+    assert_eq!(container.isolators, 4, "every container, docker included");
+    // Nothing measured host cost: attributed, said plainly.
+    for isolator in &mut record.isolators {
+        isolator.host_cost = None;
+    }
+    for tier in [Tier::Os, Tier::Floor] {
+        let row = memory_row(&record, tier);
+        assert_eq!(
+            row.source.as_deref(),
+            Some("attributed: PSS + cgroup kernel")
+        );
+    }
+}
+
+#[test]
+fn a_noisy_host_cost_is_a_memory_caveat_not_a_timing_one() {
+    let mut record = common::record(10, false);
+    let microvm = record
+        .isolators
+        .iter_mut()
+        .find(|i| i.name == "microvm")
+        .unwrap();
+    microvm.flags.push(reports::Flag::HostCostNoisy);
+    let floor = compare(&record).tier(Tier::Floor).clone();
+    let memory = floor.row(Property::MemoryOverhead).unwrap();
+    assert!(
+        memory
+            .verdict
+            .contains("host cost flagged host-cost-noisy for microvm"),
+        "{}",
+        memory.verdict
+    );
+    let startup = floor.row(Property::Startup).unwrap();
+    assert!(
+        !startup.verdict.contains("host-cost-noisy"),
+        "{}",
+        startup.verdict
+    );
+    // With the attributed figure, the host cost's noise is no caveat of the row.
+    for isolator in &mut record.isolators {
+        isolator.host_cost = None;
+    }
+    let memory = memory_row(&record, Tier::Floor);
+    assert!(
+        !memory.verdict.contains("host-cost-noisy"),
+        "{}",
+        memory.verdict
     );
 }

@@ -26,6 +26,7 @@ fn writes_the_page_and_every_chart() {
         "startup.png",
         "phases.png",
         "memory.png",
+        "host_cost.png",
         "disk.png",
         "teardown.png",
         "density.png",
@@ -53,6 +54,24 @@ fn writes_the_page_and_every_chart() {
         "kernel-loaded",
         "firecracker",
         "KVM_CREATE_VM failed",
+        // The results table's host-cost columns, their footnotes and the host-cost section.
+        "<th>launch CPU</th>",
+        "<th>host mem cost</th>",
+        "<td class=\"num\">45.9 msᵃ</td>",
+        "ᵃ launch CPU attributed only",
+        "over batches of 10 instances held at once",
+        "<section id=\"host-cost\">",
+        "<th>unattributed</th>",
+        "exceeds used by 4.50 MiB",
+        "batches of 10 (3, 1 disturbed)",
+        "host-cost-noisy",
+        "budget-reached",
+        // The comparison names its memory source.
+        "memory overhead vs process<br><small>host cost: system-wide, batches of 10; not measured for docker</small>",
+        // Density points with host figures, the disturbed one marked.
+        "<th>host used per instance</th>",
+        "23.4 MiB ⚠",
+        "disturbed: MemAvailable did not come back",
     ] {
         assert!(page.contains(expected), "page lacks {expected:?}");
     }
@@ -63,8 +82,13 @@ fn writes_the_page_and_every_chart() {
         !page.contains("http://") && !page.contains("https://"),
         "page refers to the network"
     );
-    // The warnings come before the tables, and the OS tier (the headline) before the floor.
+    // The warnings come before the tables, and the OS tier (the headline) before the floor;
+    // the host-cost chart sits in its own section, above its table, not among the others.
     assert!(page.find("id=\"warnings\"") < page.find("id=\"comparison\""));
+    let section = page.find("id=\"host-cost\"").unwrap();
+    let chart = page.find("src=\"host_cost.png\"").unwrap();
+    assert!(section < chart && chart < page.find("<th>unattributed</th>").unwrap());
+    assert!(chart < page.find("id=\"charts\"").unwrap());
     assert!(page.find("id=\"tier-os\"") < page.find("id=\"tier-floor\""));
 }
 
@@ -86,6 +110,37 @@ fn missing_data_is_noted_and_stale_charts_removed() {
         "no note about the missing chart"
     );
     assert!(page.contains("too-few-runs"));
+}
+
+#[test]
+fn a_run_without_host_cost_has_no_host_cost_section_and_no_stale_chart() {
+    let dir = out_dir("html-no-host-cost");
+    let mut record = common::record(5, false);
+    html::write(&record, &dir, &[]).expect("first report");
+    assert!(dir.join("host_cost.png").is_file());
+    for isolator in &mut record.isolators {
+        isolator.host_cost = None;
+    }
+    for point in &mut record.density {
+        point.host = None;
+    }
+    html::write(&record, &dir, &[]).expect("second report");
+    let page = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    assert!(
+        !dir.join("host_cost.png").exists(),
+        "a stale host-cost chart was left behind"
+    );
+    assert!(
+        !page.contains("id=\"host-cost\""),
+        "host-cost section without data"
+    );
+    assert!(!page.contains("host_cost.png"));
+    // The columns stay, with dashes where nothing was measured.
+    assert!(page.contains("<th>host mem cost</th>"));
+    assert!(
+        !page.contains("over batches of"),
+        "footnote without host cost"
+    );
 }
 
 #[test]
@@ -188,8 +243,8 @@ fn chromium_loads_every_image_and_renders_the_page() {
         attribute("data-images-total"),
     );
     println!("chromium: {loaded:?} of {total:?} images loaded");
-    assert_eq!(total, Some(6), "the page should have 6 images");
-    assert_eq!(loaded, Some(6), "not every image loaded");
+    assert_eq!(total, Some(7), "the page should have 7 images");
+    assert_eq!(loaded, Some(7), "not every image loaded");
 
     let screenshot = dir.join("screenshot.png");
     let shot = headless(&browser, profile.path())

@@ -116,6 +116,60 @@ fn old_files_render() {
 }
 
 #[test]
+fn old_files_render_dashes_where_host_cost_was_never_measured() {
+    let run = load("old-run.json");
+    assert!(run.isolators.iter().all(|i| i.host_cost.is_none()));
+    assert!(run
+        .isolators
+        .iter()
+        .flat_map(|i| &i.samples)
+        .all(|s| s.cpu_ns.is_none()));
+    let column = |header: &str| {
+        reports::table::HEADER
+            .iter()
+            .position(|h| *h == header)
+            .unwrap()
+    };
+    for row in reports::table::rows(&run) {
+        assert_eq!(row[column("launch CPU")], "—", "{row:?}");
+        assert_eq!(row[column("host mem cost")], "—", "{row:?}");
+    }
+    assert!(reports::table::footnotes(&run).is_empty());
+    let markdown = reports::markdown::render(&run);
+    assert!(!markdown.contains("Host cost per instance"), "{markdown}");
+    assert!(
+        markdown.contains("| memory overhead vs process (attributed: PSS + cgroup kernel) |"),
+        "{markdown}"
+    );
+    let csv = String::from_utf8(reports::csv::render(&run).expect("csv")).unwrap();
+    let second = csv.lines().nth(1).unwrap();
+    assert!(
+        second.ends_with(",,,,,,,,,,"),
+        "no host cells but empty ones: {second}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    reports::html::write(&run, dir.path(), &[]).expect("html");
+    assert!(!dir.path().join("host_cost.png").exists());
+
+    let density = load("old-density.json");
+    assert!(density.density.iter().all(|p| p.host.is_none()));
+    let rows = reports::detail::density_rows(&density);
+    let host_used = reports::detail::DENSITY_HEADER
+        .iter()
+        .position(|h| *h == "host used per instance")
+        .unwrap();
+    assert!(rows.iter().all(|r| r[host_used] == "—"), "{rows:?}");
+    let line = reports::density::row(&density.density[0]);
+    assert_eq!(
+        line.matches('—').count(),
+        3,
+        "absent host figures are dashes: {line}"
+    );
+    let markdown = reports::markdown::render(&density);
+    assert!(!markdown.contains("Host cost per instance"), "{markdown}");
+}
+
+#[test]
 fn an_unknown_kind_is_one_line_naming_the_field() {
     let message = with_value("old-run.json", "/isolators/0/kind", "vm");
     assert!(

@@ -38,6 +38,14 @@ fn every_line_fits_the_terminal_width() {
         for number in ["494 µs", "99.1 ms", "45×"] {
             assert!(flat.contains(number), "width {width}: no {number:?}");
         }
+        // The host memory cost too (launch CPU may give way on a narrow terminal, and says so).
+        assert!(flat.contains("host mem cost"), "width {width}");
+        assert!(flat.contains("49.9 MiB"), "width {width}: no host mem cost");
+        if width >= 160 {
+            assert!(flat.contains("45.9 msᵃ"), "width {width}: no launch CPU");
+        } else if !flat.contains("45.9 msᵃ") {
+            assert!(flat.contains("too narrow for:"), "width {width}");
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The memory chart: each isolator's median footprint as a bar split into where the memory is
-//! (processes' PSS, VMM overhead, guest RAM resident, cgroup kernel memory), with the overhead
+//! (processes' PSS, VMM overhead, guest RAM resident, kernel memory), with the overhead
 //! over the bare process written at the end of the bar.
 use plotters::prelude::*;
 
@@ -11,14 +11,16 @@ use crate::units;
 pub const CAPTION: &str = "Median per component over the measured trials (medians of components \
     need not add up exactly to the median footprint). For VMs the VMM process's resident memory is \
     split into guest RAM and VMM overhead; the label gives the footprint and, in brackets, the \
-    overhead over the bare process. The dashed line is the bare process's footprint.";
+    overhead over the bare process. Kernel memory is what is charged to the instance's cgroup plus, \
+    for its processes outside one, an estimate (page tables and kernel stacks). The dashed line is \
+    the bare process's footprint.";
 
 /// The components, in stacking order, with their colours.
 const COMPONENTS: [(&str, RGBColor); 4] = [
     ("processes' PSS", RGBColor(31, 119, 180)),
     ("guest RAM resident", RGBColor(230, 120, 0)),
     ("VMM overhead", RGBColor(200, 30, 40)),
-    ("cgroup kernel memory", RGBColor(44, 160, 44)),
+    ("kernel memory", RGBColor(44, 160, 44)),
 ];
 
 /// One sample split into [`COMPONENTS`], in bytes.
@@ -31,7 +33,7 @@ fn components(memory: &MemorySample) -> [f64; 4] {
         rest as f64,
         guest as f64,
         vmm as f64,
-        memory.cgroup_kernel_bytes.unwrap_or(0) as f64,
+        memory.kernel_bytes() as f64,
     ]
 }
 

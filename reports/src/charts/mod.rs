@@ -12,6 +12,7 @@ mod canvas;
 pub mod density;
 pub mod disk;
 mod distribution;
+pub mod host_cost;
 pub mod memory;
 pub mod phases;
 pub mod startup;
@@ -53,9 +54,21 @@ pub struct Chart {
     pub rendered: Rendered,
 }
 
-/// Draws every chart of the report, in page order.
+/// The file name of every chart [`all`] may draw, so a report can remove stale ones.
+pub const FILE_NAMES: [&str; 7] = [
+    "startup.png",
+    "phases.png",
+    "memory.png",
+    host_cost::FILE_NAME,
+    "disk.png",
+    "teardown.png",
+    "density.png",
+];
+
+/// Draws every chart of the report, in page order; the host-cost chart only when some isolator
+/// has host-cost data.
 pub fn all(record: &RunRecord) -> Result<Vec<Chart>, ChartError> {
-    Ok(vec![
+    let mut charts = vec![
         Chart {
             file_name: "startup.png",
             title: "Startup time",
@@ -92,7 +105,17 @@ pub fn all(record: &RunRecord) -> Result<Vec<Chart>, ChartError> {
             caption: density::CAPTION,
             rendered: density::render(record)?,
         },
-    ])
+    ];
+    if !crate::host_cost::rows(record).is_empty() {
+        let chart = Chart {
+            file_name: host_cost::FILE_NAME,
+            title: "Host cost per instance",
+            caption: host_cost::CAPTION,
+            rendered: host_cost::render(record)?,
+        };
+        charts.insert(3, chart);
+    }
+    Ok(charts)
 }
 
 pub(crate) type Area<'a> = DrawingArea<canvas::Canvas<'a>, Shift>;

@@ -38,6 +38,9 @@ struct RowJson<'a> {
     /// `runtime_vs_process`: the unit of the cells' values.
     property: &'static str,
     label: &'static str,
+    /// Which figure the row compares, where there is a choice (the memory row: `host cost:
+    /// system-wide, batches of N` or `attributed: PSS + cgroup kernel`); null otherwise.
+    source: Option<&'a str>,
     containers: Option<CellJson<'a>>,
     sandboxes: Option<CellJson<'a>>,
     vms: Option<CellJson<'a>>,
@@ -78,6 +81,7 @@ fn row(row: &Row) -> RowJson<'_> {
     RowJson {
         property: row.property.key(),
         label: row.property.label(),
+        source: row.source.as_deref(),
         containers: class(0),
         sandboxes: class(1),
         vms: class(2),

@@ -16,6 +16,7 @@
 //!
 //! Pure: everything comes from the record; the renderers lay the [`Comparison`] out.
 pub mod json;
+mod memory;
 mod rows;
 mod tiers;
 mod verdict;
@@ -154,14 +155,25 @@ pub struct Row {
     /// VM best / container best, where both exist and the quotient means something.
     pub ratio: Option<f64>,
     pub verdict: String,
+    /// Which figure the row compares, where there is a choice (the memory row: `host cost:
+    /// system-wide, batches of 10` or `attributed: PSS + cgroup kernel`).
+    pub source: Option<String>,
 }
 
 impl Row {
-    /// The row as plain text cells, as the Markdown and terminal tables show it: the property,
+    /// The property's label, with the row's source in brackets where it has one.
+    pub fn label(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{} ({source})", self.property.label()),
+            None => self.property.label().to_string(),
+        }
+    }
+
+    /// The row as plain text cells, as the Markdown and terminal tables show it: the label,
     /// one cell per entry of [`CLASSES`] ([`NOT_MEASURED`] where empty), then the ratio ("—"
     /// where none). The verdict is left to the caller.
     pub fn text_cells(&self) -> Vec<String> {
-        let mut cells = vec![self.property.label().to_string()];
+        let mut cells = vec![self.label()];
         cells.extend(
             self.cells
                 .iter()

@@ -1,5 +1,6 @@
 //! The rows of one tier's table: each property's best and median per class, the VM/container
 //! ratio, and the verdict (phrased in [`super::verdict`]).
+use super::memory;
 use super::tiers::{is_emulated, Tier, Virtualization};
 use super::verdict::{distinct, most_common, Verdicts};
 use super::{Cell, Class, Property, Row, CLASSES};
@@ -16,12 +17,10 @@ pub(super) fn rows(
     virtualization: Option<Virtualization>,
     columns: &Columns<'_>,
 ) -> Vec<Row> {
-    let verdicts = Verdicts::new(tier, virtualization, &columns[2]);
+    let memory = memory::choose(columns);
+    let mut verdicts = Verdicts::new(tier, virtualization, &columns[2]);
+    verdicts.memory_noisy(&memory.noisy);
     let startup = |i: &IsolatorRecord| i.summary.as_ref().map(|s| s.startup_ns.median);
-    let memory = |i: &IsolatorRecord| {
-        let summary = i.summary.as_ref()?;
-        summary.memory_overhead_bytes.as_ref().map(|m| m.median)
-    };
     // A Linux-guest VM's record counts its runtime, kernel and initramfs.
     let disk = |i: &IsolatorRecord| i.disk.as_ref().map(|d| d.total_apparent_bytes() as f64);
     let kernel = match tier {
@@ -49,13 +48,16 @@ pub(super) fn rows(
             units::duration_ns,
             &verdicts,
         ),
-        numeric_row(
-            columns,
-            Property::MemoryOverhead,
-            memory,
-            units::bytes,
-            &verdicts,
-        ),
+        Row {
+            source: Some(memory.description.clone()),
+            ..numeric_row(
+                &memory.columns,
+                Property::MemoryOverhead,
+                |i| memory.value(i),
+                units::bytes,
+                &verdicts,
+            )
+        },
         numeric_row(columns, Property::Disk, disk, units::bytes, &verdicts),
         kernel,
         text_row(
@@ -176,6 +178,7 @@ fn numeric_row(
         cells,
         ratio,
         verdict,
+        source: None,
     }
 }
 
@@ -221,6 +224,7 @@ fn text_row<T: Clone + PartialEq + Shown>(
         cells,
         ratio: None,
         verdict,
+        source: None,
     }
 }
 

@@ -11,8 +11,11 @@ pub(super) struct Verdicts {
     tier: Tier,
     /// How the tier's VMs ran; None when it has none.
     virtualization: Option<Virtualization>,
-    /// Flags the tier's VMs carry besides how they ran (noisy, few samples).
+    /// Flags the tier's VMs carry besides how they ran (noisy, few samples); host-cost-noisy
+    /// is a memory caveat, not a timing one.
     vm_other_flags: Vec<Flag>,
+    /// Compared isolators whose host cost is flagged noisy, when the memory row uses host cost.
+    memory_noisy: Vec<String>,
 }
 
 /// (best, class median) of one class.
@@ -31,9 +34,15 @@ impl Verdicts {
             virtualization,
             vm_other_flags: flags
                 .into_iter()
-                .filter(|f| !matches!(f, Flag::SoftwareKvm | Flag::Emulated))
+                .filter(|f| !matches!(f, Flag::SoftwareKvm | Flag::Emulated | Flag::HostCostNoisy))
                 .collect(),
+            memory_noisy: Vec::new(),
         }
+    }
+
+    /// The memory row compares host costs, and these isolators' are flagged noisy.
+    pub(super) fn memory_noisy(&mut self, names: &[String]) {
+        self.memory_noisy = names.to_vec();
     }
 
     /// The caveat a timing verdict carries, if any.
@@ -51,13 +60,21 @@ impl Verdicts {
 
     /// The caveat a memory verdict carries, if any.
     fn memory_caveat(&self) -> String {
-        match self.virtualization {
+        let mut out = match self.virtualization {
             Some(Virtualization::Emulated) => {
                 " — the VM is emulated (QEMU TCG): its memory is an emulator's, not a KVM VM's"
-                    .into()
+                    .to_string()
             }
             _ => String::new(),
+        };
+        if !self.memory_noisy.is_empty() {
+            out += &format!(
+                " — host cost flagged {} for {}",
+                Flag::HostCostNoisy,
+                self.memory_noisy.join(", ")
+            );
         }
+        out
     }
 
     fn other_flags(&self) -> String {

@@ -4,6 +4,7 @@ use std::path::Path;
 use crate::charts::{self, Chart, ChartError, Rendered};
 use crate::schema::RunRecord;
 
+mod host_cost;
 mod sections;
 
 /// Why the report could not be written.
@@ -27,12 +28,13 @@ pub fn write(record: &RunRecord, dir: &Path, raw_links: &[(&str, &str)]) -> Resu
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let charts = charts::all(record)?;
-    for chart in &charts {
-        let path = dir.join(chart.file_name);
-        match &chart.rendered {
-            Rendered::Png(bytes) => std::fs::write(&path, bytes).map_err(io(&path))?,
+    for file_name in charts::FILE_NAMES {
+        let path = dir.join(file_name);
+        let drawn = charts.iter().find(|c| c.file_name == file_name);
+        match drawn.map(|c| &c.rendered) {
+            Some(Rendered::Png(bytes)) => std::fs::write(&path, bytes).map_err(io(&path))?,
             // A chart from an earlier report in the same directory would be misleading.
-            Rendered::NoData(_) => match std::fs::remove_file(&path) {
+            Some(Rendered::NoData(_)) | None => match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),
                 _ => {}
             },
@@ -59,6 +61,7 @@ pub fn render(record: &RunRecord, charts: &[Chart], raw_links: &[(&str, &str)]) 
         page += &sections::comparison(record);
         page += &sections::main_table(record);
     }
+    page += &host_cost::section(record, charts);
     page += &charts_section(charts);
     page += &sections::statistics(record);
     page += &sections::phases(record);
@@ -75,29 +78,34 @@ pub fn render(record: &RunRecord, charts: &[Chart], raw_links: &[(&str, &str)]) 
     page
 }
 
+/// Every chart but the host cost's, which has a section of its own.
 fn charts_section(charts: &[Chart]) -> String {
     let mut out = String::from("<section id=\"charts\">\n<h2>Charts</h2>\n");
-    for chart in charts {
-        match &chart.rendered {
-            Rendered::Png(_) => {
-                out += &format!(
-                    "<figure><img src=\"{}\" alt=\"{}\"><figcaption><b>{}.</b> {}</figcaption></figure>\n",
-                    escape(chart.file_name),
-                    escape(chart.title),
-                    escape(chart.title),
-                    escape(chart.caption)
-                );
-            }
-            Rendered::NoData(reason) => {
-                out += &format!(
-                    "<p class=\"note\"><b>{}</b>: no chart — {}.</p>\n",
-                    escape(chart.title),
-                    escape(reason)
-                );
-            }
-        }
+    for chart in charts
+        .iter()
+        .filter(|c| c.file_name != crate::charts::host_cost::FILE_NAME)
+    {
+        out += &figure(chart);
     }
     out + "</section>\n"
+}
+
+/// A drawn chart as a figure with its caption, or a note saying why there is none.
+fn figure(chart: &Chart) -> String {
+    match &chart.rendered {
+        Rendered::Png(_) => format!(
+            "<figure><img src=\"{}\" alt=\"{}\"><figcaption><b>{}.</b> {}</figcaption></figure>\n",
+            escape(chart.file_name),
+            escape(chart.title),
+            escape(chart.title),
+            escape(chart.caption)
+        ),
+        Rendered::NoData(reason) => format!(
+            "<p class=\"note\"><b>{}</b>: no chart — {}.</p>\n",
+            escape(chart.title),
+            escape(reason)
+        ),
+    }
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

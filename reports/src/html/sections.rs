@@ -5,7 +5,7 @@ use crate::schema::RunRecord;
 use crate::{detail, table, units};
 
 /// A table with a header row; `numeric` marks right-aligned columns. Cells are already HTML.
-fn html_table(header: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
+pub(super) fn html_table(header: &[&str], rows: &[Vec<String>], numeric: &[usize]) -> String {
     let mut out = String::from("<table>\n<tr>");
     for cell in header {
         out += &format!("<th>{}</th>", escape(cell));
@@ -147,7 +147,11 @@ fn tier_table(tier: &TierTable) -> String {
         .rows
         .iter()
         .map(|row| {
-            let mut cells = vec![escape(row.property.label())];
+            let mut label = escape(row.property.label());
+            if let Some(source) = &row.source {
+                label += &format!("<br><small>{}</small>", escape(source));
+            }
+            let mut cells = vec![label];
             cells.extend(row.cells.iter().map(|cell| match cell {
                 None => format!("<span class=\"note\">{}</span>", comparison::NOT_MEASURED),
                 Some(c) => {
@@ -185,10 +189,15 @@ pub(super) fn main_table(record: &RunRecord) -> String {
         .into_iter()
         .map(|row| row.iter().map(|c| escape(c)).collect())
         .collect();
-    let legend: String = table::legend(record)
+    let mut legend: String = table::legend(record)
         .iter()
         .map(|line| format!("<p class=\"flag\">{}</p>\n", escape(line)))
         .collect();
+    legend.extend(
+        table::footnotes(record)
+            .iter()
+            .map(|line| format!("<p class=\"note\">{}</p>\n", escape(line))),
+    );
     format!(
         "<section id=\"results\">\n<h2>Results</h2>\n{}{legend}</section>\n",
         html_table(&table::HEADER, &rows, &table::NUMERIC_COLUMNS)
@@ -210,7 +219,7 @@ pub(super) fn statistics(record: &RunRecord) -> String {
     )
 }
 
-fn escaped(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+pub(super) fn escaped(rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
     rows.into_iter()
         .map(|row| row.iter().map(|cell| escape(cell)).collect())
         .collect()

@@ -324,6 +324,7 @@ mod tests {
             Flag::Emulated,
             Flag::Noisy,
             Flag::FewSamples,
+            Flag::HostCostNoisy,
         ] {
             assert_eq!(spelled(flag), flag.as_str());
             assert_eq!(spelled(WarningCode::from(flag)), flag.as_str());
@@ -332,6 +333,7 @@ mod tests {
             WarningCode::EngineWorkaround,
             WarningCode::TooFewRuns,
             WarningCode::NoisyHost,
+            WarningCode::BudgetReached,
         ] {
             assert_eq!(spelled(code), code.as_str());
         }

@@ -6,9 +6,16 @@ use std::collections::BTreeMap;
 use reports::schema::*;
 
 mod density;
+mod host;
+mod summary;
 mod vms;
 
 use density::density;
+#[allow(unused_imports)] // only the host-cost tests name them
+pub use density::MICROVM_DISTURBED;
+#[allow(unused_imports)]
+pub use host::RUNSC_DISTURBED;
+pub use summary::summarize;
 #[allow(unused_imports)] // only the tier tests build VM rows
 pub use vms::{vm_row, with_vms};
 
@@ -196,6 +203,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
             summary.memory_overhead_bytes = summarize(&overheads);
         }
     }
+    let host_warnings = host::add(&mut isolators);
     isolators.push(IsolatorRecord {
         name: "firecracker".into(),
         kind: Kind::Microvm,
@@ -215,6 +223,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         failures: vec![],
         summary: None,
         flags: vec![],
+        host_cost: None,
     });
     let names: Vec<String> = isolators.iter().map(|i| i.name.clone()).collect();
     let mut warnings = vec![
@@ -223,6 +232,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         Warning { code: WarningCode::NoisyHost, isolator: None, message: "load average rose from 0.31 to 1.92 during the run: another workload competed for the 2 cores".into() },
         Warning { code: WarningCode::EngineWorkaround, isolator: Some("crun".into()), message: "crun runs with --no-pivot: pivot_root <on \"tmpfs\"> & nested mounts is refused here".into() },
     ];
+    warnings.extend(host_warnings);
     if runs < 10 {
         warnings.push(Warning {
             code: WarningCode::TooFewRuns,
@@ -309,6 +319,8 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
                         processes: if s.kind == "process" { 1 } else { 2 },
                         cgroup_bytes: kernel.map(|k| k + pss),
                         cgroup_kernel_bytes: kernel,
+                        kernel_not_measured: None,
+                        kernel_estimate_bytes: None,
                         guest_ram_resident_bytes: vm.map(|v| v.0),
                         vmm_overhead_bytes: vm.map(|v| v.1),
                     },
@@ -316,6 +328,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
                 },
                 memory_overhead_bytes: None,
                 teardown_ns: vary(s.teardown_ns, 0.3) as u64,
+                cpu_ns: None,
                 probe_report: BTreeMap::from([("work_ns".into(), "1200".into())]),
             }
         })
@@ -340,6 +353,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
             vmm_overhead_bytes: s.vm.and(metric(|s| {
                 s.memory.usage.vmm_overhead_bytes.unwrap_or(0) as f64
             })),
+            cpu_ns: None,
             phase_medians_ns,
         }
     });
@@ -373,32 +387,6 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
         },
         summary,
         flags: s.flags.iter().map(|f| word(f)).collect(),
+        host_cost: None,
     }
-}
-
-/// Plain descriptive statistics for the fixture (the harness computes the real ones).
-pub fn summarize(values: &[f64]) -> Option<Summary> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n == 0 {
-        return None;
-    }
-    let at = |q: f64| sorted[((n - 1) as f64 * q).round() as usize];
-    let mean = sorted.iter().sum::<f64>() / n as f64;
-    let stddev =
-        (sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64).sqrt();
-    Some(Summary {
-        n: n as u32,
-        min: sorted[0],
-        median: at(0.5),
-        mean,
-        stddev,
-        p95: at(0.95),
-        max: sorted[n - 1],
-        median_ci_low: at(0.3),
-        median_ci_high: at(0.7),
-        outliers: vec![],
-        coefficient_of_variation: if mean != 0.0 { stddev / mean } else { 0.0 },
-    })
 }

@@ -110,8 +110,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub budget: f64,
     /// Host cost: after the trials, hold this many instances of each isolator at once and read
-    /// what the whole host paid (/proc/meminfo, system-wide CPU). 0 skips it.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// what the whole host paid (/proc/meminfo, system-wide CPU). 0 skips it. Below ~50 the
+    /// kernel's objects fill slab pages it already had, and the system-wide figure reads low.
+    #[arg(long, default_value_t = 50, value_name = "N")]
     pub host_batch: u32,
     /// How many host-cost batches per isolator (interleaved), to see their noise.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

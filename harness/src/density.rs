@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use isolators::{monotonic_ns, Error, Instance, Prepared, Resources};
 
-use crate::host_meter::{self, CpuCounter, MemSnapshot};
+use crate::host_meter::{self, CpuCounter, CpuSpans, MemSnapshot};
 use procfs::Current;
 use reports::DensityPoint;
 
@@ -33,6 +33,8 @@ pub fn measure(
     let oom_kills_before = oom_kills();
     let failure: Mutex<Option<String>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
+    let mut cpu = CpuSpans::new(&counter);
+    cpu.start();
     let started = monotonic_ns();
     let held: Vec<Held> = std::thread::scope(|scope| {
         let threads: Vec<_> = launchers
@@ -68,12 +70,11 @@ pub fn measure(
             .collect()
     });
     let all_ready_ns = monotonic_ns() - started;
+    cpu.stop();
     let launched = held.len() as u32;
     // An instance the OOM killer (or anything else) ended after it was ready is not held.
     let died = held.iter().filter(|h| !still_running(&h.resources)).count() as u32;
     let reached = launched - died;
-    // What reading the host and the instances costs us is not the instances' launch CPU.
-    let measuring_started_ns = host_meter::thread_cpu_ns();
     let held_first = MemSnapshot::now();
     let held_since = std::time::Instant::now();
     let usages: Vec<_> = held
@@ -81,17 +82,18 @@ pub fn measure(
         .filter_map(|h| h.instance.memory().ok())
         .collect();
     let total_footprint_bytes: u64 = usages.iter().map(|m| m.footprint_bytes()).sum();
-    let mut measuring_ns = host_meter::thread_cpu_ns() - measuring_started_ns;
     // Idle instances leave the host still: watch it a while to be sure nothing else moved it.
     std::thread::sleep(host_meter::HELD_WINDOW.saturating_sub(held_since.elapsed()));
-    let last_started_ns = host_meter::thread_cpu_ns();
     let held_last = MemSnapshot::now();
-    measuring_ns += host_meter::thread_cpu_ns() - last_started_ns;
     let available_during = held_first.map_or_else(mem_available, |m| m.mem_available as u64);
     let mut host = match (&host_before, held_first) {
         (Some(before), Some(during)) => {
             let mut sample = host_meter::memory_growth(before, &during, reached);
-            sample.attributed_user_bytes = usages.iter().map(|m| m.pss_bytes).sum();
+            // File pages in the PSS sit in the page cache, which memory in use leaves out.
+            sample.attributed_user_bytes = usages
+                .iter()
+                .map(|m| m.pss_anon_bytes.unwrap_or(m.pss_bytes))
+                .sum();
             sample.attributed_kernel_bytes = usages.iter().map(|m| m.kernel_bytes()).sum();
             if let (None, Some(last)) = (&sample.disturbed, held_last) {
                 let moved = last.used - during.used;
@@ -106,12 +108,14 @@ pub fn measure(
         }
         _ => None,
     };
-    let teardown_started = monotonic_ns();
     let resources: Vec<Resources> = held.iter().map(|h| h.resources.clone()).collect();
+    cpu.start();
+    let teardown_started = monotonic_ns();
     teardown(held, timeout);
     let teardown_ns = monotonic_ns() - teardown_started;
+    cpu.stop();
     if let (Some(sample), Some(before)) = (host.as_mut(), &host_before) {
-        host_meter::finish_cpu(sample, before, &counter, measuring_ns);
+        cpu.finish(sample, before);
     }
     let mem_available_drop_bytes = available_before as i64 - available_during as i64;
     let mut stopped_because = failure.into_inner().unwrap();

@@ -13,14 +13,15 @@ pub const QUIET_WINDOW: Duration = Duration::from_millis(300);
 /// How long the host is watched while the instances sit idle, held.
 pub const HELD_WINDOW: Duration = Duration::from_millis(200);
 
-/// A batch whose quiet window moved MemAvailable by more than this is disturbed.
+/// A batch whose memory in use moved by more than this while nothing was launched, or while
+/// the instances sat idle, is disturbed.
 pub const QUIET_LIMIT_BYTES: i64 = 4 << 20;
 
 /// The /proc/meminfo fields a batch is judged by, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemSnapshot {
     pub mem_available: i64,
-    /// MemTotal − MemFree − Buffers − (Cached − Shmem) − SReclaimable.
+    /// MemTotal − free pages (MemFree plus the per-CPU free lists) − Buffers − (Cached − Shmem).
     pub used: i64,
     pub slab: i64,
     pub slab_unreclaimable: i64,
@@ -34,13 +35,15 @@ impl MemSnapshot {
     /// Reads /proc/meminfo now.
     pub fn now() -> Option<MemSnapshot> {
         let m = procfs::Meminfo::current().ok()?;
-        let reclaimable = m.s_reclaimable.unwrap_or(0);
+        let per_cpu_free = std::fs::read_to_string("/proc/zoneinfo")
+            .map(|text| per_cpu_free_pages(&text) * page_size())
+            .unwrap_or(0);
         let shmem = m.shmem.unwrap_or(0);
         let used = m.mem_total as i64
             - m.mem_free as i64
+            - per_cpu_free as i64
             - m.buffers as i64
-            - (m.cached as i64 - shmem as i64)
-            - reclaimable as i64;
+            - (m.cached as i64 - shmem as i64);
         Some(MemSnapshot {
             mem_available: m.mem_available? as i64,
             used,
@@ -52,6 +55,29 @@ impl MemSnapshot {
             percpu: m.per_cpu.unwrap_or(0) as i64,
         })
     }
+}
+
+/// Free pages parked on the per-CPU lists (the `count:` of every zone's pagesets in
+/// /proc/zoneinfo). MemFree leaves them out, and they swing by tens of MiB as CPUs allocate and
+/// free: counted as free, memory in use becomes steady to a few KiB per instance.
+pub fn per_cpu_free_pages(zoneinfo: &str) -> u64 {
+    zoneinfo
+        .lines()
+        .filter_map(|line| {
+            line.trim()
+                .strip_prefix("count:")?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |size| size as u64)
 }
 
 /// Where system-wide CPU time is read from, decided once.
@@ -113,7 +139,7 @@ impl CpuCounter {
 #[derive(Debug, Clone)]
 pub struct Before {
     pub memory: MemSnapshot,
-    /// MemAvailable at the end minus at the start of the quiet window.
+    /// Memory in use at the end minus at the start of the quiet window.
     pub quiet_drift_bytes: i64,
     /// CPU ns per wall ns the host burned with nothing launched.
     pub idle_cpu_rate: Option<f64>,
@@ -121,24 +147,38 @@ pub struct Before {
     pub at_ns: u64,
 }
 
-/// Watches the host for `window` with nothing launched, then returns the starting point.
+/// How long the host may take to settle (the last batch's asynchronous frees: network
+/// namespaces, RCU) before a batch starts anyway and is marked disturbed.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(3);
+
+/// Watches the host with nothing launched, `window` at a time, until memory in use holds still
+/// for a whole window (or [`SETTLE_LIMIT`] passes), then returns the starting point.
 pub fn before(counter: &CpuCounter, window: Duration) -> Option<Before> {
-    let first = MemSnapshot::now()?;
-    let (cpu0, t0) = (counter.read_ns(), monotonic_ns());
-    std::thread::sleep(window);
-    let memory = MemSnapshot::now()?;
-    let (cpu1, t1) = (counter.read_ns(), monotonic_ns());
-    let idle_cpu_rate = match (cpu0, cpu1) {
-        (Some(a), Some(b)) if t1 > t0 => Some(b.saturating_sub(a) as f64 / (t1 - t0) as f64),
-        _ => None,
-    };
-    Some(Before {
-        memory,
-        quiet_drift_bytes: memory.mem_available - first.mem_available,
-        idle_cpu_rate,
-        cpu_ns: cpu1,
-        at_ns: t1,
-    })
+    let started = std::time::Instant::now();
+    let mut first = MemSnapshot::now()?;
+    loop {
+        let (cpu0, t0) = (counter.read_ns(), monotonic_ns());
+        std::thread::sleep(window);
+        let memory = MemSnapshot::now()?;
+        let (cpu1, t1) = (counter.read_ns(), monotonic_ns());
+        let drift = memory.used - first.used;
+        if drift.abs() <= QUIET_LIMIT_BYTES || started.elapsed() >= SETTLE_LIMIT {
+            let idle_cpu_rate = match (cpu0, cpu1) {
+                (Some(a), Some(b)) if t1 > t0 => {
+                    Some(b.saturating_sub(a) as f64 / (t1 - t0) as f64)
+                }
+                _ => None,
+            };
+            return Some(Before {
+                memory,
+                quiet_drift_bytes: drift,
+                idle_cpu_rate,
+                cpu_ns: cpu1,
+                at_ns: t1,
+            });
+        }
+        first = memory;
+    }
 }
 
 /// The memory part of a batch's sample: growth from `before` to `held`, with the attributed
@@ -147,7 +187,7 @@ pub fn memory_growth(before: &Before, held: &MemSnapshot, instances: u32) -> Hos
     let b = &before.memory;
     let disturbed = (before.quiet_drift_bytes.abs() > QUIET_LIMIT_BYTES).then(|| {
         format!(
-            "MemAvailable moved {:+.1} MiB in {} ms while nothing was launched: something else on the host was allocating or freeing",
+            "memory in use moved {:+.1} MiB in {} ms while nothing was launched: something else on the host was allocating or freeing",
             before.quiet_drift_bytes as f64 / 1048576.0,
             QUIET_WINDOW.as_millis()
         )
@@ -168,30 +208,52 @@ pub fn memory_growth(before: &Before, held: &MemSnapshot, instances: u32) -> Hos
     }
 }
 
-/// Fills in CPU and wall time once the batch is gone: the host's CPU over the batch minus what
-/// it would have burned idle over the same time, minus `measuring_ns` (our own CPU spent
-/// reading the host and the instances' memory, which is not theirs).
-pub fn finish_cpu(
-    sample: &mut HostCostSample,
-    before: &Before,
-    counter: &CpuCounter,
-    measuring_ns: u64,
-) {
-    let (cpu_after, now) = (counter.read_ns(), monotonic_ns());
-    sample.wall_ns = now.saturating_sub(before.at_ns);
-    sample.cpu_ns = match (before.cpu_ns, cpu_after, before.idle_cpu_rate) {
-        (Some(a), Some(b), Some(rate)) => {
-            Some(b as i64 - a as i64 - (rate * sample.wall_ns as f64) as i64 - measuring_ns as i64)
-        }
-        _ => None,
-    };
+/// The host's CPU time over the spans of a batch that belong to the instances — launching them
+/// until all are ready, and tearing them down — leaving out the time they sat held while we
+/// read their memory (idle for them, busy for us, and long enough for background noise).
+#[derive(Debug)]
+pub struct CpuSpans<'a> {
+    counter: &'a CpuCounter,
+    spent_ns: Option<i64>,
+    wall_ns: u64,
+    open: Option<(Option<u64>, u64)>,
 }
 
-/// CPU time of the calling thread, ns (CLOCK_THREAD_CPUTIME_ID).
-pub fn thread_cpu_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-        .unwrap_or(0)
+impl<'a> CpuSpans<'a> {
+    pub fn new(counter: &'a CpuCounter) -> CpuSpans<'a> {
+        CpuSpans {
+            counter,
+            spent_ns: Some(0),
+            wall_ns: 0,
+            open: None,
+        }
+    }
+
+    pub fn start(&mut self) {
+        self.open = Some((self.counter.read_ns(), monotonic_ns()));
+    }
+
+    pub fn stop(&mut self) {
+        let Some((cpu0, t0)) = self.open.take() else {
+            return;
+        };
+        let (cpu1, t1) = (self.counter.read_ns(), monotonic_ns());
+        self.wall_ns += t1.saturating_sub(t0);
+        self.spent_ns = match (self.spent_ns, cpu0, cpu1) {
+            (Some(spent), Some(a), Some(b)) => Some(spent + b as i64 - a as i64),
+            _ => None,
+        };
+    }
+
+    /// Fills in the sample's CPU (spent minus what the host burns idle over the same time) and
+    /// wall time.
+    pub fn finish(self, sample: &mut HostCostSample, before: &Before) {
+        sample.wall_ns = self.wall_ns;
+        sample.cpu_ns = match (self.spent_ns, before.idle_cpu_rate) {
+            (Some(spent), Some(rate)) => Some(spent - (rate * self.wall_ns as f64) as i64),
+            _ => None,
+        };
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +273,24 @@ mod tests {
         while spin.elapsed() < Duration::from_millis(30) {}
         let b = counter.read_ns().unwrap();
         assert!(b > a, "{counter:?}: {a} then {b} after 30 ms of spinning");
+    }
+
+    #[test]
+    fn counts_the_free_pages_on_per_cpu_lists() {
+        let zoneinfo = "Node 0, zone   Normal
+  pages free     1549783
+        nr_free_pages 1549783
+  pagesets
+    cpu: 0
+              count:    7214
+              high:     8000
+              batch:    63
+  vm stats threshold: 40
+    cpu: 1
+              count:    6550
+              high:     8000
+";
+        assert_eq!(per_cpu_free_pages(zoneinfo), 7214 + 6550);
     }
 
     #[test]

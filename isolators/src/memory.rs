@@ -15,8 +15,12 @@ pub fn measure(resources: &Resources) -> Result<MemoryUsage, Error> {
             .smaps_rollup()
             .map_err(|e| Error::Engine(format!("cannot read /proc/{pid}/smaps_rollup: {e}")))?;
         for map in rollup.memory_map_rollup.iter() {
-            usage.pss_bytes += map.extension.map.get("Pss").copied().unwrap_or(0);
-            usage.rss_bytes += map.extension.map.get("Rss").copied().unwrap_or(0);
+            let field = |name: &str| map.extension.map.get(name).copied();
+            usage.pss_bytes += field("Pss").unwrap_or(0);
+            usage.rss_bytes += field("Rss").unwrap_or(0);
+            if let Some(anon) = field("Pss_Anon") {
+                *usage.pss_anon_bytes.get_or_insert(0) += anon + field("Pss_Shmem").unwrap_or(0);
+            }
         }
         usage.processes += 1;
     }

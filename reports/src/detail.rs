@@ -90,7 +90,7 @@ pub const DENSITY_NUMERIC: std::ops::Range<usize> = 1..12;
 pub const DISTURBED_MARKER: &str = " ⚠";
 
 /// What a density run means, in one sentence for both reports.
-pub const DENSITY_EXPLAINED: &str = "N instances of one isolator held at once; per-instance cost is PSS + cgroup kernel memory divided by the instances reached, cross-checked by the drop in MemAvailable. The host columns, where measured, are system-wide: growth of the host's unreclaimable memory (/proc/meminfo) per instance, what the instances' own accounting attributed to them (user-space PSS + kernel memory) per instance, and the whole host's CPU time per launch (launch to gone, less the idle rate); ⚠ marks a point the host disturbed (why in the host notes).";
+pub const DENSITY_EXPLAINED: &str = "N instances of one isolator held at once; per-instance cost is PSS + cgroup kernel memory divided by the instances reached, cross-checked by the drop in MemAvailable. The host columns, where measured, are system-wide: growth of the host's memory in use (/proc/meminfo and the per-CPU free lists) per instance, what the instances' own accounting attributed to them (user-space PSS + kernel memory) per instance, and the whole host's CPU time per launch (launch to gone, less the idle rate); ⚠ marks a point the host disturbed (why in the host notes).";
 
 /// One row per density point, in the order measured.
 pub fn density_rows(record: &RunRecord) -> Vec<Vec<String>> {
@@ -167,7 +167,7 @@ pub const HOST_COST_HEADER: [&str; 12] = [
 pub const HOST_COST_NUMERIC: std::ops::Range<usize> = 2..10;
 
 /// What the host-cost table means, in one sentence for both reports.
-pub const HOST_COST_EXPLAINED: &str = "Per instance, system-wide: while a batch of instances of one isolator was held at once, the growth of the host's unreclaimable memory (/proc/meminfo: MemTotal − MemFree − Buffers − (Cached − Shmem) − SReclaimable), split into what the instances' own accounting attributed to them (user-space PSS; kernel memory charged to their cgroups or estimated) and the remainder nobody claimed; launch CPU is the whole host's CPU time from launch to gone, less its idle rate. Medians over the undisturbed batches of a run, or the largest count of a density run.";
+pub const HOST_COST_EXPLAINED: &str = "Per instance, system-wide: while a batch of instances of one isolator was held at once, the growth of the host's memory in use (MemTotal − free pages, per-CPU free lists included − Buffers − (Cached − Shmem)), split into what the instances' own accounting attributed to them (user-space PSS; kernel memory charged to their cgroups or estimated) and the remainder nobody claimed; launch CPU is the whole host's CPU time from launch to gone, less its idle rate. Medians over the undisturbed batches of a run, or the largest count of a density run.";
 
 /// One row per isolator with host-cost data (see [`host_cost::rows`]).
 pub fn host_cost_rows(record: &RunRecord) -> Vec<Vec<String>> {

@@ -141,7 +141,8 @@ pub fn footnotes(record: &RunRecord) -> Vec<String> {
         lines.push(format!(
             "launch CPU: CPU time of the whole host (every process and kernel thread, less its idle \
              rate) per instance from launch to gone; host mem cost: growth of the host's \
-             unreclaimable memory (/proc/meminfo) per instance over the process baseline's; both \
+             memory in use (/proc/meminfo, per-CPU free lists counted free) per instance over the \
+             process baseline's; both \
              measured system-wide over batches of {batch} instances held at once. mem overhead is \
              what the instance's own accounting (PSS + cgroup kernel) attributes to it."
         ));

@@ -66,6 +66,14 @@ pub struct MemoryUsage {
     pub pss_bytes: u64,
     /// RSS summed likewise (double-counts shared pages; for reference).
     pub rss_bytes: u64,
+    /// The part of the PSS that is anonymous or shmem memory (Pss_Anon + Pss_Shmem): what the
+    /// instance allocated. The rest is file pages, already in the host's page cache. None
+    /// where smaps_rollup has no Pss_Anon (Linux before 5.8).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub pss_anon_bytes: Option<u64>,
     /// How many host processes were measured.
     pub processes: u32,
     /// Total charged to the instance's cgroup (v2 memory.current; v1 rss+cache+kernel).

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::memory_source::CgroupMemorySource;
 use super::plan::CgroupPlan;
+use std::sync::Arc;
+
 use super::spawn::Home;
 use crate::Error;
 
@@ -160,8 +162,8 @@ pub struct InstanceCgroup {
     v1_tasks: Vec<OwnedFd>,
     /// v2: `cgroup.procs`, opened on first use by [`InstanceCgroup::spawn_inside`].
     v2_procs: Option<OwnedFd>,
-    /// v1: our own `tasks` files, opened on first use by [`InstanceCgroup::spawn_inside`].
-    home: Option<Home>,
+    /// v1: our own `tasks` files, for [`InstanceCgroup::step_out`].
+    pub(super) home: Option<Arc<Home>>,
     memory: Option<CgroupMemorySource>,
 }
 
@@ -189,32 +191,26 @@ impl InstanceCgroup {
         self.v2_dir = None;
         self.v1_tasks.clear();
         self.v2_procs = None;
-        self.home = None;
     }
 
-    /// Opens what [`InstanceCgroup::spawn_inside`] needs, so that a caller can do it before it
-    /// starts its clock: `cgroup.procs` on v2, our own `tasks` files on v1.
-    pub fn prepare_spawn(&mut self) -> Result<(), Error> {
+    /// Gives the instance our way home (from [`CgroupPlan::home`]) for
+    /// [`InstanceCgroup::step_out`], and on v2 opens `cgroup.procs` for
+    /// [`InstanceCgroup::spawn_inside`]: everything a spawn needs, before the caller's clock starts.
+    pub fn prepare_spawn(&mut self, home: Option<Arc<Home>>) -> Result<(), Error> {
         if let Some(dir) = self.v2_dir.is_some().then(|| self.dirs[0].clone()) {
             if self.v2_procs.is_none() {
                 self.v2_procs = Some(open(&dir.join("cgroup.procs"), libc::O_WRONLY)?);
             }
-        } else if self.home.is_none() {
-            self.home = Some(Home::open(&self.dirs)?);
+        }
+        if home.is_some() {
+            self.home = home;
         }
         Ok(())
     }
 
     pub(super) fn v2_procs(&mut self) -> Result<Option<RawFd>, Error> {
-        self.prepare_spawn()?;
+        self.prepare_spawn(None)?;
         Ok(self.v2_procs.as_ref().map(|fd| fd.as_raw_fd()))
-    }
-
-    pub(super) fn home(&mut self) -> Result<&Home, Error> {
-        self.prepare_spawn()?;
-        self.home
-            .as_ref()
-            .ok_or_else(|| Error::Engine("no v1 home cgroup to return to".into()))
     }
 
     pub fn dirs(&self) -> &[PathBuf] {

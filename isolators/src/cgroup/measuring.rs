@@ -1,6 +1,9 @@
 //! Cgroups isobench puts an engine or VMM process in purely to measure it: its kernel memory
 //! (KVM's structures, the namespaces an engine creates, page tables) is charged there, where
 //! the memory sample can read it. They set no limits.
+use std::sync::Arc;
+
+use super::spawn::Home;
 use super::{CgroupLayout, CgroupPlan, InstanceCgroup};
 use crate::Error;
 
@@ -8,6 +11,7 @@ use crate::Error;
 #[derive(Debug)]
 pub struct MeasuringCgroups {
     plan: CgroupPlan,
+    home: Option<Arc<Home>>,
 }
 
 impl MeasuringCgroups {
@@ -20,12 +24,17 @@ impl MeasuringCgroups {
                 reason: "the cgroup hierarchy offers no memory controller".into(),
             };
         }
-        if let Err(error) = plan.ensure_parents() {
-            plan = CgroupPlan::Unavailable {
-                reason: error.to_string(),
-            };
-        }
-        MeasuringCgroups { plan }
+        let home = plan.ensure_parents().and_then(|()| plan.home());
+        let home = match home {
+            Ok(home) => home,
+            Err(error) => {
+                plan = CgroupPlan::Unavailable {
+                    reason: error.to_string(),
+                };
+                None
+            }
+        };
+        MeasuringCgroups { plan, home }
     }
 
     /// A new cgroup for one instance, ready for [`InstanceCgroup::spawn_inside`], or None when
@@ -35,7 +44,7 @@ impl MeasuringCgroups {
             return Ok(None);
         }
         let mut cgroup = self.plan.create_instance()?;
-        cgroup.prepare_spawn()?;
+        cgroup.prepare_spawn(self.home.clone())?;
         Ok(Some(cgroup))
     }
 

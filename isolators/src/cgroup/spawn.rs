@@ -12,20 +12,34 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 
-use super::InstanceCgroup;
+use std::sync::Arc;
+
+use super::{CgroupPlan, InstanceCgroup};
 use crate::Error;
 
-/// Where the launching thread returns to after a v1 spawn: its own `tasks` in each hierarchy
-/// the instance has a directory in, in the same order.
+/// Where a launching thread returns to after stepping into a v1 instance cgroup: our own
+/// `tasks` in each hierarchy the plan creates directories in, in the plan's order. Opened once
+/// per launcher (every thread of the harness sits in the same cgroups).
 #[derive(Debug)]
-pub(super) struct Home {
-    pub(super) tasks: Vec<OwnedFd>,
+pub struct Home {
+    tasks: Vec<OwnedFd>,
+}
+
+impl CgroupPlan {
+    /// Our way home for [`InstanceCgroup::step_in`]: Some on v1, None where threads do not move
+    /// alone (v2) or there are no cgroups.
+    pub fn home(&self) -> Result<Option<Arc<Home>>, Error> {
+        match self {
+            CgroupPlan::V1 { .. } => Ok(Some(Arc::new(Home::open(&self.parents())?))),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl Home {
-    /// Opens our own `tasks` in the hierarchy of each of `dirs` (instance directories, whose
-    /// hierarchy is their first component below the cgroup root), from /proc/thread-self/cgroup.
-    pub(super) fn open(dirs: &[std::path::PathBuf]) -> Result<Home, Error> {
+    /// Opens our own `tasks` in the hierarchy of each of `dirs` (directories below a hierarchy's
+    /// mount point), from /proc/thread-self/cgroup.
+    fn open(dirs: &[std::path::PathBuf]) -> Result<Home, Error> {
         let own = std::fs::read_to_string("/proc/thread-self/cgroup")
             .map_err(|e| Error::io("/proc/thread-self/cgroup", e))?;
         let mut tasks = Vec::new();
@@ -75,6 +89,29 @@ fn join(fds: &[RawFd]) -> std::io::Result<()> {
 }
 
 impl InstanceCgroup {
+    /// v1: moves the calling thread into this cgroup (every hierarchy), so that what it creates
+    /// next — a child, its task structure and stack, namespaces — is charged here. Pair it with
+    /// [`InstanceCgroup::step_out`] at once.
+    pub fn step_in(&self) -> Result<(), Error> {
+        if let Err(e) = join(&self.join_fds()) {
+            let _ = self.step_out();
+            return Err(Error::io(
+                "move the launching thread into the instance cgroup",
+                e,
+            ));
+        }
+        Ok(())
+    }
+
+    /// v1: moves the calling thread back to our own cgroups.
+    pub fn step_out(&self) -> Result<(), Error> {
+        let home = self.home.as_ref().ok_or_else(|| {
+            Error::Engine("no home cgroup to return the launching thread to".into())
+        })?;
+        let fds: Vec<RawFd> = home.tasks.iter().map(|fd| fd.as_raw_fd()).collect();
+        join(&fds).map_err(|e| Error::io("move the launching thread back to its own cgroup", e))
+    }
+
     /// Spawns `command` so that its process lives in this cgroup from the start.
     pub fn spawn_inside(&mut self, command: &mut Command) -> Result<Child, Error> {
         if let Some(procs) = self.v2_procs()? {
@@ -87,12 +124,9 @@ impl InstanceCgroup {
                 .spawn()
                 .map_err(|e| Error::io(format!("spawn {:?}", command.get_program()), e));
         }
-        let inside: Vec<RawFd> = self.join_fds();
-        let home: Vec<RawFd> = self.home()?.tasks.iter().map(|fd| fd.as_raw_fd()).collect();
-        join(&inside)
-            .map_err(|e| Error::io("move the launching thread into the instance cgroup", e))?;
+        self.step_in()?;
         let spawned = command.spawn();
-        let back = join(&home);
+        let back = self.step_out();
         let child =
             spawned.map_err(|e| Error::io(format!("spawn {:?}", command.get_program()), e))?;
         if let Err(e) = back {
@@ -100,10 +134,7 @@ impl InstanceCgroup {
             let mut child = child;
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Error::io(
-                "move the launching thread back to its own cgroup",
-                e,
-            ));
+            return Err(e);
         }
         Ok(child)
     }

@@ -12,8 +12,10 @@ mod clone;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cgroup::spawn::Home;
 use crate::cgroup::{CgroupLayout, CgroupPlan, Creator, InstanceCgroup};
 use crate::fdchannel::FdChannel;
 use crate::host::Host;
@@ -62,6 +64,8 @@ pub struct ContainerIsolator {
 pub struct ContainerLauncher {
     /// The plan, downgraded to `Unavailable` when its parents could not be made.
     plan: CgroupPlan,
+    /// v1: our own cgroups, for the launching thread to return to after clone.
+    home: Option<Arc<Home>>,
     disk: DiskFootprint,
     setup: ChildSetup,
     stack: ChildStack,
@@ -117,11 +121,15 @@ impl ContainerIsolator {
             std::env::current_exe().map_err(|e| Error::io("locate the isobench executable", e))?;
         let disk = crate::disk::measure(&[exe], &[rootfs.to_path_buf()])?;
         let mut plan = self.plan.clone();
-        if let Err(error) = plan.ensure_parents() {
-            plan = CgroupPlan::Unavailable {
-                reason: error.to_string(),
-            };
-        }
+        let home = match plan.ensure_parents().and_then(|()| plan.home()) {
+            Ok(home) => home,
+            Err(error) => {
+                plan = CgroupPlan::Unavailable {
+                    reason: error.to_string(),
+                };
+                None
+            }
+        };
         let rootless = match self.creator {
             Creator::Root => None,
             Creator::User { uid } => Some((uid, nix::unistd::getegid().as_raw())),
@@ -133,6 +141,7 @@ impl ContainerIsolator {
         let io_parent = io_dirs.as_ref().map(IoDirs::parent);
         let launcher = ContainerLauncher {
             plan,
+            home,
             disk,
             setup: ChildSetup::new(rootfs, PROBE_NAME, rootless, io_parent)?,
             stack: ChildStack::new()?,
@@ -258,13 +267,26 @@ impl Launcher for ContainerLauncher {
             CgroupPlan::Unavailable { .. } => None,
             plan => Some(plan.create_instance()?),
         };
+        // v1: this thread steps into the cgroup around clone, so even the child's task and
+        // kernel stack are charged to the instance; elsewhere the child joins by itself.
+        let stepped_in = match (cgroup.as_mut(), &prepared.home) {
+            (Some(cgroup), Some(home)) => {
+                cgroup.prepare_spawn(Some(home.clone()))?;
+                cgroup.step_in()?;
+                true
+            }
+            _ => false,
+        };
         let cgroup_ns = monotonic_ns();
-        let join_fds = cgroup
-            .as_ref()
-            .map(InstanceCgroup::join_fds)
-            .unwrap_or_default();
+        let join_fds = match stepped_in {
+            true => Vec::new(),
+            false => cgroup
+                .as_ref()
+                .map(InstanceCgroup::join_fds)
+                .unwrap_or_default(),
+        };
         // Without a cgroup, clone creates every namespace. With one, the child unshares all but
-        // the pid namespace after it is inside: v1 children first move themselves in.
+        // the pid namespace once it is inside.
         let (mut flags, unshare_flags) = match &cgroup {
             None => (NAMESPACES | libc::CLONE_NEWCGROUP as u64, 0),
             Some(_) => (
@@ -288,7 +310,16 @@ impl Launcher for ContainerLauncher {
             errno: 0,
         };
         let clone_into = cgroup.as_ref().and_then(InstanceCgroup::clone_into_fd);
-        let pid = clone::spawn(&mut prepared.stack, flags, clone_into, &mut run)?;
+        let spawned = clone::spawn(&mut prepared.stack, flags, clone_into, &mut run);
+        let stepped_out = match (stepped_in, cgroup.as_ref()) {
+            (true, Some(cgroup)) => cgroup.step_out(),
+            _ => Ok(()),
+        };
+        let pid = spawned?;
+        if let Err(error) = stepped_out {
+            crate::reap::kill_and_reap(pid);
+            return Err(error);
+        }
         let exec_ns = monotonic_ns();
         channel.close_child_ends();
         if let Some(cgroup) = cgroup.as_mut() {

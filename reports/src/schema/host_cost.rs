@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 pub struct HostCostSample {
     /// Instances that were held (ready and alive) when the host was read.
     pub instances: u32,
-    /// Growth of memory nobody can reclaim: MemTotal − MemFree − Buffers − (Cached − Shmem) −
-    /// SReclaimable. Page-cache churn moves MemFree and Cached together and leaves it alone, so
-    /// it is the headline system-wide figure.
+    /// Growth of memory in use: MemTotal − free pages (MemFree plus the per-CPU free lists of
+    /// /proc/zoneinfo) − Buffers − (Cached − Shmem). Page-cache churn moves free and cached
+    /// memory together and leaves it alone, so it is the headline system-wide figure.
     pub used_growth_bytes: i64,
     /// Drop of MemAvailable (the kernel's own estimate; moves with page-cache churn).
     pub mem_available_drop_bytes: i64,
@@ -25,8 +25,9 @@ pub struct HostCostSample {
     pub secondary_page_tables_growth_bytes: i64,
     pub kernel_stack_growth_bytes: i64,
     pub percpu_growth_bytes: i64,
-    /// Sum over the held instances of what their own accounting says: user-space PSS, and kernel
-    /// memory (charged to their cgroups, or estimated from page tables and stacks).
+    /// Sum over the held instances of what their own accounting says: user-space PSS of
+    /// anonymous and shmem memory (file pages are page cache, which `used` leaves out), and
+    /// kernel memory (charged to their cgroups, or estimated from page tables and stacks).
     pub attributed_user_bytes: u64,
     pub attributed_kernel_bytes: u64,
     /// System-wide CPU time (user + system, every process and kernel thread) from the first launch
@@ -35,7 +36,7 @@ pub struct HostCostSample {
     pub cpu_ns: Option<i64>,
     /// First launch until the last instance was gone.
     pub wall_ns: u64,
-    /// How far MemAvailable moved during the quiet window before launching, while nothing was
+    /// How far memory in use moved during the quiet window before launching, while nothing was
     /// launched; large values mean something else on the host was allocating or freeing.
     pub quiet_drift_bytes: i64,
     /// Why this batch's memory figures cannot be trusted (the host moved while nothing was

@@ -65,7 +65,7 @@ const BATCH_FACTORS: [f64; 3] = [1.0, 1.03, 0.98];
 
 /// Why runsc's second batch is disturbed.
 pub const RUNSC_DISTURBED: &str =
-    "MemAvailable moved 38.0 MiB in the quiet window before launching";
+    "memory in use moved +38.0 MiB in 300 ms while nothing was launched: something else on the host was allocating or freeing";
 
 /// Adds the host cost to `isolators` (process first) and returns the warnings it causes.
 pub fn add(isolators: &mut [IsolatorRecord]) -> Vec<Warning> {

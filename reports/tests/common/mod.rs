@@ -316,6 +316,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
                     usage: MemoryUsage {
                         pss_bytes: pss,
                         rss_bytes: pss + pss / 5,
+                        pss_anon_bytes: Some(pss * 3 / 4),
                         processes: if s.kind == "process" { 1 } else { 2 },
                         cgroup_bytes: kernel.map(|k| k + pss),
                         cgroup_kernel_bytes: kernel,

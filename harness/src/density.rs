@@ -4,12 +4,12 @@
 //! On failure partway (out of memory, pids, a timeout) it stops, records how far it got and
 //! why, and still tears everything down.
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Barrier, Condvar, Mutex};
 use std::time::Duration;
 
 use isolators::{monotonic_ns, Error, Instance, Prepared, Resources};
 
-use crate::host_meter::{self, CpuCounter, CpuSpans, MemSnapshot};
+use crate::host_meter::{self, CpuCounter, CpuSpans};
 use procfs::Current;
 use reports::DensityPoint;
 
@@ -28,7 +28,7 @@ pub fn measure(
     let name = launchers[0].name().to_string();
     let parallel = launchers.len() as u32;
     let counter = CpuCounter::detect();
-    let host_before = host_meter::before(&counter, host_meter::QUIET_WINDOW);
+    let host_before = host_meter::settle(&counter, host_meter::QUIET_WINDOW);
     let available_before = mem_available();
     let oom_kills_before = oom_kills();
     let failure: Mutex<Option<String>> = Mutex::new(None);
@@ -36,84 +36,74 @@ pub fn measure(
     let mut cpu = CpuSpans::new(&counter);
     cpu.start();
     let started = monotonic_ns();
-    let held: Vec<Held> = std::thread::scope(|scope| {
-        let threads: Vec<_> = launchers
-            .iter_mut()
-            .enumerate()
-            .map(|(thread, launcher)| {
-                let (failure, failed) = (&failure, &failed);
+    let all_held: Mutex<Vec<Held>> = Mutex::new(Vec::new());
+    let all_launched = Barrier::new(launchers.len() + 1);
+    let gone = (Mutex::new(false), Condvar::new());
+    // Each launcher thread stays alive until its instances are gone: an instance may be bound
+    // to the thread that started it (bwrap --die-with-parent dies with the launching thread).
+    let (launched, died, all_ready_ns, usages, available_during, host, resources, teardown_ns) =
+        std::thread::scope(|scope| {
+            for (thread, launcher) in launchers.iter_mut().enumerate() {
+                let share = Share {
+                    thread: thread as u32,
+                    parallel,
+                    count,
+                    timeout,
+                    stop,
+                    failed: &failed,
+                    failure: &failure,
+                };
+                let (all_held, all_launched, gone) = (&all_held, &all_launched, &gone);
                 scope.spawn(move || {
-                    let mut mine = Vec::new();
-                    for _ in (thread as u32..count).step_by(parallel as usize) {
-                        if failed.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        match launch_one(launcher, timeout) {
-                            Ok(one) => mine.push(one),
-                            Err(error) => {
-                                failed.store(true, Ordering::SeqCst);
-                                failure.lock().unwrap().get_or_insert(with_hint(format!(
-                                    "instance {}: {error}",
-                                    mine.len() * parallel as usize + thread + 1
-                                )));
-                                break;
-                            }
-                        }
+                    let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        share.launch(launcher)
+                    }))
+                    .unwrap_or_default();
+                    all_held.lock().unwrap().extend(mine);
+                    all_launched.wait();
+                    let mut done = gone.0.lock().unwrap();
+                    while !*done {
+                        done = gone.1.wait(done).unwrap();
                     }
-                    mine
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap_or_default())
-            .collect()
-    });
-    let all_ready_ns = monotonic_ns() - started;
-    cpu.stop();
-    let launched = held.len() as u32;
-    // An instance the OOM killer (or anything else) ended after it was ready is not held.
-    let died = held.iter().filter(|h| !still_running(&h.resources)).count() as u32;
-    let reached = launched - died;
-    let held_first = MemSnapshot::now();
-    let held_since = std::time::Instant::now();
-    let usages: Vec<_> = held
-        .iter()
-        .filter_map(|h| h.instance.memory().ok())
-        .collect();
-    let total_footprint_bytes: u64 = usages.iter().map(|m| m.footprint_bytes()).sum();
-    // Idle instances leave the host still: watch it a while to be sure nothing else moved it.
-    std::thread::sleep(host_meter::HELD_WINDOW.saturating_sub(held_since.elapsed()));
-    let held_last = MemSnapshot::now();
-    let available_during = held_first.map_or_else(mem_available, |m| m.mem_available as u64);
-    let mut host = match (&host_before, held_first) {
-        (Some(before), Some(during)) => {
-            let mut sample = host_meter::memory_growth(before, &during, reached);
-            // File pages in the PSS sit in the page cache, which memory in use leaves out.
-            sample.attributed_user_bytes = usages
-                .iter()
-                .map(|m| m.pss_anon_bytes.unwrap_or(m.pss_bytes))
-                .sum();
-            sample.attributed_kernel_bytes = usages.iter().map(|m| m.kernel_bytes()).sum();
-            if let (None, Some(last)) = (&sample.disturbed, held_last) {
-                let moved = last.used - during.used;
-                if moved.abs() > host_meter::QUIET_LIMIT_BYTES {
-                    sample.disturbed = Some(format!(
-                        "memory in use moved {:+.1} MiB while the instances sat idle: something else on the host was allocating or freeing",
-                        moved as f64 / 1048576.0
-                    ));
-                }
+                });
             }
-            Some(sample)
-        }
-        _ => None,
-    };
-    let resources: Vec<Resources> = held.iter().map(|h| h.resources.clone()).collect();
-    cpu.start();
-    let teardown_started = monotonic_ns();
-    teardown(held, timeout);
-    let teardown_ns = monotonic_ns() - teardown_started;
-    cpu.stop();
+            let release_threads = ReleaseOnDrop(&gone);
+            all_launched.wait();
+            let all_ready_ns = monotonic_ns() - started;
+            cpu.stop();
+            let held = std::mem::take(&mut *all_held.lock().unwrap());
+            let launched = held.len() as u32;
+            // An instance the OOM killer (or anything else) ended after it was ready is not held.
+            let died = held.iter().filter(|h| !still_running(&h.resources)).count() as u32;
+            let usages: Vec<_> = held
+                .iter()
+                .filter_map(|h| h.instance.memory().ok())
+                .collect();
+            let available_during = mem_available();
+            let host = host_before.as_ref().and_then(|before| {
+                host_meter::held_sample(before, &counter, &usages, launched - died)
+            });
+            let resources: Vec<Resources> = held.iter().map(|h| h.resources.clone()).collect();
+            cpu.start();
+            let teardown_started = monotonic_ns();
+            teardown(held, timeout);
+            let teardown_ns = monotonic_ns() - teardown_started;
+            cpu.stop();
+            drop(release_threads);
+            (
+                launched,
+                died,
+                all_ready_ns,
+                usages,
+                available_during,
+                host,
+                resources,
+                teardown_ns,
+            )
+        });
+    let reached = launched - died;
+    let total_footprint_bytes: u64 = usages.iter().map(|m| m.footprint_bytes()).sum();
+    let mut host = host;
     if let (Some(sample), Some(before)) = (host.as_mut(), &host_before) {
         cpu.finish(sample, before);
     }
@@ -154,6 +144,54 @@ pub fn measure(
         stopped_because,
         leftovers: leftovers(&resources),
         host,
+    }
+}
+
+/// Lets the launcher threads end (also if measuring panics, so the scope can join them).
+struct ReleaseOnDrop<'a>(&'a (Mutex<bool>, Condvar));
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0 .1.notify_all();
+    }
+}
+
+/// One launcher thread's part of a point: every `parallel`-th instance from `thread` on.
+struct Share<'a> {
+    thread: u32,
+    parallel: u32,
+    count: u32,
+    timeout: Duration,
+    stop: &'a AtomicBool,
+    failed: &'a AtomicBool,
+    failure: &'a Mutex<Option<String>>,
+}
+
+impl Share<'_> {
+    /// Launches this thread's instances until its share is held, one fails or a stop.
+    fn launch(&self, launcher: &mut Prepared) -> Vec<Held> {
+        let mut mine = Vec::new();
+        for _ in (self.thread..self.count).step_by(self.parallel as usize) {
+            if self.failed.load(Ordering::SeqCst) || self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            match launch_one(launcher, self.timeout) {
+                Ok(one) => mine.push(one),
+                Err(error) => {
+                    self.failed.store(true, Ordering::SeqCst);
+                    self.failure
+                        .lock()
+                        .unwrap()
+                        .get_or_insert(with_hint(format!(
+                            "instance {}: {error}",
+                            mine.len() as u32 * self.parallel + self.thread + 1
+                        )));
+                    break;
+                }
+            }
+        }
+        mine
     }
 }
 

@@ -43,7 +43,7 @@ pub fn batch_for(
         if fits < batch {
             batch = fits.max(MIN_BATCH);
             why = Some(format!(
-                "host cost held batches of {batch}, not {}: at {per_instance_s:.2} s a launch, more would not fit its {:.0} s budget",
+                "host cost held batches of {batch}, not {}: at {per_instance_s:.2} s a launch, more would not fit its {:.0} s host-cost budget (half of --budget)",
                 plan.batch,
                 budget.as_secs_f64()
             ));

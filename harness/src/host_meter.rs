@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use isolators::monotonic_ns;
+use isolators::MemoryUsage;
 use procfs::{Current, CurrentSI};
 use reports::HostCostSample;
 
@@ -135,12 +136,13 @@ impl CpuCounter {
     }
 }
 
-/// The host as seen just before a batch: memory, and the idle CPU rate over the quiet window.
+/// The host once it held still for a window: memory, how far it moved in that last window, and
+/// the CPU rate over it (the idle rate, before a batch).
 #[derive(Debug, Clone)]
-pub struct Before {
+pub struct Settled {
     pub memory: MemSnapshot,
-    /// Memory in use at the end minus at the start of the quiet window.
-    pub quiet_drift_bytes: i64,
+    /// Memory in use at the end minus at the start of the last window.
+    pub drift_bytes: i64,
     /// CPU ns per wall ns the host burned with nothing launched.
     pub idle_cpu_rate: Option<f64>,
     pub cpu_ns: Option<u64>,
@@ -151,9 +153,10 @@ pub struct Before {
 /// namespaces, RCU) before a batch starts anyway and is marked disturbed.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 
-/// Watches the host with nothing launched, `window` at a time, until memory in use holds still
-/// for a whole window (or [`SETTLE_LIMIT`] passes), then returns the starting point.
-pub fn before(counter: &CpuCounter, window: Duration) -> Option<Before> {
+/// Watches the host, `window` at a time, until memory in use holds still for a whole window (or
+/// [`SETTLE_LIMIT`] passes). Before a batch nothing is launched; while a batch is held, this
+/// lets what the instances free after ready (an engine's setup) settle.
+pub fn settle(counter: &CpuCounter, window: Duration) -> Option<Settled> {
     let started = std::time::Instant::now();
     let mut first = MemSnapshot::now()?;
     loop {
@@ -169,9 +172,9 @@ pub fn before(counter: &CpuCounter, window: Duration) -> Option<Before> {
                 }
                 _ => None,
             };
-            return Some(Before {
+            return Some(Settled {
                 memory,
-                quiet_drift_bytes: drift,
+                drift_bytes: drift,
                 idle_cpu_rate,
                 cpu_ns: cpu1,
                 at_ns: t1,
@@ -183,12 +186,12 @@ pub fn before(counter: &CpuCounter, window: Duration) -> Option<Before> {
 
 /// The memory part of a batch's sample: growth from `before` to `held`, with the attributed
 /// sums filled in by the caller. CPU and wall time come later, after teardown.
-pub fn memory_growth(before: &Before, held: &MemSnapshot, instances: u32) -> HostCostSample {
+pub fn memory_growth(before: &Settled, held: &MemSnapshot, instances: u32) -> HostCostSample {
     let b = &before.memory;
-    let disturbed = (before.quiet_drift_bytes.abs() > QUIET_LIMIT_BYTES).then(|| {
+    let disturbed = (before.drift_bytes.abs() > QUIET_LIMIT_BYTES).then(|| {
         format!(
             "memory in use moved {:+.1} MiB in {} ms while nothing was launched: something else on the host was allocating or freeing",
-            before.quiet_drift_bytes as f64 / 1048576.0,
+            before.drift_bytes as f64 / 1048576.0,
             QUIET_WINDOW.as_millis()
         )
     });
@@ -202,10 +205,38 @@ pub fn memory_growth(before: &Before, held: &MemSnapshot, instances: u32) -> Hos
         secondary_page_tables_growth_bytes: held.secondary_page_tables - b.secondary_page_tables,
         kernel_stack_growth_bytes: held.kernel_stack - b.kernel_stack,
         percpu_growth_bytes: held.percpu - b.percpu,
-        quiet_drift_bytes: before.quiet_drift_bytes,
+        quiet_drift_bytes: before.drift_bytes,
         disturbed,
         ..Default::default()
     }
+}
+
+/// The sample of a held batch: waits for the host to hold still, then its growth since `before`
+/// beside what the instances' own accounting (`usages`) attributes to them. Disturbed when the
+/// host never held still.
+pub fn held_sample(
+    before: &Settled,
+    counter: &CpuCounter,
+    usages: &[MemoryUsage],
+    instances: u32,
+) -> Option<HostCostSample> {
+    let held = settle(counter, HELD_WINDOW)?;
+    let mut sample = memory_growth(before, &held.memory, instances);
+    // File pages in the PSS sit in the page cache, which memory in use leaves out.
+    sample.attributed_user_bytes = usages
+        .iter()
+        .map(|m| m.pss_anon_bytes.unwrap_or(m.pss_bytes))
+        .sum();
+    sample.attributed_kernel_bytes = usages.iter().map(MemoryUsage::kernel_bytes).sum();
+    if sample.disturbed.is_none() && held.drift_bytes.abs() > QUIET_LIMIT_BYTES {
+        sample.disturbed = Some(format!(
+            "memory in use was still moving ({:+.1} MiB in {} ms) {} s after the instances were ready: something on the host (another process, a daemon, a kernel thread, or the instances themselves) kept allocating or freeing",
+            held.drift_bytes as f64 / 1048576.0,
+            HELD_WINDOW.as_millis(),
+            SETTLE_LIMIT.as_secs()
+        ));
+    }
+    Some(sample)
 }
 
 /// The host's CPU time over the spans of a batch that belong to the instances — launching them
@@ -247,7 +278,7 @@ impl<'a> CpuSpans<'a> {
 
     /// Fills in the sample's CPU (spent minus what the host burns idle over the same time) and
     /// wall time.
-    pub fn finish(self, sample: &mut HostCostSample, before: &Before) {
+    pub fn finish(self, sample: &mut HostCostSample, before: &Settled) {
         sample.wall_ns = self.wall_ns;
         sample.cpu_ns = match (self.spent_ns, before.idle_cpu_rate) {
             (Some(spent), Some(rate)) => Some(spent - (rate * self.wall_ns as f64) as i64),
@@ -295,11 +326,11 @@ mod tests {
 
     #[test]
     fn a_quiet_host_is_not_disturbed_and_a_moving_one_is() {
-        let mut before = before(&CpuCounter::ProcStat, Duration::from_millis(10)).unwrap();
-        before.quiet_drift_bytes = 0;
+        let mut before = settle(&CpuCounter::ProcStat, Duration::from_millis(10)).unwrap();
+        before.drift_bytes = 0;
         let sample = memory_growth(&before, &before.memory, 10);
         assert_eq!((sample.used_growth_bytes, sample.disturbed), (0, None));
-        before.quiet_drift_bytes = 64 << 20;
+        before.drift_bytes = 64 << 20;
         let sample = memory_growth(&before, &before.memory, 10);
         assert!(sample.disturbed.unwrap().contains("+64.0 MiB"));
     }

@@ -239,7 +239,9 @@ fn hold_batches(
     let mut batches = Vec::new();
     for slot in active.iter() {
         let entry = &mut record.isolators[slot.record_index];
-        let (batch, why) = host_cost::batch_for(entry, plan, options.budget, available);
+        // Host cost gets half an isolator's time budget, over all its repeats.
+        let budget = options.budget.map(|b| b / 2);
+        let (batch, why) = host_cost::batch_for(entry, plan, budget, available);
         if entry.samples.is_empty() {
             batches.push(0);
             continue;

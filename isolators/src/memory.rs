@@ -9,11 +9,17 @@ pub use isobench_protocol::MemoryUsage;
 pub fn measure(resources: &Resources) -> Result<MemoryUsage, Error> {
     let mut usage = MemoryUsage::default();
     for &pid in &resources.pids {
-        let process = procfs::process::Process::new(pid)
-            .map_err(|e| Error::Engine(format!("process {pid} of the instance is gone: {e}")))?;
-        let rollup = process
-            .smaps_rollup()
-            .map_err(|e| Error::Engine(format!("cannot read /proc/{pid}/smaps_rollup: {e}")))?;
+        // A helper that exits right after ready (an engine's setup process) is no longer part of
+        // the instance; anything else that stops us reading is an error.
+        let rollup = match procfs::process::Process::new(pid).and_then(|p| p.smaps_rollup()) {
+            Ok(rollup) => rollup,
+            Err(procfs::ProcError::NotFound(_)) => continue,
+            Err(e) => {
+                return Err(Error::Engine(format!(
+                    "cannot read /proc/{pid}/smaps_rollup: {e}"
+                )))
+            }
+        };
         for map in rollup.memory_map_rollup.iter() {
             let field = |name: &str| map.extension.map.get(name).copied();
             usage.pss_bytes += field("Pss").unwrap_or(0);

@@ -34,8 +34,31 @@ pub(crate) fn stacked_byte_bars<'a, 'b>(
     bars: &[StackedBar],
     headroom: f64,
 ) -> Result<(BarChart<'a, 'b>, f64), Box<dyn std::error::Error>> {
+    stacked_bars(root, plot, bars, headroom, Axis::Bytes)
+}
+
+/// What a stacked bar chart's x axis counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Axis {
+    /// Bytes, in the unit that suits the longest bar.
+    Bytes,
+    /// Percent (the segments are already percentages).
+    Percent,
+}
+
+/// [`stacked_byte_bars`] over either axis.
+pub(crate) fn stacked_bars<'a, 'b>(
+    root: &Area<'b>,
+    plot: &'a Area<'b>,
+    bars: &[StackedBar],
+    headroom: f64,
+    axis: Axis,
+) -> Result<(BarChart<'a, 'b>, f64), Box<dyn std::error::Error>> {
     let widest = bars.iter().map(StackedBar::total).fold(1.0f64, f64::max);
-    let (per_unit, unit) = byte_unit(widest);
+    let (per_unit, unit) = match axis {
+        Axis::Bytes => byte_unit(widest),
+        Axis::Percent => (1.0, "%"),
+    };
     let count = bars.len();
     let mut chart = ChartBuilder::on(plot)
         .margin(8)

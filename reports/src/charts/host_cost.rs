@@ -1,9 +1,10 @@
 //! The host-cost chart: what one instance cost the whole host (the system-wide `used` growth),
 //! as a bar per isolator split into user-space PSS, attributed kernel memory and the remainder
-//! nobody's own accounting claimed; a black mark where the attributed memory exceeds `used`.
+//! nobody's own accounting claimed, in percent of `used` (so a 100 KiB container and a 130 MiB
+//! emulated VM read alike); a black mark at 100% where the attributed memory exceeds `used`.
 use plotters::prelude::*;
 
-use super::bars::{stacked_byte_bars, StackedBar};
+use super::bars::{stacked_bars, Axis, StackedBar};
 use super::{draw_png, font, legend_strip, row_centre, ChartError, Rendered, HEIGHT, WIDTH};
 use crate::host_cost::{self, HostRow, Origin};
 use crate::schema::RunRecord;
@@ -12,13 +13,13 @@ use crate::units;
 /// The chart's file name in the report directory.
 pub const FILE_NAME: &str = "host_cost.png";
 
-pub const CAPTION: &str = "Per instance, system-wide: the growth of the host's unreclaimable \
-    memory (/proc/meminfo) while a batch of instances was held at once (medians over the \
-    undisturbed batches; in a density run, the largest count held), split into what the \
-    instances' own accounting attributed to them — user-space PSS and kernel memory charged to \
-    their cgroups or estimated — and the unattributed remainder. Where the attributed memory \
-    exceeds the growth (pages that were resident before the batch, or shared), the bar runs past \
-    a black mark at the system-wide figure and its label says by how much.";
+pub const CAPTION: &str = "Per instance, system-wide: the growth of the host's memory in use \
+    (/proc/meminfo, per-CPU free lists counted free) while a batch of instances was held at once \
+    (medians over the undisturbed batches; in a density run, the largest count held) is 100%; \
+    each bar splits it into what the instances' own accounting attributed to them — user-space \
+    PSS of their anonymous memory and kernel memory charged to their cgroups or estimated — and \
+    the unattributed remainder. Where the attributed memory exceeds the growth, the bar runs past \
+    a black mark at 100% and its label says by how much.";
 
 const USER: RGBColor = RGBColor(31, 119, 180);
 const KERNEL: RGBColor = RGBColor(44, 160, 44);
@@ -47,15 +48,24 @@ fn bar(row: &HostRow) -> Option<(StackedBar, Option<f64>)> {
     let excess = over.map_or_else(String::new, |o| {
         format!("; attributed exceeds it by {}", units::bytes(o))
     });
+    if used <= 0.0 {
+        return None;
+    }
+    let percent = |bytes: f64| bytes / used * 100.0;
     let bar = StackedBar {
         label: row.label.clone(),
         segments: [(user, USER), (kernel, KERNEL), (unattributed, UNATTRIBUTED)]
             .into_iter()
             .filter(|(bytes, _)| *bytes > 0.0)
+            .map(|(bytes, colour)| (percent(bytes), colour))
             .collect(),
-        text: format!("used {}{held}{disturbed}{excess}", units::bytes(used)),
+        text: format!(
+            "used {}; attributed {:.0}%{held}{disturbed}{excess}",
+            units::bytes(used),
+            percent(user + kernel)
+        ),
     };
-    Some((bar, over.map(|_| used.max(0.0))))
+    Some((bar, over.map(|_| 100.0)))
 }
 
 /// The host-cost chart as PNG bytes, or why there is nothing to draw.
@@ -90,7 +100,7 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
             ],
         )?;
         let (stacked, marks): (Vec<StackedBar>, Vec<Option<f64>>) = bars.into_iter().unzip();
-        let (mut chart, per_unit) = stacked_byte_bars(root, &plot, &stacked, 1.6)?;
+        let (mut chart, per_unit) = stacked_bars(root, &plot, &stacked, 1.8, Axis::Percent)?;
         let count = stacked.len();
         for (index, used) in marks.iter().enumerate() {
             let Some(used) = used else { continue };

@@ -259,6 +259,7 @@ fn bad_input_fails_in_one_clear_line_without_hanging() {
             cmdline: String::new(),
             mem_mib: 16,
         },
+        pit: false,
     };
     let mut instance = launch_vm(&spec, None).unwrap();
     tracked.push(track(instance.resources().pids[0]));

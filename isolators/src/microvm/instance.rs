@@ -23,6 +23,9 @@ use crate::{reap, Error};
 pub struct VmSpec {
     pub vmm: PathBuf,
     pub guest: GuestImage,
+    /// Whether the VM gets an i8254 PIT: a Linux guest calibrates its clocks against one;
+    /// isobench's bare guest programs no timer, and a PIT costs milliseconds at teardown.
+    pub pit: bool,
 }
 
 /// Starts one `isobench-vmm` for `spec`, inside `cgroup` when given (so KVM's kernel memory
@@ -44,6 +47,9 @@ pub fn launch_vm(
     }
     if !spec.guest.cmdline.is_empty() {
         command.args(["--cmdline", &spec.guest.cmdline]);
+    }
+    if !spec.pit {
+        command.arg("--no-pit");
     }
     command
         .stdin(Stdio::piped())

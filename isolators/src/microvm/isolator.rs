@@ -145,7 +145,11 @@ impl Isolator for MicrovmIsolator {
             }
         };
         let disk = crate::disk::measure(std::slice::from_ref(&vmm), &guest.files())?;
-        let spec = VmSpec { vmm, guest };
+        let spec = VmSpec {
+            vmm,
+            guest,
+            pit: self.guest == VmGuest::Linux,
+        };
         Ok(Box::new(MicrovmLauncher {
             spec,
             disk,

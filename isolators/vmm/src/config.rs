@@ -4,12 +4,14 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use isobench_protocol::DEFAULT_GUEST_MEM_MIB;
 
-pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--report-fd FD]
+pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--report-fd FD] [--no-pit]
 
 Boots one VM with one vCPU on /dev/kvm. The kernel may be a PVH ELF, an ELF vmlinux or a
 bzImage. Guest serial output goes to stdout; stdin feeds the guest's serial input. With
 --report-fd, phase timestamps (CLOCK_MONOTONIC ns), guest RAM ranges, the boot-timer stamp
-(guest writes 123 to port 0x3f0) and the exit reason are written there, one per line.";
+(guest writes 123 to port 0x3f0) and the exit reason are written there, one per line.
+--no-pit leaves out the i8254 timer, for a guest that programs no legacy timer: KVM runs each
+PIT on a kernel worker thread whose stop holds up the VMM's exit by milliseconds.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmConfig {
@@ -18,6 +20,8 @@ pub struct VmConfig {
     pub cmdline: String,
     pub mem_mib: u32,
     pub report_fd: Option<i32>,
+    /// Whether the VM gets an in-kernel i8254 PIT (Linux guests calibrate against it).
+    pub pit: bool,
 }
 
 /// What the command line asked for.
@@ -40,6 +44,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         cmdline: String::new(),
         mem_mib: DEFAULT_GUEST_MEM_MIB,
         report_fd: None,
+        pit: true,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -69,6 +74,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                     Error::Usage(format!("--report-fd {text:?}: not a descriptor number"))
                 })?);
             }
+            "--no-pit" => config.pit = false,
             "--help" | "-h" => return Ok(Command::Help),
             other => return Err(Error::Usage(format!("unknown argument {other:?}"))),
         }
@@ -95,6 +101,11 @@ mod tests {
         assert_eq!(config.kernel, PathBuf::from("k"));
         assert_eq!(config.initrd, Some(PathBuf::from("i")));
         assert_eq!((config.mem_mib, config.report_fd), (64, Some(5)));
+        assert!(config.pit, "a PIT unless asked otherwise");
+        let Command::Run(config) = parse(args("--kernel k --no-pit")).unwrap() else {
+            panic!()
+        };
+        assert!(!config.pit);
     }
 
     #[test]

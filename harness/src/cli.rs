@@ -143,6 +143,9 @@ pub struct ExportArgs {
     /// Write an HTML report with PNG charts into this directory.
     #[arg(long, value_name = "DIR")]
     pub html: Option<PathBuf>,
+    /// Also print each isolator's median phases (where startup goes) after the table.
+    #[arg(long)]
+    pub phases: bool,
 }
 
 #[derive(Debug, Args, Clone)]

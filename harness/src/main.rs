@@ -133,6 +133,9 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     exports::write_run_files(&out_dir, &record)?;
     exports::write_requested(&args.exports, &record)?;
     print!("{}", exports::terminal(&record));
+    if args.exports.phases {
+        print!("{}", reports::phases::render(&record));
+    }
     eprintln!("results: {}", out_dir.display());
     if !record.complete {
         eprintln!(
@@ -152,6 +155,9 @@ fn report(args: &ReportArgs) -> Result<ExitCode> {
     let record = reports::RunRecord::load(Path::new(&args.run_json))?;
     exports::write_requested(&args.exports, &record)?;
     print!("{}", exports::terminal(&record));
+    if args.exports.phases {
+        print!("{}", reports::phases::render(&record));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

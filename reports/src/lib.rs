@@ -18,6 +18,7 @@ pub mod html;
 pub mod json;
 pub mod list;
 pub mod markdown;
+pub mod phases;
 pub mod schema;
 pub mod table;
 pub mod terminal;

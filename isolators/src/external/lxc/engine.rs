@@ -19,7 +19,7 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SPEC: EngineSpec = EngineSpec {
     name: "lxc",
     program: "lxc-start",
-    install_hint: "apt-get install lxc (or scripts/install-peers.sh)",
+    install_hint: "apt-get install lxc, or scripts/install-peers.sh",
     // Unused: `lxc-start --version` prints only the number (see the module note).
     version_marker: "lxc",
 };

@@ -46,7 +46,7 @@ apt_retry() {
 }
 
 if [ "$install" -eq 1 ]; then
-    packages="crun runc runsc bubblewrap util-linux qemu-system-x86 docker.io"
+    packages="crun runc runsc lxc bubblewrap util-linux qemu-system-x86 docker.io"
     [ "$with_podman" -eq 1 ] && packages="$packages podman"
     missing=""
     for package in $packages; do

@@ -84,15 +84,26 @@ impl CgroupMemorySource {
         }
     }
 
-    /// The pids in the cgroup (for telling which processes its kernel memory covers).
+    /// The pids in the cgroup and the cgroups below it, whose kernel memory its (hierarchical)
+    /// charge covers.
     pub fn pids(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.dir().join("cgroup.procs"))
-            .map(|text| {
-                text.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mut pids = Vec::new();
+        collect_pids(self.dir(), &mut pids);
+        pids
+    }
+}
+
+fn collect_pids(dir: &Path, pids: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        pids.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&entry.path(), pids);
+        }
     }
 }
 

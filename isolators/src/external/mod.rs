@@ -1,6 +1,7 @@
 //! Adapters for real engines found on the host, in four families, each one generic isolator
 //! over a small profile: [`oci`] (runc, crun, runsc), [`engines`] (docker, podman),
-//! [`rootfs`] (unshare, bwrap) and [`vmms`] (qemu -M microvm, Firecracker, Cloud Hypervisor).
+//! [`rootfs`] (unshare, bwrap) and [`vmms`] (qemu -M microvm, Firecracker, Cloud Hypervisor),
+//! plus [`lxc`] (LXC's `lxc-start` over a generated container config).
 //!
 //! Each adapter drives the engine's own command line, the way a user would, and observes the
 //! same probe as every other isolator. Shared pieces: [`engine`] (finding and versioning the
@@ -8,6 +9,7 @@
 //! tree), [`procs`] (walking /proc).
 pub mod engine;
 pub mod engines;
+pub mod lxc;
 pub mod oci;
 pub mod procs;
 pub mod rootfs;
@@ -24,6 +26,7 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(rootfs::bwrap::BwrapIsolator::new(options)),
         Box::new(oci::runc::runc(options)),
         Box::new(oci::crun::crun(options)),
+        Box::new(lxc::LxcIsolator::new(options)),
         Box::new(engines::docker::docker(options)),
         Box::new(engines::podman::podman(options)),
         Box::new(oci::runsc::runsc(options)),

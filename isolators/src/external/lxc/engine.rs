@@ -1,0 +1,116 @@
+//! Finding `lxc-start` (PATH or `--engine lxc=PATH`) and proving it is LXC's: its `--version`
+//! is a bare number ("5.0.2"), so the identity comes from `--help`, whose usage line names
+//! `lxc-start` and whose options include `--lxcpath`.
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::external::engine::{Engine, EngineSpec};
+use crate::isolator::Availability;
+use crate::options::IsolatorOptions;
+use crate::{reap, Error};
+
+/// How long `lxc-start --version` / `--help` may take before we call the binary broken.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The lxc isolator's engine: `lxc-start`, from Debian's `lxc` package.
+pub const SPEC: EngineSpec = EngineSpec {
+    name: "lxc",
+    program: "lxc-start",
+    install_hint: "apt-get install lxc, or scripts/install-peers.sh",
+    // Unused: `lxc-start --version` prints only the number (see the module note).
+    version_marker: "lxc",
+};
+
+/// `lxc-start`, where it is and what version it says it is (asked once).
+#[derive(Debug)]
+pub struct LxcEngine {
+    engine: Engine,
+    version: OnceLock<Result<String, String>>,
+}
+
+impl LxcEngine {
+    pub fn new(options: &IsolatorOptions) -> LxcEngine {
+        LxcEngine {
+            engine: Engine::new(SPEC, options),
+            version: OnceLock::new(),
+        }
+    }
+
+    /// "lxc-start 5.0.2", or one line saying why this is not a usable LXC.
+    pub fn version(&self) -> Result<String, String> {
+        self.version
+            .get_or_init(|| {
+                let path = self.engine.path()?;
+                identify(&path)
+            })
+            .clone()
+    }
+
+    pub fn version_text(&self) -> String {
+        self.version()
+            .unwrap_or_else(|why| format!("lxc unknown ({why})"))
+    }
+
+    pub fn availability(&self) -> Availability {
+        match self.version() {
+            Ok(_) => Availability::Available,
+            Err(reason) => Availability::unavailable(reason),
+        }
+    }
+
+    /// The executable, for prepare, as an error the runner can print.
+    pub fn require(&self) -> Result<PathBuf, Error> {
+        self.version().map_err(Error::Unavailable)?;
+        self.engine.path().map_err(Error::Unavailable)
+    }
+}
+
+/// Checks that `path` is LXC's `lxc-start` and returns "lxc-start VERSION".
+pub fn identify(path: &Path) -> Result<String, String> {
+    let help = ask(path, "--help")?;
+    let usage = help.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if !(usage.contains("lxc-start") && help.contains("--lxcpath")) {
+        return Err(format!(
+            "{} is not LXC's lxc-start: `--help` said {:?} — pass --engine lxc=/usr/bin/lxc-start, or apt-get install lxc",
+            path.display(),
+            usage.trim().chars().take(80).collect::<String>()
+        ));
+    }
+    let said = ask(path, "--version")?;
+    let version = said.trim();
+    if version.is_empty() || !version.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!(
+            "{}: `--version` said {version:?}, not an LXC version number",
+            path.display()
+        ));
+    }
+    Ok(format!("lxc-start {version}"))
+}
+
+/// Runs `path arg` with a deadline; stdout and stderr together.
+fn ask(path: &Path, arg: &str) -> Result<String, String> {
+    let mut child = Command::new(path)
+        .arg(arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {} {arg}: {e}", path.display()))?;
+    let pid = child.id() as i32;
+    // The texts are far smaller than a pipe buffer, so waiting before reading is safe.
+    if let Err(error) = reap::wait_exit(pid, ASK_TIMEOUT, "the engine to answer") {
+        reap::kill_and_reap(pid);
+        return Err(format!("{} {arg}: {error}", path.display()));
+    }
+    let mut text = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut text);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    Ok(text)
+}

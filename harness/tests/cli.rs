@@ -108,7 +108,18 @@ fn run_writes_raw_samples_and_report_rerenders_them() {
     let md = tmp.path().join("report.md");
     isobench(tmp.path())
         .args([
-            "run", "-i", "process", "--runs", "5", "--warmup", "1", "--out",
+            "run",
+            "-i",
+            "process",
+            "--runs",
+            "5",
+            "--warmup",
+            "1",
+            "--host-batch",
+            "8",
+            "--host-repeats",
+            "2",
+            "--out",
         ])
         .arg(&out)
         .arg("--export-csv")
@@ -127,6 +138,14 @@ fn run_writes_raw_samples_and_report_rerenders_them() {
         .iter()
         .all(|s| s.startup_ns > 0 && s.memory.usage.pss_bytes > 0 && s.teardown_ns > 0));
     assert!(process.disk.as_ref().unwrap().runtime_apparent_bytes > 0);
+    let host = process.host_cost.as_ref().expect("host cost");
+    assert_eq!((host.batch, host.samples.len()), (8, 2), "{host:?}");
+    assert!(
+        host.samples
+            .iter()
+            .all(|s| s.instances == 8 && s.attributed_user_bytes > 0 && s.wall_ns > 0),
+        "{host:?}"
+    );
     let csv_text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(
         csv_text.lines().count(),

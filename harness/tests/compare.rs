@@ -20,7 +20,16 @@ fn process_run(tmp: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = tmp.join(name);
     isobench(tmp)
         .args([
-            "run", "-i", "process", "--runs", "30", "--warmup", "10", "--out",
+            "run",
+            "-i",
+            "process",
+            "--runs",
+            "30",
+            "--warmup",
+            "10",
+            "--host-batch",
+            "0",
+            "--out",
         ])
         .arg(&out)
         .args(extra)

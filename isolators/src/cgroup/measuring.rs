@@ -24,16 +24,13 @@ impl MeasuringCgroups {
                 reason: "the cgroup hierarchy offers no memory controller".into(),
             };
         }
-        let home = plan.ensure_parents().and_then(|()| plan.home());
-        let home = match home {
-            Ok(home) => home,
-            Err(error) => {
-                plan = CgroupPlan::Unavailable {
-                    reason: error.to_string(),
-                };
-                None
-            }
-        };
+        if let Err(error) = plan.ensure_parents() {
+            plan = CgroupPlan::Unavailable {
+                reason: error.to_string(),
+            };
+        }
+        // Without a way home (our own cgroup not writable to us) children join by themselves.
+        let home = plan.home().ok().flatten();
         MeasuringCgroups { plan, home }
     }
 

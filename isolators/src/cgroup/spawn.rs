@@ -113,12 +113,19 @@ impl InstanceCgroup {
     }
 
     /// Spawns `command` so that its process lives in this cgroup from the start.
+    /// v2 (or v1 when we cannot step back home, e.g. our own cgroup is not writable to us):
+    /// the child joins between fork and exec instead.
     pub fn spawn_inside(&mut self, command: &mut Command) -> Result<Child, Error> {
-        if let Some(procs) = self.v2_procs()? {
-            // SAFETY: the closure runs in the forked child before exec; it calls write(2) on a
-            // descriptor that stays open until then and allocates nothing.
+        let child_joins: Option<Vec<RawFd>> = match self.v2_procs()? {
+            Some(procs) => Some(vec![procs]),
+            None if self.home.is_none() => Some(self.join_fds()),
+            None => None,
+        };
+        if let Some(fds) = child_joins {
+            // SAFETY: the closure runs in the forked child before exec; it calls write(2) on
+            // descriptors that stay open until then and allocates nothing (`fds` is moved in).
             unsafe {
-                command.pre_exec(move || join(&[procs]));
+                command.pre_exec(move || join(&fds));
             }
             return command
                 .spawn()

@@ -121,15 +121,13 @@ impl ContainerIsolator {
             std::env::current_exe().map_err(|e| Error::io("locate the isobench executable", e))?;
         let disk = crate::disk::measure(&[exe], &[rootfs.to_path_buf()])?;
         let mut plan = self.plan.clone();
-        let home = match plan.ensure_parents().and_then(|()| plan.home()) {
-            Ok(home) => home,
-            Err(error) => {
-                plan = CgroupPlan::Unavailable {
-                    reason: error.to_string(),
-                };
-                None
-            }
-        };
+        if let Err(error) = plan.ensure_parents() {
+            plan = CgroupPlan::Unavailable {
+                reason: error.to_string(),
+            };
+        }
+        // Without a way home (our own cgroup not writable to us) the child joins by itself.
+        let home = plan.home().ok().flatten();
         let rootless = match self.creator {
             Creator::Root => None,
             Creator::User { uid } => Some((uid, nix::unistd::getegid().as_raw())),

@@ -1,5 +1,5 @@
 //! One VM from start to end: KVM set-up, guest memory, boot, devices, and the vCPU loop.
-use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_PIT_SPEAKER_DUMMY};
+use kvm_bindings::{kvm_pit_config, KVM_PIT_SPEAKER_DUMMY};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -8,7 +8,7 @@ use crate::boot::{self, Entry};
 use crate::config::VmConfig;
 use crate::devices::{i8042, serial};
 use crate::error::{software_kvm_hint, Error, Result};
-use crate::layout::{ram_regions, TSS_ADDRESS};
+use crate::layout::TSS_ADDRESS;
 use crate::report::{monotonic_ns, Reporter};
 use isobench_protocol::{
     ExitReason, VmmEvent, VmmPhase, BOOT_TIMER_PORT, BOOT_TIMER_READY, BOOT_TIMER_WORK_BEGIN,
@@ -26,6 +26,7 @@ fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> Error {
 pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
     // Bad files are reported the same on every host, before /dev/kvm is even opened.
     let files = boot::image::open(config)?;
+    let huge_pages = config.huge_pages.enabled(files.kernel.len_bytes);
     let kvm = Kvm::new().map_err(|e| match e.errno() {
         libc::ENOENT => Error::NoKvm,
         libc::EACCES | libc::EPERM => Error::KvmPermission,
@@ -45,7 +46,8 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
         let chips = std::thread::Builder::new()
             .stack_size(HELPER_STACK_BYTES)
             .spawn_scoped(scope, || create_chips(&vm).map(|()| monotonic_ns()));
-        let memory = guest_memory(&vm, config.mem_bytes()).map(|m| (m, monotonic_ns()));
+        let memory =
+            crate::memory::create(&vm, config.mem_bytes(), huge_pages).map(|m| (m, monotonic_ns()));
         let chips = match chips {
             Ok(thread) => thread
                 .join()
@@ -57,7 +59,8 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
     });
     let chips_ns = chips?;
     report.phase_at(VmmPhase::KvmCreate, chips_ns);
-    let (memory, memory_ns) = memory?;
+    let (ram, memory_ns) = memory?;
+    let memory = &ram.memory;
     for region in memory.iter() {
         report.event(&VmmEvent::GuestRam {
             start: region.as_ptr() as u64,
@@ -66,11 +69,11 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
     }
     report.phase_at(VmmPhase::Memory, memory_ns.max(chips_ns));
 
-    let entry = boot::load(config, files, &memory)?;
+    let entry = boot::load(config, files, memory)?;
     report.phase(VmmPhase::KernelLoad);
 
     let mut vcpu = vm.create_vcpu(0).map_err(kvm_error("create vCPU"))?;
-    crate::cpu::setup(&kvm, &vcpu, &memory, entry)?;
+    crate::cpu::setup(&kvm, &vcpu, memory, entry)?;
     let irq = EventFd::new(EFD_NONBLOCK).map_err(|source| Error::Host {
         what: "serial interrupt eventfd",
         source,
@@ -83,7 +86,7 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
         source,
     })?;
     report.phase(VmmPhase::FirstRun);
-    let reason = run_vcpu(&mut vcpu, &memory, &uart, report, entry)?;
+    let reason = run_vcpu(&mut vcpu, memory, &uart, report, entry)?;
     // Said before the VM is torn down: the guest has ended, and destroying the VM (the
     // kernel's work when the fds close, milliseconds) is teardown, not guest run time.
     report.event(&VmmEvent::Exit { reason });
@@ -98,41 +101,6 @@ fn create_chips(vm: &VmFd) -> Result<()> {
         ..Default::default()
     })
     .map_err(kvm_error("create PIT"))
-}
-
-/// Anonymous private MAP_NORESERVE mappings, one per RAM range (below and above the MMIO
-/// gap), never pre-faulted: a page becomes resident only when the guest touches it.
-fn guest_memory(vm: &VmFd, mem_bytes: u64) -> Result<GuestMemoryMmap> {
-    let ranges: Vec<(GuestAddress, usize)> = ram_regions(mem_bytes)
-        .into_iter()
-        .map(|(start, len)| (GuestAddress(start), len as usize))
-        .collect();
-    let memory =
-        GuestMemoryMmap::<()>::from_ranges(&ranges).map_err(|e| Error::Memory(e.to_string()))?;
-    for (slot, region) in memory.iter().enumerate() {
-        // Give guest RAM its own VMA flags so the kernel never merges it with a neighbouring
-        // anonymous mapping: the harness finds guest RAM in /proc/PID/smaps by its exact range.
-        // SAFETY: madvise on a mapping we own; MADV_DONTFORK only affects fork(), which we never call.
-        unsafe {
-            libc::madvise(
-                region.as_ptr().cast(),
-                region.len() as usize,
-                libc::MADV_DONTFORK,
-            )
-        };
-        let region_spec = kvm_userspace_memory_region {
-            slot: slot as u32,
-            guest_phys_addr: region.start_addr().0,
-            memory_size: region.len(),
-            userspace_addr: region.as_ptr() as u64,
-            flags: 0,
-        };
-        // SAFETY: the region is a live mapping owned by `memory`, which outlives the VM's use
-        // of it (both live until `run` returns).
-        unsafe { vm.set_user_memory_region(region_spec) }
-            .map_err(kvm_error("register guest memory"))?;
-    }
-    Ok(memory)
 }
 
 fn run_vcpu(

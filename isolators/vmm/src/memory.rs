@@ -106,9 +106,9 @@ fn map_anonymous(len: usize, align: usize) -> std::io::Result<usize> {
     Ok(start)
 }
 
-/// Maps guest RAM (below and above the MMIO gap), with huge pages when `huge`, and
-/// registers one KVM slot per region.
-pub fn create(vm: &VmFd, mem_bytes: u64, huge: bool) -> Result<GuestRam> {
+/// Maps guest RAM (below and above the MMIO gap), with huge pages when `huge`. Nothing here
+/// needs the VM: the kernel can be written into it before it is registered ([`register`]).
+pub fn map(mem_bytes: u64, huge: bool) -> Result<GuestRam> {
     let mut mappings = Vec::new();
     let mut regions = Vec::new();
     for (start, len) in ram_regions(mem_bytes) {
@@ -132,6 +132,14 @@ pub fn create(vm: &VmFd, mem_bytes: u64, huge: bool) -> Result<GuestRam> {
     }
     let memory =
         GuestMemoryMmap::from_regions(regions).map_err(|e| Error::Memory(e.to_string()))?;
+    Ok(GuestRam {
+        memory,
+        _mappings: mappings,
+    })
+}
+
+/// Registers guest RAM with KVM, one slot per region.
+pub fn register(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<()> {
     for (slot, region) in memory.iter().enumerate() {
         let region_spec = kvm_userspace_memory_region {
             slot: slot as u32,
@@ -140,17 +148,14 @@ pub fn create(vm: &VmFd, mem_bytes: u64, huge: bool) -> Result<GuestRam> {
             userspace_addr: region.as_ptr() as u64,
             flags: 0,
         };
-        // SAFETY: the region is a live mapping owned by the returned GuestRam, which outlives
+        // SAFETY: the region is a live mapping owned by the caller's GuestRam, which outlives
         // the VM's use of it (both live until `vm::run` returns).
         unsafe { vm.set_user_memory_region(region_spec) }.map_err(|source| Error::Kvm {
             what: "register guest memory",
             source,
         })?;
     }
-    Ok(GuestRam {
-        memory,
-        _mappings: mappings,
-    })
+    Ok(())
 }
 
 /// Gives guest RAM its own VMA flags so the kernel never merges it with a neighbouring

@@ -1,6 +1,6 @@
 //! `isobench-vmm` as a library: a small KVM VMM on rust-vmm crates, one VM per process.
 //!
-//! Read top to bottom: [`config`] (what the VM looks like), [`vm::run`] (KVM set-up, memory,
+//! Read top to bottom: [`config`] (what the VM looks like), [`vm::run`] (KVM set-up, [`memory`],
 //! [`boot`], [`cpu`], [`devices`], the vCPU loop), [`report`] (the harness's pipe).
 pub mod boot;
 pub mod config;
@@ -8,5 +8,6 @@ pub mod cpu;
 pub mod devices;
 pub mod error;
 pub mod layout;
+pub mod memory;
 pub mod report;
 pub mod vm;

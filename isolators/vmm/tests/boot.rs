@@ -263,6 +263,62 @@ fn vmm_overhead_outside_guest_ram_is_small() {
     );
 }
 
+/// The VmFlags of the mapping that starts at `start` in `pid`'s /proc/PID/smaps.
+fn vm_flags(pid: u32, start: u64) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let head = format!("{start:x}-");
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+    lines
+        .find_map(|l| l.strip_prefix("VmFlags:"))
+        .unwrap_or_else(|| panic!("no mapping at {start:#x}"))
+        .to_string()
+}
+
+/// Guest RAM is marked for transparent huge pages (`hg`) and 2 MiB-aligned for a kernel file
+/// of 2 MiB or more (a guest OS: `--huge-pages auto`), and for none with `--huge-pages off`;
+/// a small guest keeps 4 KiB pages. The marking shows in smaps whatever the host's THP mode.
+#[test]
+fn a_large_guest_gets_huge_pages_and_a_small_one_does_not() {
+    if !kvm_or_skip("a_large_guest_gets_huge_pages_and_a_small_one_does_not") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let code = Code::default()
+        .ready()
+        .echo_one_serial_byte()
+        .exit()
+        .bytes();
+    let small = elf64(&code, true);
+    let mut large = small.clone();
+    large.resize(2 << 20, 0);
+    let small = write_file(dir.path(), "small.elf", &small);
+    let large = write_file(dir.path(), "large.elf", &large);
+    for (kernel, extra, huge) in [
+        (&small, &[][..], false),
+        (&large, &[][..], true),
+        (&large, &["--huge-pages", "off"][..], false),
+        (&small, &["--huge-pages", "on"][..], true),
+    ] {
+        let mut running = Run::kernel(kernel, extra).spawn();
+        running.wait_for("ready ");
+        let line = running
+            .report_lines
+            .iter()
+            .find_map(|l| l.strip_prefix("guest-ram "))
+            .unwrap()
+            .to_string();
+        let start = u64::from_str_radix(line.split(' ').next().unwrap(), 16).unwrap();
+        let flags = vm_flags(running.child.id(), start);
+        running.write_stdin(b"\n");
+        assert_clean_end(&running.finish(), "exit-port");
+        let what = format!("{} {extra:?}: VmFlags{flags}", kernel.display());
+        assert_eq!(flags.split_whitespace().any(|f| f == "hg"), huge, "{what}");
+        if huge {
+            assert_eq!(start % (2 << 20), 0, "2 MiB-aligned: {start:#x}, {what}");
+        }
+    }
+}
+
 /// Debian's cloud kernel (a bzImage). Hardware KVM boots it to a panic (no root file system)
 /// that reboots through the i8042. Software KVM (kvm_pvm) emulates it for minutes (about 9 on
 /// a busy 2-core host: decompression, then early boot) until an instruction it cannot run

@@ -41,6 +41,8 @@ pub struct KernelImage {
     /// First guest-physical address above everything the kernel occupies (for a bzImage,
     /// above the buffer it decompresses itself into).
     pub end: u64,
+    /// The file's length.
+    pub len_bytes: u64,
 }
 
 /// The initrd file, checked, and where it goes: page-aligned at the top of low RAM.
@@ -157,6 +159,7 @@ fn open_kernel(path: &Path) -> Result<KernelImage> {
         file,
         format,
         end,
+        len_bytes,
     })
 }
 
@@ -330,6 +333,7 @@ mod tests {
             file: File::open("/dev/null").unwrap(),
             format: Format::BzImage(header()),
             end: 0x120_0000,
+            len_bytes: 0,
         };
         let mem = 64 << 20;
         assert_eq!(initrd_address(&kernel, mem, 0x1800), Some(mem - 0x2000));

@@ -5,6 +5,7 @@ pub mod image;
 pub mod mptable;
 pub mod pvh;
 pub mod zero_page;
+pub mod zero_skip;
 
 use linux_loader::configurator::{pvh::PvhBootConfigurator, BootConfigurator, BootParams};
 use linux_loader::loader::{
@@ -42,7 +43,12 @@ pub fn load(config: &VmConfig, files: BootFiles, memory: &GuestMemoryMmap) -> Re
     let high_memory = Some(GuestAddress(HIGH_MEMORY));
     let (entry, header) = match kernel.format {
         Format::Elf => {
-            let loaded = Elf::load(memory, None, &mut file, high_memory).map_err(load_error)?;
+            // Guest RAM is fresh and zero: pages that are zero in the file need no copy.
+            let mut reader = zero_skip::ZeroSkipping::new(&file).map_err(|source| Error::Read {
+                path: kernel.path.clone(),
+                source,
+            })?;
+            let loaded = Elf::load(memory, None, &mut reader, high_memory).map_err(load_error)?;
             let entry = match loaded.pvh_boot_cap {
                 PvhBootCapability::PvhEntryPresent(address) => Entry::Pvh(address.0),
                 _ => Entry::Linux64(loaded.kernel_load.0),

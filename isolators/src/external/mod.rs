@@ -14,6 +14,7 @@ pub mod oci;
 pub mod procs;
 pub mod rootfs;
 pub mod spawned;
+pub mod stdio_channel;
 pub mod vmms;
 
 use crate::isolator::Isolator;

@@ -189,6 +189,11 @@ mod tests {
         assert!(descendants(me).contains(&(child.id() as i32)));
         let id = ProcessId::of(child.id() as i32).unwrap();
         assert!(id.is_alive());
+        // The child's command line is read from /proc, which can lag its exec by a moment.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !with_argument("5").contains(&(child.id() as i32)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(with_argument("5").contains(&(child.id() as i32)));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -238,7 +238,7 @@ pub fn leftovers(resources: &[Resources]) -> Vec<String> {
                 }
             }
         }
-        if let Some(cgroup) = &r.cgroup {
+        for cgroup in r.cgroup.iter().chain(&r.launcher_cgroup) {
             if cgroup.dir().exists() {
                 left.push(format!("cgroup {} still exists", cgroup.dir().display()));
             }

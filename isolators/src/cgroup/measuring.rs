@@ -16,7 +16,8 @@ pub struct MeasuringCgroups {
 
 impl MeasuringCgroups {
     /// Detects the layout and makes the parents ready (call from `prepare`, untimed). Never
-    /// fails: without cgroups the instances run unmeasured and [`MeasuringCgroups::note`] says why.
+    /// fails: without cgroups the instances run unmeasured, and each memory sample's
+    /// `kernel_not_measured` says why.
     pub fn prepare() -> MeasuringCgroups {
         let mut plan = CgroupPlan::detect(&CgroupLayout::detect());
         if plan.memory_parent().is_none() && !matches!(plan, CgroupPlan::Unavailable { .. }) {
@@ -43,16 +44,6 @@ impl MeasuringCgroups {
         let mut cgroup = self.plan.create_instance()?;
         cgroup.prepare_spawn(self.home.clone())?;
         Ok(Some(cgroup))
-    }
-
-    /// For the isolator's notes: why kernel memory is not attributed, when it is not.
-    pub fn note(&self) -> Option<String> {
-        match &self.plan {
-            CgroupPlan::Unavailable { reason } => Some(format!(
-                "no measuring cgroup ({reason}): kernel memory is estimated from page tables and stacks only"
-            )),
-            _ => None,
-        }
     }
 }
 

@@ -142,18 +142,23 @@ fn is_executable(path: &Path) -> bool {
 
 /// Runs `path --version` with a deadline; stdout and stderr together.
 fn version_output(path: &Path) -> Result<String, String> {
+    ask(path, "--version")
+}
+
+/// Runs `path arg` (an engine asked who it is) with a deadline; stdout and stderr together.
+pub(crate) fn ask(path: &Path, arg: &str) -> Result<String, String> {
     let mut child = Command::new(path)
-        .arg("--version")
+        .arg(arg)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {} --version: {e}", path.display()))?;
+        .map_err(|e| format!("cannot run {} {arg}: {e}", path.display()))?;
     let pid = child.id() as i32;
-    // Version texts are far smaller than a pipe buffer, so waiting before reading is safe.
-    if let Err(error) = reap::wait_exit(pid, VERSION_TIMEOUT, "`--version` to answer") {
+    // These texts are far smaller than a pipe buffer, so waiting before reading is safe.
+    if let Err(error) = reap::wait_exit(pid, VERSION_TIMEOUT, &format!("`{arg}` to answer")) {
         reap::kill_and_reap(pid);
-        return Err(format!("{} --version: {error}", path.display()));
+        return Err(format!("{} {arg}: {error}", path.display()));
     }
     let mut text = String::new();
     if let Some(mut out) = child.stdout.take() {

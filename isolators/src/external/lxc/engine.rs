@@ -1,19 +1,13 @@
 //! Finding `lxc-start` (PATH or `--engine lxc=PATH`) and proving it is LXC's: its `--version`
 //! is a bare number ("5.0.2"), so the identity comes from `--help`, whose usage line names
 //! `lxc-start` and whose options include `--lxcpath`.
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use crate::external::engine::{Engine, EngineSpec};
+use crate::external::engine::{ask, Engine, EngineSpec};
 use crate::isolator::Availability;
 use crate::options::IsolatorOptions;
-use crate::{reap, Error};
-
-/// How long `lxc-start --version` / `--help` may take before we call the binary broken.
-const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::Error;
 
 /// The lxc isolator's engine: `lxc-start`, from Debian's `lxc` package.
 pub const SPEC: EngineSpec = EngineSpec {
@@ -88,29 +82,4 @@ pub fn identify(path: &Path) -> Result<String, String> {
         ));
     }
     Ok(format!("lxc-start {version}"))
-}
-
-/// Runs `path arg` with a deadline; stdout and stderr together.
-fn ask(path: &Path, arg: &str) -> Result<String, String> {
-    let mut child = Command::new(path)
-        .arg(arg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {} {arg}: {e}", path.display()))?;
-    let pid = child.id() as i32;
-    // The texts are far smaller than a pipe buffer, so waiting before reading is safe.
-    if let Err(error) = reap::wait_exit(pid, ASK_TIMEOUT, "the engine to answer") {
-        reap::kill_and_reap(pid);
-        return Err(format!("{} {arg}: {error}", path.display()));
-    }
-    let mut text = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_string(&mut text);
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut text);
-    }
-    Ok(text)
 }

@@ -62,13 +62,7 @@ impl Instance for OciInstance {
         // Anything the runtime left outside its process tree but inside the container's
         // cgroup (a re-parented sandbox) is the instance's too.
         if let Some(cgroup) = &cgroup {
-            let members = std::fs::read_to_string(cgroup.dir().join("cgroup.procs"));
-            pids.extend(
-                members
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| l.parse::<i32>().ok()),
-            );
+            pids.extend(cgroup.pids());
             pids.sort_unstable();
             pids.dedup();
         }

@@ -76,7 +76,7 @@ pub struct HostRow {
     /// The name as charts label it (starred when flagged).
     pub label: String,
     pub origin: Origin,
-    /// System-wide growth of memory nobody can reclaim.
+    /// System-wide growth of memory in use (per-CPU free lists counted free).
     pub used_bytes: Option<f64>,
     /// The instances' own accounting: user-space PSS, and kernel memory (cgroup or estimate).
     pub user_bytes: Option<f64>,

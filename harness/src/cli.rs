@@ -26,6 +26,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Hold many instances at once: launch rate, time to all ready, memory per instance.
     Density(DensityArgs),
+    /// Remove the cgroups, scratch dirs and mounts left by isobench processes that were killed
+    /// (run and density do this at start too); never touches a live isobench's.
+    Clean,
 }
 
 #[derive(Debug, Args, Clone)]

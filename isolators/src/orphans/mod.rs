@@ -1,0 +1,171 @@
+//! Crash recovery: what an isobench killed with SIGKILL (or a power cut of its process) left on
+//! the host, found by owner and removed by the next isobench.
+//!
+//! Every instance cgroup, engine container id and scratch dir carries its creator's owner tag
+//! ([`owner::Owner::tag`]: pid, start time, pid namespace) in its name: cgroupfs allows no file
+//! beside a cgroup, and a name is written in the same step that creates the resource, so nothing
+//! exists unowned even for an instant. [`reap`] looks in every mounted cgroup hierarchy below
+//! isobench's parent cgroups (`isobench`, `isobench-oci`, `isobench-lxc`) and in the temp dir for
+//! `isobench-<tag>-*` dirs, and removes those whose owner is gone: it kills what still runs in
+//! the cgroups (`cgroup.kill`, or SIGKILL to every listed pid until none is left), unmounts
+//! anything mounted below a scratch dir, then removes the dirs and cgroups (and LXC's lock dir
+//! for a private lxcpath inside a scratch dir). What belongs to a live process, to a process in
+//! another pid namespace, or carries no owner tag is never touched; instance cgroups named by an
+//! isobench from before owner tags (`<pid>-<n>`) go only once no process has that pid.
+//!
+//! Not covered: Docker/Podman containers (their engine owns them), files in the result and
+//! cache directories (written atomically beside their target), scratch dirs under a TMPDIR
+//! other than this process's.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub mod cgroups;
+pub mod owner;
+pub mod scratch;
+
+pub use owner::{Claim, Liveness, Owner};
+
+/// What one [`reap`] removed, and what it could not.
+#[derive(Debug, Default, Clone)]
+pub struct Reaped {
+    /// Instance cgroup directories removed (one per hierarchy the instance had).
+    pub cgroups: Vec<PathBuf>,
+    pub scratch_dirs: Vec<PathBuf>,
+    /// Mounts below scratch dirs, unmounted before removing them.
+    pub mounts: Vec<PathBuf>,
+    /// Other leftovers: LXC lock dirs.
+    pub other: Vec<PathBuf>,
+    /// Processes still running in orphaned cgroups, killed.
+    pub processes_killed: usize,
+    /// Pids of the gone owners whose leftovers were found.
+    pub owners: BTreeSet<i32>,
+    /// What stays, and why.
+    pub failures: Vec<String>,
+}
+
+/// Removes what gone isobench processes left: cgroups in every mounted hierarchy, scratch dirs
+/// in this process's temp dir (TMPDIR).
+pub fn reap() -> Reaped {
+    reap_in(&std::env::temp_dir(), &cgroups::hierarchies())
+}
+
+/// [`reap`] with the scratch dirs looked for in `tmp_dir` and cgroups below `cgroup_roots`.
+pub fn reap_in(tmp_dir: &Path, cgroup_roots: &[PathBuf]) -> Reaped {
+    let mut reaped = Reaped::default();
+    // Cgroups first: the processes in them may still use files in the scratch dirs.
+    cgroups::reap(cgroups::find(cgroup_roots), &mut reaped);
+    scratch::reap(tmp_dir, &mut reaped);
+    reaped
+}
+
+impl Reaped {
+    /// True when nothing was found to remove.
+    pub fn is_empty(&self) -> bool {
+        self.cgroups.is_empty()
+            && self.scratch_dirs.is_empty()
+            && self.mounts.is_empty()
+            && self.other.is_empty()
+            && self.processes_killed == 0
+            && self.failures.is_empty()
+    }
+
+    /// Removed cgroups counted by parent directory, e.g. `930 in /sys/fs/cgroup/pids/isobench`.
+    pub fn cgroups_by_parent(&self) -> Vec<String> {
+        let mut counts: BTreeMap<&Path, usize> = BTreeMap::new();
+        for dir in &self.cgroups {
+            *counts.entry(dir.parent().unwrap_or(dir)).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(parent, n)| format!("{n} in {}", parent.display()))
+            .collect()
+    }
+
+    /// One line for the start of `run` and `density`: counts, where, and whose.
+    pub fn summary(&self) -> String {
+        let owners: Vec<String> = self.owners.iter().map(i32::to_string).collect();
+        let mut parts = Vec::new();
+        if !self.cgroups.is_empty() {
+            parts.push(format!(
+                "{} cgroups ({})",
+                self.cgroups.len(),
+                self.cgroups_by_parent().join(", ")
+            ));
+        }
+        if !self.scratch_dirs.is_empty() {
+            parts.push(format!(
+                "{} scratch dirs ({})",
+                self.scratch_dirs.len(),
+                joined(&self.scratch_dirs, 3)
+            ));
+        }
+        if !self.mounts.is_empty() {
+            parts.push(format!("{} mounts", self.mounts.len()));
+        }
+        if !self.other.is_empty() {
+            parts.push(format!("{} lock dirs", self.other.len()));
+        }
+        if self.processes_killed > 0 {
+            parts.push(format!("killed {} processes", self.processes_killed));
+        }
+        let mut line = format!(
+            "removed what killed isobench processes left (pid {}): {}",
+            owners.join(", "),
+            parts.join("; ")
+        );
+        if let Some(first) = self.failures.first() {
+            line.push_str(&format!(
+                "; {} left in place, first: {first}",
+                self.failures.len()
+            ));
+        }
+        line
+    }
+
+    /// Every line `isobench clean` prints: what went, per kind, and what stays.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.cgroups.is_empty() {
+            lines.push(format!(
+                "removed {} cgroups: {}",
+                self.cgroups.len(),
+                self.cgroups_by_parent().join(", ")
+            ));
+        }
+        for (what, paths) in [
+            ("unmounted", &self.mounts),
+            ("removed scratch dir", &self.scratch_dirs),
+            ("removed lock dir", &self.other),
+        ] {
+            lines.extend(paths.iter().map(|p| format!("{what} {}", p.display())));
+        }
+        if self.processes_killed > 0 {
+            lines.push(format!(
+                "killed {} processes still running in them",
+                self.processes_killed
+            ));
+        }
+        if !self.owners.is_empty() {
+            let owners: Vec<String> = self.owners.iter().map(i32::to_string).collect();
+            lines.push(format!("left by gone isobench pid {}", owners.join(", ")));
+        }
+        lines.extend(
+            self.failures
+                .iter()
+                .map(|f| format!("could not clean: {f}")),
+        );
+        lines
+    }
+}
+
+fn joined(paths: &[PathBuf], at_most: usize) -> String {
+    let mut names: Vec<String> = paths
+        .iter()
+        .take(at_most)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > at_most {
+        names.push(format!("… {} more", paths.len() - at_most));
+    }
+    names.join(", ")
+}

@@ -24,7 +24,8 @@ pub fn run() -> Result<ExitCode> {
     })
 }
 
-/// Before `run` and `density`: one line on stderr, only when something was removed.
+/// Before `run` and `density`: one line on stderr, only when something was removed (or found
+/// and could not be).
 pub fn at_start() {
     let reaped = orphans::reap();
     if !reaped.is_empty() {

@@ -4,10 +4,21 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::time::Duration;
 
 use isolators::cgroup::{CgroupLayout, CgroupPlan};
 use isolators::orphans::{self, Owner};
-use isolators::testing::{check_root, run_if};
+use isolators::testing::{check_on_path, check_root, run_if};
+
+/// Set when this binary runs itself as another user; names the temp dir to reap.
+const INNER: &str = "ISOBENCH_ORPHANS_INNER";
+const NOBODY: u32 = 65534;
+
+/// The tests take turns: one's reap would remove the other's planted orphans.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn cgroup_plan() -> Result<CgroupPlan, String> {
     match CgroupPlan::detect(&CgroupLayout::detect()) {
@@ -94,6 +105,7 @@ fn a_gone_owners_cgroups_processes_mounts_and_scratch_go_and_a_live_owners_stay(
     if !run_if(test, "root", check_root()) || !run_if(test, "cgroup", cgroup_plan().map(|_| ())) {
         return;
     }
+    let _turn = turn();
     let plan = cgroup_plan().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let tmp_path = tmp.path().canonicalize().unwrap();
@@ -156,4 +168,72 @@ fn a_gone_owners_cgroups_processes_mounts_and_scratch_go_and_a_live_owners_stay(
     );
     drop(live);
     plan.remove_parents();
+}
+
+#[test]
+fn another_user_leaves_roots_orphans_alone_at_once() {
+    let test = "orphans::another_user";
+    if !run_if(test, "root", check_root())
+        || !run_if(test, "cgroup", cgroup_plan().map(|_| ()))
+        || !run_if(test, "root", check_on_path("setpriv"))
+    {
+        return;
+    }
+    let _turn = turn();
+    let plan = cgroup_plan().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_path = tmp.path().canonicalize().unwrap();
+    std::fs::set_permissions(
+        &tmp_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let dead = gone_owner();
+    let mut orphan = plant(&plan, &dead, &tmp_path, "roots");
+
+    // As nobody: root's leftovers are not ours to remove; no failure, no wait on kill(EPERM).
+    let started = std::time::Instant::now();
+    let output = Command::new("setpriv")
+        .args([
+            format!("--reuid={NOBODY}"),
+            format!("--regid={NOBODY}"),
+            "--clear-groups".into(),
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "reap_as_this_user", "--nocapture"])
+        .env(INNER, &tmp_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "as uid {NOBODY}:\n{text}");
+    assert!(text.contains("INNER-RESULT empty"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{text}");
+    assert!(orphan.scratch.is_dir() && orphan.cgroups.iter().all(|d| d.is_dir()));
+    assert!(orphan.sleeper.try_wait().unwrap().is_none());
+
+    // As root the same orphan goes.
+    let reaped = orphans::reap_in(&tmp_path, &orphans::cgroups::hierarchies());
+    assert!(reaped.scratch_dirs.contains(&orphan.scratch), "{reaped:?}");
+    assert!(orphan.cgroups.iter().all(|d| !d.exists()), "{reaped:?}");
+    plan.remove_parents();
+}
+
+/// Runs only when `another_user_leaves_roots_orphans_alone_at_once` starts it as nobody.
+#[test]
+fn reap_as_this_user() {
+    let Some(tmp) = std::env::var_os(INNER) else {
+        isolators::testing::skip(
+            "reap_as_this_user",
+            "runs only as another user's half of another test",
+        );
+        return;
+    };
+    let reaped = orphans::reap_in(Path::new(&tmp), &orphans::cgroups::hierarchies());
+    let verdict = if reaped.is_empty() {
+        "empty"
+    } else {
+        "not empty"
+    };
+    println!("INNER-RESULT {verdict}: {reaped:?}");
 }

@@ -23,6 +23,10 @@ const MAX_DEPTH: usize = 8;
 /// How long one cgroup may stay busy after its processes were killed.
 const REMOVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long one reap may wait on busy cgroups in all: past it, what is still busy is reported
+/// at once instead of holding up the run that called the reaper.
+const REAP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One instance cgroup found in one hierarchy.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -71,12 +75,14 @@ pub fn find(roots: &[PathBuf]) -> Vec<Found> {
 /// Kills what runs in each orphan (owner gone) and removes it; records what it did in `reaped`.
 pub fn reap(found: Vec<Found>, reaped: &mut Reaped) {
     let mut emptied_parents = BTreeSet::new();
+    let reap_deadline = Instant::now() + REAP_TIMEOUT;
     for orphan in found
         .into_iter()
-        .filter(|f| f.claim.liveness() == Liveness::Gone)
+        .filter(|f| f.claim.liveness() == Liveness::Gone && super::may_remove(&f.dir))
     {
         reaped.owners.insert(orphan.claim.pid());
-        match remove_tree(&orphan.dir) {
+        let deadline = reap_deadline.min(Instant::now() + REMOVE_TIMEOUT);
+        match remove_tree(&orphan.dir, deadline) {
             Ok(killed) => {
                 reaped.processes_killed += killed;
                 if let Some(parent) = orphan.dir.parent() {
@@ -94,12 +100,11 @@ pub fn reap(found: Vec<Found>, reaped: &mut Reaped) {
     }
 }
 
-/// Kills every process in `top` and its descendants, then removes them deepest first. Returns
-/// how many processes were signalled, or why the tree stays.
-pub fn remove_tree(top: &Path) -> Result<usize, String> {
+/// Kills every process in `top` and its descendants, then removes them deepest first, waiting
+/// on busy ones until `deadline`. Returns how many processes were signalled, or why the tree stays.
+pub fn remove_tree(top: &Path, deadline: Instant) -> Result<usize, String> {
     let dirs = tree(top);
-    let killed = kill_all(top, &dirs)?;
-    let deadline = Instant::now() + REMOVE_TIMEOUT;
+    let killed = kill_all(top, &dirs, deadline)?;
     for dir in dirs.iter().rev() {
         loop {
             match std::fs::remove_dir(dir) {
@@ -129,10 +134,9 @@ fn tree(top: &Path) -> Vec<PathBuf> {
 
 /// SIGKILLs everything in `dirs`: `cgroup.kill` on cgroup2 (Linux 5.14+, the whole subtree at
 /// once), otherwise each listed pid, again until every `cgroup.procs` is empty.
-fn kill_all(top: &Path, dirs: &[PathBuf]) -> Result<usize, String> {
+fn kill_all(top: &Path, dirs: &[PathBuf], deadline: Instant) -> Result<usize, String> {
     let mut signalled = BTreeSet::new();
     let kill_file = top.join("cgroup.kill");
-    let deadline = Instant::now() + REMOVE_TIMEOUT;
     loop {
         let pids: Vec<i32> = dirs.iter().flat_map(|d| procs(d)).collect();
         if pids.is_empty() {
@@ -146,10 +150,16 @@ fn kill_all(top: &Path, dirs: &[PathBuf]) -> Result<usize, String> {
         }
         if !(kill_file.exists() && std::fs::write(&kill_file, "1").is_ok()) {
             for &pid in &pids {
-                let _ = nix::sys::signal::kill(
+                let sent = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
+                if sent == Err(nix::errno::Errno::EPERM) {
+                    return Err(format!(
+                        "{}: not permitted to kill process {pid} in it",
+                        top.display()
+                    ));
+                }
             }
         }
         signalled.extend(pids);

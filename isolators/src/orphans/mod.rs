@@ -61,12 +61,16 @@ pub fn reap_in(tmp_dir: &Path, cgroup_roots: &[PathBuf]) -> Reaped {
 impl Reaped {
     /// True when nothing was found to remove.
     pub fn is_empty(&self) -> bool {
-        self.cgroups.is_empty()
+        !self.removed_anything() && self.failures.is_empty()
+    }
+
+    /// True when something was removed, unmounted or killed.
+    pub fn removed_anything(&self) -> bool {
+        !(self.cgroups.is_empty()
             && self.scratch_dirs.is_empty()
             && self.mounts.is_empty()
             && self.other.is_empty()
-            && self.processes_killed == 0
-            && self.failures.is_empty()
+            && self.processes_killed == 0)
     }
 
     /// Removed cgroups counted by parent directory, e.g. `930 in /sys/fs/cgroup/pids/isobench`.
@@ -81,8 +85,16 @@ impl Reaped {
             .collect()
     }
 
-    /// One line for the start of `run` and `density`: counts, where, and whose.
+    /// One line for the start of `run` and `density`: counts, where, and whose; or, when
+    /// nothing could be removed, what stays and what to do.
     pub fn summary(&self) -> String {
+        if !self.removed_anything() {
+            return format!(
+                "{} leftovers of killed isobench processes stay, first: {} — see `isobench clean`",
+                self.failures.len(),
+                self.failures.first().map(String::as_str).unwrap_or("none")
+            );
+        }
         let owners: Vec<String> = self.owners.iter().map(i32::to_string).collect();
         let mut parts = Vec::new();
         if !self.cgroups.is_empty() {
@@ -158,6 +170,14 @@ impl Reaped {
     }
 }
 
+/// Root may remove any owner's leftovers; another user only what it owns (the rest is root's,
+/// and trying would only fail on every run).
+fn may_remove(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let euid = nix::unistd::geteuid();
+    euid.is_root() || std::fs::symlink_metadata(path).is_ok_and(|meta| meta.uid() == euid.as_raw())
+}
+
 fn joined(paths: &[PathBuf], at_most: usize) -> String {
     let mut names: Vec<String> = paths
         .iter()
@@ -168,4 +188,68 @@ fn joined(paths: &[PathBuf], at_most: usize) -> String {
         names.push(format!("… {} more", paths.len() - at_most));
     }
     names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reaped() -> Reaped {
+        let memory = Path::new("/sys/fs/cgroup/memory/isobench");
+        let pids = Path::new("/sys/fs/cgroup/pids/isobench");
+        Reaped {
+            cgroups: vec![
+                memory.join("1-2-3-0"),
+                memory.join("1-2-3-1"),
+                pids.join("1-2-3-0"),
+            ],
+            scratch_dirs: vec![PathBuf::from("/tmp/isobench-1-2-3-container-a")],
+            processes_killed: 2,
+            owners: BTreeSet::from([1]),
+            ..Reaped::default()
+        }
+    }
+
+    #[test]
+    fn the_summary_names_counts_places_and_owners_on_one_line() {
+        let line = reaped().summary();
+        assert_eq!(
+            line,
+            "removed what killed isobench processes left (pid 1): 3 cgroups (2 in \
+             /sys/fs/cgroup/memory/isobench, 1 in /sys/fs/cgroup/pids/isobench); 1 scratch dirs \
+             (/tmp/isobench-1-2-3-container-a); killed 2 processes"
+        );
+        let mut failed = reaped();
+        failed.failures.push("cannot remove cgroup x: busy".into());
+        assert!(failed
+            .summary()
+            .ends_with("; 1 left in place, first: cannot remove cgroup x: busy"));
+    }
+
+    #[test]
+    fn only_failures_say_what_stays() {
+        let only_failed = Reaped {
+            failures: vec!["cannot remove cgroup x: permission denied".into()],
+            ..Reaped::default()
+        };
+        assert!(!only_failed.is_empty() && !only_failed.removed_anything());
+        assert!(only_failed.summary().starts_with(
+            "1 leftovers of killed isobench processes stay, first: cannot remove cgroup x"
+        ));
+        assert!(Reaped::default().is_empty());
+    }
+
+    #[test]
+    fn clean_lists_every_scratch_dir_and_the_cgroups_per_parent() {
+        let lines = reaped().lines();
+        assert_eq!(
+            lines,
+            [
+                "removed 3 cgroups: 2 in /sys/fs/cgroup/memory/isobench, 1 in /sys/fs/cgroup/pids/isobench",
+                "removed scratch dir /tmp/isobench-1-2-3-container-a",
+                "killed 2 processes still running in them",
+                "left by gone isobench pid 1",
+            ]
+        );
+    }
 }

@@ -20,7 +20,7 @@ pub fn reap(tmp_dir: &Path, reaped: &mut Reaped) {
         let Some(claim) = Claim::parse(&name, false) else {
             continue;
         };
-        if claim.liveness() != Liveness::Gone {
+        if claim.liveness() != Liveness::Gone || !super::may_remove(&entry.path()) {
             continue;
         }
         reaped.owners.insert(claim.pid());

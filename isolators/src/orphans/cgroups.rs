@@ -84,7 +84,7 @@ pub fn reap(found: Vec<Found>, reaped: &mut Reaped) {
         let deadline = reap_deadline.min(Instant::now() + REMOVE_TIMEOUT);
         match remove_tree(&orphan.dir, deadline) {
             Ok(killed) => {
-                reaped.processes_killed += killed;
+                reaped.killed_pids.extend(killed);
                 if let Some(parent) = orphan.dir.parent() {
                     emptied_parents.insert(parent.to_path_buf());
                 }
@@ -101,8 +101,8 @@ pub fn reap(found: Vec<Found>, reaped: &mut Reaped) {
 }
 
 /// Kills every process in `top` and its descendants, then removes them deepest first, waiting
-/// on busy ones until `deadline`. Returns how many processes were signalled, or why the tree stays.
-pub fn remove_tree(top: &Path, deadline: Instant) -> Result<usize, String> {
+/// on busy ones until `deadline`. Returns the pids it signalled, or why the tree stays.
+pub fn remove_tree(top: &Path, deadline: Instant) -> Result<BTreeSet<i32>, String> {
     let dirs = tree(top);
     let killed = kill_all(top, &dirs, deadline)?;
     for dir in dirs.iter().rev() {
@@ -134,13 +134,13 @@ fn tree(top: &Path) -> Vec<PathBuf> {
 
 /// SIGKILLs everything in `dirs`: `cgroup.kill` on cgroup2 (Linux 5.14+, the whole subtree at
 /// once), otherwise each listed pid, again until every `cgroup.procs` is empty.
-fn kill_all(top: &Path, dirs: &[PathBuf], deadline: Instant) -> Result<usize, String> {
+fn kill_all(top: &Path, dirs: &[PathBuf], deadline: Instant) -> Result<BTreeSet<i32>, String> {
     let mut signalled = BTreeSet::new();
     let kill_file = top.join("cgroup.kill");
     loop {
         let pids: Vec<i32> = dirs.iter().flat_map(|d| procs(d)).collect();
         if pids.is_empty() {
-            return Ok(signalled.len());
+            return Ok(signalled);
         }
         if Instant::now() >= deadline {
             return Err(format!(

@@ -35,8 +35,9 @@ pub struct Reaped {
     pub mounts: Vec<PathBuf>,
     /// Other leftovers: LXC lock dirs.
     pub other: Vec<PathBuf>,
-    /// Processes still running in orphaned cgroups, killed.
-    pub processes_killed: usize,
+    /// Processes still running in orphaned cgroups, killed (one pid may be listed in the
+    /// instance's cgroup of several hierarchies: counted once).
+    pub killed_pids: BTreeSet<i32>,
     /// Pids of the gone owners whose leftovers were found.
     pub owners: BTreeSet<i32>,
     /// What stays, and why.
@@ -70,7 +71,7 @@ impl Reaped {
             && self.scratch_dirs.is_empty()
             && self.mounts.is_empty()
             && self.other.is_empty()
-            && self.processes_killed == 0)
+            && self.killed_pids.is_empty())
     }
 
     /// Removed cgroups counted by parent directory, e.g. `930 in /sys/fs/cgroup/pids/isobench`.
@@ -117,8 +118,8 @@ impl Reaped {
         if !self.other.is_empty() {
             parts.push(format!("{} lock dirs", self.other.len()));
         }
-        if self.processes_killed > 0 {
-            parts.push(format!("killed {} processes", self.processes_killed));
+        if !self.killed_pids.is_empty() {
+            parts.push(format!("killed {} processes", self.killed_pids.len()));
         }
         let mut line = format!(
             "removed what killed isobench processes left (pid {}): {}",
@@ -151,10 +152,10 @@ impl Reaped {
         ] {
             lines.extend(paths.iter().map(|p| format!("{what} {}", p.display())));
         }
-        if self.processes_killed > 0 {
+        if !self.killed_pids.is_empty() {
             lines.push(format!(
                 "killed {} processes still running in them",
-                self.processes_killed
+                self.killed_pids.len()
             ));
         }
         if !self.owners.is_empty() {
@@ -204,7 +205,7 @@ mod tests {
                 pids.join("1-2-3-0"),
             ],
             scratch_dirs: vec![PathBuf::from("/tmp/isobench-1-2-3-container-a")],
-            processes_killed: 2,
+            killed_pids: BTreeSet::from([7, 8]),
             owners: BTreeSet::from([1]),
             ..Reaped::default()
         }

@@ -123,8 +123,28 @@ fn a_gone_owners_cgroups_processes_mounts_and_scratch_go_and_a_live_owners_stay(
         std::fs::create_dir(dir).unwrap();
     }
 
+    // Instance cgroups named by isobench builds from before owner tags: `<pid>-<n>`.
+    let old_dead: Vec<PathBuf> = plan
+        .parents()
+        .iter()
+        .map(|p| p.join(format!("{}-7", dead.pid)))
+        .collect();
+    let old_live: Vec<PathBuf> = plan
+        .parents()
+        .iter()
+        .map(|p| p.join(format!("{}-7", std::process::id())))
+        .collect();
+    for dir in old_dead.iter().chain(&old_live) {
+        std::fs::create_dir(dir).unwrap();
+    }
+
     let reaped = orphans::reap_in(&tmp_path, &orphans::cgroups::hierarchies());
 
+    assert!(old_dead.iter().all(|d| !d.exists()), "{reaped:?}");
+    assert!(old_live.iter().all(|d| d.is_dir()), "{reaped:?}");
+    for dir in &old_live {
+        std::fs::remove_dir(dir).unwrap();
+    }
     let status = orphan.sleeper.wait().unwrap();
     assert_eq!(
         status.signal(),

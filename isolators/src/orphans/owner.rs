@@ -76,6 +76,9 @@ impl Owner {
         if self.pid_ns_inode != own_pid_ns_inode() {
             return Liveness::Foreign;
         }
+        if unreadable(self.pid) {
+            return Liveness::Alive;
+        }
         liveness_from(self, read_stat(self.pid))
     }
 }
@@ -112,6 +115,7 @@ impl Claim {
         match self {
             Claim::Tagged(owner) => owner.liveness(),
             Claim::PidOnly(pid) => match read_stat(*pid) {
+                _ if unreadable(*pid) => Liveness::Alive,
                 Some((state, _)) if !is_dead_state(state) => Liveness::Alive,
                 _ => Liveness::Gone,
             },
@@ -149,6 +153,15 @@ fn read_stat(pid: i32) -> Option<(char, u64)> {
     let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
     let stat = procfs::process::Stat::from_read(file).ok()?;
     Some((stat.state, stat.starttime))
+}
+
+/// True when a process `pid` exists but /proc will not show us its stat (hidepid, a process
+/// we may not look at): it may be the owner, so it counts as alive.
+fn unreadable(pid: i32) -> bool {
+    match std::fs::File::open(format!("/proc/{pid}/stat")) {
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound && e.raw_os_error() != Some(libc::ESRCH),
+    }
 }
 
 /// The inode of our pid namespace (0 where /proc does not show it: then every tag matches).

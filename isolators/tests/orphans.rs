@@ -27,6 +27,15 @@ fn cgroup_plan() -> Result<CgroupPlan, String> {
     }
 }
 
+/// The temp dir `tmp`, a cache inside it, and every cgroup hierarchy.
+fn places(tmp: &Path) -> orphans::Places {
+    orphans::Places {
+        tmp_dir: tmp.to_path_buf(),
+        cache_dir: tmp.join("cache"),
+        cgroup_roots: orphans::cgroups::hierarchies(),
+    }
+}
+
 /// An owner that existed and is gone: a child that ran, was killed and reaped.
 fn gone_owner() -> Owner {
     let mut child = Command::new("sleep").arg("30").spawn().unwrap();
@@ -122,6 +131,15 @@ fn a_gone_owners_cgroups_processes_mounts_and_scratch_go_and_a_live_owners_stay(
     for dir in [&foreign_scratch, &untagged_scratch] {
         std::fs::create_dir(dir).unwrap();
     }
+    // Files being written into the cache: the gone writer's go, the others stay.
+    let cache = tmp_path.join("cache/bin/0123456789abcdef");
+    std::fs::create_dir_all(&cache).unwrap();
+    let partial = |owner: &Owner| cache.join(format!(".partial-{}-isobench-vmm", owner.tag()));
+    let (dead_partial, live_partial) = (partial(&dead), partial(&Owner::current()));
+    let untagged_partial = cache.join(".partial-Xy12Zq");
+    for file in [&dead_partial, &live_partial, &untagged_partial] {
+        std::fs::write(file, "half a file").unwrap();
+    }
 
     // Instance cgroups named by isobench builds from before owner tags: `<pid>-<n>`.
     let old_dead: Vec<PathBuf> = plan
@@ -138,7 +156,7 @@ fn a_gone_owners_cgroups_processes_mounts_and_scratch_go_and_a_live_owners_stay(
         std::fs::create_dir(dir).unwrap();
     }
 
-    let reaped = orphans::reap_in(&tmp_path, &orphans::cgroups::hierarchies());
+    let reaped = orphans::reap_in(&places(&tmp_path));
 
     assert!(old_dead.iter().all(|d| !d.exists()), "{reaped:?}");
     assert!(old_live.iter().all(|d| d.is_dir()), "{reaped:?}");
@@ -183,8 +201,10 @@ fn a_gone_owners_cgroups_processes_mounts_and_scratch_go_and_a_live_owners_stay(
     assert!(mounted(&live.mount), "a live owner's mount stays");
     assert!(live.mount.join("in-the-mount").is_file());
     assert!(foreign_scratch.is_dir() && untagged_scratch.is_dir());
+    assert!(!dead_partial.exists() && reaped.other.contains(&dead_partial));
+    assert!(live_partial.is_file() && untagged_partial.is_file());
     assert!(!reaped.owners.contains(&(std::process::id() as i32)));
-    let again = orphans::reap_in(&tmp_path, &orphans::cgroups::hierarchies());
+    let again = orphans::reap_in(&places(&tmp_path));
     assert!(
         !again.scratch_dirs.iter().any(|d| d.starts_with(&tmp_path)),
         "nothing of ours is left to reap: {again:?}"
@@ -236,7 +256,7 @@ fn another_user_leaves_roots_orphans_alone_at_once() {
     assert!(orphan.sleeper.try_wait().unwrap().is_none());
 
     // As root the same orphan goes.
-    let reaped = orphans::reap_in(&tmp_path, &orphans::cgroups::hierarchies());
+    let reaped = orphans::reap_in(&places(&tmp_path));
     assert!(reaped.scratch_dirs.contains(&orphan.scratch), "{reaped:?}");
     assert!(orphan.cgroups.iter().all(|d| !d.exists()), "{reaped:?}");
     plan.remove_parents();
@@ -252,7 +272,7 @@ fn reap_as_this_user() {
         );
         return;
     };
-    let reaped = orphans::reap_in(Path::new(&tmp), &orphans::cgroups::hierarchies());
+    let reaped = orphans::reap_in(&places(Path::new(&tmp)));
     let verdict = if reaped.is_empty() {
         "empty"
     } else {

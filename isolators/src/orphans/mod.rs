@@ -13,9 +13,11 @@
 //! another pid namespace, or carries no owner tag is never touched; instance cgroups named by an
 //! isobench from before owner tags (`<pid>-<n>`) go only once no process has that pid.
 //!
-//! Not covered: Docker/Podman containers (their engine owns them), files in the result and
-//! cache directories (written atomically beside their target), scratch dirs under a TMPDIR
-//! other than this process's.
+//! Files being written into the cache (`.partial-<tag>-…`, renamed into place when complete:
+//! an extracted vmlinux, the VMM binary) are removed the same way when their writer is gone.
+//!
+//! Not covered: Docker/Podman containers (their engine owns them), temporary files in result
+//! directories, scratch dirs under a TMPDIR other than this process's.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +27,31 @@ pub mod scratch;
 
 pub use owner::{Claim, Liveness, Owner};
 
+/// Start of the name of a file being written into the cache: `.partial-<owner tag>-…`.
+pub const PARTIAL_PREFIX: &str = ".partial-";
+
+/// Where leftovers are looked for.
+#[derive(Debug, Clone)]
+pub struct Places {
+    /// Scratch dirs: `isobench-<tag>-*` directly inside.
+    pub tmp_dir: PathBuf,
+    /// Partial files: `.partial-<tag>-*` up to a few levels below.
+    pub cache_dir: PathBuf,
+    /// Mount points of cgroup hierarchies.
+    pub cgroup_roots: Vec<PathBuf>,
+}
+
+impl Places {
+    /// This process's TMPDIR and isobench cache, and every mounted cgroup hierarchy.
+    pub fn of_this_process() -> Places {
+        Places {
+            tmp_dir: std::env::temp_dir(),
+            cache_dir: crate::microvm::guest::cache_dir(),
+            cgroup_roots: cgroups::hierarchies(),
+        }
+    }
+}
+
 /// What one [`reap`] removed, and what it could not.
 #[derive(Debug, Default, Clone)]
 pub struct Reaped {
@@ -33,7 +60,7 @@ pub struct Reaped {
     pub scratch_dirs: Vec<PathBuf>,
     /// Mounts below scratch dirs, unmounted before removing them.
     pub mounts: Vec<PathBuf>,
-    /// Other leftovers: LXC lock dirs.
+    /// Other leftovers: LXC lock dirs, partial files in the cache.
     pub other: Vec<PathBuf>,
     /// Processes still running in orphaned cgroups, killed (one pid may be listed in the
     /// instance's cgroup of several hierarchies: counted once).
@@ -45,17 +72,18 @@ pub struct Reaped {
 }
 
 /// Removes what gone isobench processes left: cgroups in every mounted hierarchy, scratch dirs
-/// in this process's temp dir (TMPDIR).
+/// in this process's temp dir (TMPDIR), partial files in the cache.
 pub fn reap() -> Reaped {
-    reap_in(&std::env::temp_dir(), &cgroups::hierarchies())
+    reap_in(&Places::of_this_process())
 }
 
-/// [`reap`] with the scratch dirs looked for in `tmp_dir` and cgroups below `cgroup_roots`.
-pub fn reap_in(tmp_dir: &Path, cgroup_roots: &[PathBuf]) -> Reaped {
+/// [`reap`] in `places`.
+pub fn reap_in(places: &Places) -> Reaped {
     let mut reaped = Reaped::default();
     // Cgroups first: the processes in them may still use files in the scratch dirs.
-    cgroups::reap(cgroups::find(cgroup_roots), &mut reaped);
-    scratch::reap(tmp_dir, &mut reaped);
+    cgroups::reap(cgroups::find(&places.cgroup_roots), &mut reaped);
+    scratch::reap(&places.tmp_dir, &mut reaped);
+    scratch::reap_partial_files(&places.cache_dir, &mut reaped);
     reaped
 }
 
@@ -116,7 +144,7 @@ impl Reaped {
             parts.push(format!("{} mounts", self.mounts.len()));
         }
         if !self.other.is_empty() {
-            parts.push(format!("{} lock dirs", self.other.len()));
+            parts.push(format!("{} lock dirs and partial files", self.other.len()));
         }
         if !self.killed_pids.is_empty() {
             parts.push(format!("killed {} processes", self.killed_pids.len()));
@@ -148,7 +176,7 @@ impl Reaped {
         for (what, paths) in [
             ("unmounted", &self.mounts),
             ("removed scratch dir", &self.scratch_dirs),
-            ("removed lock dir", &self.other),
+            ("removed", &self.other),
         ] {
             lines.extend(paths.iter().map(|p| format!("{what} {}", p.display())));
         }

@@ -1,6 +1,7 @@
 //! Orphaned scratch dirs: `isobench-<owner tag>-*` directories in the temp dir whose owner is
 //! gone (an isolator's rootfs, OCI bundles and state, lxcpath, io dirs, logs; a kernel fetch's
-//! work dir), the mounts below them, and LXC's lock directory for an lxcpath inside one.
+//! work dir), the mounts below them, and LXC's lock directory for an lxcpath inside one; and
+//! `.partial-<owner tag>-*` files a gone writer left in the cache.
 use std::path::{Path, PathBuf};
 
 use super::owner::{Claim, Liveness};
@@ -78,4 +79,44 @@ pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
     // Stacked mounts on one point stay listed once each: each needs its own unmount.
     mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
     mounts
+}
+
+/// How deep below the cache dir partial files are looked for (`bin/<hash>/`, `kernel/<hash>/`).
+const CACHE_DEPTH: usize = 3;
+
+/// Removes `.partial-<tag>-*` files whose writer is gone, up to [`CACHE_DEPTH`] levels below
+/// `cache_dir`.
+pub fn reap_partial_files(cache_dir: &Path, reaped: &mut Reaped) {
+    let mut stack = vec![(cache_dir.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && depth + 1 < CACHE_DEPTH {
+                stack.push((entry.path(), depth + 1));
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(tagged) = name.strip_prefix(super::PARTIAL_PREFIX) else {
+                continue;
+            };
+            let Some(claim) = Claim::parse(tagged, false) else {
+                continue;
+            };
+            if !kind.is_file()
+                || claim.liveness() != Liveness::Gone
+                || !super::may_remove(&entry.path())
+            {
+                continue;
+            }
+            reaped.owners.insert(claim.pid());
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => reaped.other.push(entry.path()),
+                Err(e) => reaped
+                    .failures
+                    .push(format!("cannot remove {}: {e}", entry.path().display())),
+            }
+        }
+    }
 }

@@ -72,7 +72,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     Ok(if leaked || prepare_failed.is_some() {
         ExitCode::FAILURE
     } else if interrupted {
-        ExitCode::from(crate::EXIT_INTERRUPTED)
+        crate::interrupt::exit_code()
     } else {
         ExitCode::SUCCESS
     })

@@ -284,3 +284,43 @@ fn sigterm_exits_143_after_writing_results() {
     assert!(!record.complete, "marked incomplete");
     common::assert_no_scratch_left(tmp.path());
 }
+
+#[test]
+fn probe_stderr_reaches_the_terminal_labelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    // More memory than the host has: the probe says so on stderr and never becomes ready.
+    let output = isobench(tmp.path())
+        .args([
+            "run",
+            "-i",
+            "process",
+            "--workload",
+            "touch:1000000",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--host-batch",
+            "0",
+            "--out",
+        ])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("probe (process): memory allocation")),
+        "{stderr}"
+    );
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("probe (process): ")
+                || line.starts_with("results: ")
+                || line.starts_with("isobench: "),
+            "an unlabelled line: {line:?}\n{stderr}"
+        );
+    }
+    common::assert_no_scratch_left(tmp.path());
+}

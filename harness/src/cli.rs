@@ -73,16 +73,17 @@ pub struct CompareArgs {
     #[arg(value_delimiter = ',', required = true, num_args = 1)]
     pub new: Vec<PathBuf>,
     /// Changes smaller than this (percent) count as noise.
-    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    #[arg(long, default_value_t = 5.0, value_name = "PCT", value_parser = parse_percent)]
     pub threshold: f64,
     /// Exit with status 1 when any metric is significantly worse by more than PCT percent.
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
     pub fail_on_regression: Option<f64>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct EngineArgs {
     /// Use this binary for an engine, e.g. --engine runc=/usr/local/bin/runc (repeatable).
+    /// NAME is an external isolator's name (`isobench list` shows them).
     #[arg(long = "engine", value_name = "NAME=PATH", value_parser = parse_engine)]
     pub engines: Vec<(String, PathBuf)>,
     /// Guest kernel for Linux microVMs (else ISOBENCH_KERNEL, the cache, /boot).
@@ -165,10 +166,26 @@ pub struct ReportArgs {
 fn parse_engine(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once('=') {
         Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            let known = isolators::registry::engine_names();
+            if !known.iter().any(|k| k == name) {
+                return Err(format!(
+                    "unknown engine {name:?}: choose from {}",
+                    known.join(", ")
+                ));
+            }
             Ok((name.to_string(), PathBuf::from(path)))
         }
         _ => Err(format!(
             "{text:?} is not NAME=PATH (e.g. runc=/usr/local/bin/runc)"
         )),
+    }
+}
+
+/// A percentage for `compare`: NaN would turn every comparison false (no gate, no change),
+/// an infinity or a negative value has no meaning as a tolerance.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err("must be a finite percentage, 0 or more (e.g. 5)".into()),
     }
 }

@@ -2,13 +2,16 @@
 //! all are ready, and memory per instance (PSS + cgroup, cross-checked against MemAvailable).
 //!
 //! On failure partway (out of memory, pids, a timeout) it stops, records how far it got and
-//! why, and still tears everything down.
-use std::sync::atomic::{AtomicBool, Ordering};
+//! why (naming the cgroup limit it hit, see [`crate::density_limits`]), and still tears
+//! everything down. The launch rate and the all-ready time end at the last instance that became
+//! ready: a failed launch's wait (up to the timeout) is in neither.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Barrier, Condvar, Mutex};
 use std::time::Duration;
 
 use isolators::{monotonic_ns, Error, Instance, Prepared, Resources};
 
+use crate::density_limits::LimitCounters;
 use crate::host_meter::{self, CpuCounter, CpuSpans};
 use procfs::Current;
 use reports::DensityPoint;
@@ -31,6 +34,8 @@ pub fn measure(
     let host_before = host_meter::settle(&counter, host_meter::QUIET_WINDOW);
     let available_before = mem_available();
     let oom_kills_before = oom_kills();
+    let limits_before = LimitCounters::read();
+    let last_ready_ns = AtomicU64::new(0);
     let failure: Mutex<Option<String>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
     let mut cpu = CpuSpans::new(&counter);
@@ -52,6 +57,7 @@ pub fn measure(
                     stop,
                     failed: &failed,
                     failure: &failure,
+                    last_ready_ns: &last_ready_ns,
                 };
                 let (all_held, all_launched, gone) = (&all_held, &all_launched, &gone);
                 scope.spawn(move || {
@@ -69,7 +75,8 @@ pub fn measure(
             }
             let release_threads = ReleaseOnDrop(&gone);
             all_launched.wait();
-            let all_ready_ns = monotonic_ns() - started;
+            // Until the last instance was ready, not until a failed launch gave up.
+            let all_ready_ns = last_ready_ns.load(Ordering::SeqCst).saturating_sub(started);
             cpu.stop();
             let held = std::mem::take(&mut *all_held.lock().unwrap());
             let launched = held.len() as u32;
@@ -125,6 +132,11 @@ pub fn measure(
             " — the kernel's OOM killer ran {oom_kills} time(s) meanwhile: out of memory"
         ));
     }
+    if let (Some(reason), Some(limits)) =
+        (stopped_because.as_mut(), limits_before.limits_hit_since())
+    {
+        reason.push_str(&format!(" — {limits}"));
+    }
     DensityPoint {
         isolator: name,
         requested: count,
@@ -166,6 +178,8 @@ struct Share<'a> {
     stop: &'a AtomicBool,
     failed: &'a AtomicBool,
     failure: &'a Mutex<Option<String>>,
+    /// CLOCK_MONOTONIC when the latest instance (of any thread) became ready.
+    last_ready_ns: &'a AtomicU64,
 }
 
 impl Share<'_> {
@@ -176,15 +190,21 @@ impl Share<'_> {
             if self.failed.load(Ordering::SeqCst) || self.stop.load(Ordering::SeqCst) {
                 break;
             }
+            let launched_ns = monotonic_ns();
             match launch_one(launcher, self.timeout) {
-                Ok(one) => mine.push(one),
+                Ok(one) => {
+                    self.last_ready_ns
+                        .fetch_max(monotonic_ns(), Ordering::SeqCst);
+                    mine.push(one);
+                }
                 Err(error) => {
+                    let waited_s = (monotonic_ns() - launched_ns) as f64 / 1e9;
                     self.failed.store(true, Ordering::SeqCst);
                     self.failure
                         .lock()
                         .unwrap()
                         .get_or_insert(with_hint(format!(
-                            "instance {}: {error}",
+                            "instance {}: {error} (its {waited_s:.1} s are not in the launch rate or all-ready time)",
                             mine.len() as u32 * self.parallel + self.thread + 1
                         )));
                     break;

@@ -72,7 +72,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     Ok(if leaked || prepare_failed.is_some() {
         ExitCode::FAILURE
     } else if interrupted {
-        ExitCode::from(crate::EXIT_INTERRUPTED)
+        crate::interrupt::exit_code()
     } else {
         ExitCode::SUCCESS
     })
@@ -115,6 +115,11 @@ fn measure(
         let timeout = Duration::from_secs_f64(args.timeout);
         let point = density::measure(&mut launchers, count, timeout, stop);
         print!("{}", reports::density::row(&point));
+        for launcher in &mut launchers {
+            for line in launcher.probe_stderr() {
+                eprintln!("probe ({name}): {line}");
+            }
+        }
         let stop_here = point.stopped_because.is_some();
         record.density.push(point);
         record.updated_at = output::utc_timestamp();

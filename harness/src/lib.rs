@@ -2,6 +2,7 @@
 //! CLI and the criterion benches.
 pub mod compare;
 pub mod density;
+pub mod density_limits;
 pub mod fingerprint;
 pub mod guest_kernel;
 pub mod host_cost;

@@ -3,16 +3,17 @@ mod clean_command;
 mod cli;
 mod density_command;
 mod exports;
+mod interrupt;
 mod progress;
 mod select;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 use isobench::runner::{self, RunOptions};
 use isobench::{fingerprint, output, record};
@@ -20,9 +21,6 @@ use isolators::registry::{self, IsolatorOptions};
 use isolators::Host;
 
 use cli::{Cli, Command, CompareArgs, EngineArgs, ReportArgs, RunArgs};
-
-/// Exit status of a run stopped by Ctrl-C (128 + SIGINT), after its results were written.
-const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -146,7 +144,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             "isobench: the run was interrupted; {} holds what finished",
             json_path.display()
         );
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        return Ok(interrupt::exit_code());
     }
     if let Some(line) = record::prepare_failures(&record) {
         eprintln!("{line}");
@@ -167,7 +165,7 @@ fn report(args: &ReportArgs) -> Result<ExitCode> {
 
 fn compare(args: &CompareArgs) -> Result<ExitCode> {
     let load = |paths: &[PathBuf]| -> Result<Vec<reports::RunRecord>> {
-        Ok(paths
+        Ok(distinct_runs(paths)
             .iter()
             .map(|path| reports::RunRecord::load(path))
             .collect::<Result<Vec<_>, _>>()?)
@@ -197,22 +195,48 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `paths` without a results file named twice on one side (by canonical path, so `a/run.json`,
+/// `./a/run.json` and `a` are one run): pooling one run twice would count it as two, and
+/// narrow the confidence intervals it has not earned. Each one dropped is noted on stderr.
+fn distinct_runs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    let mut kept = Vec::new();
+    for path in paths {
+        let Ok(canonical) = reports::schema::results_file(path).and_then(|file| {
+            file.canonicalize()
+                .map_err(|source| reports::LoadError::Io {
+                    path: file.display().to_string(),
+                    source,
+                })
+        }) else {
+            // Loading it will say what is wrong.
+            kept.push(path.clone());
+            continue;
+        };
+        match seen.iter().find(|(c, _)| *c == canonical) {
+            Some((_, first)) => eprintln!(
+                "isobench: note: {} is listed twice on one side (as {}); counted once",
+                canonical.display(),
+                first.display()
+            ),
+            None => {
+                seen.push((canonical, path));
+                kept.push(path.clone());
+            }
+        }
+    }
+    kept
+}
+
 fn display_paths(paths: &[PathBuf]) -> String {
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     names.join(",")
 }
 
-/// A flag that Ctrl-C (or SIGTERM) sets; the work in flight finishes, cleans up and is written.
+/// A flag that Ctrl-C (or SIGTERM, SIGHUP) sets; the work in flight finishes, cleans up and
+/// is written.
 fn interrupt_flag() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if !handler_stop.swap(true, Ordering::SeqCst) {
-            eprintln!("\nisobench: interrupted — finishing the work in flight, cleaning up and writing results");
-        }
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    Ok(stop)
+    interrupt::flag()
 }
 
 /// The error and its causes on one line, each cause once: our error messages already quote

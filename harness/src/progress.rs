@@ -40,6 +40,16 @@ impl Progress for Bar {
     fn note(&self, message: &str) {
         self.0.println(message);
     }
+    fn probe_stderr(&self, isolator: &str, line: &str) {
+        let line = format!("probe ({isolator}): {line}");
+        // Where the bar is hidden (stderr not a terminal) its println prints nothing; the
+        // probe's words went to stderr before they were labelled, and still do.
+        if self.0.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.0.println(line);
+        }
+    }
     fn skip(&self, trials: u64) {
         let length = self.0.length().unwrap_or(0);
         self.0.set_length(length.saturating_sub(trials));

@@ -42,6 +42,10 @@ pub trait Progress {
     fn note(&self, message: &str);
     /// `trials` planned trials will not run (an isolator stopped at its budget).
     fn skip(&self, trials: u64);
+    /// A line the probe of `isolator` wrote on stderr: shown labelled, also where notes are not.
+    fn probe_stderr(&self, isolator: &str, line: &str) {
+        self.note(&format!("probe ({isolator}): {line}"));
+    }
 }
 
 /// A prepared isolator in the run, and where its results go.
@@ -158,6 +162,9 @@ pub fn run(
             let started = Instant::now();
             let outcome = run_trial(&mut slot.prepared, options.timeout);
             slot.spent += started.elapsed();
+            for line in slot.prepared.probe_stderr() {
+                progress.probe_stderr(&name, &line);
+            }
             let entry = &mut record.isolators[slot.record_index];
             match outcome {
                 Ok(result) => {

@@ -23,20 +23,46 @@ pub fn check_names(names: &[String], options: &IsolatorOptions) -> Result<()> {
 pub fn for_run(names: &[String], options: &IsolatorOptions) -> Result<Vec<Box<dyn Isolator>>> {
     check_names(names, options)?;
     let wants_all = names.iter().any(|n| n == "all");
-    Ok(registry::all(options)
+    let isolators: Vec<_> = registry::all(options)
         .into_iter()
         .filter(|i| wants_all || i.name() == "process" || names.iter().any(|n| n == i.name()))
-        .collect())
+        .collect();
+    check_kernel_used(&isolators, options)?;
+    Ok(isolators)
 }
 
 /// `isobench density`: the names in the order given ("all": every isolator, registry order).
 pub fn for_density(names: &[String], options: &IsolatorOptions) -> Result<Vec<String>> {
     check_names(names, options)?;
-    Ok(if names.iter().any(|n| n == "all") {
+    let names = if names.iter().any(|n| n == "all") {
         registry::names(options)
     } else {
         names.to_vec()
-    })
+    };
+    let isolators: Vec<_> = names.iter().map(|n| fresh(n, options)).collect();
+    check_kernel_used(&isolators, options)?;
+    Ok(names)
+}
+
+/// `--kernel` with no Linux-guest isolator selected would be silently ignored (`microvm`
+/// boots isobench's bare guest, never a kernel): an error rather than a warning, because the
+/// user asked for a kernel to be measured and no result of this selection would include it.
+fn check_kernel_used(isolators: &[Box<dyn Isolator>], options: &IsolatorOptions) -> Result<()> {
+    match &options.kernel {
+        Some(kernel) if !registry::any_boots_linux(isolators) => {
+            let linux: Vec<String> = registry::all(options)
+                .iter()
+                .filter(|i| i.guest() == isolators::GuestKind::Linux)
+                .map(|i| i.name().to_string())
+                .collect();
+            bail!(
+                "--kernel {}: no selected isolator boots a Linux kernel (microvm runs the bare guest) — add one of {} to -i, or drop --kernel",
+                kernel.display(),
+                linux.join(", ")
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A fresh isolator called `name`, a name [`check_names`] accepted.

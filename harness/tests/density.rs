@@ -169,3 +169,56 @@ fn density_stops_when_memory_runs_out_and_cleans_up() {
     );
     assert_no_scratch_left(tmp.path());
 }
+
+#[test]
+fn density_rate_ends_at_the_last_ready_instance_and_names_the_memory_limit() {
+    let test = "density_rate_ends_at_the_last_ready_instance_and_names_the_memory_limit";
+    // Each probe faults in 8 MiB; 64 MiB holds isobench and a few of them. With the OOM killer
+    // off for the cgroup (cgroup v1 only), the probe that meets the limit stalls until its launch
+    // times out: a failed launch that waited TIMEOUT_S.
+    const TIMEOUT_S: f64 = 3.0;
+    let limit = 64u64 << 20;
+    let files = ("memory.limit_in_bytes", "memory.max");
+    let Some(cgroup) = limited(test, "memory", files, limit) else {
+        return;
+    };
+    if std::fs::write(cgroup.0.join("memory.oom_control"), "1").is_err() {
+        isolators::testing::skip(
+            test,
+            "needs cgroup v1's memory.oom_control to hold a probe at the limit (cgroup v2 has no OOM-killer switch)",
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let record = cgroup.run_density(
+        tmp.path(),
+        &format!("-i process --instances 2,20 --workload touch:8 --timeout {TIMEOUT_S}"),
+    );
+    assert_eq!(record.density.len(), 2, "{:?}", record.density);
+    let stopped = &record.density[1];
+    let reason = stopped.stopped_because.as_deref().unwrap_or_default();
+    assert!(stopped.reached > 0 && stopped.reached < 20, "{stopped:?}");
+    assert!(reason.contains("timed out"), "{reason:?}");
+    let timeout_ns = (TIMEOUT_S * 1e9) as u64;
+    assert!(
+        stopped.all_ready_ns < timeout_ns,
+        "all ready at the last ready instance, not after the failed launch's {TIMEOUT_S} s: {stopped:?}"
+    );
+    assert!(
+        stopped.launches_per_second > f64::from(stopped.reached) / TIMEOUT_S,
+        "the rate leaves the failed launch's wait out: {stopped:?}"
+    );
+    let dir = cgroup.0.display().to_string();
+    assert!(
+        reason.contains(&format!(
+            "the memory limit of cgroup {dir} was hit: memory.failcnt +"
+        )) && reason.contains(&format!("memory.limit_in_bytes {limit}")),
+        "the reason quotes the cgroup files that show the limit: {reason:?}"
+    );
+    assert!(stopped.leftovers.is_empty(), "{:?}", stopped.leftovers);
+    eprintln!(
+        "process touch:8: reached {} of 20 in 64 MiB, {:.1} launches/s: {reason}",
+        stopped.reached, stopped.launches_per_second
+    );
+    assert_no_scratch_left(tmp.path());
+}

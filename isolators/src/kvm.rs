@@ -72,8 +72,9 @@ impl KvmAccess {
                 device.display()
             )),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(format!(
-                "{}: permission denied — add yourself to group kvm (sudo usermod -aG kvm $USER) or run as root",
-                device.display()
+                "{}: permission denied — {}",
+                device.display(),
+                isobench_protocol::kvm_access::permission_advice(device)
             )),
             Err(e) => Some(format!("{}: {e}", device.display())),
         };

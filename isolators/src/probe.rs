@@ -12,6 +12,23 @@ pub const PROBE_BYTES: &[u8] = include_bytes!(env!("ISOBENCH_PROBE_PATH"));
 /// The probe's file name inside every rootfs and initramfs.
 pub const PROBE_NAME: &str = "isobench-probe";
 
+/// The file in a scratch dir that the probes of the process and container isolators write their
+/// stderr to (appended; [`crate::Prepared::probe_stderr`] reads and labels it), so that a
+/// probe's message never reaches the terminal unlabelled, through the progress bar.
+pub const PROBE_STDERR_LOG: &str = "probe-stderr.log";
+
+/// Opens (creates) `dir/probe-stderr.log` for appending, close-on-exec: each launch hands the
+/// probe a duplicate as its fd 2.
+pub fn open_stderr_log(dir: &Path) -> Result<std::fs::File, Error> {
+    let path = dir.join(PROBE_STDERR_LOG);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))
+}
+
 /// Writes the probe executable to `dir/isobench-probe` (mode 0755) and returns its path.
 pub fn write_probe(dir: &Path) -> Result<PathBuf, Error> {
     let path = dir.join(PROBE_NAME);

@@ -14,7 +14,7 @@ use crate::isolator::{
     monotonic_ns, Availability, Description, DiskFootprint, Instance, Isolator, KernelKind, Kind,
     Launcher, Ready, Workload,
 };
-use crate::probe::write_probe;
+use crate::probe::{open_stderr_log, write_probe};
 use crate::reap::ChildProbe;
 use crate::resources::Resources;
 use crate::Error;
@@ -26,6 +26,8 @@ pub struct ProcessIsolator;
 /// The probe written into the scratch dir, ready to spawn.
 struct ProcessLauncher {
     probe: PathBuf,
+    /// The probe's stderr (see [`crate::probe::PROBE_STDERR_LOG`]).
+    stderr_log: std::fs::File,
     workload: Workload,
     io_dirs: Option<IoDirs>,
     disk: DiskFootprint,
@@ -54,6 +56,7 @@ impl Isolator for ProcessIsolator {
         let disk = crate::disk::measure(std::slice::from_ref(&probe), &[])?;
         Ok(Box::new(ProcessLauncher {
             probe,
+            stderr_log: open_stderr_log(scratch)?,
             workload: *workload,
             io_dirs: IoDirs::for_workload(workload, scratch)?,
             disk,
@@ -68,10 +71,16 @@ impl Launcher for ProcessLauncher {
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
         let ProcessLauncher {
             probe,
+            stderr_log,
             workload,
             io_dirs,
             ..
         } = &*self;
+        // Duplicated before the clock starts; the child's dup2 onto fd 2 is one syscall, as for
+        // stdin.
+        let stderr = stderr_log
+            .try_clone()
+            .map_err(|e| Error::io("dup the probe's stderr log", e))?;
         let io_dir = io_dirs.as_ref().map(IoDirs::create).transpose()?;
         let mut channel = FdChannel::new()?;
         let mut command = Command::new(probe);
@@ -84,6 +93,7 @@ impl Launcher for ProcessLauncher {
             ])
             .env_clear()
             .stdin(Stdio::null())
+            .stderr(stderr)
             // Its own process group, so a terminal's Ctrl-C reaches only the harness, which
             // then finishes the trial in flight and cleans up.
             .process_group(0);

@@ -29,3 +29,19 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
 pub fn names(options: &IsolatorOptions) -> Vec<String> {
     all(options).iter().map(|i| i.name().to_string()).collect()
 }
+
+/// The names `--engine NAME=PATH` accepts: every isolator that runs an external engine (the
+/// native ones, process, container and microvm, run isobench's own code).
+pub fn engine_names() -> Vec<String> {
+    crate::external::all(&IsolatorOptions::default())
+        .iter()
+        .map(|i| i.name().to_string())
+        .collect()
+}
+
+/// Whether any of `isolators` boots a Linux kernel, the only ones `--kernel` shapes.
+pub fn any_boots_linux(isolators: &[Box<dyn Isolator>]) -> bool {
+    isolators
+        .iter()
+        .any(|i| i.guest() == crate::GuestKind::Linux)
+}

@@ -249,11 +249,18 @@ pub fn host_line(record: &RunRecord) -> String {
 /// The run's settings in one line.
 pub fn config_line(record: &RunRecord) -> String {
     let c = &record.config;
+    let shape = match &c.order {
+        crate::schema::Order::Density {
+            instances,
+            parallel,
+        } => format!("density: {instances:?} instances held at once, {parallel} launcher(s)"),
+        order => format!(
+            "{} runs + {} warm-up per isolator, {order} order",
+            c.runs, c.warmup
+        ),
+    };
     format!(
-        "{} runs + {} warm-up per isolator, {} order, workload {}, started {}{}",
-        c.runs,
-        c.warmup,
-        c.order,
+        "{shape}, workload {}, started {}{}",
         c.workload,
         record.started_at,
         if record.complete {

@@ -1,7 +1,9 @@
 //! The terminal rendering: host, every warning, the results table with a legend for flagged
 //! isolators and footnotes for the host-cost columns, the unavailable ones with their reasons,
-//! then the "VMs vs containers" table in its two tiers (with an OS first, then the floor).
+//! then the "VMs vs containers" table in its two tiers (with an OS first, then the floor); a
+//! density record (`isobench density`) gets its points' table instead.
 use crate::comparison::{self, Class, TierTable, CLASSES};
+use crate::detail;
 use crate::grid::{self, Column, BOLD, DIM, YELLOW};
 use crate::schema::RunRecord;
 use crate::table;
@@ -31,6 +33,10 @@ pub fn render_with(record: &RunRecord, options: Options) -> String {
         out += &warn(&format!("! {}", warning.message));
     }
     out += "\n";
+    if !record.has_trials() && !record.density.is_empty() {
+        // A density record (`isobench density`): its points, not an empty run table.
+        return out + &density_table(record, options, true);
+    }
     out += &main_table(record, options);
     for line in table::legend(record) {
         out += &warn(&line);
@@ -43,6 +49,52 @@ pub fn render_with(record: &RunRecord, options: Options) -> String {
     }
     out += "\n";
     out += &comparison_table(record, options);
+    if !record.density.is_empty() {
+        out += "\n";
+        out += &density_table(record, options, false);
+    }
+    out
+}
+
+/// The density points as the Markdown report has them (one row per point, in the order
+/// measured), then what they mean and (`with_unavailable`: when the run table above did not
+/// list them) the isolators that were not measured.
+fn density_table(record: &RunRecord, options: Options, with_unavailable: bool) -> String {
+    let columns: Vec<Column> = detail::DENSITY_HEADER
+        .iter()
+        .enumerate()
+        .map(|(index, header)| {
+            let column = Column::new(header).wrap(10);
+            let column = if detail::DENSITY_NUMERIC.contains(&index) {
+                column.right()
+            } else {
+                column
+            };
+            // Dropped first on a narrow terminal: the host notes, launchers, the host columns,
+            // then what is left behind (normally nothing), MemAvailable and teardown.
+            match index {
+                14 => column.droppable(0),
+                3 => column.droppable(1),
+                9 => column.droppable(2),
+                10 => column.droppable(3),
+                8 => column.droppable(4),
+                13 => column.droppable(5),
+                7 => column.droppable(6),
+                11 => column.droppable(7),
+                _ => column,
+            }
+        })
+        .collect();
+    let rows = detail::density_rows(record);
+    let (text, dropped) = grid::render(&columns, &rows, &[], options.width, options.color);
+    let mut out = text + &hidden_note(&dropped, options.width);
+    out += &wrapped(detail::DENSITY_EXPLAINED, "  ", options.width);
+    if with_unavailable {
+        for (name, reason) in table::unavailable(record) {
+            let line = format!("- {name}: unavailable: {reason}");
+            out += &wrapped(&line, "  ", options.width);
+        }
+    }
     out
 }
 

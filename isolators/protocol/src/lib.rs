@@ -3,11 +3,13 @@
 //!
 //! - [`workload`]: the probe's workload grammar (`noop`, `touch:16`, …), parsed and printed here only.
 //! - [`vmm_events`]: the lines `isobench-vmm` writes on its report pipe, and its exit reasons.
+//! - [`kvm_access`]: what to advise a user who may not open /dev/kvm (the VMM and `list` say it).
 //! - [`measure`]: the isolator's kind, kernel and guest, and its memory and disk measurements.
 //! - The constants below: the boot-timer port and values, the exit port, the ready marker.
 #![forbid(unsafe_code)]
 
 pub mod guest_image;
+pub mod kvm_access;
 pub mod measure;
 pub mod vmm_events;
 pub mod workload;

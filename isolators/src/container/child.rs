@@ -148,6 +148,8 @@ pub(super) struct ChildRun<'a> {
     pub unshare_flags: libc::c_int,
     /// Host /dev/null, to become the probe's stdin.
     pub stdin_fd: RawFd,
+    /// The scratch dir's probe-stderr.log, to become the probe's stderr.
+    pub stderr_fd: RawFd,
     /// The instance's own host directory for the `io` workload, bound at /tmp.
     pub io_dir: Option<&'a CStr>,
     /// Written by the child: CLOCK_MONOTONIC when it started, and when its mounts were done.
@@ -229,6 +231,9 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
     // SAFETY: dup2 onto 0 of a descriptor we hold; the result is not close-on-exec.
     let ret = unsafe { libc::dup2(run.stdin_fd, 0) };
     check(ret.into(), "dup2 /dev/null to stdin")?;
+    // SAFETY: as above, onto 2: the probe's stderr goes to the log the harness labels.
+    let ret = unsafe { libc::dup2(run.stderr_fd, 2) };
+    check(ret.into(), "dup2 the stderr log to stderr")?;
     let envp: [*const c_char; 1] = [std::ptr::null()];
     // SAFETY: probe, argv and envp are NUL-terminated and live in the suspended parent's memory.
     unsafe { libc::execve(setup.probe.as_ptr(), run.argv.as_ptr(), envp.as_ptr()) };

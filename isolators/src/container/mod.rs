@@ -72,6 +72,8 @@ pub struct ContainerLauncher {
     mode: CString,
     /// Host /dev/null, the probe's stdin.
     dev_null: OwnedFd,
+    /// The probe's stderr, beside the rootfs (see [`crate::probe::PROBE_STDERR_LOG`]).
+    stderr_log: OwnedFd,
     /// Where `io` instances get their directories; `None` for other workloads.
     io_dirs: Option<IoDirs>,
 }
@@ -135,6 +137,7 @@ impl ContainerIsolator {
         let dev_null =
             std::fs::File::open("/dev/null").map_err(|e| Error::io("open /dev/null", e))?;
         let beside = rootfs.parent().unwrap_or(rootfs);
+        let stderr_log = crate::probe::open_stderr_log(beside)?;
         let io_dirs = IoDirs::for_workload(workload, beside)?;
         let io_parent = io_dirs.as_ref().map(IoDirs::parent);
         let launcher = ContainerLauncher {
@@ -145,6 +148,7 @@ impl ContainerIsolator {
             stack: ChildStack::new()?,
             mode: CString::new(workload.to_string()).expect("a workload prints without NUL"),
             dev_null: dev_null.into(),
+            stderr_log: stderr_log.into(),
             io_dirs,
         };
         Ok(launcher)
@@ -301,6 +305,7 @@ impl Launcher for ContainerLauncher {
             join_fds: &join_fds,
             unshare_flags,
             stdin_fd: prepared.dev_null.as_raw_fd(),
+            stderr_fd: prepared.stderr_log.as_raw_fd(),
             io_dir: io_dir_path.as_deref(),
             started_ns: 0,
             mounted_ns: 0,

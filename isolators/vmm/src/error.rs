@@ -45,8 +45,11 @@ pub enum Error {
     #[error("/dev/kvm: not found — load kvm_intel or kvm_amd, or enable virtualization")]
     NoKvm,
     /// /dev/kvm exists but we may not open it.
-    #[error("/dev/kvm: permission denied — add yourself to group kvm (usermod -aG kvm $USER) or run as root")]
-    KvmPermission,
+    #[error("/dev/kvm: permission denied — {advice}")]
+    KvmPermission {
+        /// From the device's owner group and mode (see `isobench_protocol::kvm_access`).
+        advice: String,
+    },
     /// A KVM ioctl failed.
     #[error("KVM {what}: {source}")]
     Kvm {

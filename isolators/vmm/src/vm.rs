@@ -29,7 +29,11 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
     let huge_pages = config.huge_pages.enabled(files.kernel.len_bytes);
     let kvm = Kvm::new().map_err(|e| match e.errno() {
         libc::ENOENT => Error::NoKvm,
-        libc::EACCES | libc::EPERM => Error::KvmPermission,
+        libc::EACCES | libc::EPERM => Error::KvmPermission {
+            advice: isobench_protocol::kvm_access::permission_advice(std::path::Path::new(
+                "/dev/kvm",
+            )),
+        },
         _ => Error::Kvm {
             what: "open /dev/kvm",
             source: e,

@@ -14,7 +14,7 @@ pub use isobench_protocol::{
 use serde::{Deserialize, Serialize};
 
 pub use host_cost::{HostCost, HostCostSample};
-pub use load::LoadError;
+pub use load::{results_file, LoadError, MAX_RESULTS_BYTES};
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
 /// Bumped on any change an older reader would misread.

@@ -67,6 +67,8 @@ impl RunRecord {
             path: name.clone(),
             source: e,
         })?;
-        Self::from_json(&name, &text)
+        let mut record = Self::from_json(&name, &text)?;
+        record.merge_samples_log(path.parent().unwrap_or(std::path::Path::new(".")))?;
+        Ok(record)
     }
 }

@@ -4,6 +4,7 @@
 //! optional (`#[serde(default)]`) so older files still load; a breaking change bumps the version.
 mod host_cost;
 mod load;
+mod samples_log;
 mod vocabulary;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use host_cost::{HostCost, HostCostSample};
 pub use load::LoadError;
+pub use samples_log::LogLine;
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
 /// Bumped on any change an older reader would misread.
@@ -42,6 +44,10 @@ pub struct RunRecord {
     /// `isobench density`: how many instances fit, and what each costs when many are held.
     #[serde(default)]
     pub density: Vec<DensityPoint>,
+    /// Set in the checkpoints of a run in progress (or killed): the samples and failures are
+    /// not inline but in this JSON Lines file beside it ([`LogLine`]); loading merges them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_file: Option<String>,
 }
 
 /// N instances of one isolator held at once.

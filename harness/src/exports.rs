@@ -87,9 +87,12 @@ fn write_comparison(dir: &Path, record: &RunRecord) -> Result<bool> {
     Ok(true)
 }
 
+/// One row per sample, streamed into place atomically.
 fn write_csv(path: &Path, record: &RunRecord) -> Result<()> {
-    let bytes = reports::csv::render(record).context("cannot render CSV")?;
-    write_atomic(path, &bytes)
+    reports::atomic::write_with(path, |out| {
+        reports::csv::write(out, record).map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_markdown(path: &Path, record: &RunRecord) -> Result<()> {

@@ -328,3 +328,31 @@ fn a_run_killed_with_sigkill_leaves_every_finished_sample_readable() {
         .unwrap();
     assert!(report.status.success(), "{}", stderr(&report));
 }
+
+#[test]
+fn density_refuses_an_out_directory_that_holds_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("held");
+    let run = quick_run(tmp.path(), 2)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let density = |extra: &[&str]| {
+        isobench(tmp.path())
+            .args(["density", "-i", "process", "--instances", "2", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert_one_line_failure(
+        &density(&[]),
+        "already holds a run (run.json, samples.jsonl)",
+    );
+    assert_eq!(load(&out).config.runs, 2, "the run is untouched");
+    let forced = density(&["--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(!out.join("run.json").exists() && out.join("density.json").exists());
+}

@@ -133,7 +133,7 @@ pub fn sample(trial: u32, sequence: u32, result: &TrialResult) -> Sample {
         memory_overhead_bytes: None,
         teardown_ns: result.teardown_ns,
         cpu_ns: result.cpu_ns,
-        probe_report: result.ready.report.clone(),
+        probe_report: result.ready.report.iter().collect(),
     }
 }
 

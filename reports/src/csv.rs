@@ -81,7 +81,10 @@ pub fn write(out: &mut dyn std::io::Write, record: &RunRecord) -> Result<(), csv
                     .unwrap_or_default(),
                 usage.processes.to_string(),
                 phases,
-                s.probe_report.get("work_ns").cloned().unwrap_or_default(),
+                s.probe_report
+                    .get("work_ns")
+                    .unwrap_or_default()
+                    .to_string(),
             ];
             row.extend(host.iter().cloned());
             row.push(

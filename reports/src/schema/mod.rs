@@ -4,6 +4,7 @@
 //! optional (`#[serde(default)]`) so older files still load; a breaking change bumps the version.
 mod host_cost;
 mod load;
+mod probe_report;
 mod samples_log;
 mod vocabulary;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use host_cost::{HostCost, HostCostSample};
 pub use load::LoadError;
+pub use probe_report::ProbeReport;
 pub use samples_log::LogLine;
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
@@ -180,7 +182,7 @@ pub struct Sample {
     pub cpu_ns: Option<u64>,
     /// Whatever the probe reported on its ready line (e.g. work_ns).
     #[serde(default)]
-    pub probe_report: BTreeMap<String, String>,
+    pub probe_report: ProbeReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -59,6 +59,9 @@ pub struct DensityArgs {
     /// Directory for density.json (default: results/<UTC time>-density).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the results already in --out (else a directory holding a run is refused).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub engines: EngineArgs,
 }
@@ -89,8 +92,8 @@ pub struct EngineArgs {
     /// Guest kernel for Linux microVMs (else ISOBENCH_KERNEL, the cache, /boot).
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
-    /// Guest memory for microVMs, MiB.
-    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(16..))]
+    /// Guest memory for microVMs, MiB (16 to 65536: what isobench-vmm maps).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(16..=i64::from(isolators::protocol::MAX_GUEST_MEM_MIB)))]
     pub mem_mib: Option<u32>,
 }
 
@@ -124,9 +127,13 @@ pub struct RunArgs {
     /// How many host-cost batches per isolator (interleaved), to see their noise.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub host_repeats: u32,
-    /// Directory for run.json, run.csv and run.md (default: results/<UTC time>).
+    /// Directory for run.json, samples.jsonl, run.csv and run.md (default: a new
+    /// results/<UTC time>, with -2, -3, … when another run started in the same second).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the results already in --out (else a directory holding a run is refused).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub exports: ExportArgs,
     #[command(flatten)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use isobench::density;
+use isobench::run_dir::RunDir;
 use isobench::{fingerprint, output, record};
 use isolators::registry::IsolatorOptions;
 use isolators::Host;
@@ -18,16 +19,17 @@ use crate::select;
 
 pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Result<ExitCode> {
     let workload: Workload = args.workload.parse()?;
+    isobench::preflight::check_workload_fits(
+        &workload,
+        isobench::preflight::host_mem_total_bytes(),
+    )
+    .map_err(anyhow::Error::msg)?;
     if args.instances.contains(&0) {
         bail!("--instances: every count must be at least 1");
     }
     let names = select::for_density(&args.isolators, options)?;
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        let mut dir = output::default_run_dir().into_os_string();
-        dir.push("-density");
-        dir.into()
-    });
-    output::prepare_dir(&out_dir)?;
+    let run_dir = RunDir::claim(args.out.as_deref(), "-density", args.force, "--out")?;
+    let out_dir = run_dir.path();
     let host = Host::detect();
     let config = RunConfig {
         runs: 0,
@@ -59,7 +61,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     )?;
     reports::html::write(
         &record,
-        &out_dir,
+        out_dir,
         &[("JSON", "density.json"), ("Markdown", "density.md")],
     )
     .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;

@@ -1,14 +1,77 @@
 //! Writing a record in every requested format; every file is written atomically.
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use reports::RunRecord;
 
 use crate::cli::ExportArgs;
 use isobench::output::write_atomic;
 
+/// The whole record, streamed (a long run's JSON is not built in memory first).
 pub fn write_json(path: &Path, record: &RunRecord) -> Result<()> {
-    write_atomic(path, &reports::json(record))
+    isobench::checkpoint::write_final(path, record)
+}
+
+/// Proves every --export-* file and the --html directory can be written, before any trial:
+/// a file's directory must exist and take a new file, and the path must not be a directory;
+/// the --html directory (created at the end) or the nearest directory above it that exists
+/// must take a new file. Nothing is left behind.
+pub fn check_writable(exports: &ExportArgs) -> Result<()> {
+    let files = [
+        ("--export-json", &exports.export_json),
+        ("--export-csv", &exports.export_csv),
+        ("--export-markdown", &exports.export_markdown),
+    ];
+    for (flag, path) in files {
+        let Some(path) = path else { continue };
+        if path.is_dir() {
+            bail!(
+                "{flag} {}: is a directory; give a file path",
+                path.display()
+            );
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            bail!(
+                "{flag} {}: no directory {}; create it or choose another path",
+                path.display(),
+                dir.display()
+            );
+        }
+        try_create_in(dir)
+            .with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
+    }
+    if let Some(html) = &exports.html {
+        let existing = html
+            .ancestors()
+            .find(|p| p.exists())
+            .unwrap_or(Path::new("."));
+        if !existing.as_os_str().is_empty() && !existing.is_dir() {
+            bail!(
+                "--html {}: {} is not a directory; give a directory path",
+                html.display(),
+                existing.display()
+            );
+        }
+        let dir = match existing.as_os_str().is_empty() {
+            true => Path::new("."),
+            false => existing,
+        };
+        try_create_in(dir)
+            .with_context(|| format!("--html {}: cannot write there", html.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates a temporary file in `dir` and removes it.
+fn try_create_in(dir: &Path) -> std::io::Result<()> {
+    tempfile::Builder::new()
+        .prefix(".isobench-probe-write-")
+        .tempfile_in(dir)
+        .map(drop)
 }
 
 /// `comparison.json`: the "VMs vs containers" table in its two tiers (run.json stays the raw
@@ -24,9 +87,12 @@ fn write_comparison(dir: &Path, record: &RunRecord) -> Result<bool> {
     Ok(true)
 }
 
+/// One row per sample, streamed into place atomically.
 fn write_csv(path: &Path, record: &RunRecord) -> Result<()> {
-    let bytes = reports::csv::render(record).context("cannot render CSV")?;
-    write_atomic(path, &bytes)
+    reports::atomic::write_with(path, |out| {
+        reports::csv::write(out, record).map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_markdown(path: &Path, record: &RunRecord) -> Result<()> {

@@ -1,5 +1,6 @@
 //! `isobench` as a library: the runner, trials, statistics and host fingerprint behind the
 //! CLI and the criterion benches.
+pub mod checkpoint;
 pub mod compare;
 pub mod density;
 pub mod density_limits;
@@ -8,7 +9,9 @@ pub mod guest_kernel;
 pub mod host_cost;
 pub mod host_meter;
 pub mod output;
+pub mod preflight;
 pub mod record;
+pub mod run_dir;
 pub mod runner;
 pub mod stats;
 pub mod trial;

@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use isobench::checkpoint::RunFiles;
+use isobench::run_dir::RunDir;
 use isobench::runner::{self, RunOptions};
-use isobench::{fingerprint, output, record};
+use isobench::{fingerprint, record};
 use isolators::registry::{self, IsolatorOptions};
 use isolators::Host;
 
@@ -93,10 +95,17 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
             args.budget
         );
     }
+    isobench::preflight::check_workload_fits(
+        &workload,
+        isobench::preflight::host_mem_total_bytes(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let options = registry_options(&args.engines);
     let isolators = select::for_run(&args.isolators, &options)?;
-    let out_dir = args.out.clone().unwrap_or_else(output::default_run_dir);
-    output::prepare_dir(&out_dir)?;
+    exports::check_writable(&args.exports)?;
+    let run_dir = RunDir::claim(args.out.as_deref(), "", args.force, "--out")?;
+    let out_dir = run_dir.path();
+    let mut run_files = RunFiles::create(out_dir)?;
 
     let stop = interrupt_flag()?;
     isobench::guest_kernel::ensure(&isolators, &options, &|line| eprintln!("{line}"));
@@ -120,7 +129,6 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     };
     let progress = progress::Bar::new();
     let json_path = out_dir.join("run.json");
-    let mut checkpoint = |record: &reports::RunRecord| exports::write_json(&json_path, record);
     let record = runner::run(
         isolators,
         &host,
@@ -128,17 +136,22 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         &run_options,
         &stop,
         &progress,
-        &mut checkpoint,
+        &mut run_files,
     )?;
     progress.finish();
+    run_files.sync()?;
 
-    exports::write_run_files(&out_dir, &record)?;
+    exports::write_run_files(out_dir, &record)?;
     exports::write_requested(&args.exports, &record)?;
     print!("{}", exports::terminal(&record));
     if args.exports.phases {
         print!("{}", reports::phases::render(&record));
     }
     eprintln!("results: {}", out_dir.display());
+    let failures = record::trial_failures(&record);
+    for line in &failures.lines {
+        eprintln!("isobench: {line}");
+    }
     if !record.complete {
         eprintln!(
             "isobench: the run was interrupted; {} holds what finished",
@@ -146,11 +159,20 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         );
         return Ok(interrupt::exit_code());
     }
-    if let Some(line) = record::prepare_failures(&record) {
+    let prepare_failed = record::prepare_failures(&record);
+    if let Some(line) = &prepare_failed {
         eprintln!("{line}");
-        return Ok(ExitCode::FAILURE);
     }
-    Ok(ExitCode::SUCCESS)
+    if !failures.without_samples.is_empty() {
+        eprintln!(
+            "isobench: no samples, every trial failed: {}",
+            failures.without_samples.join(", ")
+        );
+    }
+    match prepare_failed.is_some() || !failures.without_samples.is_empty() {
+        true => Ok(ExitCode::FAILURE),
+        false => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn report(args: &ReportArgs) -> Result<ExitCode> {

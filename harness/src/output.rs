@@ -1,54 +1,12 @@
-//! Where results go: the run directory, and atomic writes (temp file, fsync, rename).
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! Atomic writes of result files (temp file, fsync, rename), and the UTC time stamps runs carry.
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never half.
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename): a reader sees the old
+/// file or the new one, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".isobench-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    temp.write_all(bytes)
-        .and_then(|_| temp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // Results are for reading and sharing: rw-r--r--, not tempfile's private 0600.
-    let _ = temp
-        .as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    temp.persist(path)
-        .with_context(|| format!("cannot rename into {}", path.display()))?;
-    Ok(())
-}
-
-/// Creates `dir` (and parents) and proves it is writable, so a bad `--out` fails before any trial.
-pub fn prepare_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "--out {}: cannot create the directory; choose a writable path",
-            dir.display()
-        )
-    })?;
-    tempfile::Builder::new()
-        .prefix(".isobench-probe-write-")
-        .tempfile_in(dir)
-        .with_context(|| {
-            format!(
-                "--out {}: not writable; choose a writable path",
-                dir.display()
-            )
-        })?;
-    Ok(())
-}
-
-/// `results/<UTC timestamp>` under the current directory.
-pub fn default_run_dir() -> PathBuf {
-    PathBuf::from("results").join(utc_timestamp().replace(':', "-"))
+    reports::atomic::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// RFC 3339 UTC time of now, to the second (no date crate needed for that).

@@ -33,6 +33,38 @@ pub fn prepare_failures(record: &RunRecord) -> Option<String> {
     })
 }
 
+/// How the trials of a run went, for the terminal and the exit status.
+#[derive(Debug, Default, PartialEq)]
+pub struct TrialFailures {
+    /// One line per available isolator with failed trials: "docker: 29 samples, 71 failed:
+    /// <first error>".
+    pub lines: Vec<String>,
+    /// Available, prepared isolators that produced no sample at all (the run exits 1).
+    pub without_samples: Vec<String>,
+}
+
+/// Per-isolator failure counts and first errors of a run's trials (warm-ups included).
+pub fn trial_failures(record: &RunRecord) -> TrialFailures {
+    let mut found = TrialFailures::default();
+    for isolator in record
+        .isolators
+        .iter()
+        .filter(|i| i.status == Status::Available)
+    {
+        let (samples, failed) = (isolator.samples.len(), isolator.failures.len());
+        if let Some(first) = isolator.failures.first() {
+            found.lines.push(format!(
+                "{}: {samples} samples, {failed} failed: {}",
+                isolator.name, first.message
+            ));
+        }
+        if samples == 0 {
+            found.without_samples.push(isolator.name.clone());
+        }
+    }
+    found
+}
+
 /// A new record of a run (or a density measurement) by this build on this host, before any
 /// isolator: started now, incomplete.
 pub fn new_run(config: RunConfig, host: HostFingerprint) -> RunRecord {
@@ -49,6 +81,7 @@ pub fn new_run(config: RunConfig, host: HostFingerprint) -> RunRecord {
         isolators: Vec::new(),
         warnings: Vec::new(),
         density: Vec::new(),
+        samples_file: None,
     }
 }
 
@@ -100,7 +133,7 @@ pub fn sample(trial: u32, sequence: u32, result: &TrialResult) -> Sample {
         memory_overhead_bytes: None,
         teardown_ns: result.teardown_ns,
         cpu_ns: result.cpu_ns,
-        probe_report: result.ready.report.clone(),
+        probe_report: result.ready.report.iter().collect(),
     }
 }
 
@@ -264,6 +297,46 @@ mod tests {
             flags: Vec::new(),
             host_cost: None,
         }
+    }
+
+    #[test]
+    fn failed_trials_are_counted_per_isolator_with_the_first_error() {
+        let failure = |message: &str| reports::Failure {
+            trial: 0,
+            sequence: 0,
+            message: message.into(),
+        };
+        let mut record = new_run(
+            RunConfig {
+                runs: 2,
+                warmup: 0,
+                workload: reports::Workload::noop(),
+                timeout_ms: 1,
+                order: reports::Order::Interleaved,
+                isolators: Vec::new(),
+            },
+            HostFingerprint::default(),
+        );
+        let mut docker = vm("docker", false);
+        docker.samples.push(Sample::default());
+        docker.failures = vec![failure("daemon gone"), failure("again")];
+        let mut microvm = vm("microvm", false);
+        microvm.failures = vec![failure("--mem-mib too large")];
+        let mut unavailable = vm("lxc", false);
+        unavailable.status = Status::Unavailable {
+            reason: "not installed".into(),
+        };
+        record.isolators = vec![vm("process", false), docker, microvm, unavailable];
+        record.isolators[0].samples.push(Sample::default());
+        let found = trial_failures(&record);
+        assert_eq!(
+            found.lines,
+            [
+                "docker: 1 samples, 2 failed: daemon gone",
+                "microvm: 0 samples, 1 failed: --mem-mib too large"
+            ]
+        );
+        assert_eq!(found.without_samples, ["microvm"]);
     }
 
     #[test]

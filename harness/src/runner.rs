@@ -1,5 +1,6 @@
-//! The run: prepare every isolator, warm up, then interleave trials (A B C A B C …), writing a
-//! checkpoint of the record as it goes so that an interrupted run loses nothing it measured.
+//! The run: prepare every isolator, warm up, then interleave trials (A B C A B C …), handing
+//! each sample and failure to a [`Checkpoint`] as it is measured, so that an interrupted run
+//! loses nothing it measured.
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,7 @@ use anyhow::Result;
 use isolators::{Host, Isolator, Prepared, Workload};
 use reports::{Failure, HostFingerprint, Order, RunConfig, RunRecord, Status};
 
+use crate::checkpoint::Checkpoint;
 use crate::density;
 use crate::host_cost::{self, HostCostPlan};
 use crate::output::utc_timestamp;
@@ -15,8 +17,6 @@ use crate::trial::run_trial;
 
 /// An isolator that fails this many trials in a row without ever succeeding is dropped.
 const GIVE_UP_AFTER_FAILURES: u32 = 3;
-/// Checkpoints are written at most this often (and always at the end).
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -72,8 +72,9 @@ impl Active {
     }
 }
 
-/// Runs the whole comparison. `checkpoint` is called with the record as it stands after
-/// trial rounds and at the end; `stop` ends the run early (Ctrl-C) with what was measured.
+/// Runs the whole comparison. `checkpoint` gets every sample and failure as it is measured,
+/// the end of every round, and the summary now and then and at the end; `stop` ends the run
+/// early (Ctrl-C) with what was measured.
 pub fn run(
     isolators: Vec<Box<dyn Isolator>>,
     host: &Host,
@@ -81,7 +82,7 @@ pub fn run(
     options: &RunOptions,
     stop: &AtomicBool,
     progress: &dyn Progress,
-    checkpoint: &mut dyn FnMut(&RunRecord) -> Result<()>,
+    checkpoint: &mut dyn Checkpoint,
 ) -> Result<RunRecord> {
     let config = RunConfig {
         runs: options.runs,
@@ -130,7 +131,6 @@ pub fn run(
     progress.start(u64::from(options.warmup + options.runs) * active.len() as u64);
 
     let mut sequence = 0u32;
-    let mut last_checkpoint = Instant::now();
     'rounds: for round in 0..options.warmup + options.runs {
         let warmup = round < options.warmup;
         for slot in active.iter_mut() {
@@ -177,6 +177,7 @@ pub fn run(
                             sequence,
                             &result,
                         ));
+                        checkpoint.append(&entry.name, entry.samples.last(), None)?;
                     }
                 }
                 // A trial cut short by Ctrl-C is not a failure of the isolator.
@@ -195,17 +196,18 @@ pub fn run(
                         sequence,
                         message,
                     });
+                    checkpoint.append(&entry.name, None, entry.failures.last())?;
                 }
             }
             if !warmup {
                 sequence += 1;
             }
         }
-        if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+        checkpoint.round_done()?;
+        if checkpoint.summary_due() {
             record.updated_at = utc_timestamp();
             record::finish(&mut record, software_kvm);
-            checkpoint(&record)?;
-            last_checkpoint = Instant::now();
+            checkpoint.summary(&mut record)?;
         }
     }
     if let Some(plan) = options.host_cost {
@@ -224,7 +226,7 @@ pub fn run(
     record.updated_at = utc_timestamp();
     record.host.loadavg_end = crate::fingerprint::loadavg();
     record::finish(&mut record, software_kvm);
-    checkpoint(&record)?;
+    checkpoint.summary(&mut record)?;
     Ok(record)
 }
 
@@ -238,7 +240,7 @@ fn hold_batches(
     options: &RunOptions,
     stop: &AtomicBool,
     progress: &dyn Progress,
-    checkpoint: &mut dyn FnMut(&RunRecord) -> Result<()>,
+    checkpoint: &mut dyn Checkpoint,
 ) -> Result<()> {
     let software_kvm = record.host.kvm_provider == reports::KvmProvider::Software;
     record::finish(record, software_kvm);
@@ -297,7 +299,7 @@ fn hold_batches(
                 cost.samples.push(sample);
             }
             record::finish(record, software_kvm);
-            checkpoint(record)?;
+            checkpoint.summary(record)?;
         }
     }
     Ok(())

@@ -94,3 +94,19 @@ fn what_the_bare_guest_cannot_run_is_refused_in_one_line() {
         assert!(big.is_ok(), "{big:?}");
     }
 }
+
+/// Guest RAM beyond what isobench-vmm maps (65536 MiB) is refused when preparing, in one line,
+/// not by the VMM in every trial (it printed its usage and exited, and each trial failed).
+#[test]
+fn guest_ram_beyond_the_vmm_is_refused_when_preparing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let isolator = MicrovmIsolator::new(VmGuest::Bare, None, Some(70_000));
+    match isolator.prepare(&Workload::noop(), scratch.path()) {
+        Err(Error::BadInput(message)) => {
+            assert!(message.contains("70000 MiB of guest RAM"), "{message}");
+            assert!(message.contains("65536"), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        other => panic!("70000 MiB: {other:?}"),
+    }
+}

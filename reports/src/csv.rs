@@ -39,7 +39,14 @@ const COLUMNS: [&str; 31] = [
 
 /// Renders every sample of every isolator; empty cells where a value does not apply.
 pub fn render(record: &RunRecord) -> Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut bytes = Vec::new();
+    write(&mut bytes, record)?;
+    Ok(bytes)
+}
+
+/// The same rows as [`render`], streamed to `out` (a long run's CSV is not built in memory).
+pub fn write(out: &mut dyn std::io::Write, record: &RunRecord) -> Result<(), csv::Error> {
+    let mut writer = csv::Writer::from_writer(out);
     writer.write_record(COLUMNS)?;
     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     for isolator in &record.isolators {
@@ -74,7 +81,10 @@ pub fn render(record: &RunRecord) -> Result<Vec<u8>, csv::Error> {
                     .unwrap_or_default(),
                 usage.processes.to_string(),
                 phases,
-                s.probe_report.get("work_ns").cloned().unwrap_or_default(),
+                s.probe_report
+                    .get("work_ns")
+                    .unwrap_or_default()
+                    .to_string(),
             ];
             row.extend(host.iter().cloned());
             row.push(
@@ -88,9 +98,8 @@ pub fn render(record: &RunRecord) -> Result<Vec<u8>, csv::Error> {
             writer.write_record(row)?;
         }
     }
-    writer
-        .into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
+    writer.flush()?;
+    Ok(())
 }
 
 /// The cells of an isolator from `host_batch` to `host_spread_ratio`; all empty when it has no

@@ -8,3 +8,10 @@ pub fn render(record: &RunRecord) -> Vec<u8> {
     bytes.push(b'\n');
     bytes
 }
+
+/// The same bytes as [`render`], streamed to `out` (a long run's record need not be built in
+/// memory a second time).
+pub fn write(out: &mut dyn std::io::Write, record: &RunRecord) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, record)?;
+    out.write_all(b"\n")
+}

@@ -5,6 +5,7 @@
 //! `isobench list`.
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
+pub mod atomic;
 pub mod charts;
 pub mod compare;
 pub mod comparison;

@@ -17,9 +17,7 @@ fn set_work_ns(record: &mut RunRecord, name: &str, work_ns: u64) {
         .find(|i| i.name == name)
         .expect("isolator");
     for sample in &mut isolator.samples {
-        sample
-            .probe_report
-            .insert("work_ns".into(), work_ns.to_string());
+        sample.probe_report.insert("work_ns", &work_ns.to_string());
     }
 }
 

@@ -40,10 +40,10 @@ pub fn run(mode: &Mode) -> Result<Outcome, String> {
     let start = Instant::now();
     let (held, checksum) = match *mode {
         Mode::Noop => (Vec::new(), 0),
-        Mode::Touch { mib } => (touch(mib as usize), 0),
+        Mode::Touch { mib } => (touch(mib)?, 0),
         Mode::Cpu { million_iterations } => (Vec::new(), cpu(million_iterations)),
         Mode::Syscall { calls } => (Vec::new(), syscalls(calls)),
-        Mode::Mem { mib } => (Vec::new(), memcpy(mib as usize)),
+        Mode::Mem { mib } => (Vec::new(), memcpy(mib)?),
         Mode::Io { kib } => (Vec::new(), io(kib as usize)?),
     };
     Ok(Outcome {
@@ -54,14 +54,31 @@ pub fn run(mode: &Mode) -> Result<Outcome, String> {
     })
 }
 
+/// `mib` MiB of zeroed memory, or why it cannot be had (instead of an abort on a failed
+/// allocation): the reservation is tried first and given back, then the zeroed buffer taken,
+/// so pages are still faulted in by the workload's writes, not by a memset.
+fn allocate(mode: &str, mib: u64) -> Result<Vec<u8>, String> {
+    let cannot = |why: &dyn std::fmt::Display| {
+        format!("{mode} workload: cannot allocate {mib} MiB: {why}; choose a smaller size")
+    };
+    let bytes = usize::try_from(mib)
+        .ok()
+        .and_then(|m| m.checked_mul(MIB))
+        .ok_or_else(|| cannot(&"more than this address space holds"))?;
+    Vec::<u8>::new()
+        .try_reserve_exact(bytes)
+        .map_err(|e| cannot(&e))?;
+    Ok(vec![0u8; bytes])
+}
+
 /// Faults in `mib` MiB by writing one byte per page.
-fn touch(mib: usize) -> Vec<u8> {
-    let mut memory = vec![0u8; mib * MIB];
+fn touch(mib: u64) -> Result<Vec<u8>, String> {
+    let mut memory = allocate("touch", mib)?;
     for offset in (0..memory.len()).step_by(PAGE) {
         memory[offset] = 1;
     }
     black_box(&mut memory);
-    memory
+    Ok(memory)
 }
 
 /// A fixed amount of integer work: xorshift32 (13, 17, 5), one million rounds per unit. The
@@ -89,14 +106,17 @@ fn syscalls(calls: u64) -> u64 {
     black_box(sum)
 }
 
-/// Copies a `mib` MiB buffer eight times.
-fn memcpy(mib: usize) -> u64 {
-    let source = vec![7u8; mib * MIB];
-    let mut target = vec![0u8; mib * MIB];
+/// Copies a `mib` MiB buffer eight times (an empty one when `mib` is 0).
+fn memcpy(mib: u64) -> Result<u64, String> {
+    let mut source = allocate("mem", mib)?;
+    source.fill(7);
+    let mut target = allocate("mem", mib)?;
     for _ in 0..8 {
         target.copy_from_slice(black_box(&source));
     }
-    black_box(target[target.len() / 2] as u64)
+    Ok(black_box(
+        target.get(target.len() / 2).map_or(0, |&b| u64::from(b)),
+    ))
 }
 
 /// Writes `kib` KiB to a new file in `ISOBENCH_IO_DIR` (default /tmp), fsyncs it, removes it.
@@ -133,6 +153,21 @@ mod tests {
         assert_eq!(parse("noop,delay_us=50").unwrap().startup_delay_us, 50);
         assert!(parse("dance").unwrap_err().contains("use noop"));
         assert!(parse("touch:x").is_err());
+    }
+
+    /// The grammar refuses these, but the probe may be handed a mode directly: never a panic
+    /// (mem:0 indexed an empty buffer) or an abort (a failed allocation).
+    #[test]
+    fn sizes_it_cannot_run_are_errors_not_crashes() {
+        let empty = run(&Mode::Mem { mib: 0 }).unwrap();
+        assert!(empty.report().contains("mode=mem"));
+        let error = run(&Mode::Touch { mib: 1 << 40 }).err().expect("must fail");
+        assert!(
+            error.contains("cannot allocate 1099511627776 MiB"),
+            "{error}"
+        );
+        let error = run(&Mode::Mem { mib: u64::MAX }).err().expect("must fail");
+        assert!(error.contains("choose a smaller size"), "{error}");
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub const GUEST_EXIT_POWER_OFF: &str = "poweroff";
 /// Guest RAM when `--vm-mem` is not given, MiB.
 pub const DEFAULT_GUEST_MEM_MIB: u32 = 128;
 
+/// The most guest RAM `isobench-vmm` maps (`--mem-mib`), MiB.
+pub const MAX_GUEST_MEM_MIB: u32 = 65536;
+
 /// The `key=value` words of a probe ready line (`ISOBENCH-READY mode=noop work_ns=12`).
 pub fn ready_report_pairs(line: &str) -> impl Iterator<Item = (&str, &str)> {
     line.split_whitespace()

@@ -11,7 +11,7 @@ use crate::isolator::{
     Launcher, Workload,
 };
 use crate::Error;
-use isobench_protocol::DEFAULT_GUEST_MEM_MIB;
+use isobench_protocol::{DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB};
 
 /// Which guest the VM boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +144,14 @@ impl Isolator for MicrovmIsolator {
                 GuestImage::linux(kernel, workload, self.mem_mib, scratch)?
             }
         };
+        // What the workload holds can raise guest RAM past what isobench-vmm maps: say so
+        // now, not in every trial.
+        if guest.mem_mib > MAX_GUEST_MEM_MIB {
+            return Err(Error::BadInput(format!(
+                "{workload} needs {} MiB of guest RAM, more than isobench-vmm maps ({MAX_GUEST_MEM_MIB} MiB); choose a smaller workload",
+                guest.mem_mib
+            )));
+        }
         let disk = crate::disk::measure(std::slice::from_ref(&vmm), &guest.files())?;
         let spec = VmSpec {
             vmm,

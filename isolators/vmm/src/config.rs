@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::memory::HugePages;
-use isobench_protocol::DEFAULT_GUEST_MEM_MIB;
+use isobench_protocol::{DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB};
 
 pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--huge-pages auto|on|off] [--report-fd FD] [--no-pit]
 
@@ -66,10 +66,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                 config.mem_mib = text
                     .parse()
                     .ok()
-                    .filter(|&m| (2..=65536).contains(&m))
+                    .filter(|&m| (2..=MAX_GUEST_MEM_MIB).contains(&m))
                     .ok_or_else(|| {
                         Error::Usage(format!(
-                            "--mem-mib {text:?}: give a whole number of MiB from 2 to 65536"
+                            "--mem-mib {text:?}: give a whole number of MiB from 2 to {MAX_GUEST_MEM_MIB}"
                         ))
                     })?;
             }

@@ -19,7 +19,8 @@ pub enum HtmlError {
     },
 }
 
-/// Writes `index.html` and the charts' PNG files into `dir` (created if missing).
+/// Writes `index.html` and the charts' PNG files into `dir` (created if missing), each
+/// atomically: a full disk leaves the earlier file (or none), never an empty or partial one.
 /// `raw_links` are (label, relative href) pairs shown at the top, e.g. `("JSON", "run.json")`.
 pub fn write(record: &RunRecord, dir: &Path, raw_links: &[(&str, &str)]) -> Result<(), HtmlError> {
     let io = |path: &Path| {
@@ -32,7 +33,7 @@ pub fn write(record: &RunRecord, dir: &Path, raw_links: &[(&str, &str)]) -> Resu
         let path = dir.join(file_name);
         let drawn = charts.iter().find(|c| c.file_name == file_name);
         match drawn.map(|c| &c.rendered) {
-            Some(Rendered::Png(bytes)) => std::fs::write(&path, bytes).map_err(io(&path))?,
+            Some(Rendered::Png(bytes)) => crate::atomic::write(&path, bytes).map_err(io(&path))?,
             // A chart from an earlier report in the same directory would be misleading.
             Some(Rendered::NoData(_)) | None => match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),
@@ -41,7 +42,7 @@ pub fn write(record: &RunRecord, dir: &Path, raw_links: &[(&str, &str)]) -> Resu
         }
     }
     let path = dir.join("index.html");
-    std::fs::write(&path, render(record, &charts, raw_links)).map_err(io(&path))
+    crate::atomic::write(&path, render(record, &charts, raw_links).as_bytes()).map_err(io(&path))
 }
 
 /// The page's text, given the charts already drawn (their files sit next to the page).

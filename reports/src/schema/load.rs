@@ -79,7 +79,9 @@ impl RunRecord {
         let path = results_file(path)?;
         let name = path.display().to_string();
         let text = read_capped(&path, &name)?;
-        Self::from_json(&name, &text)
+        let mut record = Self::from_json(&name, &text)?;
+        record.merge_samples_log(path.parent().unwrap_or(Path::new(".")))?;
+        Ok(record)
     }
 }
 
@@ -97,15 +99,15 @@ pub fn results_file(path: &Path) -> Result<PathBuf, LoadError> {
         })
 }
 
-/// Reads a regular file of at most [`MAX_RESULTS_BYTES`] as UTF-8. Opened with O_NONBLOCK so
-/// that a FIFO without a writer cannot hang the open; the type and size are checked on the
+/// Opens a regular file of at most [`MAX_RESULTS_BYTES`] for reading. Opened with O_NONBLOCK
+/// so that a FIFO without a writer cannot hang the open; the type and size are checked on the
 /// open file (fstat), so nothing can be swapped in between the check and the read.
-fn read_capped(path: &Path, name: &str) -> Result<String, LoadError> {
+pub(super) fn open_capped(path: &Path, name: &str) -> Result<std::fs::File, LoadError> {
     let io = |source: std::io::Error| LoadError::Io {
         path: name.into(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
@@ -123,8 +125,18 @@ fn read_capped(path: &Path, name: &str) -> Result<String, LoadError> {
             bytes: metadata.len(),
         });
     }
+    Ok(file)
+}
+
+/// Reads a regular file of at most [`MAX_RESULTS_BYTES`] as UTF-8 (see [`open_capped`]).
+fn read_capped(path: &Path, name: &str) -> Result<String, LoadError> {
+    let io = |source: std::io::Error| LoadError::Io {
+        path: name.into(),
+        source,
+    };
+    let mut file = open_capped(path, name)?;
     // The cap holds even if the file grows while it is read.
-    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    let mut bytes = Vec::new();
     (&mut file)
         .take(MAX_RESULTS_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -4,6 +4,8 @@
 //! optional (`#[serde(default)]`) so older files still load; a breaking change bumps the version.
 mod host_cost;
 mod load;
+mod probe_report;
+mod samples_log;
 mod vocabulary;
 
 use std::collections::BTreeMap;
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub use host_cost::{HostCost, HostCostSample};
 pub use load::{results_file, LoadError, MAX_RESULTS_BYTES};
+pub use probe_report::ProbeReport;
+pub use samples_log::LogLine;
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
 /// Bumped on any change an older reader would misread.
@@ -42,6 +46,10 @@ pub struct RunRecord {
     /// `isobench density`: how many instances fit, and what each costs when many are held.
     #[serde(default)]
     pub density: Vec<DensityPoint>,
+    /// Set in the checkpoints of a run in progress (or killed): the samples and failures are
+    /// not inline but in this JSON Lines file beside it ([`LogLine`]); loading merges them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_file: Option<String>,
 }
 
 /// N instances of one isolator held at once.
@@ -174,7 +182,7 @@ pub struct Sample {
     pub cpu_ns: Option<u64>,
     /// Whatever the probe reported on its ready line (e.g. work_ns).
     #[serde(default)]
-    pub probe_report: BTreeMap<String, String>,
+    pub probe_report: ProbeReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

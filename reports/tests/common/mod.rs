@@ -281,6 +281,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         isolators,
         warnings,
         density: density(),
+        samples_file: None,
     }
 }
 
@@ -330,7 +331,7 @@ fn isolator(s: &Spec, index: usize, runs: u32, count: usize, rng: &mut Lcg) -> I
                 memory_overhead_bytes: None,
                 teardown_ns: vary(s.teardown_ns, 0.3) as u64,
                 cpu_ns: None,
-                probe_report: BTreeMap::from([("work_ns".into(), "1200".into())]),
+                probe_report: [("work_ns", "1200")].into_iter().collect(),
             }
         })
         .collect();

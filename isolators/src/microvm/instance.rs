@@ -196,6 +196,8 @@ impl Instance for MicrovmInstance {
                     phases.push((phase.as_str().to_string(), since(at_ns)));
                 }
                 Some(VmmEvent::GuestRam { start, len }) => self.guest_ram.push((start, len)),
+                // Only a snapshot run or a verified restore says this; neither changes ready.
+                Some(VmmEvent::MemoryChecksum { .. }) => {}
                 Some(VmmEvent::Ready { at_ns }) => {
                     phases.push(("guest-ready".into(), since(at_ns)));
                     let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));

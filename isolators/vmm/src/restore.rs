@@ -26,9 +26,9 @@ fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> Error {
 pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> {
     // Bad snapshots are refused before /dev/kvm is opened, the same on every host.
     let snapshot = snapshot::load(&config.dir, config.mem_mib)?;
-    let kvm = open_kvm()?;
     let ram = memory_file::map(&snapshot.memory_path, snapshot.header.mem_bytes)?;
     let memory = &ram.memory;
+    let kvm = open_kvm()?;
     let vm = kvm.create_vm().map_err(kvm_error("create VM"))?;
     vm.set_tss_address(TSS_ADDRESS)
         .map_err(kvm_error("set TSS address"))?;

@@ -119,9 +119,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         }
     }
     if let Some(dir) = restore_dir {
-        if kernel.is_some() || config.initrd.is_some() || config.snapshot_to.is_some() {
+        let boot_only = kernel.is_some()
+            || config.initrd.is_some()
+            || config.snapshot_to.is_some()
+            || !config.cmdline.is_empty()
+            || !config.pit
+            || config.huge_pages != HugePages::Auto;
+        if boot_only {
             return Err(Error::Usage(
-                "--restore takes the guest from the snapshot: drop --kernel, --initrd and --snapshot".into(),
+                "--restore takes the guest and its devices from the snapshot: drop --kernel, --initrd, --cmdline, --snapshot, --no-pit and --huge-pages".into(),
             ));
         }
         return Ok(Command::Restore(RestoreConfig {
@@ -173,6 +179,7 @@ mod tests {
         assert!(parse(args("--kernel k --frobnicate")).is_err());
         assert!(parse(args("--kernel k --huge-pages maybe")).is_err());
         assert!(parse(args("--restore d --kernel k")).is_err());
+        assert!(parse(args("--restore d --no-pit")).is_err());
         assert!(parse(args("--kernel k --verify-memory")).is_err());
     }
 

@@ -56,10 +56,12 @@ pub fn request(
             return Ok(parsed);
         }
         match stream.read(&mut chunk) {
-            Ok(0) => return Err(Error::Engine(format!(
+            Ok(0) => {
+                return Err(Error::Engine(format!(
                 "firecracker API {method} {path}: the connection closed mid-response ({} bytes)",
                 response.len()
-            ))),
+            )))
+            }
             Ok(n) => response.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(io(path, e)),

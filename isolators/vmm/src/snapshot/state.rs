@@ -43,7 +43,9 @@ const CHIP_IDS: [u32; 3] = [
     KVM_IRQCHIP_IOAPIC,
 ];
 
-/// The MSRs KVM lets us read on this host: its index list, less those whose read fails.
+/// The MSRs to save: KVM's index list, less those whose read fails and those KVM will not
+/// take back (each is written back with the value just read, on the paused vCPU, which changes
+/// nothing), so that a restore on the same host sets every one it finds.
 fn readable_msrs(kvm: &Kvm, vcpu: &VcpuFd) -> Result<Vec<kvm_msr_entry>> {
     let indices = kvm.get_msr_index_list().map_err(kvm_error("list MSRs"))?;
     let mut read = Vec::new();
@@ -53,7 +55,9 @@ fn readable_msrs(kvm: &Kvm, vcpu: &VcpuFd) -> Result<Vec<kvm_msr_entry>> {
             ..Default::default()
         }])
         .map_err(|e| Error::SnapshotState(format!("MSR list: {e:?}")))?;
-        if vcpu.get_msrs(&mut one).is_ok_and(|n| n == 1) {
+        if vcpu.get_msrs(&mut one).is_ok_and(|n| n == 1)
+            && vcpu.set_msrs(&one).is_ok_and(|n| n == 1)
+        {
             read.push(one.as_slice()[0]);
         }
     }

@@ -21,6 +21,10 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
             options.kernel.clone(),
             options.vm_mem_mib,
         )),
+        Box::new(MicrovmRestoreIsolator::linux(
+            options.kernel.clone(),
+            options.vm_mem_mib,
+        )),
     ];
     isolators.extend(crate::external::all(options));
     isolators

@@ -1,14 +1,16 @@
 //! Nested-KVM test of warm starts: `microvm-restore` snapshots the bare guest and restores it
 //! on a hardware-style KVM (kvm-amd on emulated SVM, inside an outer Linux VM under QEMU TCG),
 //! where the vCPU state differs from this host's software KVM (kvm_pvm): other MSRs, a real
-//! nested page table, SVM's handling of the pending port write at the snapshot.
+//! nested page table, SVM's handling of the pending port write at the snapshot. Then the same
+//! for the Linux guest (`microvm-linux-restore`, which software KVM cannot run), beside cold
+//! `microvm-linux` boots for the ratio.
 //!
 //! Same plumbing as nested_kvm.rs: the outer VM's /init is this test binary, selected by
 //! `inside_the_outer_vm_restore`, which prints a verdict line on the serial console.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use isolators::microvm::{find_vmm, MicrovmRestoreIsolator};
+use isolators::microvm::{find_vmm, MicrovmIsolator, MicrovmRestoreIsolator, VmGuest};
 use isolators::testing::inside_vm::{self, is_inside};
 use isolators::testing::outer_vm::{self, OuterImage, OuterVm};
 use isolators::testing::run_if;
@@ -61,28 +63,70 @@ fn drive_restores() -> Result<String, String> {
     inside_vm::mount_kernel_filesystems(false)?;
     inside_vm::load_kvm_modules()?;
     std::env::set_var("ISOBENCH_VMM", "/isobench-vmm");
-    let host = Host::detect();
-    let isolator = MicrovmRestoreIsolator::new(Some(64));
-    if let isolators::Availability::Unavailable { reason } = isolator.availability(&host) {
-        return Err(format!("microvm-restore unavailable: {reason}"));
+    let bare = launches(&MicrovmRestoreIsolator::new(Some(64)), "bare", 3)?;
+    let kernel = Some(PathBuf::from("/vmlinuz"));
+    let cold = launches(
+        &MicrovmIsolator::new(VmGuest::Linux, kernel.clone(), Some(256)),
+        "cold",
+        2,
+    )?;
+    let warm = launches(
+        &MicrovmRestoreIsolator::linux(kernel, Some(256)),
+        "linux",
+        3,
+    )?;
+    let leftovers = inside_vm::processes_named(&["isobench-vmm"])?;
+    if !leftovers.is_empty() {
+        return Err(format!("VMM processes left: {leftovers:?}"));
     }
-    let scratch = Path::new("/tmp/isobench-nested-restore");
-    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    let ratio = warm.1.iter().cloned().fold(f64::MAX, f64::min)
+        / cold.1.iter().cloned().fold(f64::MAX, f64::min);
+    Ok(format!(
+        "{}; {}; {}; Linux restore/cold (best of each) {ratio:.3}",
+        bare.0, cold.0, warm.0
+    ))
+}
+
+/// Prepares `isolator` and runs `count` launches to ready, release and gone; returns a summary
+/// and the startups in ms.
+fn launches(
+    isolator: &dyn Isolator,
+    scratch_name: &str,
+    count: usize,
+) -> Result<(String, Vec<f64>), String> {
+    let host = Host::detect();
+    let name = isolator.name().to_string();
+    if let isolators::Availability::Unavailable { reason } = isolator.availability(&host) {
+        return Err(format!("{name} unavailable: {reason}"));
+    }
+    let scratch = Path::new("/tmp/isobench-nested-restore").join(scratch_name);
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let mut launcher = isolator
-        .prepare(&Workload::noop(), scratch)
-        .map_err(|e| format!("prepare (boot and snapshot): {e}"))?;
-    let timeout = Duration::from_secs(60);
+        .prepare(&Workload::noop(), &scratch)
+        .map_err(|e| format!("{name} prepare: {e}"))?;
+    let timeout = Duration::from_secs(120);
     let mut startups_ms = Vec::new();
     let mut phases = String::new();
-    for round in 0..3 {
+    for round in 0..count {
         let mut instance = launcher
             .launch()
-            .map_err(|e| format!("launch {round}: {e}"))?;
+            .map_err(|e| format!("{name} launch {round}: {e}"))?;
         let ready = instance
             .wait_ready(timeout)
-            .map_err(|e| format!("ready {round}: {e}"))?;
-        if ready.report.get("mode").map(String::as_str) != Some("bare") {
-            return Err(format!("restored guest said {:?}", ready.report));
+            .map_err(|e| format!("{name} ready {round}: {e}"))?;
+        if !ready.report.contains_key("mode") {
+            return Err(format!("{name}: the guest said {:?}", ready.report));
+        }
+        let names: Vec<&str> = ready.phases.iter().map(|(n, _)| n.as_str()).collect();
+        let restore_phases = [
+            "vmm-exec",
+            "snapshot-map",
+            "restore-state",
+            "resume",
+            "guest-ready",
+        ];
+        if name.ends_with("-restore") && names != restore_phases {
+            return Err(format!("{name}: phases {names:?}, not {restore_phases:?}"));
         }
         startups_ms.push((ready.ready_ns - instance.launched_ns()) as f64 / 1e6);
         phases = ready
@@ -96,14 +140,11 @@ fn drive_restores() -> Result<String, String> {
         instance.release().map_err(|e| format!("release: {e}"))?;
         instance
             .wait_gone(timeout)
-            .map_err(|e| format!("power-off {round}: {e}"))?;
+            .map_err(|e| format!("{name} power-off {round}: {e}"))?;
     }
-    let leftovers = inside_vm::processes_named(&["isobench-vmm"])?;
-    if !leftovers.is_empty() {
-        return Err(format!("VMM processes left: {leftovers:?}"));
-    }
-    Ok(format!(
-        "3 restores on KVM {}: launch→ready {startups_ms:.2?} ms; last phases {phases}",
+    let summary = format!(
+        "{name} on KVM {}: launch→ready {startups_ms:.2?} ms, last phases {phases}",
         host.kvm.provider
-    ))
+    );
+    Ok((summary, startups_ms))
 }

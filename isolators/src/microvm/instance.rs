@@ -120,6 +120,7 @@ pub fn launch_vm_from(
         report: LineReader::new(report_read),
         console,
         launched_ns,
+        restored: matches!(start, VmStart::Restore(_)),
         guest_ram: Vec::new(),
         exit: None,
         cpu_ns: None,
@@ -142,6 +143,9 @@ pub struct MicrovmInstance {
     /// The guest's serial console and the VMM's stderr, drained on a thread.
     console: ConsoleDrain,
     launched_ns: u64,
+    /// Restored from a snapshot: the guest's boot clock readings on its ready line are those
+    /// of the boot before the snapshot, so they give no phases of this launch.
+    restored: bool,
     guest_ram: Vec<(u64, u64)>,
     exit: Option<ExitReason>,
     /// CPU the VMM used, once reaped.
@@ -269,6 +273,9 @@ impl Instance for MicrovmInstance {
                         phases,
                         report,
                     };
+                    if self.restored {
+                        return Ok(ready);
+                    }
                     return Ok(ready.with_guest_boot_phases(self.launched_ns));
                 }
                 Some(VmmEvent::Error { message }) => {

@@ -78,6 +78,9 @@ impl Isolator for MicrovmRestoreIsolator {
     fn kind(&self) -> Kind {
         Kind::Microvm
     }
+    fn warm_start(&self) -> bool {
+        true
+    }
     fn guest(&self) -> GuestKind {
         match self.guest {
             VmGuest::Bare => GuestKind::Bare,

@@ -145,6 +145,9 @@ impl Isolator for FirecrackerRestoreIsolator {
     fn kind(&self) -> Kind {
         Kind::Microvm
     }
+    fn warm_start(&self) -> bool {
+        true
+    }
     fn guest(&self) -> GuestKind {
         GuestKind::Bare
     }

@@ -18,17 +18,27 @@ fn kvm_ready(test: &str) -> bool {
     run_if(test, "kvm", check_kvm_and_vmm())
 }
 
+/// A VMM this test started, killed and reaped if the test fails before it ends.
+struct Vmm(Child);
+
+impl Drop for Vmm {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The VMM with its report on stdout (`--report-fd 1`, lines interleaved with the guest's
 /// serial output, which the bare guest writes only as whole lines between report events).
-fn vmm(args: &[&str]) -> Child {
-    Command::new(find_vmm().unwrap())
+fn vmm(args: &[&str]) -> Vmm {
+    Vmm(Command::new(find_vmm().unwrap())
         .args(args)
         .args(["--report-fd", "1"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap())
 }
 
 /// Reads stdout lines until one starts with `prefix`; returns every line read.
@@ -50,10 +60,10 @@ fn lines_until(out: &mut impl BufRead, prefix: &str) -> Vec<String> {
 }
 
 /// Sends the release byte, then checks the VMM ends cleanly through the guest's exit port.
-fn release_and_finish(mut child: Child, mut out: impl BufRead) -> Vec<String> {
-    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+fn release_and_finish(mut vmm: Vmm, mut out: impl BufRead) -> Vec<String> {
+    vmm.0.stdin.take().unwrap().write_all(b"\n").unwrap();
     let rest = lines_until(&mut out, "exit ");
-    let status = child.wait().unwrap();
+    let status = vmm.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(rest.last().unwrap(), "exit exit-port");
     rest
@@ -79,7 +89,7 @@ fn bare_guest_snapshot_round_trip_keeps_guest_memory() {
     let (kernel, snapshot_arg) = (kernel.to_str().unwrap(), snapshot.to_str().unwrap());
 
     let mut booted = vmm(&["--kernel", kernel, "--no-pit", "--snapshot", snapshot_arg]);
-    let mut out = BufReader::new(booted.stdout.take().unwrap());
+    let mut out = BufReader::new(booted.0.stdout.take().unwrap());
     let before = lines_until(&mut out, "phase snapshot");
     assert!(before.iter().any(|l| l.starts_with("ready ")), "{before:?}");
     let taken = lines_until(&mut out, "memory-crc32 ");
@@ -91,7 +101,7 @@ fn bare_guest_snapshot_round_trip_keeps_guest_memory() {
 
     for _ in 0..2 {
         let mut restored = vmm(&["--restore", snapshot_arg, "--verify-memory"]);
-        let mut out = BufReader::new(restored.stdout.take().unwrap());
+        let mut out = BufReader::new(restored.0.stdout.take().unwrap());
         let until_ready = lines_until(&mut out, "ready ");
         // The checksum is taken after the state is set and before the vCPU runs.
         let order: Vec<&str> = until_ready
@@ -111,7 +121,7 @@ fn bare_guest_snapshot_round_trip_keeps_guest_memory() {
         assert_eq!(ready_line, ["ISOBENCH-READY mode=bare"]);
         std::thread::sleep(Duration::from_millis(100));
         assert!(
-            restored.try_wait().unwrap().is_none(),
+            restored.0.try_wait().unwrap().is_none(),
             "holds until released"
         );
         release_and_finish(restored, out);

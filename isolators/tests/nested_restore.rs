@@ -18,6 +18,7 @@ use isolators::{Host, Isolator, Workload};
 
 const VERDICT: &str = "NESTED-RESTORE-VERDICT";
 const OUTER_TIMEOUT: Duration = Duration::from_secs(300);
+const SCRATCH: &str = "/tmp/isobench-nested-restore";
 
 #[test]
 fn microvm_restore_resumes_in_a_nested_kvm_guest() {
@@ -64,6 +65,7 @@ fn drive_restores() -> Result<String, String> {
     inside_vm::load_kvm_modules()?;
     std::env::set_var("ISOBENCH_VMM", "/isobench-vmm");
     let bare = launches(&MicrovmRestoreIsolator::new(Some(64)), "bare", 3)?;
+    past_the_ready_signal(Path::new(SCRATCH).join("bare/snapshot").as_path())?;
     let kernel = Some(PathBuf::from("/vmlinuz"));
     let cold = launches(
         &MicrovmIsolator::new(VmGuest::Linux, kernel.clone(), Some(256)),
@@ -99,7 +101,7 @@ fn launches(
     if let isolators::Availability::Unavailable { reason } = isolator.availability(&host) {
         return Err(format!("{name} unavailable: {reason}"));
     }
-    let scratch = Path::new("/tmp/isobench-nested-restore").join(scratch_name);
+    let scratch = Path::new(SCRATCH).join(scratch_name);
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let mut launcher = isolator
         .prepare(&Workload::noop(), &scratch)
@@ -147,4 +149,25 @@ fn launches(
         host.kvm.provider
     );
     Ok((summary, startups_ms))
+}
+
+/// The bare guest's snapshot was taken after KVM completed its boot-timer write: `rip` (in the
+/// state file's `kvm_regs`, right after the 68-byte header; rip follows 16 general registers)
+/// is just past `mov al, 123 · mov dx, 0x3f0 · out dx, al` in guest memory. On SVM and VMX,
+/// KVM advances `rip` past a port write only when KVM_RUN is entered again.
+fn past_the_ready_signal(snapshot: &Path) -> Result<(), String> {
+    let state = std::fs::read(snapshot.join("vm.state")).map_err(|e| e.to_string())?;
+    let at = 68 + 16 * 8;
+    let rip = u64::from_le_bytes(state[at..at + 8].try_into().unwrap());
+    let memory = std::fs::read(snapshot.join("memory")).map_err(|e| e.to_string())?;
+    let ready_write = [0xB0, 0x7B, 0x66, 0xBA, 0xF0, 0x03, 0xEE];
+    let before = rip
+        .checked_sub(7)
+        .and_then(|start| memory.get(start as usize..rip as usize));
+    match before {
+        Some(bytes) if bytes == ready_write => Ok(()),
+        other => Err(format!(
+            "snapshot rip {rip:#x} is not just past the boot-timer write (bytes before it: {other:02x?})"
+        )),
+    }
 }

@@ -26,6 +26,12 @@ pub enum Command {
     Compare(CompareArgs),
     /// Hold many instances at once: launch rate, time to all ready, memory per instance.
     Density(DensityArgs),
+    /// Remove what killed isobench processes left: cgroups, scratch dirs, mounts.
+    ///
+    /// Finds them by the owner (pid and start time) in their names, in every cgroup hierarchy
+    /// and in TMPDIR; what a live isobench holds is never touched. `run` and `density` do the
+    /// same at start.
+    Clean,
 }
 
 #[derive(Debug, Args, Clone)]

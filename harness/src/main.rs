@@ -1,4 +1,5 @@
 //! `isobench`: the command line. Errors end as one line on stderr and a non-zero exit.
+mod clean_command;
 mod cli;
 mod density_command;
 mod exports;
@@ -33,7 +34,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
+        Command::Clean => clean_command::run(),
         Command::Density(args) => {
+            clean_command::at_start();
             let stop = interrupt_flag();
             stop.and_then(|stop| {
                 density_command::run(&args, &registry_options(&args.engines), &stop)
@@ -75,6 +78,7 @@ fn list(args: &EngineArgs) -> Result<ExitCode> {
 }
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
+    clean_command::at_start();
     let workload = args
         .workload
         .parse::<isolators::Workload>()?

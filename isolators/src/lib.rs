@@ -17,6 +17,7 @@ pub mod kvm;
 pub mod memory;
 pub mod microvm;
 pub mod options;
+pub mod orphans;
 pub mod prepared;
 pub mod probe;
 pub mod process;

@@ -13,10 +13,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Makes a scratch dir `isobench-<name>-*` in TMPDIR and prepares `isolator` in it.
+    /// Makes a scratch dir `isobench-<owner tag>-<name>-*` in TMPDIR and prepares `isolator`
+    /// in it (the tag lets a later isobench remove it if we die, see [`crate::orphans`]).
     pub fn new(isolator: &dyn Isolator, workload: &Workload) -> Result<Prepared, Error> {
         let scratch = tempfile::Builder::new()
-            .prefix(&format!("isobench-{}-", isolator.name()))
+            .prefix(&format!(
+                "isobench-{}-{}-",
+                crate::orphans::Owner::current().tag(),
+                isolator.name()
+            ))
             .tempdir()
             .map_err(|e| Error::io("cannot create a scratch dir in TMPDIR", e))?;
         let launcher = isolator.prepare(workload, scratch.path())?;

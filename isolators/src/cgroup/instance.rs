@@ -52,7 +52,8 @@ impl CgroupPlan {
         }
     }
 
-    /// Creates the cgroup of one instance, named after this process and a counter. Recreates
+    /// Creates the cgroup of one instance, named `<owner tag>-<counter>` (see
+    /// [`crate::orphans`]: a later isobench removes it if we die without doing so). Recreates
     /// the parents when someone removed them since [`CgroupPlan::ensure_parents`].
     pub fn create_instance(&self) -> Result<InstanceCgroup, Error> {
         match self.try_create_instance() {
@@ -68,7 +69,7 @@ impl CgroupPlan {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!(
             "{}-{}",
-            std::process::id(),
+            crate::orphans::Owner::current().tag(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let mut cgroup = InstanceCgroup {

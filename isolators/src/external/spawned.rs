@@ -16,12 +16,13 @@ use crate::fdchannel::FdChannel;
 use crate::isolator::{monotonic_ns, Ready};
 use crate::{reap, Error};
 
-/// A name no other instance of this harness process uses: `isobench-<pid>-<n>`.
+/// A name no other instance of any process uses: `isobench-<owner tag>-<n>` (the tag lets a
+/// later isobench find the cgroups named after it if we die, see [`crate::orphans`]).
 pub fn unique_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(
         "isobench-{}-{}",
-        std::process::id(),
+        crate::orphans::Owner::current().tag(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }

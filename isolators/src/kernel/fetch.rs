@@ -53,7 +53,14 @@ pub fn fetch_debian_kernel(cache_dir: &Path, progress: &dyn Fn(&str)) -> Result<
         return Ok(kernel);
     }
 
-    let work = tempfile::tempdir().map_err(|e| Error::io("create a temporary directory", e))?;
+    // Owner-tagged, so a later isobench removes it if this one is killed mid-download.
+    let work = tempfile::Builder::new()
+        .prefix(&format!(
+            "isobench-{}-kernel-fetch-",
+            crate::orphans::Owner::current().tag()
+        ))
+        .tempdir()
+        .map_err(|e| Error::io("create a temporary directory", e))?;
     progress(&format!("downloading {image} with apt-get"));
     let mut download = Command::new("apt-get");
     download.current_dir(work.path()).args(["download", "-q"]);

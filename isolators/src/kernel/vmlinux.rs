@@ -111,8 +111,14 @@ pub fn write_atomically(target: &Path, bytes: &[u8]) -> Result<(), Error> {
     let what = |action: &str| format!("{action} {}", target.display());
     let dir = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(what("create the directory of"), e))?;
+    // Owner-tagged (see crate::orphans), so a later isobench removes it if this one is killed.
+    let prefix = format!(
+        "{}{}-",
+        crate::orphans::PARTIAL_PREFIX,
+        crate::orphans::Owner::current().tag()
+    );
     let mut temp = tempfile::Builder::new()
-        .prefix(".partial-")
+        .prefix(&prefix)
         .tempfile_in(dir)
         .map_err(|e| Error::io(what("create a temporary file for"), e))?;
     temp.write_all(bytes)

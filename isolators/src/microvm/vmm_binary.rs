@@ -74,7 +74,12 @@ fn write_atomically(path: &Path) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // Owner-tagged (see crate::orphans), so a later isobench removes it if this one is killed.
+    let temp = dir.join(format!(
+        "{}{}-{name}",
+        crate::orphans::PARTIAL_PREFIX,
+        crate::orphans::Owner::current().tag()
+    ));
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)

@@ -113,13 +113,15 @@ impl Verdicts {
             String::new()
         };
         let values = format!("{} vs {}", format(c), format(v));
+        // Against the textbook the VM comes first in the sentence, so its figure does too.
+        let labelled = format!("VM {} vs container {}", format(v), format(c));
         let sentence = match property {
             Property::Startup if c > 0.0 && v >= c => format!(
                 "containers start {} faster here ({values}{medians}) — {}",
                 units::ratio(v / c),
                 scales("containers", duration_scale(c), "VMs", duration_scale(v)),
             ),
-            Property::Startup => format!("VMs start faster than containers here ({values}), against the textbook{}", self.floor_note()),
+            Property::Startup => format!("VMs start faster than containers here ({labelled}), against the textbook{}", self.floor_note()),
             Property::MemoryOverhead if c <= 0.0 => format!(
                 "containers add nothing measurable over a bare process ({}); the leanest VM adds {}",
                 format(c),
@@ -130,14 +132,14 @@ impl Verdicts {
                 units::ratio(v / c)
             ),
             Property::MemoryOverhead => {
-                format!("VMs add less memory than containers here ({values}), against the textbook{}", self.floor_note())
+                format!("VMs add less memory than containers here ({labelled}), against the textbook{}", self.floor_note())
             }
             Property::Disk if c > 0.0 && v >= c => format!(
                 "VMs need {} the disk of containers here ({values}{medians}) — {}",
                 units::ratio(v / c),
                 scales("VMs", byte_scale(v), "containers", byte_scale(c)),
             ),
-            Property::Disk => format!("VMs need less disk than containers here ({values}), against the textbook{}", self.floor_note()),
+            Property::Disk => format!("VMs need less disk than containers here ({labelled}), against the textbook{}", self.floor_note()),
             Property::Runtime if c > 0.0 && v >= c => format!(
                 "the probe's work runs {} slower in a VM than in a container here (best VM {}, best container {})",
                 units::ratio(v / c),

@@ -63,7 +63,7 @@ pub fn executables(client: PathBuf, helpers: &[&str]) -> Vec<PathBuf> {
 
 /// Containers this harness process started that the engine still knows (should be none).
 pub fn leftover_containers(client: &Path) -> Vec<String> {
-    let filter = format!("name=isobench-{}-", std::process::id());
+    let filter = format!("name=isobench-{}-", crate::orphans::Owner::current().tag());
     cli(
         client,
         &["ps", "-a", "--format", "{{.Names}}", "--filter", &filter],

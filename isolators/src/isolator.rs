@@ -53,6 +53,11 @@ pub trait Isolator: Send {
     fn emulated(&self) -> bool {
         false
     }
+    /// Whether each launch resumes a snapshot instead of booting (a warm start): such a row
+    /// sits beside the cold ones but is no VM of a comparison tier, which compares boots.
+    fn warm_start(&self) -> bool {
+        false
+    }
     fn describe(&self) -> Description;
     fn availability(&self, host: &Host) -> Availability;
     /// Untimed set-up (rootfs, bundle, guest image) in `scratch`, which the caller owns and

@@ -1,7 +1,7 @@
 //! Every isolator isobench knows, in table order, built from the user's options.
 use crate::container::ContainerIsolator;
 use crate::isolator::Isolator;
-use crate::microvm::{MicrovmIsolator, VmGuest};
+use crate::microvm::{MicrovmIsolator, MicrovmRestoreIsolator, VmGuest};
 pub use crate::options::IsolatorOptions;
 use crate::process::ProcessIsolator;
 
@@ -15,8 +15,13 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
             None,
             options.vm_mem_mib,
         )),
+        Box::new(MicrovmRestoreIsolator::new(options.vm_mem_mib)),
         Box::new(MicrovmIsolator::new(
             VmGuest::Linux,
+            options.kernel.clone(),
+            options.vm_mem_mib,
+        )),
+        Box::new(MicrovmRestoreIsolator::linux(
             options.kernel.clone(),
             options.vm_mem_mib,
         )),

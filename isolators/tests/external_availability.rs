@@ -7,7 +7,7 @@ use isolators::registry::IsolatorOptions;
 use isolators::{Availability, Host, Isolator};
 
 /// The names of every external adapter, each also its `--engine` key.
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 16] = [
     "unshare",
     "bwrap",
     "runc",
@@ -18,6 +18,7 @@ const NAMES: [&str; 15] = [
     "runsc",
     "qemu-microvm",
     "firecracker",
+    "firecracker-restore",
     "cloud-hypervisor",
     "qemu-microvm-linux",
     "firecracker-linux",

@@ -20,9 +20,18 @@ pub enum VmmPhase {
     GuestWorkBegin,
     /// The guest wrote 125: its timed work ended.
     GuestWorkEnd,
+    /// Snapshot run: guest memory and VM state are written to the snapshot directory.
+    Snapshot,
+    /// Restore: the state file is checked and the memory file is mapped copy-on-write and
+    /// registered as guest RAM.
+    SnapshotMap,
+    /// Restore: the chips, clock, vCPU and serial port hold the snapshot's state.
+    RestoreState,
+    /// Restore: the vCPU is about to run the restored guest.
+    Resume,
 }
 
-const PHASES: [VmmPhase; 7] = [
+const PHASES: [VmmPhase; 11] = [
     VmmPhase::VmmExec,
     VmmPhase::KvmCreate,
     VmmPhase::Memory,
@@ -30,6 +39,10 @@ const PHASES: [VmmPhase; 7] = [
     VmmPhase::FirstRun,
     VmmPhase::GuestWorkBegin,
     VmmPhase::GuestWorkEnd,
+    VmmPhase::Snapshot,
+    VmmPhase::SnapshotMap,
+    VmmPhase::RestoreState,
+    VmmPhase::Resume,
 ];
 
 impl VmmPhase {
@@ -43,6 +56,10 @@ impl VmmPhase {
             VmmPhase::FirstRun => "first-run",
             VmmPhase::GuestWorkBegin => "guest-work-begin",
             VmmPhase::GuestWorkEnd => "guest-work-end",
+            VmmPhase::Snapshot => "snapshot",
+            VmmPhase::SnapshotMap => "snapshot-map",
+            VmmPhase::RestoreState => "restore-state",
+            VmmPhase::Resume => "resume",
         }
     }
 }
@@ -97,8 +114,12 @@ pub enum VmmEvent {
     Phase { phase: VmmPhase, at_ns: u64 },
     /// `guest-ram <host start, hex> <length>`
     GuestRam { start: u64, len: u64 },
-    /// `ready <monotonic ns>`: the guest wrote 123 to the boot-timer port.
+    /// `ready <monotonic ns>`: the guest wrote 123 to the boot-timer port (a restored guest:
+    /// its first port or MMIO access after resume).
     Ready { at_ns: u64 },
+    /// `memory-crc32 <hex>`: checksum of guest RAM's non-zero pages, when a snapshot was
+    /// written or (`--verify-memory`) after a restore, before the guest runs.
+    MemoryChecksum { crc32: u32 },
     /// `exit <reason>`
     Exit { reason: ExitReason },
     /// `error <message>` (one line: newlines become spaces)
@@ -111,6 +132,7 @@ impl fmt::Display for VmmEvent {
             VmmEvent::Phase { phase, at_ns } => write!(f, "phase {} {at_ns}", phase.as_str()),
             VmmEvent::GuestRam { start, len } => write!(f, "guest-ram {start:x} {len}"),
             VmmEvent::Ready { at_ns } => write!(f, "ready {at_ns}"),
+            VmmEvent::MemoryChecksum { crc32 } => write!(f, "memory-crc32 {crc32:08x}"),
             VmmEvent::Exit { reason } => write!(f, "exit {}", reason.as_str()),
             VmmEvent::Error { message } => write!(f, "error {}", message.replace('\n', " ")),
         }
@@ -152,6 +174,9 @@ impl FromStr for VmmEvent {
                 "ready" => VmmEvent::Ready {
                     at_ns: field()?.parse().ok()?,
                 },
+                "memory-crc32" => VmmEvent::MemoryChecksum {
+                    crc32: u32::from_str_radix(field()?, 16).ok()?,
+                },
                 "exit" => VmmEvent::Exit {
                     reason: *EXIT_REASONS.iter().find(|r| r.as_str() == rest.trim())?,
                 },
@@ -187,6 +212,7 @@ mod tests {
             len: 134_217_728,
         });
         round_trip(VmmEvent::Ready { at_ns: 99 });
+        round_trip(VmmEvent::MemoryChecksum { crc32: 0x0badf00d });
         round_trip(VmmEvent::Error {
             message: "kernel /x: no such file".into(),
         });

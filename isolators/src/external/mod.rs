@@ -33,6 +33,7 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
         Box::new(oci::runsc::runsc(options)),
         Box::new(vmms::qemu::qemu_microvm(options)),
         Box::new(vmms::firecracker::firecracker(options)),
+        Box::new(vmms::firecracker_restore::firecracker_restore(options)),
         Box::new(vmms::cloud_hypervisor::cloud_hypervisor(options)),
         Box::new(vmms::qemu::qemu_microvm_linux(options)),
         Box::new(vmms::firecracker::firecracker_linux(options)),

@@ -28,29 +28,51 @@ pub struct VmSpec {
     pub pit: bool,
 }
 
+/// How a VM starts: booted, booted and snapshotted at ready, or restored from a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmStart {
+    Boot,
+    /// Boot, and write a snapshot into this directory when the guest signals ready.
+    BootAndSnapshot(PathBuf),
+    /// Restore the snapshot in this directory (the spec's guest memory size must match it).
+    Restore(PathBuf),
+}
+
 /// Starts one `isobench-vmm` for `spec`, inside `cgroup` when given (so KVM's kernel memory
 /// for the VM is charged where it can be read); returns at once (call `wait_ready` next).
-pub fn launch_vm(
+pub fn launch_vm(spec: &VmSpec, cgroup: Option<InstanceCgroup>) -> Result<MicrovmInstance, Error> {
+    launch_vm_from(spec, &VmStart::Boot, cgroup)
+}
+
+/// [`launch_vm`], starting the way `start` says.
+pub fn launch_vm_from(
     spec: &VmSpec,
+    start: &VmStart,
     mut cgroup: Option<InstanceCgroup>,
 ) -> Result<MicrovmInstance, Error> {
     let (report_read, report_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
     let mut command = Command::new(&spec.vmm);
+    if let VmStart::Restore(dir) = start {
+        command.arg("--restore").arg(dir);
+    } else {
+        command.arg("--kernel").arg(&spec.guest.kernel);
+        if let Some(initrd) = &spec.guest.initrd {
+            command.arg("--initrd").arg(initrd);
+        }
+        if !spec.guest.cmdline.is_empty() {
+            command.args(["--cmdline", &spec.guest.cmdline]);
+        }
+        if !spec.pit {
+            command.arg("--no-pit");
+        }
+    }
+    if let VmStart::BootAndSnapshot(dir) = start {
+        command.arg("--snapshot").arg(dir);
+    }
     command
-        .arg("--kernel")
-        .arg(&spec.guest.kernel)
         .args(["--mem-mib", &spec.guest.mem_mib.to_string()])
         .args(["--report-fd", &report_write.as_raw_fd().to_string()]);
-    if let Some(initrd) = &spec.guest.initrd {
-        command.arg("--initrd").arg(initrd);
-    }
-    if !spec.guest.cmdline.is_empty() {
-        command.args(["--cmdline", &spec.guest.cmdline]);
-    }
-    if !spec.pit {
-        command.arg("--no-pit");
-    }
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -98,6 +120,7 @@ pub fn launch_vm(
         report: LineReader::new(report_read),
         console,
         launched_ns,
+        restored: matches!(start, VmStart::Restore(_)),
         guest_ram: Vec::new(),
         exit: None,
         cpu_ns: None,
@@ -120,6 +143,9 @@ pub struct MicrovmInstance {
     /// The guest's serial console and the VMM's stderr, drained on a thread.
     console: ConsoleDrain,
     launched_ns: u64,
+    /// Restored from a snapshot: the guest's boot clock readings on its ready line are those
+    /// of the boot before the snapshot, so they give no phases of this launch.
+    restored: bool,
     guest_ram: Vec<(u64, u64)>,
     exit: Option<ExitReason>,
     /// CPU the VMM used, once reaped.
@@ -149,6 +175,34 @@ impl MicrovmInstance {
                     }
                 }
                 Next::Eof | Next::WriterExited => return Ok(None),
+            }
+        }
+    }
+
+    /// After `wait_ready` of a [`VmStart::BootAndSnapshot`] VM: waits until the snapshot is
+    /// written (its `snapshot` phase), so that releasing the guest cannot put the release byte
+    /// into the snapshotted serial FIFO.
+    pub fn wait_snapshot(&mut self, timeout: Duration) -> Result<(), Error> {
+        let deadline = monotonic_ns() + timeout.as_nanos() as u64;
+        let what = "isobench-vmm to write the snapshot";
+        loop {
+            match self.next_event(deadline, what)? {
+                Some(VmmEvent::Phase {
+                    phase: VmmPhase::Snapshot,
+                    ..
+                }) => return Ok(()),
+                Some(VmmEvent::Error { message }) => {
+                    let _ = self.reap(Duration::from_secs(5));
+                    return Err(Error::Engine(format!("isobench-vmm: {message}")));
+                }
+                Some(VmmEvent::Exit { reason }) => {
+                    return Err(self.died(format!(
+                        "the VM ended ({}) before its snapshot was written",
+                        reason.as_str()
+                    )))
+                }
+                Some(_) => {}
+                None => return Err(self.died("isobench-vmm exited before the snapshot".into())),
             }
         }
     }
@@ -196,6 +250,8 @@ impl Instance for MicrovmInstance {
                     phases.push((phase.as_str().to_string(), since(at_ns)));
                 }
                 Some(VmmEvent::GuestRam { start, len }) => self.guest_ram.push((start, len)),
+                // Only a snapshot run or a verified restore says this; neither changes ready.
+                Some(VmmEvent::MemoryChecksum { .. }) => {}
                 Some(VmmEvent::Ready { at_ns }) => {
                     phases.push(("guest-ready".into(), since(at_ns)));
                     let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
@@ -217,6 +273,9 @@ impl Instance for MicrovmInstance {
                         phases,
                         report,
                     };
+                    if self.restored {
+                        return Ok(ready);
+                    }
                     return Ok(ready.with_guest_boot_phases(self.launched_ns));
                 }
                 Some(VmmEvent::Error { message }) => {

@@ -1,4 +1,5 @@
-//! The `microvm` isolator: one `isobench-vmm` process per instance, booting the bare or Linux guest.
+//! The `microvm` isolators: one `isobench-vmm` process per instance, booting the bare or Linux
+//! guest, or restoring the bare guest from a snapshot (`microvm-restore`).
 mod asm;
 pub mod bare_guest;
 pub mod bare_work;
@@ -9,9 +10,11 @@ pub mod guest;
 mod instance;
 mod isolator;
 mod report;
+mod restore;
 mod vmm_binary;
 
 pub use guest::GuestImage;
-pub use instance::{launch_vm, MicrovmInstance, VmSpec};
+pub use instance::{launch_vm, launch_vm_from, MicrovmInstance, VmSpec, VmStart};
 pub use isolator::{MicrovmIsolator, VmGuest};
+pub use restore::MicrovmRestoreIsolator;
 pub use vmm_binary::find_vmm;

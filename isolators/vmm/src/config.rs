@@ -5,7 +5,8 @@ use crate::error::{Error, Result};
 use crate::memory::HugePages;
 use isobench_protocol::{DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB};
 
-pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--huge-pages auto|on|off] [--report-fd FD] [--no-pit]
+pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--huge-pages auto|on|off] [--report-fd FD] [--no-pit] [--snapshot DIR]
+       isobench-vmm --restore DIR [--mem-mib N] [--report-fd FD] [--verify-memory]
 
 Boots one VM with one vCPU on /dev/kvm. The kernel may be a PVH ELF, an ELF vmlinux or a
 bzImage. Guest serial output goes to stdout; stdin feeds the guest's serial input. With
@@ -14,7 +15,12 @@ bzImage. Guest serial output goes to stdout; stdin feeds the guest's serial inpu
 --huge-pages: back guest RAM with transparent huge pages (auto: when the kernel file is
 2 MiB or more, i.e. a guest OS).
 --no-pit leaves out the i8254 timer, for a guest that programs no legacy timer: KVM runs each
-PIT on a kernel worker thread whose stop holds up the VMM's exit by milliseconds.";
+PIT on a kernel worker thread whose stop holds up the VMM's exit by milliseconds.
+--snapshot DIR: when the guest signals ready, write its memory (DIR/memory) and VM state
+(DIR/vm.state) there, then let it run on.
+--restore DIR: map DIR/memory copy-on-write as guest RAM, set DIR/vm.state and resume the
+guest; `ready` is its first port or MMIO access. --mem-mib, if given, must match the
+snapshot's; --verify-memory checksums guest RAM before the guest runs.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmConfig {
@@ -26,11 +32,25 @@ pub struct VmConfig {
     pub report_fd: Option<i32>,
     /// Whether the VM gets an in-kernel i8254 PIT (Linux guests calibrate against it).
     pub pit: bool,
+    /// Where to write a snapshot when the guest signals ready.
+    pub snapshot_to: Option<PathBuf>,
+}
+
+/// A VM restored from a snapshot directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreConfig {
+    pub dir: PathBuf,
+    /// The guest memory size the caller expects; refused when the snapshot's differs.
+    pub mem_mib: Option<u32>,
+    pub report_fd: Option<i32>,
+    /// Checksum the mapped guest RAM against the snapshot's before resuming.
+    pub verify_memory: bool,
 }
 
 /// What the command line asked for.
 pub enum Command {
     Run(VmConfig),
+    Restore(RestoreConfig),
     Help,
 }
 
@@ -50,7 +70,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         huge_pages: HugePages::Auto,
         report_fd: None,
         pit: true,
+        snapshot_to: None,
     };
+    let mut restore_dir = None;
+    let mut mem_mib_given = false;
+    let mut verify_memory = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -72,6 +96,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                             "--mem-mib {text:?}: give a whole number of MiB from 2 to {MAX_GUEST_MEM_MIB}"
                         ))
                     })?;
+                mem_mib_given = true;
             }
             "--huge-pages" => {
                 let text = value("--huge-pages")?;
@@ -86,9 +111,34 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                 })?);
             }
             "--no-pit" => config.pit = false,
+            "--snapshot" => config.snapshot_to = Some(PathBuf::from(value("--snapshot")?)),
+            "--restore" => restore_dir = Some(PathBuf::from(value("--restore")?)),
+            "--verify-memory" => verify_memory = true,
             "--help" | "-h" => return Ok(Command::Help),
             other => return Err(Error::Usage(format!("unknown argument {other:?}"))),
         }
+    }
+    if let Some(dir) = restore_dir {
+        let boot_only = kernel.is_some()
+            || config.initrd.is_some()
+            || config.snapshot_to.is_some()
+            || !config.cmdline.is_empty()
+            || !config.pit
+            || config.huge_pages != HugePages::Auto;
+        if boot_only {
+            return Err(Error::Usage(
+                "--restore takes the guest and its devices from the snapshot: drop --kernel, --initrd, --cmdline, --snapshot, --no-pit and --huge-pages".into(),
+            ));
+        }
+        return Ok(Command::Restore(RestoreConfig {
+            dir,
+            mem_mib: mem_mib_given.then_some(config.mem_mib),
+            report_fd: config.report_fd,
+            verify_memory,
+        }));
+    }
+    if verify_memory {
+        return Err(Error::Usage("--verify-memory goes with --restore".into()));
     }
     config.kernel = kernel.ok_or_else(|| Error::Usage("--kernel is required".into()))?;
     Ok(Command::Run(config))
@@ -128,5 +178,28 @@ mod tests {
         assert!(parse(args("--kernel k --mem-mib 1")).is_err());
         assert!(parse(args("--kernel k --frobnicate")).is_err());
         assert!(parse(args("--kernel k --huge-pages maybe")).is_err());
+        assert!(parse(args("--restore d --kernel k")).is_err());
+        assert!(parse(args("--restore d --no-pit")).is_err());
+        assert!(parse(args("--kernel k --verify-memory")).is_err());
+    }
+
+    #[test]
+    fn parses_snapshot_and_restore() {
+        let Command::Run(config) = parse(args("--kernel k --snapshot s")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(config.snapshot_to, Some(PathBuf::from("s")));
+        let Command::Restore(restore) = parse(args("--restore s --report-fd 3")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(restore.dir, PathBuf::from("s"));
+        assert_eq!((restore.mem_mib, restore.report_fd), (None, Some(3)));
+        let Command::Restore(restore) =
+            parse(args("--restore s --mem-mib 16 --verify-memory")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(restore.mem_mib, Some(16));
+        assert!(restore.verify_memory);
     }
 }

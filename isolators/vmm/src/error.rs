@@ -68,6 +68,26 @@ pub enum Error {
     /// Writing boot structures into guest memory failed.
     #[error("boot set-up: {0}")]
     Boot(String),
+    /// A snapshot file that this VMM will not restore.
+    #[error("snapshot {path}: {detail}")]
+    Snapshot { path: PathBuf, detail: String },
+    /// The state body does not hold what this VMM wrote, or KVM refused part of it.
+    #[error("snapshot state: {0} — take the snapshot again with this VMM")]
+    SnapshotState(String),
+    /// `--mem-mib` asks for another guest memory size than the snapshot's.
+    #[error("snapshot {path}: its guest has {snapshot_mib} MiB of RAM, --mem-mib asks for {asked_mib} — drop --mem-mib or take the snapshot with --mem-mib {asked_mib}")]
+    SnapshotMemorySize {
+        path: PathBuf,
+        snapshot_mib: u64,
+        asked_mib: u32,
+    },
+    /// `--verify-memory`: the mapped guest RAM is not what was snapshotted.
+    #[error("snapshot {path}: guest memory checksum {found:08x} differs from the {expected:08x} recorded when it was taken — the memory file was changed; take the snapshot again")]
+    SnapshotMemoryChanged {
+        path: PathBuf,
+        expected: u32,
+        found: u32,
+    },
     /// KVM could not run the guest's instruction.
     #[error("KVM internal error (suberror {suberror}) at rip {rip:#x}, instruction bytes [{bytes}]{hint}")]
     Internal {

@@ -64,6 +64,17 @@ pub struct GuestRam {
     _mappings: Vec<Mapping>,
 }
 
+impl GuestRam {
+    /// Guest RAM whose regions own their mappings (vm-memory unmaps them on drop): a restored
+    /// guest's file-backed RAM.
+    pub fn owned_by_regions(memory: GuestMemoryMmap) -> GuestRam {
+        GuestRam {
+            memory,
+            _mappings: Vec::new(),
+        }
+    }
+}
+
 /// An anonymous mapping this module made and unmaps.
 struct Mapping {
     address: usize,
@@ -162,7 +173,7 @@ pub fn register(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<()> {
 /// anonymous mapping (the harness finds guest RAM in /proc/PID/smaps by its exact range), and
 /// asks for transparent huge pages when `huge`. Both are hints: a host with THP disabled
 /// simply keeps 4 KiB pages.
-fn advise(address: usize, len: usize, huge: bool) {
+pub(crate) fn advise(address: usize, len: usize, huge: bool) {
     let ptr = address as *mut libc::c_void;
     // SAFETY: madvise on a mapping we own; MADV_DONTFORK only affects fork(), which we never
     // call, and MADV_HUGEPAGE only changes how the kernel backs the range.

@@ -4,7 +4,7 @@ use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use crate::boot::{self, Entry};
+use crate::boot;
 use crate::config::VmConfig;
 use crate::devices::{i8042, serial};
 use crate::error::{software_kvm_hint, Error, Result};
@@ -22,12 +22,9 @@ fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> Error {
     move |source| Error::Kvm { what, source }
 }
 
-/// Boots the VM described by `config` and runs it until the guest ends it.
-pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
-    // Bad files are reported the same on every host, before /dev/kvm is even opened.
-    let files = boot::image::open(config)?;
-    let huge_pages = config.huge_pages.enabled(files.kernel.len_bytes);
-    let kvm = Kvm::new().map_err(|e| match e.errno() {
+/// Opens /dev/kvm; a missing device or a permission problem is one line saying what to do.
+pub(crate) fn open_kvm() -> Result<Kvm> {
+    Kvm::new().map_err(|e| match e.errno() {
         libc::ENOENT => Error::NoKvm,
         libc::EACCES | libc::EPERM => Error::KvmPermission {
             advice: isobench_protocol::kvm_access::permission_advice(std::path::Path::new(
@@ -38,7 +35,15 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
             what: "open /dev/kvm",
             source: e,
         },
-    })?;
+    })
+}
+
+/// Boots the VM described by `config` and runs it until the guest ends it.
+pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
+    // Bad files are reported the same on every host, before /dev/kvm is even opened.
+    let files = boot::image::open(config)?;
+    let huge_pages = config.huge_pages.enabled(files.kernel.len_bytes);
+    let kvm = open_kvm()?;
     // Guest RAM is mapped before the VM exists, so the kernel, initrd and boot structures are
     // written into it (tens of milliseconds for a Linux kernel) while a short-lived helper
     // thread creates the VM, its chips and its memory slots, which wait on KVM-internal grace
@@ -90,8 +95,17 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
         what: "serial input thread",
         source,
     })?;
+    let mut take_snapshot = |vcpu: &mut VcpuFd| match &config.snapshot_to {
+        Some(dir) => {
+            crate::snapshot::take(&kvm, &vm, vcpu, memory, &uart, config.pit, dir).map(Some)
+        }
+        None => Ok(None),
+    };
     report.phase(VmmPhase::FirstRun);
-    let reason = run_vcpu(&mut vcpu, memory, &uart, report, entry)?;
+    let ready_at = ReadyAt::BootTimer {
+        snapshot: &mut take_snapshot,
+    };
+    let reason = run_vcpu(&mut vcpu, memory, &uart, report, ready_at)?;
     // Said before the VM is torn down: the guest has ended, and destroying the VM (the
     // kernel's work when the fds close, milliseconds) is teardown, not guest run time.
     report.event(&VmmEvent::Exit { reason });
@@ -126,7 +140,7 @@ fn set_up_vm(kvm: &Kvm, memory: &GuestMemoryMmap, pit: bool) -> Result<VmSetUp> 
 /// the dummy speaker. KVM drives each PIT from a kernel worker thread; stopping it when the VM
 /// goes took 10–25 ms of every teardown on our hosts, so a guest that needs no legacy timer
 /// goes without.
-fn create_chips(vm: &VmFd, pit: bool) -> Result<()> {
+pub(crate) fn create_chips(vm: &VmFd, pit: bool) -> Result<()> {
     vm.create_irq_chip().map_err(kvm_error("create irqchip"))?;
     if !pit {
         return Ok(());
@@ -138,12 +152,25 @@ fn create_chips(vm: &VmFd, pit: bool) -> Result<()> {
     .map_err(kvm_error("create PIT"))
 }
 
-fn run_vcpu(
+/// Snapshots the VM at the boot-timer exit when asked (`--snapshot`): returns the guest
+/// memory checksum it recorded, or none when no snapshot was asked for.
+pub(crate) type SnapshotHook<'a> = dyn FnMut(&mut VcpuFd) -> Result<Option<u32>> + 'a;
+
+/// What the `ready` line stamps.
+pub(crate) enum ReadyAt<'a, 'b> {
+    /// A booted guest: its write of 123 to the boot-timer port, after which `snapshot` runs.
+    BootTimer { snapshot: &'a mut SnapshotHook<'b> },
+    /// A restored guest, which passed its boot-timer write before the snapshot: its first
+    /// port or MMIO access after resume, the first sign that it runs again.
+    FirstGuestExit,
+}
+
+pub(crate) fn run_vcpu(
     vcpu: &mut VcpuFd,
     memory: &GuestMemoryMmap,
     uart: &serial::Uart,
     report: &mut Reporter,
-    entry: Entry,
+    mut ready_at: ReadyAt,
 ) -> Result<ExitReason> {
     let mut ready_reported = false;
     loop {
@@ -157,6 +184,20 @@ fn run_vcpu(
                 })
             }
         };
+        let guest_access = matches!(
+            exit,
+            VcpuExit::IoOut(..)
+                | VcpuExit::IoIn(..)
+                | VcpuExit::MmioRead(..)
+                | VcpuExit::MmioWrite(..)
+        );
+        if guest_access && !ready_reported && matches!(ready_at, ReadyAt::FirstGuestExit) {
+            report.event(&VmmEvent::Ready {
+                at_ns: monotonic_ns(),
+            });
+            ready_reported = true;
+        }
+        let mut snapshot_now = false;
         match exit {
             VcpuExit::IoOut(port, data) => {
                 let value = data.first().copied().unwrap_or(0);
@@ -167,6 +208,7 @@ fn run_vcpu(
                             at_ns: monotonic_ns(),
                         });
                         ready_reported = true;
+                        snapshot_now = true;
                     }
                     BOOT_TIMER_PORT if value == BOOT_TIMER_WORK_BEGIN => {
                         report.phase(VmmPhase::GuestWorkBegin)
@@ -194,7 +236,7 @@ fn run_vcpu(
             VcpuExit::Hlt => return Ok(ExitReason::Hlt),
             VcpuExit::Shutdown => return Ok(ExitReason::Shutdown),
             VcpuExit::SystemEvent(..) => return Ok(ExitReason::SystemEvent),
-            VcpuExit::InternalError => return Err(internal_error(vcpu, memory, entry)),
+            VcpuExit::InternalError => return Err(internal_error(vcpu, memory)),
             VcpuExit::FailEntry(reason, _) => {
                 return Err(Error::FailEntry {
                     reason,
@@ -203,17 +245,24 @@ fn run_vcpu(
             }
             other => return Err(Error::Boot(format!("unexpected vCPU exit {other:?}"))),
         }
+        if let (true, ReadyAt::BootTimer { snapshot }) = (snapshot_now, &mut ready_at) {
+            if let Some(crc32) = snapshot(vcpu)? {
+                report.phase(VmmPhase::Snapshot);
+                report.event(&VmmEvent::MemoryChecksum { crc32 });
+            }
+        }
     }
 }
 
 /// The suberror and the bytes of the instruction KVM could not run.
-fn internal_error(vcpu: &mut VcpuFd, memory: &GuestMemoryMmap, entry: Entry) -> Error {
+fn internal_error(vcpu: &mut VcpuFd, memory: &GuestMemoryMmap) -> Error {
     // SAFETY: after KVM_EXIT_INTERNAL_ERROR the kernel filled the `internal` union member.
     let suberror = unsafe { vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
     let rip = vcpu.get_regs().map(|r| r.rip).unwrap_or(0);
-    let physical = match entry {
-        Entry::Pvh(_) if vcpu.get_sregs().is_ok_and(|s| s.cr0 & (1 << 31) == 0) => Some(rip),
-        _ => vcpu
+    let paging = vcpu.get_sregs().map_or(true, |s| s.cr0 & (1 << 31) != 0);
+    let physical = match paging {
+        false => Some(rip),
+        true => vcpu
             .translate_gva(rip)
             .ok()
             .filter(|t| t.valid != 0)

@@ -1,7 +1,7 @@
 //! Which VMs each tier of the comparison sets against containers: the OS tier takes VMs that
 //! boot a Linux kernel, the floor tier the bare guest; within a tier, the VMs of the most
 //! trustworthy virtualization present (hardware KVM, else software KVM, else emulated), never
-//! a mix.
+//! a mix. Warm starts (a restored snapshot) are no VMs of a tier: the tiers compare boots.
 use crate::schema::{Flag, GuestKind, IsolatorRecord, Kind, RunRecord, Status};
 
 /// The tiers, in the order every renderer shows them: the headline first.
@@ -120,7 +120,7 @@ pub(super) fn select(
     let of_tier: Vec<&IsolatorRecord> = record
         .isolators
         .iter()
-        .filter(|i| i.kind == Kind::Microvm && i.guest() == tier.guest())
+        .filter(|i| i.kind == Kind::Microvm && i.guest() == tier.guest() && !i.warm_start)
         .collect();
     let measured: Vec<&IsolatorRecord> = of_tier
         .iter()

@@ -132,6 +132,11 @@ pub struct IsolatorRecord {
     /// In JSON only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub emulated: bool,
+    /// Whether each launch resumed a snapshot instead of booting (`microvm-restore`,
+    /// `firecracker-restore`): shown beside the cold rows, left out of the comparison tiers,
+    /// which compare boots. In JSON only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warm_start: bool,
     /// What isolates the workload.
     pub boundary: String,
     pub version: String,

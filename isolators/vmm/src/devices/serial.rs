@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::sync::{Arc, Condvar, Mutex};
 
-use vm_superio::serial::{Error as SerialError, NoEvents};
+use vm_superio::serial::{Error as SerialError, NoEvents, SerialState};
 use vm_superio::{Serial, Trigger};
 use vmm_sys_util::eventfd::EventFd;
 
@@ -49,6 +49,25 @@ impl Uart {
             serial: Mutex::new(Serial::new(IrqTrigger(irq), Console)),
             drained: Condvar::new(),
         })
+    }
+
+    /// A UART holding a snapshot's register values and receive FIFO (raising its interrupt
+    /// again if one was pending).
+    pub fn from_state(irq: EventFd, state: &SerialState) -> std::io::Result<Arc<Uart>> {
+        let serial = Serial::from_state(state, IrqTrigger(irq), NoEvents, Console)
+            .map_err(|e| std::io::Error::other(format!("serial state: {e:?}")))?;
+        Ok(Arc::new(Uart {
+            serial: Mutex::new(serial),
+            drained: Condvar::new(),
+        }))
+    }
+
+    /// The registers and receive FIFO, for a snapshot.
+    pub fn state(&self) -> SerialState {
+        match self.serial.lock() {
+            Ok(serial) => serial.state(),
+            Err(poisoned) => poisoned.into_inner().state(),
+        }
     }
 
     /// A guest read of `port`.

@@ -90,3 +90,36 @@ fn guest_and_emulation_are_spelled_in_lowercase_and_round_trip() {
     let vm = loaded.isolator("microvm").unwrap();
     assert_eq!((vm.guest, vm.emulated), (Some(GuestKind::Linux), true));
 }
+
+/// A run.json names its samples log; the name comes from the file, so it may only name a file
+/// beside it: an absolute path or `..` would read elsewhere (a device would never end).
+#[test]
+fn samples_file_is_only_a_name_beside_run_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in ["/dev/zero", "../samples.jsonl", "..", "sub/samples.jsonl"] {
+        let mut record = common::record(2, false);
+        record.samples_file = Some(name.to_string());
+        let path = dir.path().join("run.json");
+        std::fs::write(&path, reports::json(&record)).expect("write");
+        let error = RunRecord::load(&path).expect_err(name);
+        let message = error.to_string();
+        assert!(
+            message.contains("is not a file name beside run.json"),
+            "{name}: {message}"
+        );
+    }
+    // A FIFO beside it, named plainly, is refused as not a regular file, not read forever.
+    let fifo = dir.path().join("samples.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let mut record = common::record(2, false);
+    record.samples_file = Some("samples.jsonl".into());
+    std::fs::write(dir.path().join("run.json"), reports::json(&record)).expect("write");
+    let message = RunRecord::load(&dir.path().join("run.json"))
+        .expect_err("fifo")
+        .to_string();
+    assert!(message.contains("not a regular file"), "{message}");
+}

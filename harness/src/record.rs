@@ -49,6 +49,7 @@ pub fn new_run(config: RunConfig, host: HostFingerprint) -> RunRecord {
         isolators: Vec::new(),
         warnings: Vec::new(),
         density: Vec::new(),
+        burst: Vec::new(),
     }
 }
 

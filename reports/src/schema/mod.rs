@@ -2,6 +2,7 @@
 //!
 //! Units are in field names (`_ns`, `_bytes`). Every field a later version adds must be
 //! optional (`#[serde(default)]`) so older files still load; a breaking change bumps the version.
+mod burst;
 mod host_cost;
 mod load;
 mod vocabulary;
@@ -13,6 +14,9 @@ pub use isobench_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use burst::{
+    Arrivals, BurstLoad, BurstPoint, BurstSample, HostSettle, LatencySummary, QuantileEstimate,
+};
 pub use host_cost::{HostCost, HostCostSample};
 pub use load::LoadError;
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
@@ -42,6 +46,10 @@ pub struct RunRecord {
     /// `isobench density`: how many instances fit, and what each costs when many are held.
     #[serde(default)]
     pub density: Vec<DensityPoint>,
+    /// `isobench burst`: launch latency under a concurrency or an arrival rate. Absent from
+    /// records without bursts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub burst: Vec<BurstPoint>,
 }
 
 /// N instances of one isolator held at once.

@@ -281,6 +281,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         isolators,
         warnings,
         density: density(),
+        burst: Vec::new(),
     }
 }
 

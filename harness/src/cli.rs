@@ -26,6 +26,53 @@ pub enum Command {
     Compare(CompareArgs),
     /// Hold many instances at once: launch rate, time to all ready, memory per instance.
     Density(DensityArgs),
+    /// Launch latency under load: at fixed concurrencies (closed loop) and arrival rates (open
+    /// loop), p50/p90/p99/p99.9 per point.
+    Burst(BurstArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BurstArgs {
+    /// Isolators to measure, comma-separated, or "all".
+    #[arg(
+        short,
+        long,
+        value_delimiter = ',',
+        default_value = "process,container"
+    )]
+    pub isolators: Vec<String>,
+    /// Closed loop: launches in flight at once, comma-separated ("none" to skip).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,64")]
+    pub concurrency: Vec<String>,
+    /// Open loop: launches per second, comma-separated ("none" to skip).
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+    pub rate: Vec<String>,
+    /// Launches per point (p99's interval needs 368, p99.9's 3688).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub launches: u32,
+    /// Open loop arrivals: poisson (exponential gaps) or uniform (equal gaps).
+    #[arg(long, default_value = "poisson")]
+    pub arrivals: reports::Arrivals,
+    /// Seed of the Poisson schedule: the same seed, the same schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Open loop: the most launches in flight at once (worker threads, each with a launcher).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_in_flight: u32,
+    /// Probe workload (see `run --workload`).
+    #[arg(long, default_value = "noop")]
+    pub workload: String,
+    /// Per-launch timeout for ready and for gone, seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// A point stops launching after this many seconds, and says so.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub budget: f64,
+    /// Directory for burst.json (default: results/<UTC time>-burst).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub engines: EngineArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -150,7 +197,7 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
-    /// A run.json (or density.json) written by isobench, or the directory holding it.
+    /// A run.json (or density.json, burst.json) written by isobench, or the directory holding it.
     pub run_json: PathBuf,
     #[command(flatten)]
     pub exports: ExportArgs,

@@ -1,4 +1,5 @@
 //! `isobench`: the command line. Errors end as one line on stderr and a non-zero exit.
+mod burst_command;
 mod cli;
 mod density_command;
 mod exports;
@@ -39,6 +40,8 @@ fn main() -> ExitCode {
                 density_command::run(&args, &registry_options(&args.engines), &stop)
             })
         }
+        Command::Burst(args) => interrupt_flag()
+            .and_then(|stop| burst_command::run(&args, &registry_options(&args.engines), &stop)),
     };
     match outcome {
         Ok(code) => code,
@@ -154,7 +157,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
 fn report(args: &ReportArgs) -> Result<ExitCode> {
     let record = reports::RunRecord::load(Path::new(&args.run_json))?;
     exports::write_requested(&args.exports, &record)?;
-    print!("{}", exports::terminal(&record));
+    if record.has_trials() || record.burst.is_empty() {
+        print!("{}", exports::terminal(&record));
+    }
+    print!("{}", reports::burst::render(&record));
     if args.exports.phases {
         print!("{}", reports::phases::render(&record));
     }

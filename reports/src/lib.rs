@@ -5,6 +5,7 @@
 //! `isobench list`.
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
+pub mod burst;
 pub mod charts;
 pub mod compare;
 pub mod comparison;

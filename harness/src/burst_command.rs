@@ -1,0 +1,243 @@
+//! The `isobench burst` command: check the arguments, then per isolator its closed-loop points
+//! and its open-loop points, each printed and written to burst.json as it finishes; at the end
+//! burst.md and the HTML report.
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use isobench::burst::{self, open_loop::Rate, Limits, Pool};
+use isobench::{fingerprint, output, record};
+use isolators::registry::IsolatorOptions;
+use isolators::Host;
+use reports::{Flag, Kind, Order, RunConfig, RunRecord, Status, Warning, WarningCode, Workload};
+
+use crate::cli::BurstArgs;
+use crate::select;
+
+/// The checked loads: concurrencies and rates.
+struct Loads {
+    concurrency: Vec<u32>,
+    rates: Vec<f64>,
+}
+
+fn loads(args: &BurstArgs) -> Result<Loads> {
+    let skip = |list: &[String]| list.len() == 1 && list[0] == "none";
+    let mut concurrency = Vec::new();
+    for text in args.concurrency.iter().filter(|_| !skip(&args.concurrency)) {
+        match text.parse::<u32>() {
+            Ok(n @ 1..=1024) => concurrency.push(n),
+            _ => bail!(
+                "--concurrency {text:?}: each must be a whole number from 1 to 1024 (or none)"
+            ),
+        }
+    }
+    let mut rates = Vec::new();
+    for text in args.rate.iter().filter(|_| !skip(&args.rate)) {
+        match text.parse::<f64>() {
+            Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1e6 => rates.push(rate),
+            _ => bail!("--rate {text:?}: each must be launches per second above 0 (or none)"),
+        }
+    }
+    if concurrency.is_empty() && rates.is_empty() {
+        bail!("--concurrency none and --rate none: nothing to measure; give at least one");
+    }
+    for (flag, value) in [("--timeout", args.timeout), ("--budget", args.budget)] {
+        if !(value.is_finite() && value > 0.0) {
+            bail!("{flag} {value}: must be a positive number of seconds");
+        }
+    }
+    Ok(Loads { concurrency, rates })
+}
+
+pub fn run(args: &BurstArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Result<ExitCode> {
+    let workload: Workload = args.workload.parse()?;
+    let loads = loads(args)?;
+    let names = select::for_density(&args.isolators, options)?;
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        let mut dir = output::default_run_dir().into_os_string();
+        dir.push("-burst");
+        dir.into()
+    });
+    output::prepare_dir(&out_dir)?;
+    let host = Host::detect();
+    let config = RunConfig {
+        runs: 0,
+        warmup: 0,
+        workload,
+        timeout_ms: (args.timeout * 1000.0) as u64,
+        order: Order::Burst,
+        isolators: names.clone(),
+    };
+    let mut record = record::new_run(config, fingerprint::fingerprint(&host, Default::default()));
+    let path = out_dir.join("burst.json");
+    let limits = Limits {
+        launches: args.launches,
+        timeout: Duration::from_secs_f64(args.timeout),
+        budget: Duration::from_secs_f64(args.budget),
+        stop,
+    };
+    print!("{}", reports::burst::header());
+    for name in &names {
+        measure(
+            name,
+            args,
+            &loads,
+            options,
+            &host,
+            &limits,
+            &mut record,
+            &path,
+        )?;
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    let interrupted = stop.load(Ordering::SeqCst);
+    record.complete = !interrupted;
+    record.host.loadavg_end = fingerprint::loadavg();
+    warn(&mut record, host.kvm.is_software());
+    write_json(&path, &record)?;
+    for line in reports::burst::tail_lines(&record.burst) {
+        println!("  {line}");
+    }
+    for warning in &record.warnings {
+        eprintln!("! {}", warning.message);
+    }
+    output::write_atomic(
+        &out_dir.join("burst.md"),
+        reports::markdown::render(&record).as_bytes(),
+    )?;
+    reports::html::write(
+        &record,
+        &out_dir,
+        &[("JSON", "burst.json"), ("Markdown", "burst.md")],
+    )
+    .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;
+    eprintln!("results: {}", out_dir.display());
+    let leaked = record.burst.iter().any(|p| !p.leftovers.is_empty());
+    let prepare_failed = record::prepare_failures(&record);
+    if let Some(line) = &prepare_failed {
+        eprintln!("{line}");
+    }
+    Ok(if leaked || prepare_failed.is_some() {
+        ExitCode::FAILURE
+    } else if interrupted {
+        ExitCode::from(crate::EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One isolator: its record entry, its closed-loop points, then its open-loop points.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    name: &str,
+    args: &BurstArgs,
+    loads: &Loads,
+    options: &IsolatorOptions,
+    host: &Host,
+    limits: &Limits<'_>,
+    record: &mut RunRecord,
+    path: &Path,
+) -> Result<()> {
+    let isolator = select::fresh(name, options);
+    let mut entry = record::isolator_record(
+        isolator.as_ref(),
+        record::status(isolator.availability(host)),
+    );
+    if !entry.status.is_available() {
+        print!(
+            "{}",
+            reports::density::not_measured(name, &entry.status).unwrap_or_default()
+        );
+        record.isolators.push(entry);
+        return Ok(());
+    }
+    let mut pool = Pool::new(isolator, record.config.workload);
+    // Prepare for the largest load first, so a failure to prepare is found before measuring.
+    let most = loads
+        .concurrency
+        .iter()
+        .copied()
+        .chain((!loads.rates.is_empty()).then_some(args.max_in_flight))
+        .max()
+        .unwrap_or(1);
+    if let Err(error) = pool.launchers(most as usize) {
+        entry.status = Status::PrepareFailed {
+            error: error.to_string(),
+        };
+        print!(
+            "{}",
+            reports::density::not_measured(name, &entry.status).unwrap_or_default()
+        );
+        record.isolators.push(entry);
+        return Ok(());
+    }
+    record.isolators.push(entry);
+    let closed = loads.concurrency.iter().map(|&c| Load::Closed(c));
+    let open = loads.rates.iter().map(|&per_second| {
+        Load::Open(Rate {
+            per_second,
+            arrivals: args.arrivals,
+            seed: args.seed,
+            workers: args.max_in_flight,
+        })
+    });
+    for load in closed.chain(open) {
+        if limits.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let point = match load {
+            Load::Closed(concurrency) => {
+                burst::closed_loop::measure(&mut pool, concurrency, limits)
+            }
+            Load::Open(rate) => burst::open_loop::measure(&mut pool, rate, limits),
+        }
+        .with_context(|| format!("{name}: cannot prepare more launchers"))?;
+        print!("{}", reports::burst::row(&point));
+        record.burst.push(point);
+        record.updated_at = output::utc_timestamp();
+        write_json(path, record)?;
+    }
+    Ok(())
+}
+
+enum Load {
+    Closed(u32),
+    Open(Rate),
+}
+
+/// Flags and warnings a burst record carries: software KVM under VM rows, a busy host.
+fn warn(record: &mut RunRecord, software_kvm: bool) {
+    let mut warnings = Vec::new();
+    for isolator in &mut record.isolators {
+        let is_kvm_vm = isolator.kind == Kind::Microvm && !isolator.emulated;
+        if isolator.status.is_available() && is_kvm_vm && software_kvm {
+            isolator.flags = vec![Flag::SoftwareKvm];
+            warnings.push(Warning {
+                code: WarningCode::SoftwareKvm,
+                isolator: Some(isolator.name.clone()),
+                message: format!("{}: /dev/kvm is software (kvm_pvm) here; VM timings do not reflect hardware virtualization", isolator.name),
+            });
+        }
+    }
+    let busy = record.host.loadavg_start.max(record.host.loadavg_end);
+    if busy > record.host.cores as f64 * 0.5 {
+        warnings.push(Warning {
+            code: WarningCode::NoisyHost,
+            isolator: None,
+            message: format!(
+                "load average {busy:.2} on {} cores: other work competed with the burst",
+                record.host.cores
+            ),
+        });
+    }
+    record.warnings = warnings;
+}
+
+/// burst.json, pretty, as density.json.
+fn write_json(path: &Path, record: &RunRecord) -> Result<()> {
+    output::write_atomic(path, &serde_json::to_vec_pretty(record)?)
+}

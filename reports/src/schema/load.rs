@@ -16,7 +16,7 @@ pub enum LoadError {
         expected: u32,
     },
     #[error(
-        "{path}: {source} — pass a run.json or density.json written by isobench, or its directory"
+        "{path}: {source} — pass a run.json, density.json or burst.json written by isobench, or its directory"
     )]
     Io {
         path: String,
@@ -53,12 +53,13 @@ impl RunRecord {
         })
     }
 
-    /// Loads a results file, or a results directory: its `run.json`, else its `density.json`.
+    /// Loads a results file, or a results directory: its `run.json`, else its `density.json`,
+    /// else its `burst.json`.
     pub fn load(path: &std::path::Path) -> Result<RunRecord, LoadError> {
-        let path = if path.is_dir() && !path.join("run.json").exists() {
-            path.join("density.json")
-        } else if path.is_dir() {
-            path.join("run.json")
+        let path = if path.is_dir() {
+            let names = ["run.json", "density.json", "burst.json"];
+            let found = names.iter().map(|n| path.join(n)).find(|p| p.exists());
+            found.unwrap_or_else(|| path.join("run.json"))
         } else {
             path.to_path_buf()
         };

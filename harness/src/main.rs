@@ -178,7 +178,7 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
     let comparisons = isobench::compare::compare(&base, &new, args.threshold / 100.0);
     if comparisons.is_empty() {
         bail!(
-            "{} and {} share no isolator with samples or density point; nothing to compare",
+            "{} and {} share no isolator with samples, density point or burst point; nothing to compare",
             display_paths(&args.base),
             display_paths(&args.new)
         );

@@ -143,3 +143,59 @@ fn ctrl_c_while_density_holds_containers() {
     );
     assert_nothing_left_of(&mountinfo_before, tmp.path(), pid);
 }
+
+#[test]
+fn ctrl_c_while_a_burst_waits_on_its_schedule() {
+    let test = "ctrl_c_while_a_burst_waits_on_its_schedule";
+    if !run_if(test, "root", check_root()) {
+        return;
+    }
+    let (_turn, mountinfo_before) = watch_for_leaks();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("burst");
+    // The closed-loop point is written within a second; the open loop then needs 10 s for its
+    // 200 launches at 20/s, so the signal lands while its workers sleep until their launches
+    // are due and some containers are in flight. process never starts.
+    let mut child = Command::cargo_bin("isobench")
+        .unwrap()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "burst",
+            "-i",
+            "container,process",
+            "--concurrency",
+            "2",
+            "--rate",
+            "20",
+            "--launches",
+            "200",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let json = out.join("burst.json");
+    let pid = child.id();
+    let code = interrupt_once_written(&mut child, &json, Duration::from_millis(1500));
+    assert_eq!(code, Some(130), "an interrupted burst exits 130");
+    let record = reports::RunRecord::load(&json).unwrap();
+    assert!(!record.complete, "marked incomplete");
+    assert_eq!(record.burst.len(), 2, "{:?}", record.burst);
+    let open = &record.burst[1];
+    assert!(matches!(open.load, reports::BurstLoad::Open { .. }));
+    assert_eq!(open.stopped_because.as_deref(), Some("interrupted"));
+    assert!(
+        !open.samples.is_empty() && open.samples.len() < 200,
+        "{} launches finished",
+        open.samples.len()
+    );
+    assert_eq!(open.failures, 0, "{:?}", open.first_error);
+    assert!(record.burst.iter().all(|p| p.leftovers.is_empty()));
+    assert!(
+        record.burst.iter().all(|p| p.isolator == "container"),
+        "no isolator starts after Ctrl-C"
+    );
+    assert_nothing_left_of(&mountinfo_before, tmp.path(), pid);
+}

@@ -211,3 +211,76 @@ pub fn render(record: &RunRecord) -> String {
 pub fn rows(record: &RunRecord) -> Vec<Vec<String>> {
     record.burst.iter().map(cells).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Arrivals, BurstSample, LatencySummary};
+
+    fn point(load: BurstLoad, p50_ns: f64, p99_ns: f64) -> BurstPoint {
+        let estimate = |q, value_ns| QuantileEstimate {
+            q,
+            value_ns,
+            ci_low_ns: Some(value_ns * 0.9),
+            ci_high_ns: None,
+        };
+        BurstPoint {
+            isolator: "container".into(),
+            load,
+            launches_requested: 2,
+            samples: vec![BurstSample::default(); 2],
+            failures: 0,
+            first_error: None,
+            latency: Some(LatencySummary {
+                n: 2,
+                quantiles: vec![estimate(0.5, p50_ns), estimate(0.99, p99_ns)],
+            }),
+            achieved_per_second: 10.0,
+            duration_ns: 1,
+            fell_behind: false,
+            settle: None,
+            stopped_because: None,
+            leftovers: Vec::new(),
+        }
+    }
+
+    fn open(rate_per_second: f64) -> BurstLoad {
+        BurstLoad::Open {
+            rate_per_second,
+            arrivals: Arrivals::Poisson,
+            seed: 1,
+            workers: 64,
+        }
+    }
+
+    #[test]
+    fn the_tail_is_read_against_the_median_at_one_in_flight() {
+        let points = [
+            point(BurstLoad::Closed { concurrency: 1 }, 1e6, 2e6),
+            point(BurstLoad::Closed { concurrency: 16 }, 2e6, 3.5e6),
+            point(open(50.0), 1e6, 1.5e6),
+            point(open(100.0), 1e6, 2e6),
+            point(open(200.0), 1e6, 2.5e6),
+        ];
+        assert_eq!(
+            tail_lines(&points),
+            ["container: p99 / p50 at 1 in flight (1.00 ms): 2.0× at 1, 3.5× at 16; sustains 100/s with p99 ≤ 2× that p50"]
+        );
+        let none_held = [
+            point(BurstLoad::Closed { concurrency: 1 }, 1e6, 2e6),
+            point(open(50.0), 1e6, 2.1e6),
+        ];
+        assert!(tail_lines(&none_held)[0].ends_with("no rate tried keeps p99 ≤ 2× that p50"));
+        // Without a point at 1 in flight there is nothing to read the tail against.
+        assert!(tail_lines(&points[1..]).is_empty());
+    }
+
+    #[test]
+    fn an_unbounded_interval_side_is_a_dash() {
+        let cells = cells(&point(BurstLoad::Closed { concurrency: 4 }, 1.5e6, 9e6));
+        assert_eq!(cells[1], "4 in flight");
+        assert_eq!(cells[3], "1.50 ms [1.35 ms, —]");
+        assert_eq!(cells[5], "9.00 ms [8.10 ms, —]");
+        assert_eq!(cells[6], "—", "no p99.9 computed");
+    }
+}

@@ -3,7 +3,8 @@
 use plotters::prelude::*;
 
 use super::{
-    draw_png, font, legend_strip, series_colour, Area, ChartError, DrawResult, Rendered, WIDTH,
+    draw_png, font, legend_strip, row_label, series_colour, Area, ChartError, DrawResult, Rendered,
+    WIDTH,
 };
 use crate::schema::{BurstLoad, RunRecord};
 use crate::units::duration_tick;
@@ -52,7 +53,11 @@ pub fn render(record: &RunRecord) -> Result<Rendered, ChartError> {
         let entries: Vec<(String, RGBColor)> = names
             .iter()
             .enumerate()
-            .map(|(index, name)| (name.to_string(), series_colour(index)))
+            .map(|(index, name)| {
+                // Starred when its numbers are flagged (software KVM), as in every chart.
+                let label = record.isolator(name).map_or(name.to_string(), row_label);
+                (label, series_colour(index))
+            })
             .collect();
         legend_strip(&legend, &entries)?;
         let (left, right) = panels.split_horizontally(WIDTH / 2);
@@ -97,14 +102,20 @@ fn panel(area: &Area<'_>, curves: &[Curve], title: &str, x_desc: &str) -> DrawRe
         .map(|p| p.1)
         .fold(f64::INFINITY, f64::min)
         .max(1.0);
-    let y_high = all.map(|p| p.2).fold(y_low, f64::max);
+    let y_high = all.clone().map(|p| p.2).fold(y_low, f64::max);
+    // A tick at every load measured (1, 2, 4 … in flight; each rate).
+    let mut ticks: Vec<f64> = all.map(|p| p.0).collect();
+    ticks.sort_by(f64::total_cmp);
+    ticks.dedup();
     let mut chart = ChartBuilder::on(area)
         .caption(title, font(16))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(
-            (x_low / 1.3..x_high * 1.3).log_scale(),
+            (x_low / 1.3..x_high * 1.3)
+                .log_scale()
+                .with_key_points(ticks),
             (y_low / 1.5..y_high * 1.5).log_scale(),
         )?;
     chart

@@ -192,12 +192,20 @@ pub fn tail_lines(points: &[BurstPoint]) -> Vec<String> {
     lines
 }
 
-/// The whole burst part of a record as text: the table, then the tail lines.
+/// The whole burst part of a record as text: the host and warnings (unless the record has
+/// trials, whose report shows them), the table, then the tail lines.
 pub fn render(record: &RunRecord) -> String {
     if record.burst.is_empty() {
         return String::new();
     }
-    let mut out = header();
+    let mut out = String::new();
+    if !record.has_trials() {
+        out += &format!("host: {}\n", crate::table::host_line(record));
+        for warning in &record.warnings {
+            out += &format!("! {}\n", warning.message);
+        }
+    }
+    out += &header();
     for point in &record.burst {
         out += &row(point);
     }

@@ -121,13 +121,32 @@ pub fn run(args: &BurstArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Re
     if let Some(line) = &prepare_failed {
         eprintln!("{line}");
     }
-    Ok(if leaked || prepare_failed.is_some() {
+    let failed = failed_launches(&record);
+    if let Some(line) = &failed {
+        eprintln!("{line}");
+    }
+    Ok(if leaked || prepare_failed.is_some() || failed.is_some() {
         ExitCode::FAILURE
     } else if interrupted {
         ExitCode::from(crate::EXIT_INTERRUPTED)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The closing line when launches failed: how many, where, and the first error.
+fn failed_launches(record: &RunRecord) -> Option<String> {
+    let failed: Vec<&reports::BurstPoint> =
+        record.burst.iter().filter(|p| p.failures > 0).collect();
+    let first = failed.first()?;
+    let total: u32 = failed.iter().map(|p| p.failures).sum();
+    Some(format!(
+        "isobench: {total} launches failed, in {} point(s); the first, {} {}: {}",
+        failed.len(),
+        first.isolator,
+        first.load.label(),
+        first.first_error.as_deref().unwrap_or("no message")
+    ))
 }
 
 /// One isolator: its record entry, its closed-loop points, then its open-loop points.

@@ -82,6 +82,44 @@ fn sixty_four_containers_in_flight_leave_nothing_behind() {
 }
 
 #[test]
+fn failing_launches_stop_the_point_and_are_cleaned_up() {
+    let test = "failing_launches_stop_the_point_and_are_cleaned_up";
+    if !run_if(test, "root", check_root()) {
+        return;
+    }
+    let (_turn, mountinfo_before) = watch_for_leaks();
+    let tmp = tempfile::tempdir().unwrap();
+    // No container is ready within 50 µs: every launch times out and its instance is killed.
+    let (code, record, pid) = burst(
+        tmp.path(),
+        &[
+            "-i",
+            "container",
+            "--concurrency",
+            "4",
+            "--rate",
+            "none",
+            "--launches",
+            "200",
+            "--timeout",
+            "0.00005",
+        ],
+    );
+    assert_eq!(code, Some(1), "failed launches fail the command");
+    let [point] = record.burst.as_slice() else {
+        panic!("one point: {:?}", record.burst);
+    };
+    assert!(point.samples.is_empty());
+    // Counted before the failed instance is cleaned up, so at most the 3 other workers'
+    // launches in flight get past the tenth failure.
+    assert!((10..=13).contains(&point.failures), "{}", point.failures);
+    assert_eq!(point.stopped_because.as_deref(), Some("10 launches failed"));
+    assert!(point.first_error.as_deref().unwrap().contains("ready"));
+    assert!(point.leftovers.is_empty(), "{:?}", point.leftovers);
+    assert_nothing_left_of(&mountinfo_before, tmp.path(), pid);
+}
+
+#[test]
 fn a_small_burst_is_reported_and_compared() {
     let test = "a_small_burst_is_reported_and_compared";
     if !run_if(test, "root", check_root()) {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use isolators::{monotonic_ns, Error, Isolator, Prepared, Resources, Workload};
+use isolators::{monotonic_ns, Error, Instance, Isolator, Prepared, Resources, Workload};
 use reports::{BurstLoad, BurstPoint, BurstSample};
 
 /// A point stops launching after this many failures.
@@ -125,8 +125,11 @@ impl<'a> Point<'a> {
     /// None in a closed loop, where it is due when the launcher stamps its start.
     fn cycle(&self, launcher: &mut Prepared, due_ns: Option<u64>) {
         let timeout = self.limits.timeout;
+        // A failed instance stays here until its failure is counted: dropping it (kill and
+        // clean) takes a while, and other workers must see the count before they launch.
+        let mut slot: Option<Box<dyn Instance>> = None;
         let outcome = (|| -> Result<(BurstSample, u64, u64), Error> {
-            let mut instance = launcher.launch()?;
+            let instance = slot.insert(launcher.launch()?);
             let launched_ns = instance.launched_ns();
             let ready = instance.wait_ready(timeout);
             // What to look for after the point, also of an instance that never became ready.
@@ -145,23 +148,26 @@ impl<'a> Point<'a> {
             };
             Ok((sample, launched_ns, ready.ready_ns))
         })();
-        let now = monotonic_ns();
-        let mut gathered = self.lock();
-        gathered.last_gone_ns = gathered.last_gone_ns.max(now);
         match outcome {
             Ok((sample, launched_ns, ready_ns)) => {
+                let mut gathered = self.lock();
                 gathered.samples.push(sample);
                 let first = gathered.first_start_ns.get_or_insert(launched_ns);
                 *first = (*first).min(launched_ns);
                 gathered.last_ready_ns = gathered.last_ready_ns.max(ready_ns);
             }
             Err(error) => {
+                let mut gathered = self.lock();
                 gathered.failures += 1;
                 gathered
                     .first_error
                     .get_or_insert_with(|| error.to_string());
             }
         }
+        drop(slot);
+        let now = monotonic_ns();
+        let mut gathered = self.lock();
+        gathered.last_gone_ns = gathered.last_gone_ns.max(now);
     }
 
     /// The record of the point, once every worker is done: quantiles, rate, teardown lag,

@@ -11,7 +11,9 @@ use isobench::burst::{self, open_loop::Rate, Limits, Pool};
 use isobench::{fingerprint, output, record};
 use isolators::registry::IsolatorOptions;
 use isolators::Host;
-use reports::{Flag, Kind, Order, RunConfig, RunRecord, Status, Warning, WarningCode, Workload};
+use reports::{
+    BurstLoad, Flag, Kind, Order, RunConfig, RunRecord, Status, Warning, WarningCode, Workload,
+};
 
 use crate::cli::BurstArgs;
 use crate::select;
@@ -40,8 +42,8 @@ fn loads(args: &BurstArgs) -> Result<Loads> {
             _ => bail!("--rate {text:?}: each must be launches per second above 0 (or none)"),
         }
     }
-    if concurrency.is_empty() && rates.is_empty() {
-        bail!("--concurrency none and --rate none: nothing to measure; give at least one");
+    if concurrency.is_empty() && rates.is_empty() && !args.find_rate {
+        bail!("--concurrency none and --rate none: nothing to measure; give at least one, or --find-rate");
     }
     for (flag, value) in [("--timeout", args.timeout), ("--budget", args.budget)] {
         if !(value.is_finite() && value > 0.0) {
@@ -180,7 +182,7 @@ fn measure(
         .concurrency
         .iter()
         .copied()
-        .chain((!loads.rates.is_empty()).then_some(args.max_in_flight))
+        .chain((!loads.rates.is_empty() || args.find_rate).then_some(args.max_in_flight))
         .max()
         .unwrap_or(1);
     if let Err(error) = pool.launchers(most as usize) {
@@ -204,10 +206,7 @@ fn measure(
             workers: args.max_in_flight,
         })
     });
-    for load in closed.chain(open) {
-        if limits.stop.load(Ordering::SeqCst) {
-            break;
-        }
+    let mut point_at = |load: Load, record: &mut RunRecord| -> Result<()> {
         let point = match load {
             Load::Closed(concurrency) => {
                 burst::closed_loop::measure(&mut pool, concurrency, limits)
@@ -218,7 +217,68 @@ fn measure(
         print!("{}", reports::burst::row(&point));
         record.burst.push(point);
         record.updated_at = output::utc_timestamp();
-        write_json(path, record)?;
+        write_json(path, record)
+    };
+    for load in closed.chain(open) {
+        if limits.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        point_at(load, record)?;
+    }
+    if args.find_rate {
+        find_rate(name, args, limits, record, &mut point_at)?;
+    }
+    Ok(())
+}
+
+/// `--find-rate`: open-loop points at the rates [`burst::find_rate::next_rate`] picks, after a
+/// point at 1 in flight when there is none yet; the rates asked for count as tried.
+fn find_rate(
+    name: &str,
+    args: &BurstArgs,
+    limits: &Limits<'_>,
+    record: &mut RunRecord,
+    point_at: &mut dyn FnMut(Load, &mut RunRecord) -> Result<()>,
+) -> Result<()> {
+    let at_one = |record: &RunRecord| {
+        let point = record
+            .burst
+            .iter()
+            .find(|p| p.isolator == name && p.load == BurstLoad::Closed { concurrency: 1 })?;
+        Some((point.latency_ns(0.5)?, point.achieved_per_second))
+    };
+    if at_one(record).is_none() && !limits.stop.load(Ordering::SeqCst) {
+        point_at(Load::Closed(1), record)?;
+    }
+    let Some((p50_at_one_ns, sequential_per_second)) = at_one(record) else {
+        return Ok(());
+    };
+    let tried = |record: &RunRecord| -> Vec<(f64, bool)> {
+        record
+            .burst
+            .iter()
+            .filter(|p| p.isolator == name)
+            .filter_map(|p| match p.load {
+                BurstLoad::Open {
+                    rate_per_second, ..
+                } => Some((rate_per_second, p.sustained(p50_at_one_ns))),
+                BurstLoad::Closed { .. } => None,
+            })
+            .collect()
+    };
+    // Half of what one launch at a time achieved: a rate most isolators sustain.
+    let start = (sequential_per_second / 2.0).round().max(1.0);
+    while let Some(per_second) = burst::find_rate::next_rate(&tried(record), start) {
+        if limits.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let rate = Rate {
+            per_second,
+            arrivals: args.arrivals,
+            seed: args.seed,
+            workers: args.max_in_flight,
+        };
+        point_at(Load::Open(rate), record)?;
     }
     Ok(())
 }

@@ -56,6 +56,11 @@ pub struct BurstArgs {
     /// Seed of the Poisson schedule: the same seed, the same schedule.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// After the points asked for, search for the highest arrival rate each isolator sustains
+    /// (p99 within 2× its p50 at 1 in flight, no failure, on schedule, over at least 100
+    /// launches): doubling or halving from half its rate at 1 in flight, then three bisections.
+    #[arg(long)]
+    pub find_rate: bool,
     /// Open loop: the most launches in flight at once (worker threads, each with a launcher).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_in_flight: u32,

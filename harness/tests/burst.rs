@@ -199,6 +199,52 @@ fn a_small_burst_is_reported_and_compared() {
 }
 
 #[test]
+fn find_rate_halves_until_one_per_second_when_no_rate_can_be_shown() {
+    let _turn = watch_for_leaks();
+    let tmp = tempfile::tempdir().unwrap();
+    // 20 launches a point are too few to show any rate sustained (it takes 100): the search
+    // starts at half the rate at 1 in flight and halves down to 1/s, each rate tried once.
+    let (code, record, _) = burst(
+        tmp.path(),
+        &[
+            "-i",
+            "process",
+            "--concurrency",
+            "none",
+            "--rate",
+            "none",
+            "--find-rate",
+            "--launches",
+            "20",
+            "--budget",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(0));
+    let (first, searched) = record.burst.split_first().unwrap();
+    assert_eq!(
+        first.load,
+        BurstLoad::Closed { concurrency: 1 },
+        "measured first"
+    );
+    let rates: Vec<f64> = searched
+        .iter()
+        .map(|p| match p.load {
+            BurstLoad::Open {
+                rate_per_second, ..
+            } => rate_per_second,
+            BurstLoad::Closed { .. } => panic!("only open-loop points follow: {p:?}"),
+        })
+        .collect();
+    assert!(rates.len() >= 2, "{rates:?}");
+    assert!(rates.windows(2).all(|w| w[1] < w[0]), "halving: {rates:?}");
+    let last = *rates.last().unwrap();
+    assert!((1.0..2.0).contains(&last), "down to 1/s: {rates:?}");
+    let text = reports::burst::tail_lines(&record.burst).join("\n");
+    assert!(text.contains("no rate tried keeps p99"), "{text}");
+}
+
+#[test]
 fn bad_loads_are_refused_in_one_line() {
     let _turn = watch_for_leaks();
     for (args, says) in [

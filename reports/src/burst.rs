@@ -135,7 +135,8 @@ fn notes(point: &BurstPoint) -> String {
 }
 
 /// Per isolator: its p99 at each concurrency against its p50 at 1 in flight, and the highest
-/// open-loop rate tried whose p99 stayed within 2× that p50.
+/// open-loop rate tried that it sustained ([`BurstPoint::sustained`]: p99 within 2× that p50,
+/// no failure, on schedule).
 pub fn tail_lines(points: &[BurstPoint]) -> Vec<String> {
     let mut names: Vec<&str> = Vec::new();
     for point in points {
@@ -168,14 +169,11 @@ pub fn tail_lines(points: &[BurstPoint]) -> Vec<String> {
         );
         let rates: Vec<(f64, bool)> = mine
             .iter()
-            .filter_map(|p| match (&p.load, p.latency_ns(0.99)) {
-                (
-                    BurstLoad::Open {
-                        rate_per_second, ..
-                    },
-                    Some(p99),
-                ) => Some((*rate_per_second, p99 <= 2.0 * base && p.failures == 0)),
-                _ => None,
+            .filter_map(|p| match &p.load {
+                BurstLoad::Open {
+                    rate_per_second, ..
+                } => Some((*rate_per_second, p.sustained(base))),
+                BurstLoad::Closed { .. } => None,
             })
             .collect();
         if !rates.is_empty() {
@@ -236,7 +234,7 @@ mod tests {
             isolator: "container".into(),
             load,
             launches_requested: 2,
-            samples: vec![BurstSample::default(); 2],
+            samples: vec![BurstSample::default(); 100],
             failures: 0,
             first_error: None,
             latency: Some(LatencySummary {

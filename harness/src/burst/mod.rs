@@ -7,6 +7,7 @@
 //! it (bwrap `--die-with-parent`). A failed launch is counted, its instance dropped (which kills
 //! and cleans), and the point goes on until [`MAX_FAILURES`].
 pub mod closed_loop;
+pub mod find_rate;
 pub mod open_loop;
 pub mod percentiles;
 pub mod schedule;

@@ -162,7 +162,26 @@ pub struct BurstPoint {
     pub leftovers: Vec<String>,
 }
 
+/// An open-loop rate is sustained while its p99 stays within this factor of the isolator's p50
+/// at 1 in flight.
+pub const SUSTAINED_TAIL_FACTOR: f64 = 2.0;
+/// Fewer launches than this and a point's p99 is little more than its maximum: it cannot show
+/// a rate sustained.
+pub const SUSTAINED_MIN_LAUNCHES: usize = 100;
+
 impl BurstPoint {
+    /// Whether this point kept its tail within [`SUSTAINED_TAIL_FACTOR`] × `p50_at_one_ns`
+    /// (the isolator's p50 at 1 in flight) with no failure and on schedule, over at least
+    /// [`SUSTAINED_MIN_LAUNCHES`] launches. A point its budget cut short still counts: its
+    /// launches were on schedule.
+    pub fn sustained(&self, p50_at_one_ns: f64) -> bool {
+        let within = self
+            .latency_ns(0.99)
+            .is_some_and(|p99| p99 <= SUSTAINED_TAIL_FACTOR * p50_at_one_ns);
+        let enough = self.samples.len() >= SUSTAINED_MIN_LAUNCHES;
+        within && enough && self.failures == 0 && !self.fell_behind
+    }
+
     /// The latency estimate at `q` in ns, when there is one.
     pub fn latency_ns(&self, q: f64) -> Option<f64> {
         Some(self.latency.as_ref()?.at(q)?.value_ns)

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use burst::{
     Arrivals, BurstLoad, BurstPoint, BurstSample, HostSettle, LatencySummary, QuantileEstimate,
+    SUSTAINED_MIN_LAUNCHES, SUSTAINED_TAIL_FACTOR,
 };
 pub use host_cost::{HostCost, HostCostSample};
 pub use load::LoadError;

@@ -32,6 +32,61 @@ pub enum Command {
     /// and in TMPDIR; what a live isobench holds is never touched. `run` and `density` do the
     /// same at start.
     Clean,
+    /// Launch latency under load: at fixed concurrencies (closed loop) and arrival rates (open
+    /// loop), p50/p90/p99/p99.9 per point.
+    Burst(BurstArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BurstArgs {
+    /// Isolators to measure, comma-separated, or "all".
+    #[arg(
+        short,
+        long,
+        value_delimiter = ',',
+        default_value = "process,container"
+    )]
+    pub isolators: Vec<String>,
+    /// Closed loop: launches in flight at once, comma-separated ("none" to skip).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,64")]
+    pub concurrency: Vec<String>,
+    /// Open loop: launches per second, comma-separated ("none" to skip).
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+    pub rate: Vec<String>,
+    /// Launches per point (p99's interval needs 368, p99.9's 3688).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub launches: u32,
+    /// Open loop arrivals: poisson (exponential gaps) or uniform (equal gaps).
+    #[arg(long, default_value = "poisson")]
+    pub arrivals: reports::Arrivals,
+    /// Seed of the Poisson schedule: the same seed, the same schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// After the points asked for, search for the highest arrival rate each isolator sustains
+    /// (p99 within 2× its p50 at 1 in flight, no failure, on schedule, over at least 100
+    /// launches): doubling or halving from half its rate at 1 in flight, then three bisections.
+    #[arg(long)]
+    pub find_rate: bool,
+    /// Open loop: the most launches in flight at once (worker threads, each with a launcher).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_in_flight: u32,
+    /// Probe workload (see `run --workload`).
+    #[arg(long, default_value = "noop")]
+    pub workload: String,
+    /// Per-launch timeout for ready and for gone, seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// A point stops launching after this many seconds, and says so.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    pub budget: f64,
+    /// Directory for burst.json (default: results/<UTC time>-burst).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace the results already in --out (else a directory holding a run is refused).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub engines: EngineArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -164,7 +219,7 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
-    /// A run.json (or density.json) written by isobench, or the directory holding it.
+    /// A run.json (or density.json, burst.json) written by isobench, or the directory holding it.
     pub run_json: PathBuf,
     #[command(flatten)]
     pub exports: ExportArgs,

@@ -1,5 +1,6 @@
 //! `isobench` as a library: the runner, trials, statistics and host fingerprint behind the
 //! CLI and the criterion benches.
+pub mod burst;
 pub mod checkpoint;
 pub mod compare;
 pub mod density;

@@ -1,4 +1,5 @@
 //! `isobench`: the command line. Errors end as one line on stderr and a non-zero exit.
+mod burst_command;
 mod clean_command;
 mod cli;
 mod density_command;
@@ -41,6 +42,11 @@ fn main() -> ExitCode {
             stop.and_then(|stop| {
                 density_command::run(&args, &registry_options(&args.engines), &stop)
             })
+        }
+        Command::Burst(args) => {
+            clean_command::at_start();
+            interrupt_flag()
+                .and_then(|stop| burst_command::run(&args, &registry_options(&args.engines), &stop))
         }
     };
     match outcome {
@@ -178,7 +184,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
 fn report(args: &ReportArgs) -> Result<ExitCode> {
     let record = reports::RunRecord::load(Path::new(&args.run_json))?;
     exports::write_requested(&args.exports, &record)?;
-    print!("{}", exports::terminal(&record));
+    if record.has_trials() || record.burst.is_empty() {
+        print!("{}", exports::terminal(&record));
+    }
+    print!("{}", reports::burst::render(&record));
     if args.exports.phases {
         print!("{}", reports::phases::render(&record));
     }
@@ -196,7 +205,7 @@ fn compare(args: &CompareArgs) -> Result<ExitCode> {
     let comparisons = isobench::compare::compare(&base, &new, args.threshold / 100.0);
     if comparisons.is_empty() {
         bail!(
-            "{} and {} share no isolator with samples or density point; nothing to compare",
+            "{} and {} share no isolator with samples, density point or burst point; nothing to compare",
             display_paths(&args.base),
             display_paths(&args.new)
         );

@@ -82,6 +82,7 @@ pub fn new_run(config: RunConfig, host: HostFingerprint) -> RunRecord {
         warnings: Vec::new(),
         density: Vec::new(),
         samples_file: None,
+        burst: Vec::new(),
     }
 }
 

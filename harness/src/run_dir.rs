@@ -9,16 +9,17 @@ use anyhow::{bail, Context, Result};
 use crate::output::utc_timestamp;
 
 /// The files whose presence means a directory holds a run (or a density measurement).
-pub const RESULT_FILES: [&str; 3] = ["run.json", "density.json", SAMPLES_FILE];
+pub const RESULT_FILES: [&str; 4] = ["run.json", "density.json", "burst.json", SAMPLES_FILE];
 /// The raw samples and failures, one JSON object a line, appended as the run goes.
 pub const SAMPLES_FILE: &str = "samples.jsonl";
 /// What `--force` removes besides [`RESULT_FILES`]: the renderings of the run it replaces
 /// (the HTML writer removes stale charts itself).
-const RENDERED_FILES: [&str; 5] = [
+const RENDERED_FILES: [&str; 6] = [
     "comparison.json",
     "run.csv",
     "run.md",
     "density.md",
+    "burst.md",
     "index.html",
 ];
 /// `results/<second>-2`, `-3`, … are tried when runs start in the same second; past this many

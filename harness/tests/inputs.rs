@@ -164,7 +164,9 @@ fn report_of_a_directory_without_results_names_both_files() {
         .arg(tmp.path())
         .assert()
         .failure()
-        .stderr(one_line_error("holds neither run.json nor density.json"));
+        .stderr(one_line_error(
+            "holds none of run.json, density.json and burst.json",
+        ));
 }
 
 #[test]

@@ -4,75 +4,12 @@
 //! This test process becomes a child subreaper, so anything isobench leaks (a probe, a VMM)
 //! would be re-parented to it and found. The tests take turns for the same reason.
 mod common;
-use common::assert_no_scratch_left;
+use common::leaks::{assert_nothing_left_of, watch_for_leaks};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use isolators::testing::{check_root, run_if};
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The host's mounts, less those container daemons (dockerd, podman) make for their own
-/// containers: other programs on the host may be running those while this test runs.
-fn our_mounts() -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|line| {
-            ![
-                "/var/lib/docker/",
-                "/run/docker/",
-                "/var/lib/containers/",
-                "/run/containers/",
-            ]
-            .iter()
-            .any(|d| line.contains(d))
-        })
-        .map(String::from)
-        .collect()
-}
-
-/// Processes whose parent is this test process.
-fn our_children() -> Vec<String> {
-    let me = std::process::id() as i32;
-    procfs::process::all_processes()
-        .unwrap()
-        .filter_map(|p| p.ok()?.stat().ok())
-        .filter(|s| s.ppid == me)
-        .map(|s| format!("{} {} ({})", s.pid, s.comm, s.state))
-        .collect()
-}
-
-fn instance_cgroups() -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if path.parent().is_some_and(|p| p.ends_with("isobench")) {
-                    found.push(path.display().to_string());
-                }
-                stack.push(path);
-            }
-        }
-    }
-    found
-}
-
-/// Takes this binary's turn, becomes a child subreaper (so leaked processes re-parent to us)
-/// and snapshots the mounts to compare against afterwards.
-fn watch_for_leaks() -> (std::sync::MutexGuard<'static, ()>, Vec<String>) {
-    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how orphans are re-parented.
-    let subreaper = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(subreaper, 0);
-    (turn, our_mounts())
-}
 
 fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
     let (_turn, mountinfo_before) = watch_for_leaks();
@@ -90,6 +27,7 @@ fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
         .spawn()
         .unwrap();
     let json = out.join("run.json");
+    let pid = child.id();
     let code = interrupt_once_written(&mut child, &json, Duration::from_millis(300));
     assert_eq!(code, Some(130), "an interrupted run exits 130");
     let record = reports::RunRecord::load(&json).unwrap();
@@ -106,24 +44,7 @@ fn interrupt_run(isolators: &str, needs_samples_from: &[&str]) {
             isolator.failures
         );
     }
-    assert_nothing_left(&mountinfo_before, tmp.path());
-}
-
-/// No child process, instance cgroup, mount or scratch directory remains.
-fn assert_nothing_left(mountinfo_before: &[String], tmp: &std::path::Path) {
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        our_children().is_empty(),
-        "left behind: {:?}",
-        our_children()
-    );
-    assert!(
-        instance_cgroups().is_empty(),
-        "cgroups left: {:?}",
-        instance_cgroups()
-    );
-    assert_eq!(our_mounts(), mountinfo_before, "mounts changed");
-    assert_no_scratch_left(tmp);
+    assert_nothing_left_of(&mountinfo_before, tmp.path(), pid);
 }
 
 /// Sends SIGINT to `child` once `file` exists plus `after`; returns its exit code.
@@ -205,6 +126,7 @@ fn ctrl_c_while_density_holds_containers() {
         .spawn()
         .unwrap();
     let json = out.join("density.json");
+    let pid = child.id();
     let code = interrupt_once_written(&mut child, &json, Duration::from_millis(150));
     assert_eq!(code, Some(130), "an interrupted density run exits 130");
     let record = reports::RunRecord::load(&json).unwrap();
@@ -219,5 +141,61 @@ fn ctrl_c_while_density_holds_containers() {
         record.density.iter().all(|p| p.isolator != "microvm"),
         "no isolator starts after Ctrl-C"
     );
-    assert_nothing_left(&mountinfo_before, tmp.path());
+    assert_nothing_left_of(&mountinfo_before, tmp.path(), pid);
+}
+
+#[test]
+fn ctrl_c_while_a_burst_waits_on_its_schedule() {
+    let test = "ctrl_c_while_a_burst_waits_on_its_schedule";
+    if !run_if(test, "root", check_root()) {
+        return;
+    }
+    let (_turn, mountinfo_before) = watch_for_leaks();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("burst");
+    // The closed-loop point is written within a second; the open loop then needs 10 s for its
+    // 200 launches at 20/s, so the signal lands while its workers sleep until their launches
+    // are due and some containers are in flight. process never starts.
+    let mut child = Command::cargo_bin("isobench")
+        .unwrap()
+        .env("TMPDIR", tmp.path())
+        .args([
+            "burst",
+            "-i",
+            "container,process",
+            "--concurrency",
+            "2",
+            "--rate",
+            "20",
+            "--launches",
+            "200",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let json = out.join("burst.json");
+    let pid = child.id();
+    let code = interrupt_once_written(&mut child, &json, Duration::from_millis(1500));
+    assert_eq!(code, Some(130), "an interrupted burst exits 130");
+    let record = reports::RunRecord::load(&json).unwrap();
+    assert!(!record.complete, "marked incomplete");
+    assert_eq!(record.burst.len(), 2, "{:?}", record.burst);
+    let open = &record.burst[1];
+    assert!(matches!(open.load, reports::BurstLoad::Open { .. }));
+    assert_eq!(open.stopped_because.as_deref(), Some("interrupted"));
+    assert!(
+        !open.samples.is_empty() && open.samples.len() < 200,
+        "{} launches finished",
+        open.samples.len()
+    );
+    assert_eq!(open.failures, 0, "{:?}", open.first_error);
+    assert!(record.burst.iter().all(|p| p.leftovers.is_empty()));
+    assert!(
+        record.burst.iter().all(|p| p.isolator == "container"),
+        "no isolator starts after Ctrl-C"
+    );
+    assert_nothing_left_of(&mountinfo_before, tmp.path(), pid);
 }

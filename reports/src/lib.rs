@@ -6,6 +6,7 @@
 //!
 //! Nothing here touches the host: `isobench report run.json` re-renders any saved run.
 pub mod atomic;
+pub mod burst;
 pub mod charts;
 pub mod compare;
 pub mod comparison;

@@ -49,6 +49,18 @@ pub fn render(record: &RunRecord) -> String {
             &detail::density_rows(record),
         );
     }
+    if !record.burst.is_empty() {
+        out += "\n## Burst\n\n";
+        out += &format!("{}\n\n", escape(crate::burst::EXPLAINED));
+        out += &pipe_table(
+            &crate::burst::HEADER.map(String::from),
+            &crate::burst::rows(record),
+        );
+        for line in crate::burst::tail_lines(&record.burst) {
+            out += &format!("\n- {}", escape(&line));
+        }
+        out += "\n";
+    }
     out
 }
 

@@ -10,6 +10,7 @@
 //! two builds' runs in a balanced order (A B B A) and passing each side's files is how two runs of one build
 //! come out "no change" on a shared machine. With one run per side the interval covers
 //! sample noise only, and a caveat says so.
+mod burst;
 mod caveats;
 mod density;
 
@@ -66,6 +67,7 @@ pub fn compare(base: &[RunRecord], new: &[RunRecord], noise: f64) -> Vec<Compari
         }
     }
     out.extend(density::compare_density(base, new, noise, &mut rng));
+    out.extend(burst::compare_burst(base, new, noise, &mut rng));
     out
 }
 
@@ -90,11 +92,27 @@ fn compare_metric(
     noise: f64,
     rng: &mut fastrand::Rng,
 ) -> Comparison {
-    let base_median = median(&base.concat());
-    let new_median = median(&new.concat());
+    compare_statistic(isolator, metric, (base, new), noise, rng, median)
+}
+
+/// As [`compare_metric`] for any statistic of the pooled values (a median, a p99); the
+/// comparison's `base_median`/`new_median` then hold that statistic.
+fn compare_statistic(
+    isolator: &str,
+    metric: &'static str,
+    (base, new): (&[Vec<f64>], &[Vec<f64>]),
+    noise: f64,
+    rng: &mut fastrand::Rng,
+    statistic: fn(&[f64]) -> f64,
+) -> Comparison {
+    let base_median = statistic(&base.concat());
+    let new_median = statistic(&new.concat());
     let change = relative_change(base_median, new_median);
     let mut changes: Vec<f64> = (0..RESAMPLES)
-        .map(|_| relative_change(median(&resample(base, rng)), median(&resample(new, rng))))
+        .map(|_| {
+            let (b, n) = (resample(base, rng), resample(new, rng));
+            relative_change(statistic(&b), statistic(&n))
+        })
         .collect();
     changes.sort_by(|a, b| a.total_cmp(b));
     let (low, high) = (quantile(&changes, 0.025), quantile(&changes, 0.975));

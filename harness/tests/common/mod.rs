@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI test binaries.
 use std::path::Path;
 
+pub mod leaks;
+
 /// The runner's scratch directories live in TMPDIR and must be gone after a run.
 pub fn assert_no_scratch_left(tmp: &Path) {
     let left: Vec<_> = std::fs::read_dir(tmp)

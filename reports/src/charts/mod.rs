@@ -8,6 +8,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::schema::{IsolatorRecord, Kind, RunRecord};
 
 mod bars;
+pub mod burst;
 mod canvas;
 pub mod density;
 pub mod disk;
@@ -55,7 +56,7 @@ pub struct Chart {
 }
 
 /// The file name of every chart [`all`] may draw, so a report can remove stale ones.
-pub const FILE_NAMES: [&str; 7] = [
+pub const FILE_NAMES: [&str; 8] = [
     "startup.png",
     "phases.png",
     "memory.png",
@@ -63,6 +64,7 @@ pub const FILE_NAMES: [&str; 7] = [
     "disk.png",
     "teardown.png",
     "density.png",
+    burst::FILE_NAME,
 ];
 
 /// Draws every chart of the report, in page order; the host-cost chart only when some isolator
@@ -106,6 +108,14 @@ pub fn all(record: &RunRecord) -> Result<Vec<Chart>, ChartError> {
             rendered: density::render(record)?,
         },
     ];
+    if !record.burst.is_empty() {
+        charts.push(Chart {
+            file_name: burst::FILE_NAME,
+            title: "Burst: latency under load",
+            caption: burst::CAPTION,
+            rendered: burst::render(record)?,
+        });
+    }
     if !crate::host_cost::rows(record).is_empty() {
         let chart = Chart {
             file_name: host_cost::FILE_NAME,

@@ -69,6 +69,7 @@ pub fn render(record: &RunRecord, charts: &[Chart], raw_links: &[(&str, &str)]) 
     page += &sections::notes(record);
     page += &sections::unavailable(record);
     page += &sections::density(record);
+    page += &sections::burst(record);
     page += &format!(
         "<footer>isobench {} ({}), results schema version {}</footer>\n",
         escape(&record.isobench_version),

@@ -335,3 +335,22 @@ pub(super) fn density(record: &RunRecord) -> String {
         )
     )
 }
+
+pub(super) fn burst(record: &RunRecord) -> String {
+    if record.burst.is_empty() {
+        return String::new();
+    }
+    let tail: String = crate::burst::tail_lines(&record.burst)
+        .iter()
+        .map(|line| format!("<li>{}</li>", escape(line)))
+        .collect();
+    format!(
+        "<section id=\"burst\">\n<h2>Burst</h2>\n<p>{}</p>\n{}<ul>{tail}</ul>\n</section>\n",
+        escape(crate::burst::EXPLAINED),
+        html_table(
+            &crate::burst::HEADER,
+            &escaped(crate::burst::rows(record)),
+            &crate::burst::NUMERIC.collect::<Vec<_>>()
+        )
+    )
+}

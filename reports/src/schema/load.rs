@@ -24,7 +24,7 @@ pub enum LoadError {
         expected: u32,
     },
     #[error(
-        "{path}: {source} — pass a run.json or density.json written by isobench, or its directory"
+        "{path}: {source} — pass a run.json, density.json or burst.json written by isobench, or its directory"
     )]
     Io {
         path: String,
@@ -37,7 +37,7 @@ pub enum LoadError {
     #[error("{path}: {bytes} bytes, larger than 1 GiB, the most isobench reads as a results file — pass a run.json or density.json written by isobench")]
     TooLarge { path: String, bytes: u64 },
     /// A directory holding neither results file.
-    #[error("{path}: a directory that holds neither run.json nor density.json — pass the directory of a run (or density run), or the file itself")]
+    #[error("{path}: a directory that holds none of run.json, density.json and burst.json — pass the directory of a run (or a density or burst run), or the file itself")]
     NoResultsInDirectory { path: String },
 }
 
@@ -74,7 +74,8 @@ impl RunRecord {
             .map_err(|e| malformed(format!("{}: {}", e.path(), e.inner())))
     }
 
-    /// Loads a results file, or a results directory: its `run.json`, else its `density.json`.
+    /// Loads a results file, or a results directory: its `run.json`, else its `density.json`,
+    /// else its `burst.json`.
     pub fn load(path: &Path) -> Result<RunRecord, LoadError> {
         let path = results_file(path)?;
         let name = path.display().to_string();
@@ -85,12 +86,13 @@ impl RunRecord {
     }
 }
 
-/// The file to read for `path`: itself, or in a directory its run.json, else its density.json.
+/// The file to read for `path`: itself, or in a directory its run.json, else its density.json,
+/// else its burst.json.
 pub fn results_file(path: &Path) -> Result<PathBuf, LoadError> {
     if !path.is_dir() {
         return Ok(path.to_path_buf());
     }
-    ["run.json", "density.json"]
+    ["run.json", "density.json", "burst.json"]
         .iter()
         .map(|name| path.join(name))
         .find(|file| file.symlink_metadata().is_ok())

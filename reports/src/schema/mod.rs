@@ -2,6 +2,7 @@
 //!
 //! Units are in field names (`_ns`, `_bytes`). Every field a later version adds must be
 //! optional (`#[serde(default)]`) so older files still load; a breaking change bumps the version.
+mod burst;
 mod host_cost;
 mod load;
 mod probe_report;
@@ -15,6 +16,10 @@ pub use isobench_protocol::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use burst::{
+    Arrivals, BurstLoad, BurstPoint, BurstSample, HostSettle, LatencySummary, QuantileEstimate,
+    SUSTAINED_MIN_LAUNCHES, SUSTAINED_TAIL_FACTOR,
+};
 pub use host_cost::{HostCost, HostCostSample};
 pub use load::{results_file, LoadError, MAX_RESULTS_BYTES};
 pub use probe_report::ProbeReport;
@@ -50,6 +55,10 @@ pub struct RunRecord {
     /// not inline but in this JSON Lines file beside it ([`LogLine`]); loading merges them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples_file: Option<String>,
+    /// `isobench burst`: launch latency under a concurrency or an arrival rate. Absent from
+    /// records without bursts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub burst: Vec<BurstPoint>,
 }
 
 /// N instances of one isolator held at once.

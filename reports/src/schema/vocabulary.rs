@@ -159,6 +159,8 @@ pub enum Order {
         instances: Vec<u32>,
         parallel: u32,
     },
+    /// `isobench burst`: each isolator's closed-loop, then open-loop points.
+    Burst,
 }
 
 impl fmt::Display for Order {
@@ -170,6 +172,7 @@ impl fmt::Display for Order {
                 instances,
                 parallel,
             } => write!(f, "density {instances:?}, parallel {parallel}"),
+            Order::Burst => f.write_str("burst"),
         }
     }
 }
@@ -196,8 +199,9 @@ impl std::str::FromStr for Order {
         match text {
             "interleaved" => Ok(Order::Interleaved),
             "sequential" => Ok(Order::Sequential),
+            "burst" => Ok(Order::Burst),
             _ => density().ok_or_else(|| {
-                format!("unknown order {text:?}, expected interleaved, sequential or \"density [N, …], parallel P\"")
+                format!("unknown order {text:?}, expected interleaved, sequential, burst or \"density [N, …], parallel P\"")
             }),
         }
     }

@@ -283,6 +283,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
         warnings,
         density: density(),
         samples_file: None,
+        burst: Vec::new(),
     }
 }
 

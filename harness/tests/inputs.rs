@@ -290,14 +290,22 @@ fn sigterm_exits_143_after_writing_results() {
 #[test]
 fn probe_stderr_reaches_the_terminal_labelled() {
     let tmp = tempfile::tempdir().unwrap();
-    // More memory than the host has: the probe says so on stderr and never becomes ready.
-    let output = isobench(tmp.path())
+    // More memory than its address-space limit allows (the host has it, so the run's own
+    // check lets it through): the probe says so on stderr and never becomes ready.
+    let mut limited = assert_cmd::Command::new("prlimit");
+    limited
+        .env("TMPDIR", tmp.path())
+        .timeout(Duration::from_secs(60))
+        .arg(format!("--as={}", 3u64 << 30))
+        .arg("--")
+        .arg(assert_cmd::cargo::cargo_bin("isobench"));
+    let output = limited
         .args([
             "run",
             "-i",
             "process",
             "--workload",
-            "touch:1000000",
+            "touch:4096",
             "--runs",
             "1",
             "--warmup",
@@ -313,7 +321,8 @@ fn probe_stderr_reaches_the_terminal_labelled() {
     assert!(
         stderr
             .lines()
-            .any(|l| l.starts_with("probe (process): memory allocation")),
+            .any(|l| l
+                .starts_with("probe (process): isobench-probe: touch workload: cannot allocate")),
         "{stderr}"
     );
     for line in stderr.lines() {

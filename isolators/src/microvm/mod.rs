@@ -8,7 +8,7 @@ pub mod elf;
 pub mod guest;
 mod instance;
 mod isolator;
-mod report;
+pub mod report;
 mod vmm_binary;
 
 pub use guest::GuestImage;

@@ -27,6 +27,12 @@ pub enum Compression {
 const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
 const LZ4_LEGACY_BLOCK: usize = 8 << 20;
 
+/// The most memory liblzma may take to decode one lzma or xz payload. The stream's header
+/// names its dictionary size and liblzma allocates it up front: fuzz_kernel_image found a
+/// 1,114-byte bzImage whose lzma header asked for 3.2 GiB. Kernel builds use dictionaries of
+/// tens of MiB (xz_wrap.sh: 32 MiB), so this refuses only what no kernel needs.
+const LZMA_MEMORY_LIMIT_BYTES: u64 = 256 << 20;
+
 impl Compression {
     /// Every compression, in the order [`Compression::detect`] tries them.
     pub const ALL: [Compression; 7] = [
@@ -100,10 +106,14 @@ pub fn decompress(
     let reader: Box<dyn Read + '_> = match compression {
         Compression::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
         Compression::Bzip2 => Box::new(bzip2::read::BzDecoder::new(data)),
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new(data)),
-        Compression::Lzma => {
-            let stream = liblzma::stream::Stream::new_lzma_decoder(u64::MAX)
-                .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
+        Compression::Xz | Compression::Lzma => {
+            use liblzma::stream::Stream;
+            let stream = if compression == Compression::Xz {
+                Stream::new_stream_decoder(LZMA_MEMORY_LIMIT_BYTES, 0)
+            } else {
+                Stream::new_lzma_decoder(LZMA_MEMORY_LIMIT_BYTES)
+            }
+            .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
             Box::new(liblzma::read::XzDecoder::new_stream(data, stream))
         }
         Compression::Zstd => Box::new(
@@ -117,7 +127,16 @@ pub fn decompress(
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| DecompressError::Corrupt(e.to_string()))?;
+        .map_err(|e| {
+            let lzma_error = e.get_ref().and_then(|inner| inner.downcast_ref());
+            DecompressError::Corrupt(match lzma_error {
+                Some(liblzma::stream::Error::MemLimit) => format!(
+                    "its header asks for more memory than the {} MiB isobench gives the decoder",
+                    LZMA_MEMORY_LIMIT_BYTES >> 20
+                ),
+                _ => e.to_string(),
+            })
+        })?;
     Ok(out)
 }
 
@@ -166,6 +185,20 @@ mod tests {
         }
         assert_eq!(Compression::detect(b"\x7fELF"), None);
         assert_eq!(Compression::detect(b""), None);
+    }
+
+    #[test]
+    fn a_header_asking_for_gigabytes_is_refused_not_allocated() {
+        // .lzma header: properties, a 3 GiB dictionary, unknown size; then a few bytes.
+        let mut payload = vec![0x5d, 0x00, 0x00, 0x00, 0xc0];
+        payload.extend_from_slice(&[0xff; 8]);
+        payload.extend_from_slice(&[0; 32]);
+        let Err(DecompressError::Corrupt(detail)) =
+            decompress(Compression::Lzma, &payload, 1 << 30)
+        else {
+            panic!("a 3 GiB dictionary was accepted");
+        };
+        assert!(detail.contains("256 MiB"), "{detail}");
     }
 
     #[test]

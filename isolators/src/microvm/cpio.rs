@@ -44,11 +44,69 @@ impl<'a> Entry<'a> {
 const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
 const S_IFCHR: u32 = 0o020000;
+/// The permission bits (with setuid, setgid, sticky): all an entry's `mode` may hold.
+const PERMISSION_BITS: u32 = 0o7777;
+/// The name of the record that ends an archive.
+const TRAILER: &str = "TRAILER!!!";
 
-/// Writes `entries` followed by the `TRAILER!!!` record, all owned by root.
-pub fn archive(entries: &[Entry]) -> Vec<u8> {
+/// An entry the newc format cannot carry as given (each found by `tests/fuzz_cpio.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CpioError {
+    #[error("initramfs entry {path:?}: a NUL byte in its path would cut the name short in the archive — remove it")]
+    NulInPath { path: String },
+    #[error("initramfs entry {path:?}: that name ends a cpio archive; the kernel would stop unpacking there — rename it")]
+    TrailerPath { path: String },
+    #[error("initramfs entry {path:?}: mode {mode:#o} has bits beyond the permissions ({PERMISSION_BITS:#o}) that would change its file type — pass the permissions only")]
+    NotPermissions { path: String, mode: u32 },
+    #[error("initramfs entry {path:?}: {len_bytes} bytes, more than a newc header can state (4 GiB - 1) — make it smaller")]
+    TooLarge { path: String, len_bytes: u64 },
+}
+
+impl Entry<'_> {
+    fn path(&self) -> &str {
+        match self {
+            Entry::Directory { path, .. }
+            | Entry::File { path, .. }
+            | Entry::CharDevice { path, .. } => path,
+        }
+    }
+
+    /// Refuses what the format would silently change: the name, the file type, the size.
+    fn check(&self) -> Result<(), CpioError> {
+        let path = self.path();
+        let owned = || path.to_string();
+        if path.contains('\0') {
+            return Err(CpioError::NulInPath { path: owned() });
+        }
+        if path == TRAILER {
+            return Err(CpioError::TrailerPath { path: owned() });
+        }
+        let (mode, len_bytes) = match self {
+            Entry::Directory { mode, .. } | Entry::CharDevice { mode, .. } => (*mode, 0),
+            Entry::File { mode, data, .. } => (*mode, data.len()),
+        };
+        if mode & !PERMISSION_BITS != 0 {
+            return Err(CpioError::NotPermissions {
+                path: owned(),
+                mode,
+            });
+        }
+        if u32::try_from(len_bytes).is_err() || u32::try_from(path.len() + 1).is_err() {
+            return Err(CpioError::TooLarge {
+                path: owned(),
+                len_bytes: len_bytes.max(path.len()) as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Writes `entries` followed by the `TRAILER!!!` record, all owned by root; refuses an entry
+/// the format cannot carry as given.
+pub fn archive(entries: &[Entry]) -> Result<Vec<u8>, CpioError> {
     let mut out = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
+        entry.check()?;
         let inode = index as u32 + 1;
         match entry {
             Entry::Directory { path, mode } => {
@@ -73,10 +131,11 @@ pub fn archive(entries: &[Entry]) -> Vec<u8> {
             ),
         }
     }
-    member(&mut out, 0, "TRAILER!!!", 0, 1, (0, 0), &[]);
-    out
+    member(&mut out, 0, TRAILER, 0, 1, (0, 0), &[]);
+    Ok(out)
 }
 
+/// One header, name and data; the sizes fit in u32 ([`Entry::check`]).
 fn member(
     out: &mut Vec<u8>,
     inode: u32,
@@ -126,6 +185,15 @@ mod tests {
             Entry::DEV_CONSOLE,
             Entry::file("init", 0o755, b"#!hello\n"),
         ])
+        .unwrap()
+    }
+
+    #[test]
+    fn refuses_what_the_format_would_change() {
+        let refused = |entry: Entry| archive(&[entry]).unwrap_err().to_string();
+        assert!(refused(Entry::dir("a\0b", 0o755)).contains("NUL"));
+        assert!(refused(Entry::file("TRAILER!!!", 0o644, b"")).contains("ends a cpio archive"));
+        assert!(refused(Entry::file("x", 0o100644, b"")).contains("permissions"));
     }
 
     #[test]

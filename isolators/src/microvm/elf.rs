@@ -106,14 +106,19 @@ impl ProgramHeader {
     }
 }
 
+/// `N` bytes of `elf` at `at`, if they are all inside it (offsets come from the file itself:
+/// near usize::MAX, `at + N` would overflow).
+fn bytes_at<const N: usize>(elf: &[u8], at: usize) -> Option<[u8; N]> {
+    elf.get(at..at.checked_add(N)?)?.try_into().ok()
+}
 fn u16_at(elf: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?))
+    bytes_at(elf, at).map(u16::from_le_bytes)
 }
 fn u32_at(elf: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?))
+    bytes_at(elf, at).map(u32::from_le_bytes)
 }
 fn u64_at(elf: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?))
+    bytes_at(elf, at).map(u64::from_le_bytes)
 }
 
 /// The program headers of a little-endian x86-64 ELF64 executable; None if it is not one.
@@ -128,16 +133,17 @@ pub fn program_headers(elf: &[u8]) -> Option<Vec<ProgramHeader>> {
     );
     (0..phnum)
         .map(|index| {
-            let at = phoff + index * phentsize;
+            let at = phoff.checked_add(index * phentsize)?;
+            let at_plus = |offset: usize| at.checked_add(offset);
             Some(ProgramHeader {
                 kind: u32_at(elf, at)?,
-                flags: u32_at(elf, at + 4)?,
-                offset: u64_at(elf, at + 8)?,
-                virtual_address: u64_at(elf, at + 16)?,
-                physical_address: u64_at(elf, at + 24)?,
-                file_size: u64_at(elf, at + 32)?,
-                memory_size: u64_at(elf, at + 40)?,
-                align: u64_at(elf, at + 48)?,
+                flags: u32_at(elf, at_plus(4)?)?,
+                offset: u64_at(elf, at_plus(8)?)?,
+                virtual_address: u64_at(elf, at_plus(16)?)?,
+                physical_address: u64_at(elf, at_plus(24)?)?,
+                file_size: u64_at(elf, at_plus(32)?)?,
+                memory_size: u64_at(elf, at_plus(40)?)?,
+                align: u64_at(elf, at_plus(48)?)?,
             })
         })
         .collect()
@@ -152,20 +158,22 @@ pub fn elf_entry(elf: &[u8]) -> Option<u64> {
 /// The PVH entry address of an ELF64 image, if it has a PVH note (used by tests and checks).
 pub fn parse_pvh_entry(elf: &[u8]) -> Option<u32> {
     for header in program_headers(elf)?.iter().filter(|h| h.is_note()) {
+        // Offsets and sizes come from the file: every sum that could pass usize::MAX is
+        // checked (a note past the end of the file is None, as before).
         let mut at = usize::try_from(header.offset).ok()?;
-        let end = at + usize::try_from(header.file_size).ok()?;
-        while at + 12 <= end {
+        let end = at.checked_add(usize::try_from(header.file_size).ok()?)?;
+        while at.checked_add(12)? <= end {
             let (name_size, desc_size, kind) = (
                 u32_at(elf, at)? as usize,
                 u32_at(elf, at + 4)? as usize,
                 u32_at(elf, at + 8)?,
             );
-            let name = elf.get(at + 12..at + 12 + name_size)?;
-            let desc = at + 12 + name_size.next_multiple_of(4);
+            let name = elf.get(at + 12..(at + 12).checked_add(name_size)?)?;
+            let desc = (at + 12).checked_add(name_size.next_multiple_of(4))?;
             if kind == XEN_ELFNOTE_PHYS32_ENTRY && name == b"Xen\0" && desc_size >= 4 {
                 return u32_at(elf, desc);
             }
-            at = desc + desc_size.next_multiple_of(4);
+            at = desc.checked_add(desc_size.next_multiple_of(4))?;
         }
     }
     None

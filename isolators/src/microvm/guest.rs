@@ -139,6 +139,7 @@ pub fn linux_initramfs() -> Vec<u8> {
         Entry::dir("tmp", 0o1777),
         Entry::file("init", 0o755, PROBE_BYTES),
     ])
+    .expect("constant names without NUL or TRAILER!!!, permission-only modes, a probe < 4 GiB")
 }
 
 /// The isobench cache directory: `$ISOBENCH_CACHE`, else `~/.cache/isobench`.

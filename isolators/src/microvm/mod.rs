@@ -9,7 +9,7 @@ pub mod elf;
 pub mod guest;
 mod instance;
 mod isolator;
-mod report;
+pub mod report;
 mod restore;
 mod vmm_binary;
 

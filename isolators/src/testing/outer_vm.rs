@@ -103,7 +103,8 @@ impl OuterImage {
     }
 
     /// The cpio archive: the files, their parent directories, the usual mount points and
-    /// `dev/console`.
+    /// `dev/console`. Panics when an entry is one the format cannot carry
+    /// ([`cpio::CpioError`]).
     pub fn cpio(&self) -> Vec<u8> {
         let mut directories: Vec<String> = ["dev", "proc", "sys", "tmp", "modules"]
             .map(String::from)
@@ -124,7 +125,9 @@ impl OuterImage {
                 .iter()
                 .map(|(path, (data, mode))| Entry::file(path, *mode, data)),
         );
-        cpio::archive(&entries)
+        // Paths come from the host's file names and the test's constants: a refusal is a bug
+        // in the test, shown with its reason.
+        cpio::archive(&entries).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

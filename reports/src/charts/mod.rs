@@ -194,8 +194,14 @@ pub(crate) fn series_colour(index: usize) -> RGBColor {
 }
 
 /// The label of an isolator on a chart axis: its name, starred when its numbers are flagged.
+/// The isolator's name (marked when flagged), and "(10,000 of 100,000)" when the chart draws a
+/// subset of its samples.
 pub(crate) fn row_label(isolator: &IsolatorRecord) -> String {
-    crate::table::marked_name(isolator)
+    let name = crate::table::marked_name(isolator);
+    match crate::samples::subset_note(isolator) {
+        Some(subset) => format!("{name} ({subset})"),
+        None => name,
+    }
 }
 
 /// Draws a one-line legend of coloured squares and labels across `area`.

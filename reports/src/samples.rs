@@ -171,7 +171,7 @@ pub fn subset_note(isolator: &crate::schema::IsolatorRecord) -> Option<String> {
 }
 
 /// 100000 as "100,000".
-pub(crate) fn thousands(value: usize) -> String {
+fn thousands(value: usize) -> String {
     let digits = value.to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {

@@ -91,8 +91,7 @@ fn charts_section(record: &RunRecord, charts: &[Chart]) -> String {
         .collect();
     if !subsets.is_empty() {
         out += &format!(
-            "<p class=\"note\">The charts draw at most {} samples per isolator, evenly spread over the run ({} samples); every figure in the tables uses all of them.</p>\n",
-            crate::samples::thousands(crate::samples::CHART_SAMPLES),
+            "<p class=\"note\">The charts draw a subset of the samples, evenly spread over the run ({} samples); every figure in the tables uses all of them.</p>\n",
             escape(&subsets.join(", "))
         );
     }

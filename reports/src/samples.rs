@@ -129,12 +129,18 @@ impl SampleSource for Log {
         let baseline = record
             .isolator("process")
             .and_then(|p| Some(p.summary.as_ref()?.footprint_bytes.median));
+        // Lines are written as `{"isolator":"<name>",…}`: another isolator's are skipped
+        // without parsing them (the log is read once per isolator).
+        let ours = format!("{{\"isolator\":{},", serde_json::Value::from(name.as_str()));
         let shown = self.path.display();
         let file = std::fs::File::open(&self.path)
             .map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
         let mut lines = io::BufReader::new(file).split(b'\n').enumerate().peekable();
         while let Some((number, line)) = lines.next() {
             let line = line?;
+            if line.starts_with(b"{\"isolator\":") && !line.starts_with(ours.as_bytes()) {
+                continue;
+            }
             let parsed = match serde_json::from_slice::<LogLine>(&line) {
                 Ok(parsed) => parsed,
                 // A last line cut short by a crash of the writer.

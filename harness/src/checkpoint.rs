@@ -2,13 +2,15 @@
 //! and failure is appended to `samples.jsonl` as it is measured (written through every round,
 //! fsynced at most every [`SYNC_INTERVAL`]), and `run.json` is rewritten atomically with the
 //! summary only, naming that file, at most every [`SUMMARY_INTERVAL`]. The complete,
-//! self-contained `run.json` is written once, at the end ([`write_final`]).
+//! self-contained `run.json` is written once, at the end ([`write_final`]), its samples streamed
+//! from the log ([`RunFiles::samples_log`]): the run itself keeps none in memory.
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use reports::samples::{Log, SampleSource};
 use reports::{Failure, LogLine, RunRecord, Sample};
 
 use crate::output::write_atomic;
@@ -41,6 +43,7 @@ pub trait Checkpoint {
 /// `run.json` and `samples.jsonl` in a run directory.
 pub struct RunFiles {
     json_path: PathBuf,
+    log_path: PathBuf,
     log: BufWriter<File>,
     last_sync: Instant,
     /// None until the first summary, which is due after the first round.
@@ -58,10 +61,16 @@ impl RunFiles {
             .with_context(|| format!("cannot create {}", log_path.display()))?;
         Ok(RunFiles {
             json_path: dir.join("run.json"),
+            log_path,
             log: BufWriter::new(log),
             last_sync: Instant::now(),
             last_summary: None,
         })
+    }
+
+    /// The log as a source of every sample, once it is synced ([`RunFiles::sync`]).
+    pub fn samples_log(&self) -> Log {
+        Log::new(&self.log_path)
     }
 
     /// Flushes and fsyncs the log: every sample is on disk.
@@ -137,9 +146,9 @@ fn write_summary(path: &Path, record: &mut RunRecord) -> Result<()> {
     written
 }
 
-/// The complete run.json, samples inline, streamed into place atomically.
-pub fn write_final(path: &Path, record: &RunRecord) -> Result<()> {
-    reports::atomic::write_with(path, |out| reports::json::write(out, record))
+/// The complete run.json, the samples of `source` inline, streamed into place atomically.
+pub fn write_final(path: &Path, record: &RunRecord, source: &dyn SampleSource) -> Result<()> {
+    reports::atomic::write_with(path, |out| reports::json::write_from(out, record, source))
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -217,5 +226,47 @@ mod tests {
             .collect();
         assert_eq!(trials, [0, 1]);
         assert_eq!(loaded.isolators[1].failures, [failure]);
+    }
+
+    /// The final run.json streamed from the log is the record with every sample inline, each
+    /// with its overhead against the process baseline's median footprint; the renderers get an
+    /// evenly spread subset.
+    #[test]
+    fn the_final_run_json_streams_every_logged_sample_with_its_overhead() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = RunFiles::create(dir.path()).unwrap();
+        let mut record = record_with(&["process", "container"]);
+        let mut columns = vec![crate::columns::Columns::default(); 2];
+        let mut inline = record.clone();
+        for trial in 0..5 {
+            for (index, name) in ["process", "container"].into_iter().enumerate() {
+                let mut logged = sample(trial);
+                logged.memory.footprint_bytes = 100 * u64::from(trial + 1) + index as u64;
+                files.append(name, Some(&logged), None).unwrap();
+                columns[index].push(&logged);
+                // Process footprints 100..=500: the baseline is 300.
+                logged.memory_overhead_bytes = Some(logged.memory.footprint_bytes as i64 - 300);
+                inline.isolators[index].samples.push(logged);
+            }
+        }
+        files.round_done().unwrap();
+        crate::record::finish(&mut record, &columns, false);
+        files.summary(&mut record).unwrap();
+        for (whole, summarized) in inline.isolators.iter_mut().zip(&record.isolators) {
+            whole.summary = summarized.summary.clone();
+            whole.flags = summarized.flags.clone();
+        }
+        inline.warnings = record.warnings.clone();
+        let path = dir.path().join("run.json");
+        write_final(&path, &record, &files.samples_log()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), reports::json(&inline));
+
+        files.samples_log().load_spread(&mut record, 2).unwrap();
+        let kept: Vec<(u32, Option<i64>)> = record.isolators[1]
+            .samples
+            .iter()
+            .map(|s| (s.trial, s.memory_overhead_bytes))
+            .collect();
+        assert_eq!(kept, [(0, Some(-199)), (3, Some(101))]);
     }
 }

@@ -1,15 +1,19 @@
-//! Writing a record in every requested format; every file is written atomically.
+//! Writing a record in every requested format; every file is written atomically. run.json and
+//! run.csv take every sample from a [`SampleSource`] (a long run's log); the other renderers
+//! get the record, whose `samples` may be a bounded subset ([`reports::samples`]).
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use reports::samples::SampleSource;
 use reports::RunRecord;
 
 use crate::cli::ExportArgs;
 use isobench::output::write_atomic;
 
-/// The whole record, streamed (a long run's JSON is not built in memory first).
-pub fn write_json(path: &Path, record: &RunRecord) -> Result<()> {
-    isobench::checkpoint::write_final(path, record)
+/// The whole record with every sample of `source`, streamed (a long run's JSON is not built in
+/// memory first).
+pub fn write_json(path: &Path, record: &RunRecord, source: &dyn SampleSource) -> Result<()> {
+    isobench::checkpoint::write_final(path, record, source)
 }
 
 /// Proves every --export-* file and the --html directory can be written, before any trial:
@@ -87,10 +91,10 @@ fn write_comparison(dir: &Path, record: &RunRecord) -> Result<bool> {
     Ok(true)
 }
 
-/// One row per sample, streamed into place atomically.
-fn write_csv(path: &Path, record: &RunRecord) -> Result<()> {
+/// One row per sample of `source`, streamed into place atomically.
+fn write_csv(path: &Path, record: &RunRecord, source: &dyn SampleSource) -> Result<()> {
     reports::atomic::write_with(path, |out| {
-        reports::csv::write(out, record).map_err(std::io::Error::other)
+        reports::csv::write_from(out, record, source).map_err(std::io::Error::other)
     })
     .with_context(|| format!("cannot write {}", path.display()))
 }
@@ -104,10 +108,10 @@ const COMPARISON_LINK: (&str, &str) = ("comparison JSON", "comparison.json");
 
 /// run.json, comparison.json, run.csv, run.md and the HTML report (index.html + PNG charts) in
 /// the run directory.
-pub fn write_run_files(dir: &Path, record: &RunRecord) -> Result<()> {
-    write_json(&dir.join("run.json"), record)?;
+pub fn write_run_files(dir: &Path, record: &RunRecord, source: &dyn SampleSource) -> Result<()> {
+    write_json(&dir.join("run.json"), record, source)?;
     let comparison = write_comparison(dir, record)?;
-    write_csv(&dir.join("run.csv"), record)?;
+    write_csv(&dir.join("run.csv"), record, source)?;
     write_markdown(&dir.join("run.md"), record)?;
     let mut links = vec![("JSON", "run.json")];
     links.extend(comparison.then_some(COMPARISON_LINK));
@@ -117,12 +121,12 @@ pub fn write_run_files(dir: &Path, record: &RunRecord) -> Result<()> {
 }
 
 /// A self-contained HTML report in `dir`: the page, its charts, and the raw data it links to.
-fn write_html(dir: &Path, record: &RunRecord) -> Result<()> {
+fn write_html(dir: &Path, record: &RunRecord, source: &dyn SampleSource) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--html {}: cannot create the directory", dir.display()))?;
-    write_json(&dir.join("run.json"), record)?;
+    write_json(&dir.join("run.json"), record, source)?;
     let comparison = write_comparison(dir, record)?;
-    write_csv(&dir.join("run.csv"), record)?;
+    write_csv(&dir.join("run.csv"), record, source)?;
     let mut links = vec![("JSON", "run.json")];
     links.extend(comparison.then_some(COMPARISON_LINK));
     links.push(("CSV", "run.csv"));
@@ -130,18 +134,22 @@ fn write_html(dir: &Path, record: &RunRecord) -> Result<()> {
 }
 
 /// The files asked for with --export-json/--export-csv/--export-markdown.
-pub fn write_requested(exports: &ExportArgs, record: &RunRecord) -> Result<()> {
+pub fn write_requested(
+    exports: &ExportArgs,
+    record: &RunRecord,
+    source: &dyn SampleSource,
+) -> Result<()> {
     if let Some(path) = &exports.export_json {
-        write_json(path, record)?;
+        write_json(path, record, source)?;
     }
     if let Some(path) = &exports.export_csv {
-        write_csv(path, record)?;
+        write_csv(path, record, source)?;
     }
     if let Some(path) = &exports.export_markdown {
         write_markdown(path, record)?;
     }
     if let Some(dir) = &exports.html {
-        write_html(dir, record)?;
+        write_html(dir, record, source)?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! CLI and the criterion benches.
 pub mod burst;
 pub mod checkpoint;
+pub mod columns;
 pub mod compare;
 pub mod density;
 pub mod density_limits;

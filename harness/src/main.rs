@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 use isobench::checkpoint::RunFiles;
 use isobench::run_dir::RunDir;
@@ -135,7 +135,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     };
     let progress = progress::Bar::new();
     let json_path = out_dir.join("run.json");
-    let record = runner::run(
+    let mut record = runner::run(
         isolators,
         &host,
         fingerprint,
@@ -147,8 +147,13 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     progress.finish();
     run_files.sync()?;
 
-    exports::write_run_files(out_dir, &record)?;
-    exports::write_requested(&args.exports, &record)?;
+    // Every sample is in the log: run.json and run.csv stream them from it, the other
+    // renderers get at most CHART_SAMPLES per isolator, so memory stays bounded.
+    let log = run_files.samples_log();
+    log.load_spread(&mut record, reports::samples::CHART_SAMPLES)
+        .context("cannot read the samples log back")?;
+    exports::write_run_files(out_dir, &record, &log)?;
+    exports::write_requested(&args.exports, &record, &log)?;
     print!("{}", exports::terminal(&record));
     if args.exports.phases {
         print!("{}", reports::phases::render(&record));
@@ -182,8 +187,11 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
 }
 
 fn report(args: &ReportArgs) -> Result<ExitCode> {
-    let record = reports::RunRecord::load(Path::new(&args.run_json))?;
-    exports::write_requested(&args.exports, &record)?;
+    let mut record = reports::RunRecord::load(Path::new(&args.run_json))?;
+    // The renderers get the same bounded subset as at the end of a run; the files every sample.
+    let every_sample =
+        reports::samples::Kept::take_from(&mut record, reports::samples::CHART_SAMPLES);
+    exports::write_requested(&args.exports, &record, &every_sample)?;
     if record.has_trials() || record.burst.is_empty() {
         print!("{}", exports::terminal(&record));
     }

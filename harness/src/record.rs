@@ -1,14 +1,12 @@
 //! Turns trial results into the versioned record: samples, summaries, overheads and warnings.
-use std::collections::BTreeMap;
-
 use isolators::Isolator;
 use reports::{
-    Flag, HostFingerprint, IsolatorRecord, IsolatorSummary, Kind, Phase, RunConfig, RunRecord,
-    Sample, Status, Warning, WarningCode, SCHEMA_VERSION,
+    Flag, HostFingerprint, IsolatorRecord, Kind, Phase, RunConfig, RunRecord, Sample, Status,
+    Warning, WarningCode, SCHEMA_VERSION,
 };
 
+use crate::columns::Columns;
 use crate::output::utc_timestamp;
-use crate::stats::summarize;
 use crate::trial::TrialResult;
 
 /// Fewer measured runs than this and the statistics are flagged as thin.
@@ -51,7 +49,7 @@ pub fn trial_failures(record: &RunRecord) -> TrialFailures {
         .iter()
         .filter(|i| i.status == Status::Available)
     {
-        let (samples, failed) = (isolator.samples.len(), isolator.failures.len());
+        let (samples, failed) = (isolator.sample_count(), isolator.failures.len());
         if let Some(first) = isolator.failures.first() {
             found.lines.push(format!(
                 "{}: {samples} samples, {failed} failed: {}",
@@ -139,28 +137,18 @@ pub fn sample(trial: u32, sequence: u32, result: &TrialResult) -> Sample {
     }
 }
 
-/// Recomputes every derived field: overheads against the process baseline, summaries,
-/// per-isolator flags and run-wide warnings. Idempotent: call at every checkpoint.
-pub fn finish(record: &mut RunRecord, software_kvm: bool) {
+/// Recomputes every derived field from `columns` (one per isolator of `record`, in order):
+/// summaries with the overheads against the process baseline, per-isolator flags and run-wide
+/// warnings. Idempotent: call at every checkpoint. Each sample's `memory_overhead_bytes` is
+/// written with the final run.json ([`reports::samples::Log`]), against the same baseline.
+pub fn finish(record: &mut RunRecord, columns: &[Columns], software_kvm: bool) {
     crate::host_cost::finish(record);
-    let baseline = record
-        .isolator("process")
-        .and_then(|p| {
-            summarize(
-                &p.samples
-                    .iter()
-                    .map(|s| s.memory.footprint_bytes as f64)
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .map(|s| s.median);
+    let baseline = (record.isolators.iter())
+        .position(|i| i.name == "process")
+        .and_then(|p| columns[p].footprint_median_bytes());
     let mut warnings = Vec::new();
-    for isolator in &mut record.isolators {
-        for sample in &mut isolator.samples {
-            sample.memory_overhead_bytes =
-                baseline.map(|b| sample.memory.footprint_bytes as i64 - b.round() as i64);
-        }
-        isolator.summary = summary(isolator);
+    for (isolator, columns) in record.isolators.iter_mut().zip(columns) {
+        isolator.summary = columns.summary(baseline);
         isolator.flags = flags(isolator, software_kvm, record.config.runs);
         for &flag in &isolator.flags {
             warnings.push(warning_for(&isolator.name, flag));
@@ -200,34 +188,6 @@ pub fn finish(record: &mut RunRecord, software_kvm: bool) {
         });
     }
     record.warnings = warnings;
-}
-
-fn summary(isolator: &IsolatorRecord) -> Option<IsolatorSummary> {
-    let samples = &isolator.samples;
-    let metric = |f: &dyn Fn(&Sample) -> Option<f64>| {
-        summarize(&samples.iter().filter_map(f).collect::<Vec<_>>())
-    };
-    let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for sample in samples {
-        for phase in &sample.phases {
-            phases
-                .entry(phase.name.clone())
-                .or_default()
-                .push(phase.at_ns as f64);
-        }
-    }
-    Some(IsolatorSummary {
-        startup_ns: metric(&|s| Some(s.startup_ns as f64))?,
-        teardown_ns: metric(&|s| Some(s.teardown_ns as f64))?,
-        footprint_bytes: metric(&|s| Some(s.memory.footprint_bytes as f64))?,
-        memory_overhead_bytes: metric(&|s| s.memory_overhead_bytes.map(|b| b as f64)),
-        vmm_overhead_bytes: metric(&|s| s.memory.usage.vmm_overhead_bytes.map(|b| b as f64)),
-        cpu_ns: metric(&|s| s.cpu_ns.map(|ns| ns as f64)),
-        phase_medians_ns: phases
-            .into_iter()
-            .filter_map(|(name, values)| Some((name, summarize(&values)?.median)))
-            .collect(),
-    })
 }
 
 /// Why the isolator's numbers may not mean what they say: an emulated VM is `emulated` (its

@@ -9,6 +9,7 @@ use isolators::{Host, Isolator, Prepared, Workload};
 use reports::{Failure, HostFingerprint, Order, RunConfig, RunRecord, Status};
 
 use crate::checkpoint::Checkpoint;
+use crate::columns::Columns;
 use crate::density;
 use crate::host_cost::{self, HostCostPlan};
 use crate::output::utc_timestamp;
@@ -74,7 +75,9 @@ impl Active {
 
 /// Runs the whole comparison. `checkpoint` gets every sample and failure as it is measured,
 /// the end of every round, and the summary now and then and at the end; `stop` ends the run
-/// early (Ctrl-C) with what was measured.
+/// early (Ctrl-C) with what was measured. The record returned has summaries of every sample
+/// but no sample inline (they are in the checkpoint's log; memory stays bounded, see
+/// [`Columns`]).
 pub fn run(
     isolators: Vec<Box<dyn Isolator>>,
     host: &Host,
@@ -95,6 +98,8 @@ pub fn run(
     let mut record = record::new_run(config, fingerprint);
     let software_kvm = host.kvm.is_software();
     let mut active = Vec::new();
+    // One per isolator of the record: what the summaries need; whole samples go to the log.
+    let mut columns: Vec<Columns> = Vec::new();
     for isolator in isolators {
         let availability = isolator.availability(host);
         let index = record.isolators.len();
@@ -102,6 +107,7 @@ pub fn run(
         record
             .isolators
             .push(record::isolator_record(isolator.as_ref(), status.clone()));
+        columns.push(Columns::default());
         if let Status::Unavailable { reason } = status {
             progress.note(&format!("{}: unavailable: {reason}", isolator.name()));
             continue;
@@ -119,6 +125,7 @@ pub fn run(
             }
         };
         record.isolators[index].disk = Some(prepared.disk().clone());
+        columns[index] = Columns::with_capacity(options.runs as usize);
         active.push(Active {
             prepared,
             record_index: index,
@@ -142,7 +149,7 @@ pub fn run(
                 progress.trial(&name, Err("skipped after repeated failures"));
                 continue;
             }
-            let measured = record.isolators[slot.record_index].samples.len() as u32;
+            let measured = columns[slot.record_index].len() as u32;
             if slot.out_of_budget {
                 continue;
             }
@@ -166,18 +173,16 @@ pub fn run(
                 progress.probe_stderr(&name, &line);
             }
             let entry = &mut record.isolators[slot.record_index];
+            let kept = &mut columns[slot.record_index];
             match outcome {
                 Ok(result) => {
                     slot.consecutive_failures = 0;
                     slot.successes += 1;
                     progress.trial(&name, Ok(result.startup_ns));
                     if !warmup {
-                        entry.samples.push(record::sample(
-                            entry.samples.len() as u32,
-                            sequence,
-                            &result,
-                        ));
-                        checkpoint.append(&entry.name, entry.samples.last(), None)?;
+                        let sample = record::sample(kept.len() as u32, sequence, &result);
+                        checkpoint.append(&entry.name, Some(&sample), None)?;
+                        kept.push(&sample);
                     }
                 }
                 // A trial cut short by Ctrl-C is not a failure of the isolator.
@@ -190,7 +195,7 @@ pub fn run(
                         error.to_string()
                     };
                     progress.trial(&name, Err(&message));
-                    let trial = entry.samples.len() as u32 + entry.failures.len() as u32;
+                    let trial = kept.len() as u32 + entry.failures.len() as u32;
                     entry.failures.push(Failure {
                         trial,
                         sequence,
@@ -206,44 +211,46 @@ pub fn run(
         checkpoint.round_done()?;
         if checkpoint.summary_due() {
             record.updated_at = utc_timestamp();
-            record::finish(&mut record, software_kvm);
+            record::finish(&mut record, &columns, software_kvm);
             checkpoint.summary(&mut record)?;
         }
     }
-    if let Some(plan) = options.host_cost {
-        hold_batches(
-            &mut active,
-            &mut record,
-            plan,
-            options,
-            stop,
-            progress,
-            checkpoint,
-        )?;
-    }
+    hold_batches(
+        &mut active,
+        &mut record,
+        &columns,
+        options,
+        stop,
+        progress,
+        checkpoint,
+    )?;
     drop(active);
     record.complete = !stop.load(Ordering::SeqCst);
     record.updated_at = utc_timestamp();
     record.host.loadavg_end = crate::fingerprint::loadavg();
-    record::finish(&mut record, software_kvm);
+    record::finish(&mut record, &columns, software_kvm);
     checkpoint.summary(&mut record)?;
     Ok(record)
 }
 
-/// The host-cost phase: every isolator that measured trials holds `plan.batch` instances at
-/// once, `plan.repeats` times, the repeats interleaved across isolators; each batch is written
-/// to the record (and checkpointed) as soon as it is measured.
+/// The host-cost phase, when `options.host_cost` asks for it: every isolator that measured
+/// trials holds `plan.batch` instances at once, `plan.repeats` times, the repeats interleaved
+/// across isolators; each batch is written to the record (and checkpointed) as soon as it is
+/// measured.
 fn hold_batches(
     active: &mut [Active],
     record: &mut RunRecord,
-    plan: HostCostPlan,
+    columns: &[Columns],
     options: &RunOptions,
     stop: &AtomicBool,
     progress: &dyn Progress,
     checkpoint: &mut dyn Checkpoint,
 ) -> Result<()> {
+    let Some(plan) = options.host_cost else {
+        return Ok(());
+    };
     let software_kvm = record.host.kvm_provider == reports::KvmProvider::Software;
-    record::finish(record, software_kvm);
+    record::finish(record, columns, software_kvm);
     let available = crate::host_meter::MemSnapshot::now().map_or(0, |m| m.mem_available as u64);
     let mut batches = Vec::new();
     for slot in active.iter() {
@@ -251,7 +258,7 @@ fn hold_batches(
         // Host cost gets half an isolator's time budget, over all its repeats.
         let budget = options.budget.map(|b| b / 2);
         let (batch, why) = host_cost::batch_for(entry, plan, budget, available);
-        if entry.samples.is_empty() {
+        if columns[slot.record_index].is_empty() {
             batches.push(0);
             continue;
         }
@@ -298,7 +305,7 @@ fn hold_batches(
             if let (Some(sample), Some(cost)) = (point.host, entry.host_cost.as_mut()) {
                 cost.samples.push(sample);
             }
-            record::finish(record, software_kvm);
+            record::finish(record, columns, software_kvm);
             checkpoint.summary(record)?;
         }
     }

@@ -1,6 +1,7 @@
 //! The CSV rendering: one row per raw sample, units in the column names. The isolator's host
 //! cost (medians per instance over its batches, `host_*` and `launch_cpu_ns`) is repeated on
 //! each of its rows, like its flags; the batches themselves are in the JSON.
+use crate::samples::SampleSource;
 use crate::schema::{HostCost, IsolatorRecord, RunRecord};
 
 const COLUMNS: [&str; 31] = [
@@ -46,12 +47,21 @@ pub fn render(record: &RunRecord) -> Result<Vec<u8>, csv::Error> {
 
 /// The same rows as [`render`], streamed to `out` (a long run's CSV is not built in memory).
 pub fn write(out: &mut dyn std::io::Write, record: &RunRecord) -> Result<(), csv::Error> {
+    write_from(out, record, &crate::samples::Inline)
+}
+
+/// The rows of [`render`] for the samples of `source` in place of the record's own, streamed.
+pub fn write_from(
+    out: &mut dyn std::io::Write,
+    record: &RunRecord,
+    source: &dyn SampleSource,
+) -> Result<(), csv::Error> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(COLUMNS)?;
     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
-    for isolator in &record.isolators {
+    for (index, isolator) in record.isolators.iter().enumerate() {
         let host = host_cells(isolator);
-        for s in &isolator.samples {
+        source.for_each(record, index, &mut |s| {
             let phases = s
                 .phases
                 .iter()
@@ -95,8 +105,8 @@ pub fn write(out: &mut dyn std::io::Write, record: &RunRecord) -> Result<(), csv
                     .collect::<Vec<_>>()
                     .join(";"),
             );
-            writer.write_record(row)?;
-        }
+            writer.write_record(row).map_err(std::io::Error::from)
+        })?;
     }
     writer.flush()?;
     Ok(())

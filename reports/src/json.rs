@@ -15,3 +15,14 @@ pub fn write(out: &mut dyn std::io::Write, record: &RunRecord) -> std::io::Resul
     serde_json::to_writer_pretty(&mut *out, record)?;
     out.write_all(b"\n")
 }
+
+/// The same bytes as [`render`] of `record` with the samples of `source` in place of its own,
+/// streamed: a long run's run.json, its samples read from the samples log as they are written.
+pub fn write_from(
+    out: &mut dyn std::io::Write,
+    record: &RunRecord,
+    source: &dyn crate::samples::SampleSource,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &crate::schema::Streamed { record, source })?;
+    out.write_all(b"\n")
+}

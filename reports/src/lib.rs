@@ -21,6 +21,7 @@ pub mod json;
 pub mod list;
 pub mod markdown;
 pub mod phases;
+pub mod samples;
 pub mod schema;
 pub mod table;
 pub mod terminal;

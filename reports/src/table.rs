@@ -97,7 +97,7 @@ fn row(isolator: &IsolatorRecord) -> [String; COLUMNS] {
         }),
         summary.map_or_else(dash, |s| units::duration_ns(s.teardown_ns.median)),
         if available {
-            format!("{}{failed}", isolator.samples.len())
+            format!("{}{failed}", isolator.sample_count())
         } else {
             dash()
         },

@@ -194,8 +194,14 @@ pub(crate) fn series_colour(index: usize) -> RGBColor {
 }
 
 /// The label of an isolator on a chart axis: its name, starred when its numbers are flagged.
+/// The isolator's name (marked when flagged), and on a second line "10,000 of 100,000" when the
+/// chart draws a subset of its samples ([`row_labels`] draws it smaller, under the name).
 pub(crate) fn row_label(isolator: &IsolatorRecord) -> String {
-    crate::table::marked_name(isolator)
+    let name = crate::table::marked_name(isolator);
+    match crate::samples::subset_note(isolator) {
+        Some(subset) => format!("{name}\n{subset}"),
+        None => name,
+    }
 }
 
 /// Draws a one-line legend of coloured squares and labels across `area`.
@@ -226,12 +232,16 @@ pub(crate) fn row_labels(
     for (index, label) in labels.iter().enumerate() {
         let (x, y) = place(row_centre(index, rows));
         let base = root.get_base_pixel();
+        let (x, y) = (x - 8 - base.0, y - base.1);
+        // A second line (a subset note, see [`row_label`]) goes under the name, smaller.
+        let (name, under) = label.split_once('\n').unwrap_or((label, ""));
+        let shift = if under.is_empty() { 0 } else { 8 };
         let style = font(14).pos(Pos::new(HPos::Right, VPos::Center));
-        root.draw(&Text::new(
-            label.clone(),
-            (x - 8 - base.0, y - base.1),
-            style,
-        ))?;
+        root.draw(&Text::new(name.to_string(), (x, y - shift), style))?;
+        if !under.is_empty() {
+            let style = font(11).pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw(&Text::new(under.to_string(), (x, y + shift), style))?;
+        }
     }
     Ok(())
 }

@@ -63,7 +63,7 @@ pub fn render(record: &RunRecord, charts: &[Chart], raw_links: &[(&str, &str)]) 
         page += &sections::main_table(record);
     }
     page += &host_cost::section(record, charts);
-    page += &charts_section(charts);
+    page += &charts_section(record, charts);
     page += &sections::statistics(record);
     page += &sections::phases(record);
     page += &sections::notes(record);
@@ -80,9 +80,21 @@ pub fn render(record: &RunRecord, charts: &[Chart], raw_links: &[(&str, &str)]) 
     page
 }
 
-/// Every chart but the host cost's, which has a section of its own.
-fn charts_section(charts: &[Chart]) -> String {
+/// Every chart but the host cost's, which has a section of its own; first, when the charts
+/// draw a subset of an isolator's samples, a note saying how many.
+fn charts_section(record: &RunRecord, charts: &[Chart]) -> String {
     let mut out = String::from("<section id=\"charts\">\n<h2>Charts</h2>\n");
+    let subsets: Vec<String> = record
+        .isolators
+        .iter()
+        .filter_map(|i| Some(format!("{}: {}", i.name, crate::samples::subset_note(i)?)))
+        .collect();
+    if !subsets.is_empty() {
+        out += &format!(
+            "<p class=\"note\">The charts draw a subset of the samples, evenly spread over the run ({} samples); every figure in the tables uses all of them.</p>\n",
+            escape(&subsets.join(", "))
+        );
+    }
     for chart in charts
         .iter()
         .filter(|c| c.file_name != crate::charts::host_cost::FILE_NAME)

@@ -7,6 +7,7 @@ mod host_cost;
 mod load;
 mod probe_report;
 mod samples_log;
+mod streamed;
 mod vocabulary;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use host_cost::{HostCost, HostCostSample};
 pub use load::{results_file, LoadError, MAX_RESULTS_BYTES};
 pub use probe_report::ProbeReport;
 pub use samples_log::LogLine;
+pub use streamed::Streamed;
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
 /// Bumped on any change an older reader would misread.
@@ -287,6 +289,13 @@ impl IsolatorRecord {
             (None, Kind::Microvm) => GuestKind::Linux,
             (None, _) => GuestKind::None,
         }
+    }
+
+    /// How many samples it measured: its summary's count, which a renderer's bounded subset
+    /// of `samples` (see [`crate::samples`]) may fall short of.
+    pub fn sample_count(&self) -> usize {
+        let summarized = self.summary.as_ref().map_or(0, |s| s.startup_ns.n as usize);
+        summarized.max(self.samples.len())
     }
 
     /// The median launch → ready, when it has a summary.

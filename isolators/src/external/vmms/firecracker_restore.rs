@@ -20,7 +20,7 @@ use super::firecracker::{firecracker_config, Firecracker};
 use super::profile::VmmProfile;
 use crate::cgroup::MeasuringCgroups;
 use crate::external::engine::Engine;
-use crate::external::spawned::{unique_id, Spawned};
+use crate::external::spawned::Spawned;
 use crate::host::Host;
 use crate::isolator::{
     monotonic_ns, Availability, Description, DiskFootprint, GuestKind, Instance, Isolator,
@@ -175,7 +175,9 @@ impl Isolator for FirecrackerRestoreIsolator {
         }
         let vmm = self.engine.require()?;
         let guest = GuestImage::bare(&BareWork::Noop, self.mem_mib, scratch)?;
-        socket_path(scratch, &format!("{}.sock", unique_id()))?;
+        // The scratch dir is this launcher's own, so a counter names each launch's socket; the
+        // longest name it will take is checked here, before any launch.
+        socket_path(scratch, &launch_socket_name(u32::MAX))?;
         take_snapshot(&vmm, &guest, scratch)?;
         let image = [scratch.join(STATE_FILE), scratch.join(MEMORY_FILE)];
         let disk = crate::disk::measure(std::slice::from_ref(&vmm), &image)?;
@@ -185,13 +187,21 @@ impl Isolator for FirecrackerRestoreIsolator {
             mem_mib: guest.mem_mib,
             disk,
             cgroups: MeasuringCgroups::prepare(),
+            launches: 0,
         }))
     }
+}
+
+/// The API socket of launch `n`, inside the launcher's scratch dir: short, since sun_path
+/// holds 107 bytes and the scratch dir's name already carries the owner tag.
+fn launch_socket_name(n: u32) -> String {
+    format!("api-{n}.sock")
 }
 
 struct RestoreLauncher {
     vmm: PathBuf,
     scratch: PathBuf,
+    launches: u32,
     mem_mib: u32,
     disk: DiskFootprint,
     cgroups: MeasuringCgroups,
@@ -202,7 +212,8 @@ impl Launcher for RestoreLauncher {
         &self.disk
     }
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let socket = socket_path(&self.scratch, &format!("{}.sock", unique_id()))?;
+        self.launches = self.launches.wrapping_add(1);
+        let socket = socket_path(&self.scratch, &launch_socket_name(self.launches))?;
         let mut command = Command::new(&self.vmm);
         command
             .arg("--api-sock")

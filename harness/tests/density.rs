@@ -18,8 +18,14 @@ struct LimitedCgroup(PathBuf);
 
 impl LimitedCgroup {
     /// `files`: the limit's file name under v1, then under v2.
-    fn create(controller: &str, files: (&str, &str), limit: u64) -> Result<LimitedCgroup, String> {
-        let name = format!("isobench-density-test-{controller}-{}", std::process::id());
+    fn create(
+        test: &str,
+        controller: &str,
+        files: (&str, &str),
+        limit: u64,
+    ) -> Result<LimitedCgroup, String> {
+        // Named after the test too: the tests of this binary run at once, in one process.
+        let name = format!("isobench-{test}-{}", std::process::id());
         let v1 = Path::new("/sys/fs/cgroup").join(controller);
         let (parent, file) = if v1.join("cgroup.procs").exists() {
             (v1, files.0)
@@ -84,7 +90,7 @@ fn limited(test: &str, controller: &str, files: (&str, &str), limit: u64) -> Opt
     if !run_if(test, "root", check_root()) {
         return None;
     }
-    match LimitedCgroup::create(controller, files, limit) {
+    match LimitedCgroup::create(test, controller, files, limit) {
         Ok(cgroup) => Some(cgroup),
         Err(reason) => {
             run_if(test, "cgroup", Err(reason));

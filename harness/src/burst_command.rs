@@ -104,16 +104,7 @@ pub fn run(args: &BurstArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Re
     for warning in &record.warnings {
         eprintln!("! {}", warning.message);
     }
-    output::write_atomic(
-        &out_dir.join("burst.md"),
-        reports::markdown::render(&record).as_bytes(),
-    )?;
-    reports::html::write(
-        &record,
-        out_dir,
-        &[("JSON", "burst.json"), ("Markdown", "burst.md")],
-    )
-    .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;
+    crate::exports::write_markdown_and_html(out_dir, &record, "burst")?;
     eprintln!("results: {}", out_dir.display());
     let leaked = record.burst.iter().any(|p| !p.leftovers.is_empty());
     let prepare_failed = record::prepare_failures(&record);

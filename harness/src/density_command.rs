@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use isobench::density;
 use isobench::run_dir::RunDir;
 use isobench::{fingerprint, output, record};
@@ -55,16 +55,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
     record.complete = !interrupted;
     record.host.loadavg_end = fingerprint::loadavg();
     write_json(&path, &record)?;
-    output::write_atomic(
-        &out_dir.join("density.md"),
-        reports::markdown::render(&record).as_bytes(),
-    )?;
-    reports::html::write(
-        &record,
-        out_dir,
-        &[("JSON", "density.json"), ("Markdown", "density.md")],
-    )
-    .with_context(|| format!("cannot write the HTML report into {}", out_dir.display()))?;
+    crate::exports::write_markdown_and_html(out_dir, &record, "density")?;
     eprintln!("results: {}", out_dir.display());
     let leaked = record.density.iter().any(|p| !p.leftovers.is_empty());
     let prepare_failed = record::prepare_failures(&record);

@@ -120,6 +120,14 @@ pub fn write_run_files(dir: &Path, record: &RunRecord, source: &dyn SampleSource
         .with_context(|| format!("cannot write the HTML report into {}", dir.display()))
 }
 
+/// `<stem>.md` and the HTML report beside the `<stem>.json` a density or burst run wrote.
+pub fn write_markdown_and_html(dir: &Path, record: &RunRecord, stem: &str) -> Result<()> {
+    let (json, markdown) = (format!("{stem}.json"), format!("{stem}.md"));
+    write_markdown(&dir.join(&markdown), record)?;
+    reports::html::write(record, dir, &[("JSON", &json), ("Markdown", &markdown)])
+        .with_context(|| format!("cannot write the HTML report into {}", dir.display()))
+}
+
 /// A self-contained HTML report in `dir`: the page, its charts, and the raw data it links to.
 fn write_html(dir: &Path, record: &RunRecord, source: &dyn SampleSource) -> Result<()> {
     std::fs::create_dir_all(dir)

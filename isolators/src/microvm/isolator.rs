@@ -104,24 +104,7 @@ impl Isolator for MicrovmIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
-        if let Some(problem) = &host.kvm.problem {
-            return Availability::unavailable(problem.clone());
-        }
-        if let Err(e) = find_vmm() {
-            return Availability::unavailable(e.to_string());
-        }
-        if self.guest == VmGuest::Linux {
-            if host.kvm.is_software() {
-                return Availability::unavailable(format!(
-                    "/dev/kvm is {} here, which cannot run a Linux guest (emulation failure); use a host with hardware KVM",
-                    host.kvm.provider
-                ));
-            }
-            if let Err(e) = guest::find_kernel(self.kernel_option.as_deref()) {
-                return Availability::unavailable(e.to_string());
-            }
-        }
-        Availability::Available
+        availability(host, self.guest, self.kernel_option.as_deref())
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let vmm = find_vmm()?;
@@ -173,4 +156,31 @@ impl Launcher for MicrovmLauncher {
     fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
         Ok(Box::new(launch_vm(&self.spec, self.cgroups.create()?)?))
     }
+}
+
+/// Whether our VMM can run `guest` here: a usable /dev/kvm, the VMM binary, and for the Linux
+/// guest hardware KVM and a kernel. The cold and the restored rows ask the same.
+pub(super) fn availability(
+    host: &Host,
+    guest: VmGuest,
+    kernel_option: Option<&Path>,
+) -> Availability {
+    if let Some(problem) = &host.kvm.problem {
+        return Availability::unavailable(problem.clone());
+    }
+    if let Err(e) = find_vmm() {
+        return Availability::unavailable(e.to_string());
+    }
+    if guest == VmGuest::Linux {
+        if host.kvm.is_software() {
+            return Availability::unavailable(format!(
+                "/dev/kvm is {} here, which cannot run a Linux guest (emulation failure); use a host with hardware KVM",
+                host.kvm.provider
+            ));
+        }
+        if let Err(e) = guest::find_kernel(kernel_option) {
+            return Availability::unavailable(e.to_string());
+        }
+    }
+    Availability::Available
 }

@@ -105,24 +105,7 @@ impl Isolator for MicrovmRestoreIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
-        if let Some(problem) = &host.kvm.problem {
-            return Availability::unavailable(problem.clone());
-        }
-        if let Err(e) = find_vmm() {
-            return Availability::unavailable(e.to_string());
-        }
-        if self.guest == VmGuest::Linux {
-            if host.kvm.is_software() {
-                return Availability::unavailable(format!(
-                    "/dev/kvm is {} here, which cannot run a Linux guest (emulation failure); use a host with hardware KVM",
-                    host.kvm.provider
-                ));
-            }
-            if let Err(e) = guest::find_kernel(self.kernel_option.as_deref()) {
-                return Availability::unavailable(e.to_string());
-            }
-        }
-        Availability::Available
+        super::isolator::availability(host, self.guest, self.kernel_option.as_deref())
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         if !matches!(workload.mode, Mode::Noop) || workload.startup_delay_us > 0 {

@@ -13,10 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use isolators::microvm::{find_vmm, MicrovmIsolator, VmGuest};
+use isolators::microvm::{MicrovmIsolator, VmGuest};
 use isolators::testing::inside_vm::{self, is_inside};
-use isolators::testing::outer_vm::{self, OuterImage, OuterVm};
-use isolators::testing::run_if;
+use isolators::testing::outer_vm;
 use isolators::{Host, Isolator, Workload};
 
 const VERDICT: &str = "NESTED-KVM-VERDICT";
@@ -26,30 +25,12 @@ const OUTER_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[test]
 fn microvm_linux_boots_in_a_nested_kvm_guest() {
-    let kernel_dir = outer_vm::kernel_dir();
-    let ready = outer_vm::check_outer_vm(&kernel_dir)
-        .and_then(|()| find_vmm().map(|_| ()).map_err(|e| e.to_string()));
-    if !run_if("microvm_linux_boots_in_a_nested_kvm_guest", "nested", ready) {
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let initramfs = work.path().join("outer-initramfs.cpio");
-    // This test binary as /init, and isobench-vmm (with the libraries both load).
-    let mut image = OuterImage::new(&kernel_dir, &std::env::current_exe().unwrap()).unwrap();
-    image
-        .executable("isobench-vmm", &find_vmm().unwrap())
-        .unwrap();
-    std::fs::write(&initramfs, image.cpio()).unwrap();
-    let outer = OuterVm {
-        mem_mib: 1024,
-        cpus: 1,
-        timeout: OUTER_TIMEOUT,
-    };
-    let run = outer
-        .run(&kernel_dir, &initramfs, "inside_the_outer_vm", &[])
-        .unwrap();
-    eprintln!("nested run took {:.0} s", run.took.as_secs_f64());
-    run.assert_passed(VERDICT);
+    outer_vm::run_vmm_test_inside(
+        "microvm_linux_boots_in_a_nested_kvm_guest",
+        "inside_the_outer_vm",
+        VERDICT,
+        OUTER_TIMEOUT,
+    );
 }
 
 /// Runs as PID 1 of the outer VM (selected by the kernel command line); a no-op elsewhere.

@@ -222,3 +222,37 @@ impl OuterVm {
         })
     }
 }
+
+/// The host side of a nested test of our VMM: skips (with its reason, or fails under
+/// ISOBENCH_REQUIRE=nested) unless the outer VM can run; then boots it with this test binary
+/// as /init and isobench-vmm beside it, runs the test `inside` there, and asserts its `verdict`.
+pub fn run_vmm_test_inside(test: &str, inside: &str, verdict: &str, timeout: Duration) {
+    let kernel_dir = kernel_dir();
+    let ready = check_outer_vm(&kernel_dir).and_then(|()| {
+        crate::microvm::find_vmm()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    if !crate::testing::run_if(test, "nested", ready) {
+        return;
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let initramfs = work.path().join("outer-initramfs.cpio");
+    let init = std::env::current_exe().expect("this test binary");
+    let mut image = OuterImage::new(&kernel_dir, &init).expect("outer image");
+    let vmm = crate::microvm::find_vmm().expect("isobench-vmm");
+    image
+        .executable("isobench-vmm", &vmm)
+        .expect("isobench-vmm in the image");
+    std::fs::write(&initramfs, image.cpio()).expect("write the outer initramfs");
+    let outer = OuterVm {
+        mem_mib: 1024,
+        cpus: 1,
+        timeout,
+    };
+    let run = outer
+        .run(&kernel_dir, &initramfs, inside, &[])
+        .expect("run the outer VM");
+    eprintln!("nested run took {:.0} s", run.took.as_secs_f64());
+    run.assert_passed(verdict);
+}

@@ -70,6 +70,7 @@ fn registry_options(args: &EngineArgs) -> IsolatorOptions {
         engine_paths: args.engines.iter().cloned().collect(),
         kernel: args.kernel.clone(),
         vm_mem_mib: args.mem_mib,
+        user: None,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod reap;
 pub mod registry;
 pub mod resources;
 pub mod testing;
+pub mod user_workload;
 
 pub use disk::DiskFootprint;
 pub use error::Error;

@@ -12,4 +12,7 @@ pub struct IsolatorOptions {
     pub kernel: Option<PathBuf>,
     /// Guest memory for VM isolators, MiB.
     pub vm_mem_mib: Option<u32>,
+    /// The user's rootfs and command (`--rootfs`, `--cmd`, `--ready`): every isolator runs it
+    /// with the probe as its supervisor (`exec` mode) instead of the probe's own workload.
+    pub user: Option<std::sync::Arc<crate::user_workload::UserWorkload>>,
 }

@@ -45,6 +45,8 @@ pub fn run(mode: &Mode) -> Result<Outcome, String> {
         Mode::Syscall { calls } => (Vec::new(), syscalls(calls)),
         Mode::Mem { mib } => (Vec::new(), memcpy(mib)?),
         Mode::Io { kib } => (Vec::new(), io(kib as usize)?),
+        // Supervising a command is the supervisor's (main.rs dispatches before this).
+        Mode::Exec => return Err("exec mode is run by the supervisor, not as a workload".into()),
     };
     Ok(Outcome {
         mode_name: mode.name(),

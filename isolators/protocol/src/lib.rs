@@ -4,6 +4,7 @@
 //! - [`workload`]: the probe's workload grammar (`noop`, `touch:16`, …), parsed and printed here only.
 //! - [`vmm_events`]: the lines `isobench-vmm` writes on its report pipe, and its exit reasons.
 //! - [`kvm_access`]: what to advise a user who may not open /dev/kvm (the VMM and `list` say it).
+//! - [`user_command`]: the user's command and readiness check (`exec` mode) and its spec file.
 //! - [`measure`]: the isolator's kind, kernel and guest, and its memory and disk measurements.
 //! - The constants below: the boot-timer port and values, the exit port, the ready marker.
 #![forbid(unsafe_code)]
@@ -11,10 +12,12 @@
 pub mod guest_image;
 pub mod kvm_access;
 pub mod measure;
+pub mod user_command;
 pub mod vmm_events;
 pub mod workload;
 
 pub use measure::{DiskFootprint, GuestKind, KernelKind, Kind, MemoryUsage};
+pub use user_command::{ReadyCheck, UserCommand, UserCommandError};
 pub use vmm_events::{ExitReason, VmmEvent, VmmPhase};
 pub use workload::{Mode, Workload, WorkloadError};
 

@@ -1,5 +1,5 @@
 //! The probe's workload grammar: `noop`, `touch:<MiB>`, `cpu:<M>`, `syscall:<N>`, `mem:<MiB>`,
-//! `io:<KiB>`, optionally followed by `,delay_us=<N>`. The one place that parses and prints it,
+//! `io:<KiB>`, `exec` (the user's command, see [`crate::user_command`]), optionally followed by `,delay_us=<N>`. The one place that parses and prints it,
 //! and that knows what each mode holds.
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +19,10 @@ pub enum Mode {
     Mem { mib: u64 },
     /// Write `kib` KiB to a file, fsync it, remove it.
     Io { kib: u64 },
+    /// Supervise the user's command described in the spec file
+    /// ([`crate::user_command::SPEC_FILE_NAME`] at the root, or `--spec PATH`): start it, wait
+    /// for its readiness check, hold, then stop it. Spelled `exec`.
+    Exec,
 }
 
 /// A workload: the mode, and a deliberate delay before ready (test-only: proves that
@@ -45,7 +49,7 @@ impl fmt::Display for WorkloadError {
         match self {
             WorkloadError::UnknownMode { text } => write!(
                 f,
-                "unknown workload {text:?}: use noop, touch:<MiB>, cpu:<M iterations>, syscall:<N>, mem:<MiB> or io:<KiB>"
+                "unknown workload {text:?}: use noop, touch:<MiB>, cpu:<M iterations>, syscall:<N>, mem:<MiB>, io:<KiB> or exec (the command given with --cmd)"
             ),
             WorkloadError::NotANumber { text, value } => {
                 write!(f, "workload {text:?}: {value:?} is not a whole number")
@@ -69,13 +73,14 @@ impl Mode {
             Mode::Syscall { .. } => "syscall",
             Mode::Mem { .. } => "mem",
             Mode::Io { .. } => "io",
+            Mode::Exec => "exec",
         }
     }
 
     /// The mode's number (MiB, iterations, calls, KiB); none for `noop`.
     pub fn amount(self) -> Option<u64> {
         match self {
-            Mode::Noop => None,
+            Mode::Noop | Mode::Exec => None,
             Mode::Touch { mib } | Mode::Mem { mib } => Some(mib),
             Mode::Cpu { million_iterations } => Some(million_iterations),
             Mode::Syscall { calls } => Some(calls),
@@ -156,8 +161,8 @@ impl FromStr for Workload {
             text: text.to_string(),
         };
         let amount = match (name, value) {
-            ("noop", None) => 0,
-            ("noop", Some(_)) => return Err(unknown()),
+            ("noop" | "exec", None) => 0,
+            ("noop" | "exec", Some(_)) => return Err(unknown()),
             (name, Some(value)) if default_amount(name).is_some() => number(value)?,
             (name, None) => default_amount(name).ok_or_else(unknown)?,
             _ => return Err(unknown()),
@@ -168,6 +173,7 @@ impl FromStr for Workload {
         };
         let mode = match name {
             "noop" => Mode::Noop,
+            "exec" => Mode::Exec,
             "touch" if amount > MAX_MIB => {
                 return Err(out_of_range("touch takes at most 1048576 MiB"))
             }

@@ -1,0 +1,193 @@
+//! The user's workload (`isobench run --rootfs … --cmd … --ready …`): its root filesystem, the
+//! command the probe supervises in `exec` mode, and the per-isolator rootfs that carries both.
+//!
+//! Every container-class isolator gets [`UserWorkload::instance_rootfs`]: a hard-link copy of
+//! the user's tree (so the source is never written to, and the copy costs no data blocks) with
+//! the probe at `/isobench-probe` and the spec at `/isobench-workload`. VMs pack the same tree
+//! into their initramfs.
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use isobench_protocol::user_command::{UserCommand, SPEC_FILE_NAME};
+
+use crate::probe::write_probe;
+use crate::Error;
+
+/// Where the user's root filesystem came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootfsSource {
+    /// A directory given with `--rootfs DIR`, used in place (read only).
+    Directory,
+    /// The host's own root (`--rootfs /`): only the process baseline can run it as it is.
+    Host,
+}
+
+/// A root filesystem tree ready to be copied into isolates.
+#[derive(Debug, Clone)]
+pub struct UserRootfs {
+    /// What the user gave (`--rootfs`).
+    pub given: PathBuf,
+    /// The tree itself: the directory given, or where an archive was unpacked.
+    pub tree: PathBuf,
+    pub source: RootfsSource,
+}
+
+impl UserRootfs {
+    /// Opens `--rootfs PATH`.
+    pub fn open(path: &Path) -> Result<UserRootfs, Error> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            Error::BadInput(format!(
+                "--rootfs {}: {e} — give a directory, a tarball, a `docker save` archive or an OCI layout",
+                path.display()
+            ))
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::BadInput(format!(
+                "--rootfs {}: not a directory (archives are not supported by this build)",
+                path.display()
+            )));
+        }
+        let tree = path
+            .canonicalize()
+            .map_err(|e| Error::io(format!("--rootfs {}", path.display()), e))?;
+        let source = if tree == Path::new("/") {
+            RootfsSource::Host
+        } else {
+            RootfsSource::Directory
+        };
+        Ok(UserRootfs {
+            given: path.to_path_buf(),
+            tree,
+            source,
+        })
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.source == RootfsSource::Host
+    }
+}
+
+/// The user's rootfs and command, shared by every isolator of a run.
+#[derive(Debug, Clone)]
+pub struct UserWorkload {
+    pub rootfs: UserRootfs,
+    pub command: UserCommand,
+}
+
+impl UserWorkload {
+    /// Writes the spec file into `dir` and returns its path.
+    pub fn write_spec(&self, dir: &Path) -> Result<PathBuf, Error> {
+        let path = dir.join(SPEC_FILE_NAME);
+        std::fs::write(&path, self.command.to_spec())
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        Ok(path)
+    }
+
+    /// `scratch/rootfs`: the user's tree hard-linked (copied across file systems), plus the
+    /// probe and the spec at its root. Returns its path.
+    pub fn instance_rootfs(&self, scratch: &Path) -> Result<PathBuf, Error> {
+        if self.rootfs.is_host() {
+            return Err(Error::Unavailable(
+                "--rootfs / is the host's own root: only the process baseline runs it as it is; give a rootfs directory or image".into(),
+            ));
+        }
+        let rootfs = scratch.join("rootfs");
+        link_tree(&self.rootfs.tree, &rootfs)?;
+        write_probe(&rootfs)?;
+        self.write_spec(&rootfs)?;
+        Ok(rootfs)
+    }
+}
+
+/// Recreates `from` at `to`: directories with their modes, regular files hard-linked (copied
+/// when the link fails, e.g. across file systems), symlinks as they are. Other file types
+/// (devices, FIFOs, sockets) are skipped: isolators mount their own /dev.
+fn link_tree(from: &Path, to: &Path) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(from)
+        .map_err(|e| Error::io(format!("cannot read {}", from.display()), e))?;
+    std::fs::create_dir(to).map_err(|e| Error::io(format!("cannot create {}", to.display()), e))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(|e| Error::io(format!("chmod {}", to.display()), e))?;
+    let entries = std::fs::read_dir(from)
+        .map_err(|e| Error::io(format!("cannot list {}", from.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("cannot list {}", from.display()), e))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::io(format!("cannot stat {}", source.display()), e))?;
+        let result = if kind.is_dir() {
+            link_tree(&source, &target).map(|_| ())
+        } else if kind.is_symlink() {
+            std::fs::read_link(&source)
+                .and_then(|dest| std::os::unix::fs::symlink(dest, &target))
+                .map_err(|e| Error::io(format!("cannot copy symlink {}", source.display()), e))
+        } else if kind.is_file() {
+            std::fs::hard_link(&source, &target)
+                .or_else(|_| std::fs::copy(&source, &target).map(|_| ()))
+                .map_err(|e| Error::io(format!("cannot copy {}", source.display()), e))
+        } else {
+            Ok(())
+        };
+        result?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use isobench_protocol::ReadyCheck;
+
+    fn command() -> UserCommand {
+        UserCommand {
+            argv: vec!["/bin/true".into()],
+            env: vec![],
+            workdir: "/".into(),
+            ready: ReadyCheck::Exit { code: 0 },
+            ready_timeout_ms: 1000,
+            stop_grace_ms: 100,
+        }
+    }
+
+    #[test]
+    fn instance_rootfs_links_the_tree_and_adds_probe_and_spec() {
+        let source = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(source.path().join("usr/bin")).unwrap();
+        std::fs::write(source.path().join("usr/bin/tool"), b"x").unwrap();
+        std::os::unix::fs::symlink("usr/bin", source.path().join("bin")).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let workload = UserWorkload {
+            rootfs: UserRootfs::open(source.path()).unwrap(),
+            command: command(),
+        };
+        let rootfs = workload.instance_rootfs(scratch.path()).unwrap();
+        let linked = std::fs::metadata(rootfs.join("usr/bin/tool")).unwrap();
+        let original = std::fs::metadata(source.path().join("usr/bin/tool")).unwrap();
+        assert_eq!(linked.ino(), original.ino());
+        assert_eq!(
+            std::fs::read_link(rootfs.join("bin")).unwrap(),
+            Path::new("usr/bin")
+        );
+        assert!(rootfs.join("isobench-probe").is_file());
+        let spec = std::fs::read_to_string(rootfs.join(SPEC_FILE_NAME)).unwrap();
+        assert_eq!(UserCommand::from_spec(&spec).unwrap(), command());
+        assert!(!source.path().join("isobench-probe").exists());
+    }
+
+    #[test]
+    fn host_root_is_for_the_process_baseline_only() {
+        let workload = UserWorkload {
+            rootfs: UserRootfs::open(Path::new("/")).unwrap(),
+            command: command(),
+        };
+        assert!(workload.rootfs.is_host());
+        let error = workload
+            .instance_rootfs(Path::new("/nonexistent"))
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("only the process baseline"),
+            "{error}"
+        );
+    }
+}

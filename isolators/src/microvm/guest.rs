@@ -43,13 +43,7 @@ impl GuestImage {
         mem_mib: u32,
         scratch: &Path,
     ) -> Result<GuestImage, Error> {
-        // A file that is no kernel at all is refused here, in one line, before any launch.
-        if crate::kernel::inspect(&kernel)? == crate::kernel::KernelFormat::Unknown {
-            return Err(Error::BadInput(format!(
-                "{}: not a kernel image (neither a bzImage nor an x86-64 ELF vmlinux) — pass a bzImage or vmlinux with --kernel",
-                kernel.display()
-            )));
-        }
+        GuestImage::refuse_non_kernel(&kernel)?;
         let touch_mib = u32::try_from(workload.held_bytes() >> 20).unwrap_or(u32::MAX);
         let mem_mib = mem_mib.max(touch_mib.saturating_add(LINUX_BASE_MIB));
         let initramfs = linux_initramfs();
@@ -66,6 +60,17 @@ impl GuestImage {
             cmdline: linux_cmdline(workload),
             mem_mib,
         })
+    }
+
+    /// A file that is no kernel at all is refused here, in one line, before any launch.
+    pub(super) fn refuse_non_kernel(kernel: &Path) -> Result<(), Error> {
+        if crate::kernel::inspect(kernel)? == crate::kernel::KernelFormat::Unknown {
+            return Err(Error::BadInput(format!(
+                "{}: not a kernel image (neither a bzImage nor an x86-64 ELF vmlinux) — pass a bzImage or vmlinux with --kernel",
+                kernel.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The image files (kernel, initramfs), for the disk footprint.

@@ -4,7 +4,7 @@
 //!
 //! Why an initramfs and not a virtio block device: isobench-vmm has no virtio-blk (nor any
 //! PCI or MMIO bus), and every peer VMM boots an initramfs the same way, so one archive reaches
-//! all five Linux rows alike. The cost is RAM: the tree lives in the guest's rootfs (tmpfs),
+//! all five Linux rows alike. The cost is RAM: the tree lives in the guest's rootfs (a ramfs),
 //! and the archive sits in guest memory while the kernel unpacks it.
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,11 @@ use isobench_protocol::Mode;
 pub const USER_GUEST_BASE_MIB: u32 = 128;
 /// Guest RAM is rounded up to a multiple of this.
 const USER_GUEST_ROUND_MIB: u32 = 64;
+/// Unpack the initramfs into a ramfs, not the default tmpfs: that tmpfs may hold at most half of
+/// the RAM the kernel counts when it mounts it, and the archive itself (still reserved then)
+/// is not counted, so a 200 MiB tree failed to unpack ("Initramfs unpacking failed: write
+/// error") in 576 MiB. A ramfs has no such limit; guest RAM sizing bounds it instead.
+const RAMFS_ROOT: &str = "rootfstype=ramfs";
 /// The initramfs's file name in the scratch dir.
 const USER_INITRAMFS: &str = "user-initramfs.cpio";
 
@@ -132,7 +137,7 @@ impl GuestImage {
         Ok(GuestImage {
             kernel,
             initrd: Some(initrd),
-            cmdline: linux_cmdline(workload),
+            cmdline: format!("{} {RAMFS_ROOT}", linux_cmdline(workload)),
             mem_mib,
         })
     }
@@ -152,7 +157,7 @@ pub fn user_notes(user: &UserWorkload, vm_mem_mib: Option<u32>) -> Vec<String> {
         ),
     };
     vec![format!(
-        "the initramfs holds the user's rootfs {} ({} MiB packed, unpacked into the guest's tmpfs root) with the probe as /init supervising the command; guest RAM {ram}, the same in every VM row of the run",
+        "the initramfs holds the user's rootfs {} ({} MiB packed, unpacked into the guest's ramfs root) with the probe as /init supervising the command; guest RAM {ram}, the same in every VM row of the run",
         user.rootfs.given.display(),
         mib_ceil(plan.archive_bytes)
     )]

@@ -140,6 +140,7 @@ pub fn run(
         });
     }
     progress.start(u64::from(options.warmup + options.runs) * active.len() as u64);
+    let trials_started = Instant::now();
 
     let mut sequence = 0u32;
     'rounds: for round in 0..options.warmup + options.runs {
@@ -218,6 +219,12 @@ pub fn run(
             record::finish(&mut record, &columns, software_kvm);
             checkpoint.summary(&mut record)?;
         }
+    }
+    if options.host_cost.is_some() {
+        progress.note(&format!(
+            "the trials took {}",
+            reports::units::duration_words(trials_started.elapsed())
+        ));
     }
     hold_batches(
         &mut active,

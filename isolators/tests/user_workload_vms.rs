@@ -1,82 +1,24 @@
-//! The user's workload (`--rootfs/--cmd/--ready`) in the Linux-guest VM rows: the initramfs
-//! made of a busybox-static tree (read back with cpio(1)), guest RAM sized from it and a
-//! too-small `--vm-mem` refused before any boot, the bare and snapshot rows refusing in one
-//! line, and the emulated row (qemu-tcg, Debian's kernel) booting the tree and running the
-//! command to its readiness check. `microvm-linux` runs it in the nested test
-//! (nested_user_workload.rs), since this host's KVM cannot boot Linux.
-mod external_support;
+//! The user's workload (`--rootfs/--cmd/--ready`) in the Linux-guest VM rows, prepared: the
+//! initramfs made of a busybox-static tree (read back with cpio(1)), guest RAM sized from it
+//! and a too-small `--vm-mem` refused before any boot, every Linux row preparing the same
+//! guest, the bare and snapshot rows refusing in one line. Boots: user_workload_vms_boot.rs
+//! (the emulated row) and nested_user_workload.rs (`microvm-linux` on nested KVM, since this
+//! host's KVM cannot boot Linux).
+mod user_vm_support;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::Duration;
 
 use isolators::external::vmms::qemu::qemu_tcg;
 use isolators::microvm::user_guest::needed_guest_mem_mib;
 use isolators::microvm::user_initramfs::InitramfsPlan;
-use isolators::protocol::user_command::{ReadyCheck, UserCommand};
+use isolators::protocol::user_command::UserCommand;
 use isolators::testing::{check_on_path, run_if};
-use isolators::user_workload::{UserRootfs, UserWorkload};
-use isolators::{Availability, Host, Isolator, IsolatorOptions, Workload};
-
-/// `rootfs/` under `dir`: the host's static busybox with the applets the tests run, a file
-/// and a hard link to it, and what the initramfs must leave out: a top-level `init` (the
-/// probe replaces it), a device node and a FIFO.
-fn busybox_tree(dir: &Path) -> PathBuf {
-    let busybox = isolators::testing::which("busybox").expect("busybox on PATH");
-    let root = dir.join("rootfs");
-    for sub in ["bin", "data", "dev"] {
-        std::fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "httpd", "sha256sum", "sleep", "echo"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    std::fs::write(root.join("data/input"), b"isobench user workload\n").unwrap();
-    std::fs::hard_link(root.join("data/input"), root.join("data/input-link")).unwrap();
-    std::fs::write(root.join("init"), b"#!/bin/sh\necho not the probe\n").unwrap();
-    let fifo = root.join("data/fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    // A device node needs root; without it the tree has one special file fewer.
-    let _ = nix::sys::stat::mknod(
-        &root.join("dev/null"),
-        nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o666),
-        nix::sys::stat::makedev(1, 3),
-    );
-    root
-}
-
-fn command(argv: &[&str], ready: ReadyCheck) -> UserCommand {
-    UserCommand {
-        argv: argv.iter().map(|a| a.to_string()).collect(),
-        env: vec![("GREETING".into(), "hello world".into())],
-        workdir: "/".into(),
-        ready,
-        ready_timeout_ms: 60_000,
-        stop_grace_ms: 1_000,
-    }
-}
-
-fn workload(root: &Path, command: UserCommand) -> Arc<UserWorkload> {
-    Arc::new(UserWorkload {
-        rootfs: UserRootfs::open(root).unwrap(),
-        command,
-    })
-}
-
-fn options(user: &Arc<UserWorkload>, vm_mem_mib: Option<u32>) -> IsolatorOptions {
-    IsolatorOptions {
-        vm_mem_mib,
-        user: Some(user.clone()),
-        ..Default::default()
-    }
-}
-
-fn sha256sum_exit_0() -> UserCommand {
-    command(&["sha256sum", "/data/input"], ReadyCheck::Exit { code: 0 })
-}
+use isolators::{Availability, Host, Isolator, Workload};
+use user_vm_support::{
+    busybox_tree, check_guest_kernel, options, qemu_tcg_gate, sha256sum_exit_0, workload,
+};
 
 fn cpio(args: &[&str], archive: &Path, dir: &Path) -> String {
     let output = Command::new("cpio")
@@ -234,17 +176,6 @@ fn bare_and_snapshot_rows_say_in_one_line_why_they_cannot_run_it() {
     }
 }
 
-fn check_guest_kernel() -> Result<(), String> {
-    isolators::microvm::guest::find_kernel(None)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-fn qemu_tcg_gate(test: &str) -> bool {
-    run_if(test, "qemu", check_on_path("qemu-system-x86_64"))
-        && run_if(test, "guest-kernel", check_guest_kernel())
-}
-
 #[test]
 fn guest_ram_comes_from_the_archive_and_too_little_is_refused_before_any_boot() {
     let test = "guest_ram_comes_from_the_archive_and_too_little_is_refused_before_any_boot";
@@ -279,51 +210,72 @@ fn guest_ram_comes_from_the_archive_and_too_little_is_refused_before_any_boot() 
     assert!(written.is_empty(), "refused, yet wrote {written:?}");
 }
 
-/// Prepares `isolator` for `workload`, boots one instance to ready, releases it and waits until
-/// it is gone; returns the probe's ready report and the startup in ms.
-fn boot_once(
-    isolator: &dyn Isolator,
-    workload: &Workload,
-    scratch: &Path,
-) -> (std::collections::BTreeMap<String, String>, f64) {
-    let mut launcher = isolator.prepare(workload, scratch).unwrap();
-    let disk = launcher.disk().clone();
-    assert!(
-        disk.image_files
-            .iter()
-            .any(|f| f.ends_with("user-initramfs.cpio")),
-        "{disk:?}"
-    );
-    let mut instance = launcher.launch().unwrap();
-    let ready = instance.wait_ready(Duration::from_secs(180)).unwrap();
-    let startup_ms = (ready.ready_ns - instance.launched_ns()) as f64 / 1e6;
-    instance.release().unwrap();
-    instance.wait_gone(Duration::from_secs(60)).unwrap();
-    drop(instance);
-    drop(launcher);
-    external_support::assert_nothing_runs_from(scratch);
-    (ready.report, startup_ms)
-}
-
-/// The emulated row boots the busybox tree with the probe as /init: first with the probe's own
-/// `noop` (the initramfs and boot path alone), then supervising the user's command.
+/// Every Linux-guest row whose VMM is installed prepares the same guest: one initramfs of the
+/// same size and the same guest RAM (Firecracker's config file says it). Prepared only: on a
+/// host whose KVM cannot run Linux, the KVM rows cannot boot it (the nested test boots ours).
 #[test]
-fn qemu_tcg_boots_a_busybox_rootfs_and_runs_the_command() {
-    let test = "qemu_tcg_boots_a_busybox_rootfs_and_runs_the_command";
-    if !qemu_tcg_gate(test) {
+fn every_linux_row_prepares_the_same_initramfs_and_guest_ram() {
+    use isolators::external::vmms::{cloud_hypervisor, firecracker, qemu};
+    let test = "every_linux_row_prepares_the_same_initramfs_and_guest_ram";
+    if !run_if(test, "guest-kernel", check_guest_kernel()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let root = busybox_tree(dir.path());
-    let user = workload(&root, sha256sum_exit_0());
-    let isolator = qemu_tcg(&options(&user, None));
-    assert!(isolator.availability(&Host::detect()).is_available());
-    let scratch = tempfile::tempdir().unwrap();
-    let (report, startup_ms) = boot_once(&isolator, &Workload::noop(), scratch.path());
-    eprintln!("qemu-tcg, busybox rootfs, noop: {startup_ms:.0} ms, {report:?}");
-    assert_eq!(
-        report.get("mode").map(String::as_str),
-        Some("noop"),
-        "{report:?}"
-    );
+    let user = workload(&busybox_tree(dir.path()), sha256sum_exit_0());
+    let needed = needed_guest_mem_mib(InitramfsPlan::for_workload(&user).unwrap().archive_bytes);
+    let options = options(&user, None);
+    let rows: Vec<(&str, Box<dyn Isolator>)> = vec![
+        ("qemu-system-x86_64", Box::new(qemu::qemu_tcg(&options))),
+        (
+            "qemu-system-x86_64",
+            Box::new(qemu::qemu_microvm_linux(&options)),
+        ),
+        (
+            "firecracker",
+            Box::new(firecracker::firecracker_linux(&options)),
+        ),
+        (
+            "cloud-hypervisor",
+            Box::new(cloud_hypervisor::cloud_hypervisor_linux(&options)),
+        ),
+    ];
+    let exec: Workload = "exec".parse().unwrap();
+    let mut sizes = Vec::new();
+    for (program, isolator) in rows {
+        if check_on_path(program).is_err() {
+            eprintln!(
+                "{test}: {program} is not on PATH, {} not prepared",
+                isolator.name()
+            );
+            continue;
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        let launcher = isolator.prepare(&exec, scratch.path()).unwrap();
+        let initramfs = scratch.path().join("user-initramfs.cpio");
+        let disk = launcher.disk();
+        assert!(
+            disk.image_files
+                .contains(&initramfs.to_string_lossy().into_owned()),
+            "{}: {disk:?}",
+            isolator.name()
+        );
+        sizes.push((
+            isolator.name().to_string(),
+            std::fs::metadata(&initramfs).unwrap().len(),
+        ));
+        if isolator.name() == "firecracker-linux" {
+            let config = std::fs::read_to_string(scratch.path().join("firecracker.json")).unwrap();
+            let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+            assert_eq!(config["machine-config"]["mem_size_mib"], needed, "{config}");
+            let boot_args = config["boot-source"]["boot_args"].as_str().unwrap();
+            assert!(
+                boot_args.contains("ISOBENCH_MODE=exec rootfstype=ramfs"),
+                "{boot_args}"
+            );
+        }
+        drop(launcher);
+    }
+    assert!(!sizes.is_empty());
+    assert!(sizes.windows(2).all(|w| w[0].1 == w[1].1), "{sizes:?}");
+    eprintln!("{test}: {sizes:?}, guest RAM {needed} MiB");
 }

@@ -227,6 +227,19 @@ impl OuterVm {
 /// ISOBENCH_REQUIRE=nested) unless the outer VM can run; then boots it with this test binary
 /// as /init and isobench-vmm beside it, runs the test `inside` there, and asserts its `verdict`.
 pub fn run_vmm_test_inside(test: &str, inside: &str, verdict: &str, timeout: Duration) {
+    run_vmm_test_inside_with(test, inside, verdict, timeout, &[]);
+}
+
+/// [`run_vmm_test_inside`] with `extra` executables (path inside, path on the host) added to
+/// the outer VM's image, with the shared libraries they load (e.g. a static busybox that the
+/// test inside makes a user rootfs of).
+pub fn run_vmm_test_inside_with(
+    test: &str,
+    inside: &str,
+    verdict: &str,
+    timeout: Duration,
+    extra: &[(&str, &Path)],
+) {
     let kernel_dir = kernel_dir();
     let ready = check_outer_vm(&kernel_dir).and_then(|()| {
         crate::microvm::find_vmm()
@@ -244,6 +257,11 @@ pub fn run_vmm_test_inside(test: &str, inside: &str, verdict: &str, timeout: Dur
     image
         .executable("isobench-vmm", &vmm)
         .expect("isobench-vmm in the image");
+    for (at, host) in extra {
+        image
+            .executable(at, host)
+            .unwrap_or_else(|e| panic!("{at} in the image: {e}"));
+    }
     std::fs::write(&initramfs, image.cpio()).expect("write the outer initramfs");
     let outer = OuterVm {
         mem_mib: 1024,

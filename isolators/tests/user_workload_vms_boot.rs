@@ -1,7 +1,8 @@
 //! The user's workload booted in the emulated Linux-guest row (qemu-tcg, Debian's kernel, on
 //! any host QEMU runs on): a busybox-static tree with the probe alone (noop), `sha256sum` with
 //! `exit:0` and `busybox httpd` with `tcp:8080`; a command that dies before ready, reported at
-//! once with the probe's message; and, when scripts/make-debian-rootfs.sh has built it, a
+//! once with the probe's message; a command ignoring SIGTERM, killed after the stop grace;
+//! and, when scripts/make-debian-rootfs.sh has built it, a
 //! Debian minbase tree serving `python3 -m http.server` with `tcp:8080`.
 mod external_support;
 mod user_vm_support;
@@ -170,4 +171,42 @@ fn qemu_tcg_runs_a_python_http_server_from_the_debian_rootfs() {
         Some("exec"),
         "{report:?}"
     );
+}
+
+/// A command that ignores SIGTERM: at release the probe (the guest's init) sends SIGTERM, waits
+/// the stop grace (1 s here), then SIGKILLs it and powers the guest off; the VM ends normally
+/// and leaves nothing.
+#[test]
+fn qemu_tcg_stops_a_command_that_ignores_sigterm() {
+    let test = "qemu_tcg_stops_a_command_that_ignores_sigterm";
+    if !qemu_tcg_gate(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = busybox_tree(dir.path());
+    let stubborn = command(
+        &["sh", "-c", "trap '' TERM; touch /tmp/up; sleep 1000"],
+        ReadyCheck::File {
+            path: "/tmp/up".into(),
+        },
+    );
+    let isolator = qemu_tcg(&options(&workload(&root, stubborn), None));
+    let scratch = tempfile::tempdir().unwrap();
+    let exec: Workload = "exec".parse().unwrap();
+    let mut launcher = isolator.prepare(&exec, scratch.path()).unwrap();
+    let mut instance = launcher.launch().unwrap();
+    let ready = instance.wait_ready(Duration::from_secs(180)).unwrap();
+    assert_eq!(ready.report.get("mode").map(String::as_str), Some("exec"));
+    let released = std::time::Instant::now();
+    instance.release().unwrap();
+    instance.wait_gone(Duration::from_secs(60)).unwrap();
+    let teardown = released.elapsed();
+    eprintln!("qemu-tcg, command ignoring SIGTERM: teardown {teardown:?}");
+    assert!(
+        teardown >= Duration::from_secs(1),
+        "SIGKILL came before the grace: {teardown:?}"
+    );
+    drop(instance);
+    drop(launcher);
+    external_support::assert_nothing_runs_from(scratch.path());
 }

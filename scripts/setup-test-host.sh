@@ -31,3 +31,5 @@ apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium
 
 "$here/install-peers.sh" --with-podman --start-docker
 "$here/fetch-guest-kernel.sh"
+# The Debian minbase rootfs (python3-minimal, busybox) user-workload tests run: cached in /var/cache/isobench.
+apt_install debootstrap && "$here/make-debian-rootfs.sh"

@@ -203,6 +203,9 @@ fn apply_layers(
     Ok(())
 }
 
+/// The xz decoder's memory limit (as for kernel images): xz -9 needs 65 MiB.
+const XZ_MEMORY_LIMIT_BYTES: u64 = 256 << 20;
+
 /// Compression told by its magic bytes.
 fn decompressed<'a, R: BufRead + 'a>(mut input: R) -> Result<Box<dyn Read + 'a>, UnpackError> {
     let head = input
@@ -217,7 +220,10 @@ fn decompressed<'a, R: BufRead + 'a>(mut input: R) -> Result<Box<dyn Read + 'a>,
             ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| corrupt("bad zstd", &e))?,
         )
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Box::new(liblzma::bufread::XzDecoder::new(input))
+        // A bounded dictionary: a hostile header cannot make liblzma allocate gigabytes.
+        let stream = liblzma::stream::Stream::new_stream_decoder(XZ_MEMORY_LIMIT_BYTES, 0)
+            .map_err(|e| corrupt("bad xz", &e))?;
+        Box::new(liblzma::bufread::XzDecoder::new_stream(input, stream))
     } else if head.starts_with(b"BZh") {
         Box::new(bzip2::bufread::MultiBzDecoder::new(input))
     } else {

@@ -33,7 +33,9 @@ pub fn cache() -> PathBuf {
     static CACHE: OnceLock<PathBuf> = OnceLock::new();
     CACHE
         .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("user-rootfs-cache");
+            // One per test binary: each empties its own.
+            let name = format!("cache-{}", env!("CARGO_CRATE_NAME"));
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             // Set before any test opens an archive: every test calls this first.
@@ -162,6 +164,10 @@ pub fn entries_of(dir: &Path) -> BTreeSet<String> {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
+}
+
+pub fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

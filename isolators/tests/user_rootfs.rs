@@ -68,6 +68,12 @@ fn tarballs_plain_or_compressed_unpack_the_same_tree() {
             unpacked.special_files_skipped, 1,
             "{label}: the device node"
         );
+        let line = rootfs.describe();
+        assert!(
+            line.starts_with("tarball ") && line.contains("1 layer, sha256 "),
+            "{line}"
+        );
+        assert!(line.contains("1 device nodes and FIFOs skipped"), "{line}");
         assert_eq!(unpacked.layers, 1);
     }
 }
@@ -110,6 +116,11 @@ fn docker_save_applies_layers_in_order_with_whiteouts_and_opaque_dirs() {
         ])
     );
     assert_eq!(std::fs::read(rootfs.tree.join("etc/b")).unwrap(), b"b2");
+    let line = rootfs.describe();
+    assert!(
+        line.starts_with("docker save archive ") && line.contains("(2 layers"),
+        "{line}"
+    );
     assert_eq!(rootfs.unpacked.unwrap().layers, 2);
     assert_eq!(
         entries_of(rootfs.tree.parent().unwrap()),

@@ -127,6 +127,39 @@ impl UserRootfs {
         self.source == RootfsSource::Host
     }
 
+    /// One line for records and logs: what was given and what it became, e.g. `docker save
+    /// archive web.tar (2 layers, sha256 1a81de548a55…, 8 device nodes skipped) unpacked in …`.
+    pub fn describe(&self) -> String {
+        let given = self.given.display();
+        let Some(unpacked) = &self.unpacked else {
+            return match self.source {
+                RootfsSource::Host => "the host's root /".to_owned(),
+                _ => format!("directory {}", self.tree.display()),
+            };
+        };
+        let kind = match self.source {
+            RootfsSource::DockerArchive => "docker save archive",
+            RootfsSource::OciLayout => "OCI image layout",
+            _ => "tarball",
+        };
+        let layers = match unpacked.layers {
+            1 => "1 layer".to_owned(),
+            n => format!("{n} layers"),
+        };
+        let skipped = match unpacked.special_files_skipped {
+            0 => String::new(),
+            n => format!(", {n} device nodes and FIFOs skipped"),
+        };
+        let key = unpacked
+            .sha256_hex
+            .get(..12)
+            .unwrap_or(&unpacked.sha256_hex);
+        format!(
+            "{kind} {given} ({layers}, sha256 {key}…{skipped}) unpacked in {}",
+            self.tree.display()
+        )
+    }
+
     /// Disk footprint of the tree: regular files, hard links counted once. What an isolator
     /// adds to its DiskFootprint's `image_*` fields for the user's rootfs.
     pub fn footprint(&self) -> Result<TreeFootprint, Error> {
@@ -255,6 +288,7 @@ mod tests {
             command: command(),
         };
         assert!(workload.rootfs.is_host());
+        assert_eq!(workload.rootfs.describe(), "the host's root /");
         let error = workload
             .instance_rootfs(Path::new("/nonexistent"))
             .unwrap_err();

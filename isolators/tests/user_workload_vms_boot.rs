@@ -142,7 +142,7 @@ fn check_debian_rootfs() -> Result<(), String> {
 }
 
 /// The emulated row with a real distribution's tree: Debian minbase with python3, about
-/// 200 MiB packed, `python3 -m http.server` ready on `tcp:8080`.
+/// 200 MiB packed, `python3 -m http.server` ready on `tcp:8080`, then `sha256sum` with `exit:0`.
 #[test]
 fn qemu_tcg_runs_a_python_http_server_from_the_debian_rootfs() {
     let test = "qemu_tcg_runs_a_python_http_server_from_the_debian_rootfs";
@@ -163,12 +163,27 @@ fn qemu_tcg_runs_a_python_http_server_from_the_debian_rootfs() {
     let user = workload(Path::new(DEBIAN_ROOTFS), server);
     let isolator = qemu_tcg(&options(&user, None));
     let scratch = tempfile::tempdir().unwrap();
-    let workload: Workload = "exec".parse().unwrap();
-    let (report, startup_ms) = boot_once(&isolator, &workload, scratch.path());
+    let exec: Workload = "exec".parse().unwrap();
+    let (report, startup_ms) = boot_once(&isolator, &exec, scratch.path());
     eprintln!("qemu-tcg, Debian rootfs, python3 http.server: {startup_ms:.0} ms, {report:?}");
     assert_eq!(
         report.get("mode").map(String::as_str),
         Some("exec"),
+        "{report:?}"
+    );
+
+    // A batch job: startup is the boot plus the whole run of Debian's own sha256sum.
+    let batch = command(
+        &["sha256sum", "/usr/bin/python3"],
+        ReadyCheck::Exit { code: 0 },
+    );
+    let isolator = qemu_tcg(&options(&workload(Path::new(DEBIAN_ROOTFS), batch), None));
+    let scratch = tempfile::tempdir().unwrap();
+    let (report, startup_ms) = boot_once(&isolator, &exec, scratch.path());
+    eprintln!("qemu-tcg, Debian rootfs, sha256sum exit:0: {startup_ms:.0} ms, {report:?}");
+    assert_eq!(
+        report.get("exit_code").map(String::as_str),
+        Some("0"),
         "{report:?}"
     );
 }

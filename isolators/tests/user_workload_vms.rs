@@ -1,6 +1,6 @@
 //! The user's workload (`--rootfs/--cmd/--ready`) in the Linux-guest VM rows, prepared: the
 //! initramfs made of a busybox-static tree (read back with cpio(1)), guest RAM sized from it
-//! and a too-small `--vm-mem` refused before any boot, every Linux row preparing the same
+//! and a too-small `--mem-mib` refused before any boot, every Linux row preparing the same
 //! guest, the bare and snapshot rows refusing in one line. Boots: user_workload_vms_boot.rs
 //! (the emulated row) and nested_user_workload.rs (`microvm-linux` on nested KVM, since this
 //! host's KVM cannot boot Linux).
@@ -199,7 +199,7 @@ fn guest_ram_comes_from_the_archive_and_too_little_is_refused_before_any_boot() 
         .to_string();
     assert!(
         error.contains(&format!(
-            "needs about {needed} MiB of guest RAM; pass --vm-mem {needed} or a smaller rootfs"
+            "needs about {needed} MiB of guest RAM; pass --mem-mib {needed} or a smaller rootfs"
         )) && !error.contains('\n'),
         "{error}"
     );

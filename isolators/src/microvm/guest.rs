@@ -50,7 +50,7 @@ impl GuestImage {
         // The kernel unpacks the archive into RAM next to itself and its copy of the archive.
         if initramfs.len() as u64 * 2 >= u64::from(mem_mib) << 20 {
             return Err(Error::BadInput(format!(
-                "the initramfs ({} KiB) does not fit twice in {mem_mib} MiB of guest RAM — give the VM more with --vm-mem",
+                "the initramfs ({} KiB) does not fit twice in {mem_mib} MiB of guest RAM — give the VM more with --mem-mib",
                 initramfs.len() >> 10
             )));
         }

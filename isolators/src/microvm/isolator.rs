@@ -29,7 +29,7 @@ pub struct MicrovmIsolator {
     guest: VmGuest,
     kernel_option: Option<PathBuf>,
     mem_mib: u32,
-    /// `--vm-mem` as given: a user workload sizes guest RAM itself when it is absent.
+    /// `--mem-mib` as given: a user workload sizes guest RAM itself when it is absent.
     mem_option: Option<u32>,
     /// The user's workload (`--rootfs/--cmd/--ready`): the Linux guest boots its tree.
     user: Option<Arc<UserWorkload>>,

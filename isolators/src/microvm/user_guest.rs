@@ -63,8 +63,8 @@ pub fn needed_guest_mem_mib(archive_bytes: u64) -> u32 {
     u32::try_from(rounded).unwrap_or(u32::MAX)
 }
 
-/// The guest RAM to give: `--vm-mem` when it is enough, else [`needed_guest_mem_mib`]; one
-/// clear line when `--vm-mem` is too small or the host has less RAM than needed.
+/// The guest RAM to give: `--mem-mib` when it is enough, else [`needed_guest_mem_mib`]; one
+/// clear line when `--mem-mib` is too small or the host has less RAM than needed.
 pub fn guest_mem_mib(
     archive_bytes: u64,
     vm_mem_mib: Option<u32>,
@@ -74,7 +74,7 @@ pub fn guest_mem_mib(
     let rootfs_mib = mib_ceil(archive_bytes);
     match vm_mem_mib {
         Some(given) if given < needed => Err(Error::BadInput(format!(
-            "rootfs of {rootfs_mib} MiB packed into an initramfs needs about {needed} MiB of guest RAM; pass --vm-mem {needed} or a smaller rootfs (--vm-mem {given} given)"
+            "rootfs of {rootfs_mib} MiB packed into an initramfs needs about {needed} MiB of guest RAM; pass --mem-mib {needed} or a smaller rootfs (--mem-mib {given} given)"
         ))),
         Some(given) => Ok(given),
         None => match host_total_mib {
@@ -150,9 +150,9 @@ pub fn user_notes(user: &UserWorkload, vm_mem_mib: Option<u32>) -> Vec<String> {
         return Vec::new();
     };
     let ram = match vm_mem_mib {
-        Some(given) => format!("{given} MiB (--vm-mem)"),
+        Some(given) => format!("{given} MiB (--mem-mib)"),
         None => format!(
-            "{} MiB (2 × archive + {USER_GUEST_BASE_MIB} MiB, rounded up to {USER_GUEST_ROUND_MIB} MiB; --vm-mem sets it)",
+            "{} MiB (2 × archive + {USER_GUEST_BASE_MIB} MiB, rounded up to {USER_GUEST_ROUND_MIB} MiB; --mem-mib sets it)",
             needed_guest_mem_mib(plan.archive_bytes)
         ),
     };
@@ -183,7 +183,7 @@ mod tests {
             .to_string();
         assert!(
             error.starts_with(
-                "rootfs of 300 MiB packed into an initramfs needs about 768 MiB of guest RAM; pass --vm-mem 768 or a smaller rootfs"
+                "rootfs of 300 MiB packed into an initramfs needs about 768 MiB of guest RAM; pass --mem-mib 768 or a smaller rootfs"
             ),
             "{error}"
         );

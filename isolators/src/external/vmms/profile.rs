@@ -109,7 +109,7 @@ pub struct VmmIsolator<P> {
     /// The engine's name, with `-linux` for the Linux guest.
     name: String,
     mem_mib: u32,
-    /// `--vm-mem` as given: a user workload sizes guest RAM itself when it is absent.
+    /// `--mem-mib` as given: a user workload sizes guest RAM itself when it is absent.
     mem_option: Option<u32>,
     /// The user's workload: the Linux guest boots its tree, the bare guest says it cannot.
     user: Option<Arc<UserWorkload>>,

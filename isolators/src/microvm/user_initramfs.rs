@@ -22,6 +22,9 @@ use crate::probe::PROBE_BYTES;
 use crate::user_workload::UserWorkload;
 use crate::Error;
 
+/// The file-type bits of a mode.
+const S_IFMT: u32 = 0o170000;
+
 /// Mount points the guest's init (the probe's exec supervisor) uses; added when the tree
 /// lacks them.
 const MOUNT_POINTS: [(&str, u32); 5] = [
@@ -40,8 +43,10 @@ enum Data {
     None,
     /// A regular file of the tree, read while writing.
     File(PathBuf),
-    /// In memory: a symlink's target, the probe, the spec.
+    /// In memory: a symlink's target, the spec.
     Bytes(Vec<u8>),
+    /// The probe, built into isobench.
+    Static(&'static [u8]),
 }
 
 #[derive(Debug)]
@@ -72,8 +77,8 @@ struct Walk {
 }
 
 impl InitramfsPlan {
-    /// Plans the archive for `workload`: its tree (read only, never written to), then the
-    /// missing mount points, `dev/console`, the probe as `init` and the spec.
+    /// Plans the archive for `workload`: the mount points its tree lacks, the tree (read only,
+    /// never written to), then `dev/console`, the probe as `init` and the spec.
     pub fn for_workload(workload: &UserWorkload) -> Result<InitramfsPlan, Error> {
         let tree = &workload.rootfs.tree;
         let mut walk = Walk::default();
@@ -89,7 +94,7 @@ impl InitramfsPlan {
             b"init".to_vec(),
             S_IFREG | 0o755,
             (0, 0),
-            Data::Bytes(PROBE_BYTES.to_vec()),
+            Data::Static(PROBE_BYTES),
         );
         let spec = workload.command.to_spec().into_bytes();
         walk.push(
@@ -124,6 +129,9 @@ impl InitramfsPlan {
                 Data::Bytes(bytes) => writer
                     .member(&member.name, &member.header, bytes)
                     .map_err(write_failed)?,
+                Data::Static(bytes) => writer
+                    .member(&member.name, &member.header, bytes)
+                    .map_err(write_failed)?,
                 Data::File(source) => {
                     let packing_failed =
                         |e| Error::io(format!("cannot pack {}", source.display()), e);
@@ -148,13 +156,14 @@ impl Walk {
     fn push(&mut self, name: Vec<u8>, mode: u32, owner: (u32, u32), data: Data) {
         let size_bytes = match &data {
             Data::Bytes(bytes) => bytes.len() as u64,
-            _ => 0,
+            Data::Static(bytes) => bytes.len() as u64,
+            Data::None | Data::File(_) => 0,
         };
         let header = Header {
             inode: 0, // numbered in `into_plan`
             mode,
             owner,
-            links: if mode & S_IFDIR == S_IFDIR { 2 } else { 1 },
+            links: if mode & S_IFMT == S_IFDIR { 2 } else { 1 },
             size_bytes,
             rdev: (0, 0),
         };

@@ -31,5 +31,10 @@ apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium
 # busybox-static: the probe's exec-mode tests run its httpd and nc as real servers and clients.
 apt_install busybox-static
 
+# debugfs: the VM teardown tests check that KVM removed the VM's /sys/kernel/debug/kvm entry.
+if ! mountpoint -q /sys/kernel/debug; then
+  mount -t debugfs nodev /sys/kernel/debug
+fi
+
 "$here/install-peers.sh" --with-podman --start-docker
 "$here/fetch-guest-kernel.sh"

@@ -6,6 +6,9 @@
 //! Same plumbing as nested_kvm.rs; the outer VM's image also carries the host's static
 //! busybox, from which the test inside builds the user's tree. Three boots: the probe's own
 //! `noop` in the user's tree, `busybox httpd` with `tcp:8080`, `sha256sum` with `exit:0`.
+//! A second test carries the Debian minbase tarball of scripts/make-debian-rootfs.sh into the
+//! outer VM, opens it there as `--rootfs` does (unpacked into the cache) and serves
+//! `python3 -m http.server` from it with `tcp:8080`.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,12 +33,16 @@ fn microvm_linux_runs_a_user_workload_in_a_nested_kvm_guest() {
         return;
     }
     let busybox = isolators::testing::which("busybox").expect("checked above");
+    let extras = outer_vm::OuterExtras {
+        executables: &[(BUSYBOX_INSIDE, &busybox)],
+        ..Default::default()
+    };
     outer_vm::run_vmm_test_inside_with(
         test,
         "inside_the_outer_vm_user_workload",
         VERDICT,
         OUTER_TIMEOUT,
-        &[(BUSYBOX_INSIDE, &busybox)],
+        &extras,
     );
 }
 
@@ -101,6 +108,11 @@ fn boot(root: &Path, command: UserCommand, workload: &str, label: &str) -> Resul
         rootfs: UserRootfs::open(root).map_err(|e| e.to_string())?,
         command,
     };
+    boot_user(user, workload, label)
+}
+
+/// [`boot`] for a workload already opened.
+fn boot_user(user: UserWorkload, workload: &str, label: &str) -> Result<String, String> {
     let isolator = MicrovmIsolator::new(VmGuest::Linux, Some(PathBuf::from("/vmlinuz")), None)
         .with_user(Some(Arc::new(user)));
     let host = Host::detect();
@@ -110,13 +122,13 @@ fn boot(root: &Path, command: UserCommand, workload: &str, label: &str) -> Resul
             host.kvm.provider
         ));
     }
-    let scratch = Path::new(SCRATCH).join(label);
+    let scratch = Path::new(SCRATCH).join(label.replace(' ', "-"));
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     let workload: Workload = workload.parse().map_err(|e| format!("{e}"))?;
     let mut launcher = isolator
         .prepare(&workload, &scratch)
         .map_err(|e| format!("{label} prepare: {e}"))?;
-    let timeout = Duration::from_secs(120);
+    let timeout = Duration::from_secs(360);
     let mut instance = launcher
         .launch()
         .map_err(|e| format!("{label} launch: {e}"))?;
@@ -143,4 +155,81 @@ fn boot(root: &Path, command: UserCommand, workload: &str, label: &str) -> Resul
         ready.report,
         memory.guest_ram_resident_bytes.unwrap_or(0) / 1024
     ))
+}
+
+const DEBIAN_VERDICT: &str = "NESTED-DEBIAN-WORKLOAD-VERDICT";
+/// The tarball scripts/make-debian-rootfs.sh writes beside its tree.
+const DEBIAN_TAR: &str = "/var/cache/isobench/debian-rootfs.tar";
+
+#[test]
+fn microvm_linux_serves_python_from_the_debian_rootfs_in_a_nested_kvm_guest() {
+    let test = "microvm_linux_serves_python_from_the_debian_rootfs_in_a_nested_kvm_guest";
+    let tar = match Path::new(DEBIAN_TAR).is_file() {
+        true => Ok(()),
+        false => Err(format!(
+            "{DEBIAN_TAR} missing — run scripts/make-debian-rootfs.sh"
+        )),
+    };
+    if !run_if(test, "debian-rootfs", tar) {
+        return;
+    }
+    // Outer RAM: the tarball, its unpacked tree and the inner initramfs in the outer VM's
+    // tmpfs root (which holds at most half of RAM), plus the inner guest's 576 MiB.
+    let extras = outer_vm::OuterExtras {
+        files: &[("debian-rootfs.tar", Path::new(DEBIAN_TAR))],
+        mem_mib: Some(3072),
+        ..Default::default()
+    };
+    outer_vm::run_vmm_test_inside_with(
+        test,
+        "inside_the_outer_vm_debian_workload",
+        DEBIAN_VERDICT,
+        Duration::from_secs(900),
+        &extras,
+    );
+}
+
+/// Runs as PID 1 of the outer VM (selected by the kernel command line); a no-op elsewhere.
+#[test]
+fn inside_the_outer_vm_debian_workload() {
+    if !is_inside() {
+        return;
+    }
+    inside_vm::report_and_power_off(DEBIAN_VERDICT, drive_debian_workload());
+}
+
+fn drive_debian_workload() -> Result<String, String> {
+    inside_vm::mount_kernel_filesystems(false)?;
+    inside_vm::load_kvm_modules()?;
+    std::env::set_var("ISOBENCH_VMM", "/isobench-vmm");
+    std::env::set_var("ISOBENCH_CACHE", "/tmp/isobench-cache");
+    let opened = std::time::Instant::now();
+    let rootfs = UserRootfs::open(Path::new("/debian-rootfs.tar")).map_err(|e| e.to_string())?;
+    let unpack_s = opened.elapsed().as_secs_f64();
+    let server = UserCommand {
+        argv: [
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            "127.0.0.1",
+        ]
+        .map(String::from)
+        .into(),
+        env: Vec::new(),
+        workdir: "/".into(),
+        ready: ReadyCheck::Tcp { port: 8080 },
+        ready_timeout_ms: 300_000,
+        stop_grace_ms: 2_000,
+    };
+    let served = boot_user(
+        UserWorkload {
+            rootfs,
+            command: server,
+        },
+        "exec",
+        "python3 http.server",
+    )?;
+    Ok(format!("tarball unpacked in {unpack_s:.1} s; {served}"))
 }

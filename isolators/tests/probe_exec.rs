@@ -434,3 +434,59 @@ fn tcp_check_in_a_fresh_net_namespace_brings_loopback_up() {
     assert_eq!(status, 0, "{stderr}");
     assert_eq!(processes_in_group(pid), Vec::<String>::new());
 }
+
+/// Host pids of `parent`'s children that are zombies (exited, never reaped).
+fn zombie_children(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+            let zombie_child = fields.first() == Some(&"Z") && fields.get(1)?.parse() == Ok(parent);
+            zombie_child.then_some(pid)
+        })
+        .collect()
+}
+
+/// The probe's host pid when `unshare -pf` (pid `wrapper`) started it as PID 1 of a new
+/// pid namespace: the wrapper's only child.
+fn only_child_of(wrapper: u32) -> u32 {
+    let children =
+        std::fs::read_to_string(format!("/proc/{wrapper}/task/{wrapper}/children")).unwrap();
+    children.trim().parse().expect("unshare -f has one child")
+}
+
+/// As PID 1 (a container's pid namespace, a guest's /init) the probe reaps orphans that
+/// re-parent to it while it holds, and on release kills what left the command's process
+/// group (a `setsid` daemon), so the namespace ends empty.
+#[test]
+fn as_pid_1_it_reaps_orphans_and_stops_daemons_that_left_the_group() {
+    if !run_if("as_pid_1_it_reaps_orphans…", "root", check_root()) {
+        return;
+    }
+    let script = "setsid sleep 100.303 & (sleep 0.05 &); echo up; exec sleep 100.304";
+    let spec = command(&["sh", "-c", script], "log:^up$");
+    let mut probe = ExecProbe::start_with(&spec, &["unshare", "-pf"]);
+    let report = probe.ready().expect("a ready line");
+    assert_ne!(report["pid"], "1", "the command is the probe's child");
+    let probe_pid = only_child_of(probe.child.id());
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        zombie_children(probe_pid),
+        Vec::<u32>::new(),
+        "the orphan sleep 0.05 was reaped"
+    );
+    assert_eq!(
+        processes_with_argument("100.303").len(),
+        1,
+        "the daemon runs"
+    );
+    let (status, stderr, took) = probe.release();
+    assert_eq!(status, 0, "{stderr}");
+    // Not the 5 s the probe would wait for a child it never signalled.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(processes_with_argument("100.303"), Vec::<u32>::new());
+    assert_eq!(processes_with_argument("100.304"), Vec::<u32>::new());
+}

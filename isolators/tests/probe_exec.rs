@@ -182,6 +182,21 @@ fn a_command_not_in_the_rootfs_is_one_line_naming_it() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
+    let dir = tempfile::tempdir().unwrap();
+    let not_executable = dir.path().join("data");
+    std::fs::write(&not_executable, "not a program").unwrap();
+    let spec = command(&[not_executable.to_str().unwrap()], "exit:0");
+    let (status, stderr, _) = ExecProbe::start(&spec).ended();
+    assert_eq!(status, 3, "{stderr}");
+    assert!(
+        stderr.contains("permission denied (not executable?)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(not_executable.to_str().unwrap()),
+        "{stderr}"
+    );
+
     let mut spec = command(&["true"], "exit:0");
     spec.workdir = "/nonexistent-isobench".into();
     let (status, stderr, _) = ExecProbe::start(&spec).ended();

@@ -37,6 +37,23 @@ impl ExecProbe {
         ExecProbe::start_with(spec, &[])
     }
 
+    /// Runs `argv` as it is (a probe already placed, e.g. in a chroot), stdio piped.
+    pub fn start_argv(argv: &[&str]) -> ExecProbe {
+        let mut child = Command::new(argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        ExecProbe {
+            child,
+            stdout,
+            _scratch: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// Runs `wrapper… probe --channel stdio --mode exec --spec F` (e.g. `unshare -n`).
     pub fn start_with(spec: &UserCommand, wrapper: &[&str]) -> ExecProbe {
         let scratch = tempfile::tempdir().unwrap();
@@ -110,13 +127,19 @@ impl ExecProbe {
 /// the probe meanwhile fails with "Text file busy" (ETXTBSY).
 pub fn written_probe(dir: &std::path::Path) -> PathBuf {
     let probe = isolators::probe::write_probe(dir).unwrap();
+    settle(&probe);
+    probe
+}
+
+/// Waits until the probe just written at `probe` can be executed (see [`written_probe`]).
+pub fn settle(probe: &std::path::Path) {
     for _ in 0..200 {
-        match Command::new(&probe).arg("--help").output() {
+        match Command::new(probe).arg("--help").output() {
             Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(error) => panic!("cannot run {}: {error}", probe.display()),
-            Ok(_) => return probe,
+            Ok(_) => return,
         }
     }
     panic!("{} stayed busy for 2 s", probe.display());

@@ -39,8 +39,6 @@ use sys::Ended;
 
 /// The command's environment before the spec's own variables.
 const BASE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// How long the last output lines may take to arrive after the command ended.
-const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(300);
 
 /// What the output and reaper threads tell the main thread.
 #[derive(Debug)]
@@ -134,7 +132,6 @@ pub fn run(channel: &Channel, spec_path: Option<&str>, init_boottime_ns: u64) ->
         Ok(ready) => ready,
         Err(not_ready) => {
             stop::stop(&mut supervised, grace);
-            supervised.wait_until(Instant::now() + OUTPUT_DRAIN_LIMIT, |s| s.open_outputs == 0);
             let (what, status) = match not_ready {
                 NotReady::Ended(ended) => (
                     match spec.ready {

@@ -10,6 +10,9 @@ use super::Supervised;
 /// How long reaping may take after SIGKILL (a process in uninterruptible sleep) before the
 /// probe gives up waiting and exits anyway.
 const REAP_LIMIT: Duration = Duration::from_secs(5);
+/// How long the output threads may take to forward the last lines once nothing is left that
+/// could write them.
+const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(300);
 /// How often the rest is killed again while waiting (orphans re-parent to the probe as their
 /// parents die, so a late one is caught by the next round).
 const KILL_ROUND: Duration = Duration::from_millis(20);
@@ -28,6 +31,8 @@ pub fn stop(supervised: &mut Supervised, grace: Duration) {
         kill_the_rest();
         supervised.wait_until(Instant::now() + KILL_ROUND, |s| s.all_reaped);
     }
+    // The last lines the command wrote before it ended are forwarded before the probe exits.
+    supervised.wait_until(Instant::now() + OUTPUT_DRAIN_LIMIT, |s| s.open_outputs == 0);
 }
 
 /// SIGKILL to every process the workload left that is not in the command's group (daemons call

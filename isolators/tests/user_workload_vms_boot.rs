@@ -1,9 +1,9 @@
 //! The user's workload booted in the emulated Linux-guest row (qemu-tcg, Debian's kernel, on
 //! any host QEMU runs on): a busybox-static tree with the probe alone (noop), `sha256sum` with
 //! `exit:0` and `busybox httpd` with `tcp:8080`; a command that dies before ready, reported at
-//! once with the probe's message; a command ignoring SIGTERM, killed after the stop grace;
-//! and, when scripts/make-debian-rootfs.sh has built it, a
-//! Debian minbase tree serving `python3 -m http.server` with `tcp:8080`.
+//! once with the probe's message, and a check that never passes, after its timeout; a command
+//! ignoring SIGTERM, killed after the stop grace; and, when scripts/make-debian-rootfs.sh has
+//! built it, a Debian minbase tree serving `python3 -m http.server` with `tcp:8080`.
 mod external_support;
 mod user_vm_support;
 
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use isolators::external::vmms::qemu::qemu_tcg;
-use isolators::protocol::user_command::ReadyCheck;
+use isolators::protocol::user_command::{ReadyCheck, UserCommand};
 use isolators::testing::run_if;
 use isolators::{Host, Isolator, Workload};
 use user_vm_support::{busybox_tree, command, options, qemu_tcg_gate, sha256sum_exit_0, workload};
@@ -90,6 +90,29 @@ fn qemu_tcg_boots_a_busybox_rootfs_and_runs_the_command() {
     assert!(report.contains_key("pid"), "{report:?}");
 }
 
+/// Launches `user` in qemu-tcg and returns why it never became ready, after checking that the
+/// VM ended well before the harness's timeout and left nothing behind.
+fn never_ready(user: UserCommand, label: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let root = busybox_tree(dir.path());
+    let isolator = qemu_tcg(&options(&workload(&root, user), None));
+    let scratch = tempfile::tempdir().unwrap();
+    let exec: Workload = "exec".parse().unwrap();
+    let mut launcher = isolator.prepare(&exec, scratch.path()).unwrap();
+    let mut instance = launcher.launch().unwrap();
+    let started = std::time::Instant::now();
+    let error = instance
+        .wait_ready(Duration::from_secs(180))
+        .expect_err("never ready")
+        .to_string();
+    eprintln!("qemu-tcg, {label}, after {:?}: {error}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(120), "{error}");
+    drop(instance);
+    drop(launcher);
+    external_support::assert_nothing_runs_from(scratch.path());
+    error
+}
+
 /// A command that exits before its readiness check passes ends the guest: the launch fails
 /// at once (not at the timeout) with the probe's message, and the VM is gone.
 #[test]
@@ -98,35 +121,37 @@ fn qemu_tcg_says_why_when_the_command_dies_before_ready() {
     if !qemu_tcg_gate(test) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let root = busybox_tree(dir.path());
     let dying = command(
         &["sh", "-c", "echo about to fail; exit 3"],
         ReadyCheck::Tcp { port: 8080 },
     );
-    let isolator = qemu_tcg(&options(&workload(&root, dying), None));
-    let scratch = tempfile::tempdir().unwrap();
-    let exec: Workload = "exec".parse().unwrap();
-    let mut launcher = isolator.prepare(&exec, scratch.path()).unwrap();
-    let mut instance = launcher.launch().unwrap();
-    let started = std::time::Instant::now();
-    let error = instance
-        .wait_ready(Duration::from_secs(180))
-        .expect_err("the command exits 3 before tcp:8080 passes")
-        .to_string();
-    eprintln!(
-        "qemu-tcg, command exits 3 before ready, after {:?}: {error}",
-        started.elapsed()
-    );
-    assert!(started.elapsed() < Duration::from_secs(120), "{error}");
+    let error = never_ready(dying, "command exits 3 before ready");
     assert!(
         error.contains("before its readiness check tcp:8080 passed")
             && error.contains("about to fail"),
         "{error}"
     );
-    drop(instance);
-    drop(launcher);
-    external_support::assert_nothing_runs_from(scratch.path());
+}
+
+/// A readiness check that never passes: the probe gives up after the command's ready timeout
+/// (3 s here), stops the command and ends the guest, which says so with the last output.
+#[test]
+fn qemu_tcg_says_why_when_the_check_never_passes() {
+    let test = "qemu_tcg_says_why_when_the_check_never_passes";
+    if !qemu_tcg_gate(test) {
+        return;
+    }
+    let mut silent = command(
+        &["sh", "-c", "echo listening nowhere; sleep 1000"],
+        ReadyCheck::Tcp { port: 8080 },
+    );
+    silent.ready_timeout_ms = 3_000;
+    let error = never_ready(silent, "check never passes");
+    assert!(
+        error.contains("did not pass its readiness check tcp:8080 within 3.0 s")
+            && error.contains("listening nowhere"),
+        "{error}"
+    );
 }
 
 /// The Debian minbase rootfs of scripts/make-debian-rootfs.sh (/var/cache/isobench).

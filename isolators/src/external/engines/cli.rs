@@ -9,9 +9,13 @@
 //! bind, so it must see this host's file system: a remote engine (`DOCKER_HOST` or
 //! `CONTAINER_HOST` on another machine) is refused for `io` in prepare. The bind is rw but, as
 //! `--mount` offers no such options, not nosuid/nodev.
+//!
+//! A user workload (`--rootfs`) is imported from its rootfs copy (a tar stream into
+//! `import -`) as an image of its own, named after this harness (`isobench-<owner>-<n>-workload`),
+//! removed when the launcher is dropped; its containers get a tmpfs at /tmp and /run.
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::cli_support::{cli, executables, image_tag};
@@ -26,7 +30,8 @@ use crate::isolator::{
     Workload,
 };
 use crate::options::IsolatorOptions;
-use crate::probe::{write_rootfs, PROBE_NAME};
+use crate::probe::PROBE_NAME;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 
 /// How long `docker info` may take before we say no daemon answers.
@@ -55,6 +60,8 @@ pub struct CliIsolator {
     profile: CliProfile,
     engine: Engine,
     server_version: OnceLock<Option<String>>,
+    /// The user's workload (`--rootfs`): its tree's copy is imported as the image.
+    user: Option<Arc<UserWorkload>>,
 }
 
 /// The image imported from the probe rootfs, ready for `run`.
@@ -71,6 +78,10 @@ struct CliLauncher {
     io_dirs: Option<IoDirs>,
     /// The client starts in a measuring cgroup; what the daemon allocates is not in it.
     cgroups: MeasuringCgroups,
+    /// Writable tmpfs mounts a user workload gets (none for the probe alone).
+    tmpfs_dirs: &'static [&'static str],
+    /// Whether `image` is this launcher's own (a user workload's), removed on drop.
+    owns_image: bool,
 }
 
 impl CliIsolator {
@@ -79,6 +90,7 @@ impl CliIsolator {
             engine: Engine::new(profile.engine, options),
             profile,
             server_version: OnceLock::new(),
+            user: options.user.clone(),
         }
     }
 
@@ -146,31 +158,31 @@ impl Isolator for CliIsolator {
                 self.profile.engine.name, self.profile.host_env
             )));
         }
-        let rootfs = write_rootfs(scratch)?;
-        let tar = scratch.join("probe-image.tar");
-        let status = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .map_err(|e| Error::io("run tar", e))?;
-        if !status.success() {
-            return Err(Error::Engine(format!("tar of {} failed", rootfs.display())));
-        }
-        let image = image_tag();
-        let timeout = Duration::from_secs(120);
-        if cli(&client, &["image", "inspect", &image], timeout).is_err() {
-            cli(
-                &client,
-                &["import", &tar.to_string_lossy(), &image],
-                timeout,
-            )
-            .map_err(Error::Engine)?;
-        }
-        let disk =
-            crate::disk::measure(&executables(client.clone(), self.profile.helpers), &[tar])?;
+        let user = self.user.as_deref();
+        let executables = executables(client.clone(), self.profile.helpers);
+        let (image, disk) = match user {
+            None => {
+                let tar = probe_image_tar(scratch)?;
+                let image = image_tag();
+                let timeout = Duration::from_secs(120);
+                if cli(&client, &["image", "inspect", &image], timeout).is_err() {
+                    cli(
+                        &client,
+                        &["import", &tar.to_string_lossy(), &image],
+                        timeout,
+                    )
+                    .map_err(Error::Engine)?;
+                }
+                (image, crate::disk::measure(&executables, &[tar])?)
+            }
+            Some(user) => {
+                let rootfs = crate::instance_rootfs::write(Some(user), scratch)?;
+                let image = format!("{}-workload", unique_id());
+                import_tree(&client, &rootfs, &image)?;
+                let disk = crate::instance_rootfs::disk(&executables, &rootfs, &[], Some(user))?;
+                (image, disk)
+            }
+        };
         Ok(Box::new(CliLauncher {
             name: self.profile.engine.name,
             run_args: self.profile.run_args.clone(),
@@ -182,7 +194,81 @@ impl Isolator for CliIsolator {
             scratch: scratch.to_path_buf(),
             io_dirs: IoDirs::for_workload(workload, scratch)?,
             cgroups: MeasuringCgroups::prepare(),
+            tmpfs_dirs: crate::instance_rootfs::tmpfs_dirs(user),
+            owns_image: user.is_some(),
         }))
+    }
+}
+
+/// The probe's rootfs as `scratch/probe-image.tar`, for `import`.
+fn probe_image_tar(scratch: &Path) -> Result<PathBuf, Error> {
+    let rootfs = crate::probe::write_rootfs(scratch)?;
+    let tar = scratch.join("probe-image.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .map_err(|e| Error::io("run tar", e))?;
+    if !status.success() {
+        return Err(Error::Engine(format!("tar of {} failed", rootfs.display())));
+    }
+    Ok(tar)
+}
+
+/// `tar -C rootfs -c . | client import - image`: no tar file beside the tree.
+fn import_tree(client: &Path, rootfs: &Path, image: &str) -> Result<(), Error> {
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["-cf", "-", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("run tar", e))?;
+    let stream = tar.stdout.take().expect("tar's stdout is piped");
+    let imported = Command::new(client)
+        .args(["import", "-", image])
+        .stdin(stream)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| Error::io(format!("run {} import", client.display()), e));
+    let tar_output = tar
+        .wait_with_output()
+        .map_err(|e| Error::io("run tar", e))?;
+    let imported = imported?;
+    if !tar_output.status.success() {
+        return Err(Error::Engine(format!(
+            "tar of {} failed: {}",
+            rootfs.display(),
+            String::from_utf8_lossy(&tar_output.stderr).trim()
+        )));
+    }
+    if !imported.status.success() {
+        return Err(Error::Engine(format!(
+            "`{} import - {image}` failed: {}",
+            client.display(),
+            String::from_utf8_lossy(&imported.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+impl Drop for CliLauncher {
+    fn drop(&mut self) {
+        if self.owns_image {
+            let removed = cli(
+                &self.client,
+                &["rmi", "--force", &self.image],
+                Duration::from_secs(60),
+            );
+            if let Err(why) = removed {
+                eprintln!("isobench: cannot remove image {}: {why}", self.image);
+            }
+        }
     }
 }
 
@@ -203,6 +289,9 @@ impl Launcher for CliLauncher {
             command.arg(format!(
                 "--mount=type=bind,source={source},target={INSTANCE_TMP}"
             ));
+        }
+        for dir in prepared.tmpfs_dirs {
+            command.args(["--tmpfs", dir]);
         }
         command
             .arg(&prepared.image)

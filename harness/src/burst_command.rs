@@ -68,6 +68,7 @@ pub fn run(args: &BurstArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Re
         timeout_ms: (args.timeout * 1000.0) as u64,
         order: Order::Burst,
         isolators: names.clone(),
+        user_workload: None,
     };
     let mut record = record::new_run(config, fingerprint::fingerprint(&host, Default::default()));
     let path = out_dir.join("burst.json");

@@ -41,6 +41,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
             parallel: args.parallel,
         },
         isolators: names.clone(),
+        user_workload: None,
     };
     let mut record = record::new_run(config, fingerprint::fingerprint(&host, Default::default()));
     let path = out_dir.join("density.json");

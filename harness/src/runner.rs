@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub budget: Option<Duration>,
     /// Host cost: batches held at once after the trials; None to skip.
     pub host_cost: Option<HostCostPlan>,
+    /// The user's workload, for the record (the isolators get it through their options).
+    pub user_workload: Option<reports::UserWorkloadRecord>,
 }
 
 /// Measured runs an isolator gets even when that takes longer than its budget.
@@ -94,6 +96,7 @@ pub fn run(
         timeout_ms: options.timeout.as_millis() as u64,
         order: Order::Interleaved,
         isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
+        user_workload: options.user_workload.clone(),
     };
     let mut record = record::new_run(config, fingerprint);
     let software_kvm = host.kvm.is_software();

@@ -259,9 +259,12 @@ pub fn config_line(record: &RunRecord) -> String {
             c.runs, c.warmup
         ),
     };
+    let workload = match &c.user_workload {
+        Some(user) => format!("{} ({})", c.workload, user.summary()),
+        None => c.workload.to_string(),
+    };
     format!(
-        "{shape}, workload {}, started {}{}",
-        c.workload,
+        "{shape}, workload {workload}, started {}{}",
         record.started_at,
         if record.complete {
             ""

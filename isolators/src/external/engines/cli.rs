@@ -12,7 +12,8 @@
 //!
 //! A user workload (`--rootfs`) is imported from its rootfs copy (a tar stream into
 //! `import -`) as an image of its own, named after this harness (`isobench-<owner>-<n>-workload`),
-//! removed when the launcher is dropped; its containers get a tmpfs at /tmp and /run.
+//! removed when the launcher is dropped; its containers run `--read-only` with a tmpfs at /tmp
+//! and /run, as in every other isolator.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -289,6 +290,10 @@ impl Launcher for CliLauncher {
             command.arg(format!(
                 "--mount=type=bind,source={source},target={INSTANCE_TMP}"
             ));
+        }
+        if !prepared.tmpfs_dirs.is_empty() {
+            // A user workload's root is read-only here as in every other isolator.
+            command.arg("--read-only");
         }
         for dir in prepared.tmpfs_dirs {
             command.args(["--tmpfs", dir]);

@@ -1,0 +1,289 @@
+//! A user's rootfs under every non-VM isolator (container, crun, runc, runsc, bwrap, unshare,
+//! lxc, docker, podman; the process baseline on the host's root only), with a busybox-static
+//! tree made here: the instance runs from a copy of the tree with the probe in it, gets a
+//! read-only root with a writable tmpfs at /tmp and /run, becomes ready, and leaves nothing —
+//! no process, no mount, no container, no image, and nothing written into the user's tree.
+mod external_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use isolators::container::ContainerIsolator;
+use isolators::external::engines::{docker::docker, podman::podman};
+use isolators::external::lxc::LxcIsolator;
+use isolators::external::oci::{crun::crun, runc::runc, runsc::runsc};
+use isolators::external::rootfs::{bwrap::BwrapIsolator, unshare::UnshareIsolator};
+use isolators::process::ProcessIsolator;
+use isolators::protocol::{ReadyCheck, UserCommand};
+use isolators::registry::IsolatorOptions;
+use isolators::testing::{check_on_path, check_root, mounts_naming, run_if};
+use isolators::user_workload::{UserRootfs, UserWorkload};
+use isolators::{Availability, Host, Isolator, Workload};
+
+/// The host's static busybox (Debian's busybox-static), the only executable of the tree.
+const BUSYBOX: &str = "/bin/busybox";
+
+/// One tree for the whole test binary: made once, never written to by any isolator.
+fn busybox_tree() -> &'static Path {
+    static TREE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    TREE.get_or_init(|| {
+        let tree = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tree.path().join("bin")).unwrap();
+        std::fs::copy(BUSYBOX, tree.path().join("bin/busybox")).unwrap();
+        for applet in ["sh", "httpd", "sha256sum", "sleep", "true", "cat"] {
+            std::os::unix::fs::symlink("busybox", tree.path().join("bin").join(applet)).unwrap();
+        }
+        std::fs::create_dir(tree.path().join("www")).unwrap();
+        std::fs::write(tree.path().join("www/index.html"), b"hello\n").unwrap();
+        std::fs::write(tree.path().join("data"), vec![7u8; 1 << 20]).unwrap();
+        tree
+    })
+    .path()
+}
+
+/// The names in the tree, to prove no isolator wrote into it.
+fn listing(tree: &Path) -> Vec<PathBuf> {
+    let mut names: Vec<PathBuf> = walk(tree).collect();
+    names.sort();
+    names
+}
+
+fn walk(dir: &Path) -> Box<dyn Iterator<Item = PathBuf>> {
+    let entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    Box::new(entries.into_iter().flat_map(|e| {
+        let path = e.path();
+        let below = match e.file_type().unwrap().is_dir() {
+            true => walk(&path),
+            false => Box::new(std::iter::empty()),
+        };
+        std::iter::once(path).chain(below)
+    }))
+}
+
+fn user_options(rootfs: &Path, argv: &[&str], ready: ReadyCheck) -> IsolatorOptions {
+    let command = UserCommand {
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+        env: vec![],
+        workdir: "/".into(),
+        ready,
+        ready_timeout_ms: 20_000,
+        stop_grace_ms: 1_000,
+    };
+    IsolatorOptions {
+        user: Some(Arc::new(UserWorkload {
+            rootfs: UserRootfs::open(rootfs).unwrap(),
+            command,
+        })),
+        ..Default::default()
+    }
+}
+
+/// An httpd on `port` in the busybox tree.
+fn httpd_options(port: u16) -> IsolatorOptions {
+    let argv = ["httpd", "-f", "-p", &port.to_string(), "-h", "/www"].map(String::from);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    user_options(busybox_tree(), &argv, ReadyCheck::Tcp { port })
+}
+
+fn gate(test: &str, capability: &str, check: Result<(), String>) -> bool {
+    run_if(test, "root", check_root()) && run_if(test, capability, check)
+}
+
+/// The probe's host pid among `pids` (none under runsc, whose probe runs in its Sentry).
+fn probe_pid(pids: &[i32]) -> Option<i32> {
+    pids.iter().copied().find(|pid| {
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|exe| exe.ends_with(isolators::probe::PROBE_NAME))
+    })
+}
+
+/// (mount point, fs type, options) of every mount `pid` sees.
+fn mounts_of(pid: i32) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    text.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let after = fields.iter().position(|f| *f == "-").unwrap();
+            (
+                fields[4].to_string(),
+                fields[after + 1].to_string(),
+                fields[5].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// prepare (the probe's noop mode over the user's tree) → ready → release → gone, twice, then
+/// a drop while holding; checks the instance's root and mounts where the probe is a host
+/// process, the disk footprint, and that nothing is left and the tree is untouched.
+fn runs_the_users_tree(isolator: &dyn Isolator, probe_on_host: bool) {
+    let tree = busybox_tree();
+    let before = listing(tree);
+    let scratch = tempfile::tempdir().unwrap();
+    let availability = isolator.availability(&Host::detect());
+    assert!(availability.is_available(), "{availability:?}");
+    let mut launcher = isolator.prepare(&Workload::noop(), scratch.path()).unwrap();
+    let disk = launcher.disk().clone();
+    let busybox_bytes = std::fs::metadata(BUSYBOX).unwrap().len();
+    assert!(
+        disk.image_apparent_bytes >= busybox_bytes + (1 << 20),
+        "the image counts the user's tree: {disk:?}"
+    );
+    for released in [true, true, false] {
+        let mut instance = launcher.launch().unwrap();
+        let ready = instance.wait_ready(Duration::from_secs(60)).unwrap();
+        assert_eq!(ready.report.get("mode").map(String::as_str), Some("noop"));
+        let startup_us = (ready.ready_ns - instance.launched_ns()) / 1000;
+        eprintln!(
+            "{}: the user's tree ready in {startup_us} µs",
+            isolator.name()
+        );
+        let resources = instance.resources();
+        match (probe_on_host, probe_pid(&resources.pids)) {
+            (true, Some(pid)) => {
+                let root = PathBuf::from(format!("/proc/{pid}/root"));
+                assert!(root.join("bin/busybox").is_file(), "not the user's tree");
+                assert!(root.join("www/index.html").is_file());
+                let mounts = mounts_of(pid);
+                for dir in ["/tmp", "/run"] {
+                    assert!(
+                        mounts.iter().any(|(at, fs, opts)| at == dir
+                            && fs == "tmpfs"
+                            && opts.starts_with("rw")),
+                        "no writable tmpfs at {dir}: {mounts:?}"
+                    );
+                }
+                let root_mount = mounts.iter().rev().find(|(at, _, _)| at == "/").unwrap();
+                assert!(root_mount.2.starts_with("ro"), "root: {root_mount:?}");
+            }
+            (true, None) => panic!("no probe among {:?}", resources.pids),
+            (false, _) => {}
+        }
+        if released {
+            instance.release().unwrap();
+            instance.wait_gone(Duration::from_secs(60)).unwrap();
+        }
+        drop(instance);
+        external_support::assert_nothing_runs_from(scratch.path());
+        assert_eq!(mounts_naming(scratch.path()), Vec::<String>::new());
+    }
+    drop(launcher);
+    assert_eq!(listing(tree), before, "the user's tree was written to");
+    assert!(!tree.join(isolators::probe::PROBE_NAME).exists());
+}
+
+#[test]
+fn container_runs_the_users_tree() {
+    if !run_if("container_runs_the_users_tree", "root", check_root()) {
+        return;
+    }
+    let options = httpd_options(18081);
+    let container = ContainerIsolator::new().with_user(options.user.clone());
+    runs_the_users_tree(&container, true);
+}
+
+#[test]
+fn bwrap_and_unshare_run_the_users_tree() {
+    let options = httpd_options(18082);
+    if gate("bwrap_runs_the_users_tree", "bwrap", check_on_path("bwrap")) {
+        runs_the_users_tree(&BwrapIsolator::new(&options), true);
+    }
+    if gate(
+        "unshare_runs_the_users_tree",
+        "unshare",
+        check_on_path("unshare"),
+    ) {
+        runs_the_users_tree(&UnshareIsolator::new(&options), true);
+    }
+}
+
+/// One OCI runtime at a time: their leftover checks share the parent cgroup.
+static OCI_ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn available(isolator: &dyn Isolator) -> Result<(), String> {
+    match isolator.availability(&Host::detect()) {
+        Availability::Available => Ok(()),
+        Availability::Unavailable { reason } => Err(reason),
+    }
+}
+
+#[test]
+fn oci_runtimes_run_the_users_tree() {
+    let options = httpd_options(18083);
+    for (name, isolator, probe_on_host) in [
+        ("runc", runc(&options), true),
+        ("crun", crun(&options), true),
+        ("runsc", runsc(&options), false),
+    ] {
+        let test = format!("{name}_runs_the_users_tree");
+        if !gate(&test, name, check_on_path(name)) || !gate(&test, name, available(&isolator)) {
+            continue;
+        }
+        let _serial = OCI_ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        runs_the_users_tree(&isolator, probe_on_host);
+        drop(isolator);
+        assert_eq!(
+            isolators::external::oci::cgroup_parent_dirs(),
+            Vec::<PathBuf>::new()
+        );
+    }
+}
+
+#[test]
+fn lxc_runs_the_users_tree() {
+    let isolator = LxcIsolator::new(&httpd_options(18084));
+    if gate("lxc_runs_the_users_tree", "lxc", check_on_path("lxc-start"))
+        && gate("lxc_runs_the_users_tree", "lxc", available(&isolator))
+    {
+        runs_the_users_tree(&isolator, true);
+    }
+}
+
+/// The user's images of this test process (`isobench-<owner>-<n>-workload`).
+fn workload_images(client: &str) -> Vec<String> {
+    let output = std::process::Command::new(client)
+        .args(["images", "--format", "{{.Repository}}"])
+        .output()
+        .unwrap();
+    let owner = isolators::orphans::Owner::current().tag();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|name| name.contains(&owner) && name.ends_with("-workload"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn docker_and_podman_import_the_users_tree() {
+    let options = httpd_options(18085);
+    for (name, isolator) in [("docker", docker(&options)), ("podman", podman(&options))] {
+        let test = format!("{name}_imports_the_users_tree");
+        if !gate(&test, name, check_on_path(name)) || !gate(&test, name, available(&isolator)) {
+            continue;
+        }
+        runs_the_users_tree(&isolator, true);
+        assert_eq!(workload_images(name), Vec::<String>::new(), "{name}");
+    }
+}
+
+#[test]
+fn the_process_baseline_runs_only_the_hosts_root() {
+    let isolator = ProcessIsolator::with_user(httpd_options(18086).user);
+    let reason = match isolator.availability(&Host::detect()) {
+        Availability::Unavailable { reason } => reason,
+        Availability::Available => panic!("a busybox tree is not the host's root"),
+    };
+    assert_eq!(
+        reason,
+        "the process baseline runs on the host's root; pass --rootfs / to time the command there"
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let error = isolator
+        .prepare(&Workload::noop(), scratch.path())
+        .unwrap_err();
+    assert_eq!(error.to_string(), reason);
+    let host = user_options(Path::new("/"), &["true"], ReadyCheck::Exit { code: 0 });
+    let isolator = ProcessIsolator::with_user(host.user);
+    assert!(isolator.availability(&Host::detect()).is_available());
+}

@@ -25,7 +25,7 @@ pub enum Command {
     /// Compare two saved runs: per isolator and metric, the change, its CI and a verdict.
     Compare(CompareArgs),
     /// Hold many instances at once: launch rate, time to all ready, memory per instance.
-    Density(DensityArgs),
+    Density(Box<DensityArgs>),
     /// Remove what killed isobench processes left: cgroups, scratch dirs, mounts.
     ///
     /// Finds them by the owner (pid and start time) in their names, in every cgroup hierarchy
@@ -34,7 +34,7 @@ pub enum Command {
     Clean,
     /// Launch latency under load: at fixed concurrencies (closed loop) and arrival rates (open
     /// loop), p50/p90/p99/p99.9 per point.
-    Burst(BurstArgs),
+    Burst(Box<BurstArgs>),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -87,6 +87,9 @@ pub struct BurstArgs {
     pub force: bool,
     #[command(flatten)]
     pub engines: EngineArgs,
+    /// Your workload instead of the probe's (see `run --rootfs`).
+    #[command(flatten)]
+    pub user: crate::user_args::UserWorkloadArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -119,6 +122,9 @@ pub struct DensityArgs {
     pub force: bool,
     #[command(flatten)]
     pub engines: EngineArgs,
+    /// Your workload instead of the probe's (see `run --rootfs`).
+    #[command(flatten)]
+    pub user: crate::user_args::UserWorkloadArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -37,17 +37,29 @@ fn main() -> ExitCode {
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Clean => clean_command::run(),
-        Command::Density(args) => {
+        Command::Density(mut args) => {
             clean_command::at_start();
-            let stop = interrupt_flag();
-            stop.and_then(|stop| {
-                density_command::run(&args, &registry_options(&args.engines), &stop)
+            interrupt_flag().and_then(|stop| {
+                let options = options_with_user(
+                    &args.workload,
+                    &args.user,
+                    &args.engines,
+                    &mut args.timeout,
+                )?;
+                density_command::run(&args, &options, &stop)
             })
         }
-        Command::Burst(args) => {
+        Command::Burst(mut args) => {
             clean_command::at_start();
-            interrupt_flag()
-                .and_then(|stop| burst_command::run(&args, &registry_options(&args.engines), &stop))
+            interrupt_flag().and_then(|stop| {
+                let options = options_with_user(
+                    &args.workload,
+                    &args.user,
+                    &args.engines,
+                    &mut args.timeout,
+                )?;
+                burst_command::run(&args, &options, &stop)
+            })
         }
     };
     match outcome {
@@ -73,6 +85,26 @@ fn registry_options(args: &EngineArgs) -> IsolatorOptions {
         vm_mem_mib: args.mem_mib,
         user: None,
     }
+}
+
+/// `density` and `burst`: the isolators' options with the user's workload, if any, and the
+/// per-launch timeout (seconds) raised to cover its readiness check.
+fn options_with_user(
+    workload: &str,
+    user_args: &user_args::UserWorkloadArgs,
+    engines: &EngineArgs,
+    timeout_secs: &mut f64,
+) -> Result<IsolatorOptions> {
+    let user = user_args.build(&workload.parse()?)?;
+    // A bad --timeout is left for the command to refuse.
+    if user.is_some() && timeout_secs.is_finite() && *timeout_secs > 0.0 {
+        let asked = Duration::from_secs_f64(*timeout_secs);
+        *timeout_secs = user_args.trial_timeout(asked).as_secs_f64();
+    }
+    Ok(IsolatorOptions {
+        user,
+        ..registry_options(engines)
+    })
 }
 
 fn list(args: &EngineArgs) -> Result<ExitCode> {

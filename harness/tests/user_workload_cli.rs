@@ -131,3 +131,20 @@ fn a_bad_readiness_check_or_duration_names_the_forms() {
         .stderr(predicate::str::contains("write e.g. 30s, 1m, 500ms"));
     assert_no_scratch_left(tmp.path());
 }
+
+#[test]
+fn density_and_burst_take_the_same_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tree(tmp.path());
+    for command in ["density", "burst"] {
+        isobench(tmp.path())
+            .args([command, "-i", "container", "--cmd", "sh", "--rootfs"])
+            .arg(&tree)
+            .assert()
+            .failure()
+            .stderr(one_line_error(
+                "--rootfs, --cmd and --ready go together: missing --ready",
+            ));
+    }
+    assert_no_scratch_left(tmp.path());
+}

@@ -262,8 +262,29 @@ fn docker_and_podman_import_the_users_tree() {
         if !gate(&test, name, check_on_path(name)) || !gate(&test, name, available(&isolator)) {
             continue;
         }
+        // What an isobench killed before its drop would leave: an image named after an owner
+        // that is gone (same pid namespace, a pid no process has).
+        let ns = isolators::orphans::Owner::current().tag();
+        let ns = ns.rsplit('-').next().unwrap();
+        let orphan = format!("isobench-999999999-1-{ns}-0-workload");
+        let empty = tempfile::tempdir().unwrap();
+        let imported = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "tar -C {} -cf - . | {name} import - {orphan}",
+                empty.path().display()
+            ))
+            .output()
+            .unwrap();
+        assert!(imported.status.success(), "{imported:?}");
         runs_the_users_tree(&isolator, true);
         assert_eq!(workload_images(name), Vec::<String>::new(), "{name}");
+        let images = std::process::Command::new(name)
+            .args(["images", "--format", "{{.Repository}}"])
+            .output()
+            .unwrap();
+        let images = String::from_utf8_lossy(&images.stdout).to_string();
+        assert!(!images.contains(&orphan), "{name} kept {orphan}: {images}");
     }
 }
 

@@ -12,7 +12,8 @@
 //!
 //! A user workload (`--rootfs`) is imported from its rootfs copy (a tar stream into
 //! `import -`) as an image of its own, named after this harness (`isobench-<owner>-<n>-workload`),
-//! removed when the launcher is dropped; its containers run `--read-only` with a tmpfs at /tmp
+//! removed when the launcher is dropped (and, should isobench be killed first, by the next
+//! user-workload prepare of the same engine, once the owner in its name is gone); its containers run `--read-only` with a tmpfs at /tmp
 //! and /run, as in every other isolator.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -177,8 +178,9 @@ impl Isolator for CliIsolator {
                 (image, crate::disk::measure(&executables, &[tar])?)
             }
             Some(user) => {
+                remove_orphaned_workload_images(&client);
                 let rootfs = crate::instance_rootfs::write(Some(user), scratch)?;
-                let image = format!("{}-workload", unique_id());
+                let image = format!("{}{WORKLOAD_IMAGE_SUFFIX}", unique_id());
                 import_tree(&client, &rootfs, &image)?;
                 let disk = crate::instance_rootfs::disk(&executables, &rootfs, &[], Some(user))?;
                 (image, disk)
@@ -217,6 +219,31 @@ fn probe_image_tar(scratch: &Path) -> Result<PathBuf, Error> {
         return Err(Error::Engine(format!("tar of {} failed", rootfs.display())));
     }
     Ok(tar)
+}
+
+/// The end of a user workload's image name, `isobench-<owner tag>-<n>-workload`.
+const WORKLOAD_IMAGE_SUFFIX: &str = "-workload";
+
+/// Removes the user-workload images whose owner (the isobench named in them) is gone: what an
+/// isobench killed before its launcher's drop left. Live owners' and foreign images stay.
+fn remove_orphaned_workload_images(client: &Path) {
+    let timeout = Duration::from_secs(60);
+    let Ok(names) = cli(client, &["images", "--format", "{{.Repository}}"], timeout) else {
+        return;
+    };
+    for name in names.lines().map(|n| n.rsplit('/').next().unwrap_or(n)) {
+        let owned = name
+            .strip_suffix(WORKLOAD_IMAGE_SUFFIX)
+            .filter(|_| name.starts_with("isobench-"));
+        let Some(claim) = owned.and_then(|body| crate::orphans::Claim::parse(body, false)) else {
+            continue;
+        };
+        if claim.liveness() == crate::orphans::Liveness::Gone {
+            if let Err(why) = cli(client, &["rmi", "--force", name], timeout) {
+                eprintln!("isobench: cannot remove the orphaned image {name}: {why}");
+            }
+        }
+    }
 }
 
 /// `tar -C rootfs -c . | client import - image`: no tar file beside the tree.

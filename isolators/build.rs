@@ -1,16 +1,16 @@
 //! Builds the two executables the `isolators` crate embeds with `include_bytes!`: the static
 //! `isobench-probe` and the static `isobench-vmm`, both placed in OUT_DIR.
 //!
-//! The probe is std-only (plus `isobench-protocol`, which has no dependencies), so it is
-//! compiled with rustc directly (no nested cargo, no locks): the protocol crate first, as an
-//! rlib, then the probe against it. `+crt-static` for an explicit `--target` gives a static
-//! binary with no interpreter and no needed libraries, the same bytes in every isolator.
-//! `relocation-model=static` makes it a plain (non-PIE) static executable, so it need not
-//! relocate itself at every start.
+//! Both have crate dependencies (the probe: isobench-protocol and regex-lite for `exec` mode's
+//! `log:REGEX` check; the VMM: rust-vmm), so each takes a nested `cargo build --release
+//! --locked -p …` in its own target directory (`<target dir>/probe`, `<target dir>/vmm`), so it
+//! never waits on the lock the outer cargo holds, and the lock file pins every version.
 //!
-//! The VMM has crate dependencies (rust-vmm), so it takes a nested `cargo build --release -p
-//! isobench-vmm` in its own target directory so it never waits on the
-//! lock the outer cargo holds.
+//! The probe is built with `+crt-static` for an explicit `--target` (a static binary with no
+//! interpreter and no needed libraries, the same bytes in every isolator),
+//! `relocation-model=static` (a plain non-PIE executable that need not relocate itself at every
+//! start), panic=abort, one codegen unit and stripped symbols: the flags it had when it was
+//! compiled with rustc alone, given to the nested cargo through RUSTFLAGS and profile variables.
 use std::{
     env,
     path::{Path, PathBuf},
@@ -29,57 +29,83 @@ fn main() {
     println!("cargo:rustc-env=ISOBENCH_VMM_HASH={}", vmm.hash);
 }
 
-/// rustc with the flags every piece of the probe is built with (static, small, no unwinding).
-fn static_rustc() -> Command {
-    let mut rustc = Command::new(env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
-    rustc
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .args(["--edition", "2021", "--target", TARGET])
-        .args(["-C", "target-feature=+crt-static", "-C", "opt-level=2"])
-        .args(["-C", "panic=abort", "-C", "codegen-units=1"])
-        .args(["-C", "relocation-model=static"]);
-    rustc
-}
-
 fn run(mut command: Command, what: &str) {
-    let status = command
-        .status()
+    let output = command
+        .output()
         .unwrap_or_else(|e| panic!("build.rs: cannot run {what}: {e}"));
-    assert!(status.success(), "build.rs: {what} failed ({status})");
+    assert!(
+        output.status.success(),
+        "build.rs: {what} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
-/// The protocol crate as an rlib, then the probe linked against it; returns the probe's path.
+/// A nested `cargo build --release --locked -p <package>` for the static target in
+/// `<target dir>/<package>`'s own directory, started from the workspace so it reads
+/// .cargo/config.toml as the outer build does; returns the built binary's path.
+fn nested_cargo(
+    manifest_dir: &Path,
+    out_dir: &Path,
+    package: &str,
+    configure: impl FnOnce(&mut Command),
+) -> PathBuf {
+    let workspace = manifest_dir
+        .parent()
+        .expect("build.rs: isolators/ has a parent (the workspace)");
+    for input in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(input).display());
+    }
+    let target_dir = nested_target_dir(out_dir, package);
+    let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    scrub_outer_cargo(&mut cargo);
+    cargo
+        .current_dir(workspace)
+        .args(["build", "--release", "--locked", "-p", package])
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    configure(&mut cargo);
+    run(
+        cargo,
+        &format!(
+            "`cargo build --release -p {package}` (target dir {})",
+            target_dir.display()
+        ),
+    );
+    target_dir.join(TARGET).join("release").join(package)
+}
+
+/// The probe, built by a nested cargo with the flags of a static, non-PIE, panic=abort,
+/// stripped executable, copied into OUT_DIR; returns its path there.
 fn build_probe(manifest_dir: &Path, out_dir: &Path) -> PathBuf {
-    let protocol_src = manifest_dir.join("protocol/src");
-    let probe_src = manifest_dir.join("probe/src");
-    println!("cargo:rerun-if-changed={}", protocol_src.display());
-    println!("cargo:rerun-if-changed={}", probe_src.display());
-
-    let rlib_dir = out_dir.join("probe-deps");
-    std::fs::create_dir_all(&rlib_dir).expect("build.rs: cannot create OUT_DIR/probe-deps");
-    let rlib = rlib_dir.join("libisobench_protocol.rlib");
-    let mut protocol = static_rustc();
-    protocol
-        .args(["--crate-type", "rlib", "--crate-name", "isobench_protocol"])
-        .arg("-o")
-        .arg(&rlib)
-        .arg(protocol_src.join("lib.rs"));
-    run(protocol, "rustc (isobench-protocol rlib for the probe)");
-
+    for input in ["probe", "protocol"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            manifest_dir.join(input).display()
+        );
+    }
+    let built = nested_cargo(manifest_dir, out_dir, "isobench-probe", |cargo| {
+        // RUSTFLAGS replaces the config's target rustflags, so +crt-static is repeated here.
+        // With an explicit --target they apply to the probe's crates only, never to build scripts.
+        cargo
+            .env(
+                "RUSTFLAGS",
+                "-C target-feature=+crt-static -C relocation-model=static",
+            )
+            .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "2")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "symbols");
+    });
     let output = out_dir.join("isobench-probe");
-    let mut probe = static_rustc();
-    probe
-        .args(["--crate-type", "bin", "--crate-name", "isobench_probe"])
-        .args(["-C", "strip=symbols"])
-        .arg("--extern")
-        .arg(format!("isobench_protocol={}", rlib.display()))
-        .arg("-L")
-        .arg(format!("dependency={}", rlib_dir.display()))
-        .arg("-o")
-        .arg(&output)
-        .arg(probe_src.join("main.rs"));
-    run(probe, "rustc (the static isobench-probe)");
+    std::fs::copy(&built, &output).unwrap_or_else(|e| {
+        panic!(
+            "build.rs: cannot copy {} to {}: {e}",
+            built.display(),
+            output.display()
+        )
+    });
     output
 }
 
@@ -117,20 +143,22 @@ fn scrub_outer_cargo(cargo: &mut Command) {
     }
 }
 
-/// Where the nested build keeps its artifacts: `<target dir>/vmm`, shared by every profile of
-/// the outer build (OUT_DIR is `<target dir>/<triple>/<profile>/build/<pkg>-<hash>/out`), or
-/// OUT_DIR itself when the layout is not that one.
-fn vmm_target_dir(out_dir: &Path) -> PathBuf {
+/// Where a nested build keeps its artifacts: `<target dir>/vmm` or `<target dir>/probe`, shared
+/// by every profile of the outer build (OUT_DIR is
+/// `<target dir>/<triple>/<profile>/build/<pkg>-<hash>/out`), or under OUT_DIR itself when the
+/// layout is not that one.
+fn nested_target_dir(out_dir: &Path, package: &str) -> PathBuf {
+    let name = package.strip_prefix("isobench-").unwrap_or(package);
     let profile_dir = out_dir
         .ancestors()
         .nth(3)
         .filter(|_| out_dir.ancestors().nth(2).and_then(Path::file_name) == Some("build".as_ref()));
     match profile_dir.and_then(Path::parent) {
         Some(triple_dir) if triple_dir.file_name() == Some(TARGET.as_ref()) => {
-            triple_dir.parent().unwrap_or(triple_dir).join("vmm")
+            triple_dir.parent().unwrap_or(triple_dir).join(name)
         }
-        Some(target_dir) => target_dir.join("vmm"),
-        None => out_dir.join("vmm-target"),
+        Some(target_dir) => target_dir.join(name),
+        None => out_dir.join(format!("{name}-target")),
     }
 }
 
@@ -141,42 +169,15 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// `cargo build --release --locked -p isobench-vmm` for the workspace's static target, in its
-/// own target directory; copies the binary into OUT_DIR.
+/// The VMM, built by a nested cargo with the workspace's release profile; copied into OUT_DIR.
 fn build_vmm(manifest_dir: &Path, out_dir: &Path) -> BuiltVmm {
-    let workspace = manifest_dir
-        .parent()
-        .expect("build.rs: isolators/ has a parent (the workspace)");
     for input in ["vmm", "protocol"] {
         println!(
             "cargo:rerun-if-changed={}",
             manifest_dir.join(input).display()
         );
     }
-    for input in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml"] {
-        println!("cargo:rerun-if-changed={}", workspace.join(input).display());
-    }
-    let target_dir = vmm_target_dir(out_dir);
-    let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    scrub_outer_cargo(&mut cargo);
-    // The working directory picks .cargo/config.toml (static linking) up, as for the outer build.
-    cargo
-        .current_dir(workspace)
-        .args(["build", "--release", "--locked", "-p", "isobench-vmm"])
-        .args(["--target", TARGET])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    let output = cargo
-        .output()
-        .unwrap_or_else(|e| panic!("build.rs: cannot run cargo to build isobench-vmm: {e}"));
-    assert!(
-        output.status.success(),
-        "build.rs: `cargo build --release -p isobench-vmm` (target dir {}) failed ({}):\n{}",
-        target_dir.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let built = target_dir.join(TARGET).join("release/isobench-vmm");
+    let built = nested_cargo(manifest_dir, out_dir, "isobench-vmm", |_| {});
     let bytes = std::fs::read(&built)
         .unwrap_or_else(|e| panic!("build.rs: cannot read {}: {e}", built.display()));
     let path = out_dir.join("isobench-vmm");

@@ -28,6 +28,8 @@ apt-get update -q
 # kmod: depmod, which fetch-guest-kernel.sh runs on the unpacked kernel for its modules.dep;
 # xz-utils, zstd: compressed kernel modules.
 apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium util-linux procps xz-utils zstd kmod
+# busybox-static: the probe's exec-mode tests run its httpd and nc as real servers and clients.
+apt_install busybox-static
 
 "$here/install-peers.sh" --with-podman --start-docker
 "$here/fetch-guest-kernel.sh"

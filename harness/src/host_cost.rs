@@ -61,6 +61,27 @@ pub fn batch_for(
     (batch, why)
 }
 
+/// Why an isolator that held `done` batches in `spent` should hold no more: another batch as
+/// long as its average would end past `budget` (its host-cost share of `--budget`). The
+/// batch size comes from the trials' launch and teardown times; this rule uses the time the
+/// batches really took, settling included, which is longer where instances launched at once
+/// slow each other down (an emulated VM, a daemon-based engine). None while another fits, and
+/// always for the first batch.
+pub fn out_of_time(budget: Option<Duration>, spent: Duration, done: u32) -> Option<String> {
+    let budget = budget?;
+    if done == 0 {
+        return None;
+    }
+    let per_batch = spent / done;
+    (spent + per_batch > budget).then(|| {
+        format!(
+            "its {:.0} s host-cost budget (half of --budget) would run out: a batch took {:.1} s (--budget 0 lifts it)",
+            budget.as_secs_f64(),
+            per_batch.as_secs_f64()
+        )
+    })
+}
+
 /// The medians over the undisturbed batches of `samples`, per instance.
 pub fn summarize_batches(batch: u32, samples: Vec<HostCostSample>) -> HostCost {
     let clean: Vec<&HostCostSample> = samples
@@ -156,6 +177,20 @@ mod tests {
         assert!(!is_noisy(&calm));
         let wild = summarize_batches(20, vec![batch(20, 2.0, false), batch(20, 4.0, false)]);
         assert!(is_noisy(&wild), "spread {:?}", wild.spread);
+    }
+
+    #[test]
+    fn batches_stop_when_the_next_would_pass_the_budget() {
+        let budget = Some(Duration::from_secs(15));
+        assert_eq!(out_of_time(budget, Duration::ZERO, 0), None);
+        // One 12.5 s batch of an emulated VM: a second would end at 25 s.
+        let why = out_of_time(budget, Duration::from_millis(12_500), 1).unwrap();
+        assert!(why.contains("a batch took 12.5 s"), "{why}");
+        // Two 3 s batches: a third ends at 9 s, within 15 s.
+        assert_eq!(out_of_time(budget, Duration::from_secs(6), 2), None);
+        assert_eq!(out_of_time(None, Duration::from_secs(600), 1), None);
+        // Even a very slow first batch is held: one figure beats none.
+        assert_eq!(out_of_time(budget, Duration::ZERO, 0), None);
     }
 
     #[test]

@@ -182,6 +182,7 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     };
     let progress = progress::Bar::new();
     let json_path = out_dir.join("run.json");
+    let run_started = std::time::Instant::now();
     let mut record = runner::run(
         isolators,
         &host,
@@ -205,7 +206,11 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.exports.phases {
         print!("{}", reports::phases::render(&record));
     }
-    eprintln!("results: {}", out_dir.display());
+    eprintln!(
+        "results: {} (the run took {})",
+        out_dir.display(),
+        reports::units::duration_words(run_started.elapsed())
+    );
     let failures = record::trial_failures(&record);
     for line in &failures.lines {
         eprintln!("isobench: {line}");

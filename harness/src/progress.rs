@@ -50,6 +50,22 @@ impl Progress for Bar {
             self.0.println(line);
         }
     }
+    fn host_cost_start(&self, batches: u64) {
+        self.0.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} host-cost batches  {msg}",
+            )
+            .expect("the progress template is valid"),
+        );
+        self.0.set_position(0);
+        self.0.set_length(batches);
+    }
+    fn host_cost_batch(&self, isolator: &str, instances: u32) {
+        // The position counts batches started: the one now held is shown as under way.
+        self.0.inc(1);
+        self.0
+            .set_message(format!("{isolator}: holding {instances} at once"));
+    }
     fn skip(&self, trials: u64) {
         let length = self.0.length().unwrap_or(0);
         self.0.set_length(length.saturating_sub(trials));

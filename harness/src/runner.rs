@@ -49,6 +49,10 @@ pub trait Progress {
     fn probe_stderr(&self, isolator: &str, line: &str) {
         self.note(&format!("probe ({isolator}): {line}"));
     }
+    /// The host-cost phase begins: `batches` batches are planned over all isolators.
+    fn host_cost_start(&self, _batches: u64) {}
+    /// `isolator` starts holding a batch of `instances`.
+    fn host_cost_batch(&self, _isolator: &str, _instances: u32) {}
 }
 
 /// A prepared isolator in the run, and where its results go.
@@ -139,6 +143,7 @@ pub fn run(
         });
     }
     progress.start(u64::from(options.warmup + options.runs) * active.len() as u64);
+    let trials_started = Instant::now();
 
     let mut sequence = 0u32;
     'rounds: for round in 0..options.warmup + options.runs {
@@ -218,6 +223,12 @@ pub fn run(
             checkpoint.summary(&mut record)?;
         }
     }
+    if options.host_cost.is_some() {
+        progress.note(&format!(
+            "the trials took {}",
+            reports::units::duration_words(trials_started.elapsed())
+        ));
+    }
     hold_batches(
         &mut active,
         &mut record,
@@ -259,8 +270,8 @@ fn hold_batches(
     for slot in active.iter() {
         let entry = &mut record.isolators[slot.record_index];
         // Host cost gets half an isolator's time budget, over all its repeats.
-        let budget = options.budget.map(|b| b / 2);
-        let (batch, why) = host_cost::batch_for(entry, plan, budget, available);
+        let (batch, why) =
+            host_cost::batch_for(entry, plan, options.budget.map(|b| b / 2), available);
         if columns[slot.record_index].is_empty() {
             batches.push(0);
             continue;
@@ -279,20 +290,42 @@ fn hold_batches(
         "host cost: holding batches of up to {} instances, {} times per isolator",
         plan.batch, plan.repeats
     ));
+    let budget = options.budget.map(|b| b / 2);
+    let mut spent = vec![Duration::ZERO; batches.len()];
+    let mut done = vec![0u32; batches.len()];
+    progress.host_cost_start(
+        batches.iter().filter(|&&b| b > 0).count() as u64 * u64::from(plan.repeats),
+    );
     for _ in 0..plan.repeats {
-        for (slot, &batch) in active.iter_mut().zip(&batches) {
+        for (index, (slot, &batch)) in active.iter_mut().zip(&batches).enumerate() {
             if stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            if batch == 0 {
+            if batch == 0 || done[index] == u32::MAX {
                 continue;
             }
+            let entry = &mut record.isolators[slot.record_index];
+            if let Some(why) = host_cost::out_of_time(budget, spent[index], done[index]) {
+                let note = format!(
+                    "host cost: {} of {} batches: {why}",
+                    done[index], plan.repeats
+                );
+                progress.note(&format!("{}: {note}", entry.name));
+                entry.notes.push(note);
+                progress.skip(u64::from(plan.repeats - done[index]));
+                done[index] = u32::MAX;
+                continue;
+            }
+            progress.host_cost_batch(&entry.name, batch);
+            let started = Instant::now();
             let point = density::measure(
                 std::slice::from_mut(&mut slot.prepared),
                 batch,
                 options.timeout,
                 stop,
             );
+            spent[index] += started.elapsed();
+            done[index] += 1;
             let entry = &mut record.isolators[slot.record_index];
             if let Some(why) = &point.stopped_because {
                 let note = format!(

@@ -35,6 +35,16 @@ fn duration_unit(ns: f64) -> (f64, &'static str) {
     }
 }
 
+/// A wall-clock span in words: `42.3 s`, `3 min 12 s`.
+pub fn duration_words(span: std::time::Duration) -> String {
+    let seconds = span.as_secs_f64();
+    if seconds < 60.0 {
+        return format!("{seconds:.1} s");
+    }
+    let whole = seconds.round() as u64;
+    format!("{} min {} s", whole / 60, whole % 60)
+}
+
 /// `812 B`, `76.0 KiB`, `0.98 MiB`, `1.17 MiB`, `149 MiB`, `2.40 GiB`; negative sizes keep their sign.
 pub fn bytes(value: f64) -> String {
     if !value.is_finite() {
@@ -103,6 +113,14 @@ fn trim_zeros(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_in_words() {
+        use std::time::Duration;
+        assert_eq!(duration_words(Duration::from_millis(42_345)), "42.3 s");
+        assert_eq!(duration_words(Duration::from_millis(192_400)), "3 min 12 s");
+        assert_eq!(duration_words(Duration::from_millis(59_990)), "60.0 s");
+    }
 
     #[test]
     fn durations_keep_three_significant_digits() {

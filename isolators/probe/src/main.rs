@@ -9,6 +9,11 @@
 //! - `stdio`: print the ready line on stdout, then hold until stdin gives a line or EOF.
 //! - `vm`: as guest /init: stamp the boot timer (port 0x3f0), print the ready line on the
 //!   console, hold until the console gives a line, then power off through port 0xf4 and reboot.
+//!
+//! Mode `exec` supervises the user's command (see [`supervise`]); its spec file comes from
+//! `--spec PATH`, else `ISOBENCH_SPEC`, else `/isobench-workload`. Exit statuses: 1 channel
+//! failed, 2 bad command line, 3 the workload could not run (spec, command not startable),
+//! 4 the command ended before ready, 5 its readiness check timed out.
 // No Rust runtime start-up: std's `lang_start` asks glibc for the main thread's stack bounds,
 // which parses /proc/self/maps (~0.3 ms on every launch, in every isolator). std still works:
 // on glibc, argv and the environment are captured by std's own .init_array hook.
@@ -17,6 +22,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod channel;
+mod supervise;
 mod workload;
 
 /// Exit status for a bad command line.
@@ -43,6 +49,9 @@ extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
         // Test-only (`isobench run --inject-startup-delay-us`): a real, deliberate slowdown.
         std::thread::sleep(std::time::Duration::from_micros(delay_us));
     }
+    if config.workload.mode == isobench_protocol::Mode::Exec {
+        return supervise::run(&config.channel, config.spec.as_deref(), init_boottime_ns);
+    }
     let outcome = match workload::run(&config.workload.mode) {
         Ok(outcome) => outcome,
         Err(message) => {
@@ -50,8 +59,19 @@ extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
             return EXIT_WORKLOAD;
         }
     };
-    let mut line = format!("{} {}", isobench_protocol::READY_MARKER, outcome.report());
-    if config.channel == channel::Channel::Vm {
+    let line = ready_line(&outcome.report(), &config.channel, init_boottime_ns);
+    if let Err(error) = channel::signal_ready_and_hold(&config.channel, &line) {
+        eprintln!("isobench-probe: {error}");
+        return EXIT_CHANNEL;
+    }
+    drop(outcome);
+    channel::exit(&config.channel)
+}
+
+/// The ready line: the marker, the workload's report and, in a VM, the guest's clock.
+fn ready_line(report: &str, channel: &channel::Channel, init_boottime_ns: u64) -> String {
+    let mut line = format!("{} {report}", isobench_protocol::READY_MARKER);
+    if *channel == channel::Channel::Vm {
         // The guest's clock since its kernel started, at /init and now: the host turns the
         // difference into the phase /init → ready, and the first into the kernel's boot time.
         let ready_boottime_ns = channel::boottime_ns();
@@ -62,12 +82,7 @@ extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
         ));
     }
     line.push('\n');
-    if let Err(error) = channel::signal_ready_and_hold(&config.channel, &line) {
-        eprintln!("isobench-probe: {error}");
-        return EXIT_CHANNEL;
-    }
-    drop(outcome);
-    channel::exit(&config.channel)
+    line
 }
 
 /// What the probe was asked to do and how it talks to the harness.
@@ -75,19 +90,23 @@ struct Config {
     /// The mode, and from a `,delay_us=N` suffix the time to sleep before it.
     workload: isobench_protocol::Workload,
     channel: channel::Channel,
+    /// `exec` mode's spec file (`--spec`, `ISOBENCH_SPEC`); None: `/isobench-workload`.
+    spec: Option<String>,
 }
 
 impl Config {
     fn from_args_and_env() -> Result<Config, String> {
         let mut mode = std::env::var("ISOBENCH_MODE").ok();
         let mut channel = std::env::var("ISOBENCH_CHANNEL").ok();
+        let mut spec = std::env::var("ISOBENCH_SPEC").ok();
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--mode" => mode = Some(args.next().ok_or("--mode needs a value")?),
                 "--channel" => channel = Some(args.next().ok_or("--channel needs a value")?),
+                "--spec" => spec = Some(args.next().ok_or("--spec needs a path")?),
                 "--help" | "-h" => {
-                    return Err("usage: isobench-probe [--mode noop|touch:MiB|cpu:M|syscall:N|mem:MiB|io:KiB] [--channel fd:R,W|stdio|vm]".into())
+                    return Err("usage: isobench-probe [--mode noop|touch:MiB|cpu:M|syscall:N|mem:MiB|io:KiB|exec] [--channel fd:R,W|stdio|vm] [--spec PATH]".into())
                 }
                 // The kernel passes bare command-line words to init's argv; ignore them.
                 _ if std::process::id() == 1 => {}
@@ -102,6 +121,7 @@ impl Config {
         Ok(Config {
             workload: workload::parse(mode.as_deref().unwrap_or("noop"))?,
             channel: channel::Channel::parse(channel.as_deref().unwrap_or(default_channel))?,
+            spec,
         })
     }
 }

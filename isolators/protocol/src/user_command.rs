@@ -15,6 +15,13 @@ pub const DEFAULT_READY_TIMEOUT_MS: u64 = 30_000;
 /// How long the command gets between SIGTERM and SIGKILL when `--stop-grace` is not given.
 pub const DEFAULT_STOP_GRACE_MS: u64 = 2_000;
 
+/// The probe's exit status in `exec` mode when the command ended before its readiness check
+/// passed (the probe printed how it ended and its last output lines).
+pub const EXEC_EXIT_COMMAND_ENDED: i32 = 4;
+/// The probe's exit status in `exec` mode when the readiness check did not pass within
+/// `ready_timeout_ms` (the probe stopped the command and printed its last output lines).
+pub const EXEC_EXIT_NOT_READY: i32 = 5;
+
 /// When the user's command counts as ready, checked inside the isolate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReadyCheck {

@@ -3,6 +3,9 @@
 //! tree made here: the instance runs from a copy of the tree with the probe in it, gets a
 //! read-only root with a writable tmpfs at /tmp and /run, becomes ready, and leaves nothing —
 //! no process, no mount, no container, no image, and nothing written into the user's tree.
+//! Then the probe's `exec` mode in each: busybox httpd ready on `tcp:PORT`, `sha256sum` of a
+//! file ready on `exit:0`, and a command that ignores SIGTERM stopped by SIGKILL after its
+//! grace, ready on `file:/tmp/…` (the writable tmpfs).
 mod external_support;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +64,9 @@ fn walk(dir: &Path) -> Box<dyn Iterator<Item = PathBuf>> {
     }))
 }
 
+/// The grace a command gets between SIGTERM and SIGKILL in these tests.
+const STOP_GRACE: Duration = Duration::from_millis(1_000);
+
 fn user_options(rootfs: &Path, argv: &[&str], ready: ReadyCheck) -> IsolatorOptions {
     let command = UserCommand {
         argv: argv.iter().map(|a| a.to_string()).collect(),
@@ -68,7 +74,7 @@ fn user_options(rootfs: &Path, argv: &[&str], ready: ReadyCheck) -> IsolatorOpti
         workdir: "/".into(),
         ready,
         ready_timeout_ms: 20_000,
-        stop_grace_ms: 1_000,
+        stop_grace_ms: STOP_GRACE.as_millis() as u64,
     };
     IsolatorOptions {
         user: Some(Arc::new(UserWorkload {
@@ -84,6 +90,112 @@ fn httpd_options(port: u16) -> IsolatorOptions {
     let argv = ["httpd", "-f", "-p", &port.to_string(), "-h", "/www"].map(String::from);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     user_options(busybox_tree(), &argv, ReadyCheck::Tcp { port })
+}
+
+/// The three commands in a rootfs: busybox httpd ready on `tcp:`, `sha256sum` of a 1 MiB file
+/// ready on `exit:0`, and a shell ignoring SIGTERM ready once it wrote a file. `on_host`: the
+/// same with host paths, for the process baseline's `--rootfs /` (`marker` is where the shell
+/// writes; in a rootfs it is /tmp/up, on the writable tmpfs).
+fn scenarios(on_host: Option<&Path>) -> Vec<(&'static str, IsolatorOptions)> {
+    let tree = busybox_tree();
+    let (root, program, www, data, marker) = match on_host {
+        None => (
+            tree,
+            "busybox".to_string(),
+            "/www".into(),
+            "/data".into(),
+            "/tmp/up".into(),
+        ),
+        Some(marker) => (
+            Path::new("/"),
+            BUSYBOX.to_string(),
+            tree.join("www").display().to_string(),
+            tree.join("data").display().to_string(),
+            marker.display().to_string(),
+        ),
+    };
+    let script = format!("trap '' TERM; echo up > {marker}; while true; do sleep 1; done");
+    let port = 18090.to_string();
+    let httpd = [program.as_str(), "httpd", "-f", "-p", &port, "-h", &www];
+    let sha256sum = [program.as_str(), "sha256sum", &data];
+    let stubborn = [program.as_str(), "sh", "-c", &script];
+    vec![
+        (
+            "httpd",
+            user_options(root, &httpd, ReadyCheck::Tcp { port: 18090 }),
+        ),
+        (
+            "sha256sum",
+            user_options(root, &sha256sum, ReadyCheck::Exit { code: 0 }),
+        ),
+        (
+            "stubborn",
+            user_options(root, &stubborn, ReadyCheck::File { path: marker }),
+        ),
+    ]
+}
+
+/// The probe's `exec` mode under the isolator `make` builds from the options: a server on
+/// `tcp:`, a batch job on `exit:0` (twice: released, and dropped), and a command ignoring
+/// SIGTERM, which teardown kills after the grace. Nothing may be left after each.
+fn runs_the_users_command(make: &dyn Fn(&IsolatorOptions) -> Box<dyn Isolator>) {
+    runs_these(make, scenarios(None));
+}
+
+fn runs_these(
+    make: &dyn Fn(&IsolatorOptions) -> Box<dyn Isolator>,
+    scenarios: Vec<(&'static str, IsolatorOptions)>,
+) {
+    let exec: Workload = "exec".parse().unwrap();
+    for (what, options) in scenarios {
+        let isolator = make(&options);
+        let name = isolator.name().to_string();
+        let scratch = tempfile::tempdir().unwrap();
+        let mut launcher = isolator.prepare(&exec, scratch.path()).unwrap();
+        for released in [true, false] {
+            let mut instance = launcher.launch().unwrap();
+            let ready = instance.wait_ready(Duration::from_secs(60)).unwrap();
+            let report = |key: &str| ready.report.get(key).cloned();
+            assert_eq!(
+                report("mode").as_deref(),
+                Some("exec"),
+                "{name} {what}: {:?}",
+                ready.report
+            );
+            assert!(report("pid").is_some(), "{name} {what}: {:?}", ready.report);
+            if what == "sha256sum" {
+                assert_eq!(
+                    report("exit_code").as_deref(),
+                    Some("0"),
+                    "{name}: {:?}",
+                    ready.report
+                );
+            }
+            let startup_us = (ready.ready_ns - instance.launched_ns()) / 1000;
+            let work_us = report("work_ns")
+                .and_then(|w| w.parse::<u64>().ok())
+                .unwrap_or(0)
+                / 1000;
+            let started = std::time::Instant::now();
+            if released {
+                instance.release().unwrap();
+                instance.wait_gone(Duration::from_secs(60)).unwrap();
+                let teardown = started.elapsed();
+                eprintln!("{name} {what}: ready in {startup_us} µs (command {work_us} µs), gone in {teardown:?}");
+                if what == "stubborn" {
+                    assert!(
+                        teardown >= STOP_GRACE,
+                        "{name}: SIGTERM ended it? {teardown:?}"
+                    );
+                    assert!(teardown < STOP_GRACE * 20, "{name}: {teardown:?}");
+                }
+            }
+            drop(instance);
+            external_support::assert_nothing_runs_from(scratch.path());
+            assert_eq!(mounts_naming(scratch.path()), Vec::<String>::new());
+        }
+        drop(launcher);
+    }
 }
 
 fn gate(test: &str, capability: &str, check: Result<(), String>) -> bool {
@@ -181,6 +293,9 @@ fn container_runs_the_users_tree() {
     let options = httpd_options(18081);
     let container = ContainerIsolator::new().with_user(options.user.clone());
     runs_the_users_tree(&container, true);
+    runs_the_users_command(&|options| {
+        Box::new(ContainerIsolator::new().with_user(options.user.clone()))
+    });
 }
 
 #[test]
@@ -188,6 +303,7 @@ fn bwrap_and_unshare_run_the_users_tree() {
     let options = httpd_options(18082);
     if gate("bwrap_runs_the_users_tree", "bwrap", check_on_path("bwrap")) {
         runs_the_users_tree(&BwrapIsolator::new(&options), true);
+        runs_the_users_command(&|options| Box::new(BwrapIsolator::new(options)));
     }
     if gate(
         "unshare_runs_the_users_tree",
@@ -195,6 +311,7 @@ fn bwrap_and_unshare_run_the_users_tree() {
         check_on_path("unshare"),
     ) {
         runs_the_users_tree(&UnshareIsolator::new(&options), true);
+        runs_the_users_command(&|options| Box::new(UnshareIsolator::new(options)));
     }
 }
 
@@ -223,6 +340,13 @@ fn oci_runtimes_run_the_users_tree() {
         let _serial = OCI_ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         runs_the_users_tree(&isolator, probe_on_host);
         drop(isolator);
+        runs_the_users_command(&|options| {
+            Box::new(match name {
+                "runc" => runc(options),
+                "crun" => crun(options),
+                _ => runsc(options),
+            })
+        });
         assert_eq!(
             isolators::external::oci::cgroup_parent_dirs(),
             Vec::<PathBuf>::new()
@@ -237,6 +361,7 @@ fn lxc_runs_the_users_tree() {
         && gate("lxc_runs_the_users_tree", "lxc", available(&isolator))
     {
         runs_the_users_tree(&isolator, true);
+        runs_the_users_command(&|options| Box::new(LxcIsolator::new(options)));
     }
 }
 
@@ -278,6 +403,10 @@ fn docker_and_podman_import_the_users_tree() {
             .unwrap();
         assert!(imported.status.success(), "{imported:?}");
         runs_the_users_tree(&isolator, true);
+        runs_the_users_command(&|options| match name {
+            "docker" => Box::new(docker(options)),
+            _ => Box::new(podman(options)),
+        });
         assert_eq!(workload_images(name), Vec::<String>::new(), "{name}");
         let images = std::process::Command::new(name)
             .args(["images", "--format", "{{.Repository}}"])
@@ -307,4 +436,11 @@ fn the_process_baseline_runs_only_the_hosts_root() {
     let host = user_options(Path::new("/"), &["true"], ReadyCheck::Exit { code: 0 });
     let isolator = ProcessIsolator::with_user(host.user);
     assert!(isolator.availability(&Host::detect()).is_available());
+    // On the host's root the baseline runs the commands themselves, through the probe.
+    let marker = tempfile::tempdir().unwrap();
+    let marker = marker.path().join("up");
+    runs_these(
+        &|options| Box::new(ProcessIsolator::with_user(options.user.clone())),
+        scenarios(Some(&marker)),
+    );
 }

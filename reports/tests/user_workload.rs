@@ -57,3 +57,43 @@ fn headers_name_the_command_its_rootfs_and_its_check() {
     assert!(html.contains("your workload"), "html");
     assert!(html.contains("tcp:8080 within 30000 ms; stop grace 2000 ms; environment LANG"));
 }
+
+/// A user workload in a rootfs has no process baseline: the memory column shows each
+/// instance's whole footprint, marked, with a footnote saying so.
+#[test]
+fn without_a_baseline_the_memory_column_is_the_whole_footprint_marked() {
+    let mut record = common::record(3, false);
+    record.config.user_workload = Some(user());
+    for isolator in &mut record.isolators {
+        if let Some(summary) = isolator.summary.as_mut() {
+            summary.memory_overhead_bytes = None;
+        }
+    }
+    let with_footprint = record
+        .isolators
+        .iter()
+        .find(|i| i.summary.as_ref().is_some_and(|s| s.footprint_bytes.n > 0))
+        .expect("the fixture has measured isolators");
+    let (bytes, total) = reports::table::memory_bytes(with_footprint).unwrap();
+    assert!(total);
+    assert_eq!(
+        bytes,
+        with_footprint
+            .summary
+            .as_ref()
+            .unwrap()
+            .footprint_bytes
+            .median
+    );
+    let terminal = reports::terminal::render_with(
+        &record,
+        reports::terminal::Options {
+            width: Some(400),
+            color: false,
+        },
+    );
+    assert!(
+        terminal.contains("mem overhead is the instance's whole footprint"),
+        "{terminal}"
+    );
+}

@@ -149,7 +149,21 @@ impl Launcher for ProcessLauncher {
         Ok(Box::new(ProcessInstance {
             probe: ChildProbe::new(child.id() as i32, launched_ns, channel),
             io_dir,
+            supervises: spec.is_some(),
         }))
+    }
+}
+
+/// The host pids of an instance whose first process is `probe`: the probe alone, or, when it
+/// supervises the user's command, the probe and every process below it (the command's).
+pub(crate) fn instance_pids(probe: i32, supervises: bool) -> Vec<i32> {
+    let below = match supervises {
+        true => crate::external::procs::descendants(probe),
+        false => Vec::new(),
+    };
+    match below.is_empty() {
+        true => vec![probe],
+        false => below,
     }
 }
 
@@ -158,6 +172,8 @@ struct ProcessInstance {
     probe: ChildProbe,
     /// The `io` workload's directory, removed at teardown (and on drop).
     io_dir: Option<IoDir>,
+    /// The probe supervises the user's command: its processes are the probe's descendants.
+    supervises: bool,
 }
 
 impl Instance for ProcessInstance {
@@ -169,7 +185,7 @@ impl Instance for ProcessInstance {
     }
     fn resources(&self) -> Resources {
         Resources {
-            pids: vec![self.probe.pid],
+            pids: crate::process::instance_pids(self.probe.pid, self.supervises),
             paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()
         }

@@ -171,6 +171,21 @@ fn runs_these(
                     ready.report
                 );
             }
+            // The command's processes count as the instance's (for memory): the probe's and
+            // the command's at least, where they are host processes (not in runsc's Sentry).
+            let memory = instance.memory().unwrap();
+            let host_processes = name != "runsc" && what != "sha256sum";
+            let command_pid = report("pid").unwrap().parse::<i32>().unwrap();
+            if host_processes && name != "docker" && name != "podman" {
+                assert!(
+                    instance.resources().pids.len() >= 2,
+                    "{name} {what}: {:?}",
+                    instance.resources()
+                );
+            }
+            if host_processes && command_pid > 0 && name == "process" {
+                assert!(instance.resources().pids.contains(&command_pid));
+            }
             let startup_us = (ready.ready_ns - instance.launched_ns()) / 1000;
             let work_us = report("work_ns")
                 .and_then(|w| w.parse::<u64>().ok())
@@ -181,7 +196,8 @@ fn runs_these(
                 instance.release().unwrap();
                 instance.wait_gone(Duration::from_secs(60)).unwrap();
                 let teardown = started.elapsed();
-                eprintln!("{name} {what}: ready in {startup_us} µs (command {work_us} µs), gone in {teardown:?}");
+                let pss_kib = memory.pss_bytes / 1024;
+                eprintln!("{name} {what}: ready in {startup_us} µs (command {work_us} µs), {} processes {pss_kib} KiB PSS, gone in {teardown:?}", memory.processes);
                 if what == "stubborn" {
                     assert!(
                         teardown >= STOP_GRACE,

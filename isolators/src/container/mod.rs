@@ -79,6 +79,8 @@ pub struct ContainerLauncher {
     stderr_log: OwnedFd,
     /// Where `io` instances get their directories; `None` for other workloads.
     io_dirs: Option<IoDirs>,
+    /// The probe supervises the user's command: its processes are the probe's descendants.
+    supervises: bool,
 }
 
 impl Default for ContainerIsolator {
@@ -167,6 +169,7 @@ impl ContainerIsolator {
             dev_null: dev_null.into(),
             stderr_log: stderr_log.into(),
             io_dirs,
+            supervises: user.is_some(),
         };
         Ok(launcher)
     }
@@ -363,6 +366,7 @@ impl Launcher for ContainerLauncher {
             phases,
             cgroup,
             io_dir,
+            supervises: prepared.supervises,
         }))
     }
 }
@@ -376,6 +380,8 @@ struct ContainerInstance {
     cgroup: Option<InstanceCgroup>,
     /// The `io` workload's host directory (bound at /tmp), removed at teardown and on drop.
     io_dir: Option<IoDir>,
+    /// The probe supervises the user's command: its processes are the probe's descendants.
+    supervises: bool,
 }
 
 impl Instance for ContainerInstance {
@@ -387,7 +393,7 @@ impl Instance for ContainerInstance {
     }
     fn resources(&self) -> Resources {
         Resources {
-            pids: vec![self.probe.pid],
+            pids: crate::process::instance_pids(self.probe.pid, self.supervises),
             cgroup: self.cgroup.as_ref().and_then(InstanceCgroup::memory_source),
             paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()

@@ -12,6 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::disk::DiskFootprint;
+use crate::isolator::Availability;
 use crate::probe::write_rootfs;
 use crate::user_workload::UserWorkload;
 use crate::Error;
@@ -48,6 +49,16 @@ pub fn write(user: Option<&UserWorkload>, scratch: &Path) -> Result<PathBuf, Err
         }
     }
     Ok(rootfs)
+}
+
+/// Why a container-class isolator cannot run `user`: the host's own root (`--rootfs /`), which
+/// only the process baseline runs as it is. Checked by their `availability`.
+pub fn host_root_refusal(user: Option<&UserWorkload>) -> Option<Availability> {
+    user.filter(|u| u.rootfs.is_host()).map(|_| {
+        Availability::unavailable(
+            "--rootfs / is the host's own root: only the process baseline runs it; give a rootfs directory or image",
+        )
+    })
 }
 
 /// The tmpfs mounts an instance needs: [`USER_TMPFS_DIRS`] for a user workload, none for the

@@ -450,8 +450,31 @@ fn the_process_baseline_runs_only_the_hosts_root() {
         .unwrap_err();
     assert_eq!(error.to_string(), reason);
     let host = user_options(Path::new("/"), &["true"], ReadyCheck::Exit { code: 0 });
-    let isolator = ProcessIsolator::with_user(host.user);
+    let isolator = ProcessIsolator::with_user(host.user.clone());
     assert!(isolator.availability(&Host::detect()).is_available());
+    // Every other non-VM isolator says why it cannot run the host's root.
+    let others: Vec<Box<dyn Isolator>> = vec![
+        Box::new(ContainerIsolator::new().with_user(host.user.clone())),
+        Box::new(BwrapIsolator::new(&host)),
+        Box::new(UnshareIsolator::new(&host)),
+        Box::new(runc(&host)),
+        Box::new(crun(&host)),
+        Box::new(runsc(&host)),
+        Box::new(LxcIsolator::new(&host)),
+        Box::new(docker(&host)),
+        Box::new(podman(&host)),
+    ];
+    for other in others {
+        match other.availability(&Host::detect()) {
+            Availability::Unavailable { reason } => assert_eq!(
+                reason,
+                "--rootfs / is the host's own root: only the process baseline runs it; give a rootfs directory or image",
+                "{}",
+                other.name()
+            ),
+            Availability::Available => panic!("{} takes the host's root", other.name()),
+        }
+    }
     // On the host's root the baseline runs the commands themselves, through the probe.
     let marker = tempfile::tempdir().unwrap();
     let marker = marker.path().join("up");

@@ -130,6 +130,9 @@ impl Isolator for CliIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         if let Some(unavailable) = require_root(host, self.profile.engine.name) {
             return unavailable;
         }

@@ -90,6 +90,9 @@ impl Isolator for LxcIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         if let Some(unavailable) = require_root(host, engine::SPEC.name) {
             return unavailable;
         }

@@ -88,6 +88,9 @@ impl<T: RootfsTool> Isolator for RootfsIsolator<T> {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         match T::host_problem(host) {
             Some(problem) => Availability::unavailable(problem),
             None => self.engine.availability(),

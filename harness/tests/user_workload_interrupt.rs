@@ -17,7 +17,8 @@ use isolators::testing::{check_on_path, check_root, run_if};
 fn busybox_tree(dir: &Path) -> std::path::PathBuf {
     let tree = dir.join("tree");
     std::fs::create_dir_all(tree.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", tree.join("bin/busybox")).unwrap();
+    std::fs::copy("/bin/busybox", tree.join("bin/busybox"))
+        .expect("/bin/busybox: install busybox-static (scripts/setup-test-host.sh does)");
     for applet in ["sh", "sleep"] {
         std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).unwrap();
     }

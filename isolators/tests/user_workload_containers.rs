@@ -33,7 +33,8 @@ fn busybox_tree() -> &'static Path {
     TREE.get_or_init(|| {
         let tree = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tree.path().join("bin")).unwrap();
-        std::fs::copy(BUSYBOX, tree.path().join("bin/busybox")).unwrap();
+        std::fs::copy(BUSYBOX, tree.path().join("bin/busybox"))
+            .expect("/bin/busybox: install busybox-static (scripts/setup-test-host.sh does)");
         for applet in ["sh", "httpd", "sha256sum", "sleep", "true", "cat"] {
             std::os::unix::fs::symlink("busybox", tree.path().join("bin").join(applet)).unwrap();
         }

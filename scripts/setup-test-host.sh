@@ -33,3 +33,5 @@ apt_install busybox-static
 
 "$here/install-peers.sh" --with-podman --start-docker
 "$here/fetch-guest-kernel.sh"
+# The Debian minbase rootfs (python3-minimal, busybox) user-workload tests run: cached in /var/cache/isobench.
+apt_install debootstrap && "$here/make-debian-rootfs.sh"

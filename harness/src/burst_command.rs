@@ -237,12 +237,13 @@ fn find_rate(
             .burst
             .iter()
             .find(|p| p.isolator == name && p.load == BurstLoad::Closed { concurrency: 1 })?;
-        Some((point.latency_ns(0.5)?, point.achieved_per_second))
+        point.latency_ns(0.5)?;
+        Some(point.achieved_per_second)
     };
     if at_one(record).is_none() && !limits.stop.load(Ordering::SeqCst) {
         point_at(Load::Closed(1), record)?;
     }
-    let Some((p50_at_one_ns, sequential_per_second)) = at_one(record) else {
+    let Some(sequential_per_second) = at_one(record) else {
         return Ok(());
     };
     let tried = |record: &RunRecord| -> Vec<(f64, bool)> {
@@ -253,7 +254,7 @@ fn find_rate(
             .filter_map(|p| match p.load {
                 BurstLoad::Open {
                     rate_per_second, ..
-                } => Some((rate_per_second, p.sustained(p50_at_one_ns))),
+                } => Some((rate_per_second, p.sustained())),
                 BurstLoad::Closed { .. } => None,
             })
             .collect()

@@ -21,8 +21,9 @@ pub const LAUNCH_SLACK: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct UserWorkloadArgs {
-    /// Your workload's root filesystem: a directory (`/`, the host's own root, runs the
-    /// command on the host: the process baseline only). Goes with --cmd and --ready.
+    /// Your workload's root filesystem: a directory, a tarball, a `docker save` archive or an
+    /// OCI layout (`/`, the host's own root, runs the command on the host: the process baseline
+    /// only). Goes with --cmd and --ready.
     #[arg(long, value_name = "PATH")]
     pub rootfs: Option<PathBuf>,
     /// The command to run in it, split into words as a shell would (quotes, backslashes; no
@@ -121,8 +122,11 @@ pub fn record(user: &UserWorkload) -> reports::UserWorkloadRecord {
     let command = &user.command;
     reports::UserWorkloadRecord {
         rootfs: user.rootfs.given.display().to_string(),
-        rootfs_kind: format!("{:?}", user.rootfs.source).to_lowercase(),
-        tree_digest: None,
+        rootfs_kind: match &user.rootfs.unpacked {
+            Some(unpacked) => unpacked.format.clone(),
+            None => format!("{:?}", user.rootfs.source).to_lowercase(),
+        },
+        tree_digest: (user.rootfs.unpacked.as_ref()).map(|u| format!("sha256:{}", u.sha256_hex)),
         argv: command.argv.clone(),
         env_keys: command.env.iter().map(|(key, _)| key.clone()).collect(),
         workdir: command.workdir.clone(),

@@ -77,11 +77,14 @@ fn collect_files(path: &Path, out: &mut BTreeSet<PathBuf>) -> Result<(), Error> 
     Ok(())
 }
 
-/// (apparent, allocated) bytes of `files`.
+/// (apparent, allocated) bytes of `files`, each inode once: a hard-linked copy of a rootfs
+/// (what the user-workload isolators run) costs no more than the tree it links to.
 fn sum(files: &BTreeSet<PathBuf>) -> (u64, u64) {
+    let mut inodes = BTreeSet::new();
     files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
+        .filter(|m| inodes.insert((m.dev(), m.ino())))
         .fold((0, 0), |(apparent, allocated), m| {
             (apparent + m.len(), allocated + m.blocks() * 512)
         })
@@ -110,5 +113,15 @@ mod tests {
             measure(&[], &[dir.path().to_path_buf(), dir.path().join("sub/a")]).unwrap();
         assert_eq!(footprint.image_apparent_bytes, 10_000);
         assert!(footprint.image_allocated_bytes >= 8192);
+    }
+
+    #[test]
+    fn hard_links_are_summed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), vec![0u8; 10_000]).unwrap();
+        std::fs::hard_link(dir.path().join("a"), dir.path().join("b")).unwrap();
+        let footprint = measure(&[], &[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(footprint.image_apparent_bytes, 10_000);
+        assert_eq!(footprint.image_files.len(), 2, "both names are listed");
     }
 }

@@ -7,8 +7,7 @@
 //! per-isolator copy ([`UserWorkload::instance_rootfs`] copies directories, so the user's own
 //! tree is never written to). Every isolator keeps the root read-only and gives the command a
 //! writable tmpfs at each of [`USER_TMPFS_DIRS`].
-use std::collections::BTreeSet;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::disk::DiskFootprint;
@@ -71,52 +70,33 @@ pub fn tmpfs_dirs(user: Option<&UserWorkload>) -> &'static [&'static str] {
 }
 
 /// The disk footprint of `executables` (runtime) plus `rootfs` and `extra_image` files. A
-/// user's rootfs is counted by inode (its hard links, the copy's included, once) and listed as
-/// one entry, the tree given, so a Debian tree does not list thousands of files in run.json.
-// TODO(image helper): switch to the footprint function on UserRootfs once it lands on main.
+/// user's rootfs counts as its tree ([`crate::user_workload::UserRootfs::footprint`]: each
+/// inode once, so the hard-linked copy adds nothing) plus the probe and the spec added to the
+/// copy, and is listed as one entry, the tree, so a Debian tree does not list thousands of
+/// files in run.json.
 pub fn disk(
     executables: &[PathBuf],
     rootfs: &Path,
     extra_image: &[PathBuf],
     user: Option<&UserWorkload>,
 ) -> Result<DiskFootprint, Error> {
+    let mut image = vec![rootfs.to_path_buf()];
     let Some(user) = user else {
-        let mut image = vec![rootfs.to_path_buf()];
         image.extend_from_slice(extra_image);
         return crate::disk::measure(executables, &image);
     };
-    let mut footprint = crate::disk::measure(executables, extra_image)?;
-    let (apparent, allocated) = tree_bytes(rootfs)?;
-    footprint.image_apparent_bytes += apparent;
-    footprint.image_allocated_bytes += allocated;
+    let added = [
+        rootfs.join(crate::probe::PROBE_NAME),
+        rootfs.join(isobench_protocol::user_command::SPEC_FILE_NAME),
+    ];
+    let mut footprint = crate::disk::measure(executables, &[&added[..], extra_image].concat())?;
+    let tree = user.rootfs.footprint()?;
+    footprint.image_apparent_bytes += tree.apparent_bytes;
+    footprint.image_allocated_bytes += tree.allocated_bytes;
     footprint
         .image_files
         .push(user.rootfs.tree.to_string_lossy().into_owned());
     Ok(footprint)
-}
-
-/// (apparent, allocated) bytes of the regular files under `root`, each inode once.
-pub fn tree_bytes(root: &Path) -> Result<(u64, u64), Error> {
-    let mut seen = BTreeSet::new();
-    let mut totals = (0, 0);
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
-            let meta = entry
-                .metadata()
-                .map_err(|e| Error::io(format!("stat {}", entry.path().display()), e))?;
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else if meta.is_file() && seen.insert((meta.dev(), meta.ino())) {
-                totals.0 += meta.len();
-                totals.1 += meta.blocks() * 512;
-            }
-        }
-    }
-    Ok(totals)
 }
 
 #[cfg(test)]
@@ -151,6 +131,7 @@ mod tests {
         for name in MOUNT_POINTS {
             assert!(rootfs.join(name).is_dir(), "{name}");
         }
+        use std::os::unix::fs::MetadataExt;
         let tmp_mode = std::fs::metadata(rootfs.join("tmp")).unwrap().mode() & 0o7777;
         assert_eq!(tmp_mode, 0o1777);
         assert!(!tree.path().join("tmp").exists());
@@ -161,8 +142,14 @@ mod tests {
         let spec = user.command.to_spec().len() as u64;
         assert_eq!(footprint.image_apparent_bytes, 10_000 + probe + spec);
         assert_eq!(
-            footprint.image_files,
-            [user.rootfs.tree.to_string_lossy().into_owned()]
+            footprint.image_files.last(),
+            Some(&user.rootfs.tree.to_string_lossy().into_owned())
+        );
+        assert_eq!(
+            footprint.image_files.len(),
+            3,
+            "{:?}",
+            footprint.image_files
         );
         assert_eq!(tmpfs_dirs(Some(&user)), USER_TMPFS_DIRS);
         assert!(tmpfs_dirs(None).is_empty());

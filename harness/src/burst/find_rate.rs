@@ -1,6 +1,6 @@
 //! `--find-rate`: the highest open-loop arrival rate an isolator sustains, searched for rather
-//! than guessed. A rate is *sustained* when its p99 stays within [`reports::SUSTAINED_TAIL_FACTOR`] × the p50 at
-//! 1 in flight, no launch failed and the launches kept to their schedule. The search doubles
+//! than guessed. A rate is *sustained* when its p99 stays within [`reports::SUSTAINED_TAIL_FACTOR`] × its own
+//! p50, no launch failed and the launches kept to their schedule. The search doubles
 //! (or halves) from a starting rate until it brackets the answer, then bisects geometrically
 //! [`BISECTIONS`] times, so the answer is within a factor 2^(1/2^BISECTIONS) (9% after 3).
 use reports::{BurstLoad, BurstPoint};
@@ -53,10 +53,10 @@ fn bisections(tried: &[(f64, bool)]) -> u32 {
 }
 
 /// The highest sustained rate among `points` (open-loop points of one isolator), if any.
-pub fn best(points: &[&BurstPoint], p50_at_one_ns: f64) -> Option<f64> {
+pub fn best(points: &[&BurstPoint]) -> Option<f64> {
     points
         .iter()
-        .filter(|p| p.sustained(p50_at_one_ns))
+        .filter(|p| p.sustained())
         .filter_map(|p| match p.load {
             BurstLoad::Open {
                 rate_per_second, ..

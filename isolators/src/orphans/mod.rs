@@ -14,7 +14,8 @@
 //! isobench from before owner tags (`<pid>-<n>`) go only once no process has that pid.
 //!
 //! Files being written into the cache (`.partial-<tag>-…`, renamed into place when complete:
-//! an extracted vmlinux, the VMM binary) are removed the same way when their writer is gone.
+//! an extracted vmlinux, the VMM binary, an unpacked rootfs archive's dir) are removed the same
+//! way when their writer is gone.
 //!
 //! Not covered: Docker/Podman containers (their engine owns them), temporary files in result
 //! directories, scratch dirs under a TMPDIR other than this process's.

@@ -1,7 +1,7 @@
 //! Orphaned scratch dirs: `isobench-<owner tag>-*` directories in the temp dir whose owner is
 //! gone (an isolator's rootfs, OCI bundles and state, lxcpath, io dirs, logs; a kernel fetch's
 //! work dir), the mounts below them, and LXC's lock directory for an lxcpath inside one; and
-//! `.partial-<owner tag>-*` files a gone writer left in the cache.
+//! `.partial-<owner tag>-*` files (and unpack dirs) a gone writer left in the cache.
 use std::path::{Path, PathBuf};
 
 use super::owner::{Claim, Liveness};
@@ -81,11 +81,12 @@ pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
     mounts
 }
 
-/// How deep below the cache dir partial files are looked for (`bin/<hash>/`, `kernel/<hash>/`).
+/// How deep below the cache dir partial files are looked for (`bin/<hash>/`, `kernel/<hash>/`,
+/// `rootfs/<sha256>/`).
 const CACHE_DEPTH: usize = 3;
 
-/// Removes `.partial-<tag>-*` files whose writer is gone, up to [`CACHE_DEPTH`] levels below
-/// `cache_dir`.
+/// Removes `.partial-<tag>-*` files, and directories (a rootfs archive being unpacked), whose
+/// writer is gone, up to [`CACHE_DEPTH`] levels below `cache_dir`.
 pub fn reap_partial_files(cache_dir: &Path, reaped: &mut Reaped) {
     let mut stack = vec![(cache_dir.to_path_buf(), 0)];
     while let Some((dir, depth)) = stack.pop() {
@@ -93,25 +94,29 @@ pub fn reap_partial_files(cache_dir: &Path, reaped: &mut Reaped) {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            if kind.is_dir() && depth + 1 < CACHE_DEPTH {
-                stack.push((entry.path(), depth + 1));
-                continue;
-            }
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(tagged) = name.strip_prefix(super::PARTIAL_PREFIX) else {
+                if kind.is_dir() && depth + 1 < CACHE_DEPTH {
+                    stack.push((entry.path(), depth + 1));
+                }
                 continue;
             };
             let Some(claim) = Claim::parse(tagged, false) else {
                 continue;
             };
-            if !kind.is_file()
+            if !(kind.is_file() || kind.is_dir())
                 || claim.liveness() != Liveness::Gone
                 || !super::may_remove(&entry.path())
             {
                 continue;
             }
             reaped.owners.insert(claim.pid());
-            match std::fs::remove_file(entry.path()) {
+            let removed = if kind.is_dir() {
+                std::fs::remove_dir_all(entry.path())
+            } else {
+                std::fs::remove_file(entry.path())
+            };
+            match removed {
                 Ok(()) => reaped.other.push(entry.path()),
                 Err(e) => reaped
                     .failures

@@ -13,6 +13,14 @@ use isobench_protocol::user_command::{UserCommand, SPEC_FILE_NAME};
 use crate::probe::write_probe;
 use crate::Error;
 
+pub mod archive;
+pub mod footprint;
+pub mod image;
+pub mod layer;
+
+pub use archive::Unpacked;
+pub use footprint::{tree_footprint, TreeFootprint};
+
 /// Where the user's root filesystem came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootfsSource {
@@ -20,6 +28,39 @@ pub enum RootfsSource {
     Directory,
     /// The host's own root (`--rootfs /`): only the process baseline can run it as it is.
     Host,
+    /// A tar archive of a root filesystem (plain or compressed), unpacked into the cache.
+    Tarball,
+    /// An image saved by `docker save`, its layers unpacked into the cache.
+    DockerArchive,
+    /// An OCI image layout (directory or tarball), its layers unpacked into the cache.
+    OciLayout,
+}
+
+/// Why an archive cannot be unpacked; [`UserRootfs::open`] puts `--rootfs PATH:` before it.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("corrupt image: {0} — re-create the archive (tar, `docker save`) and try again")]
+    Corrupt(String),
+    #[error("entry `{entry}` {why}: refused, the archive would write outside its root")]
+    Escape { entry: String, why: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error("not a directory nor a tar archive (plain, gzip, zstd, xz or bzip2) — give a rootfs directory, a tarball, a `docker save` archive or an OCI layout")]
+    NotAnArchive,
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl UnpackError {
+    pub fn escape(entry: &Path, why: &str) -> UnpackError {
+        UnpackError::Escape {
+            entry: entry.display().to_string(),
+            why: why.to_owned(),
+        }
+    }
 }
 
 /// A root filesystem tree ready to be copied into isolates.
@@ -30,10 +71,14 @@ pub struct UserRootfs {
     /// The tree itself: the directory given, or where an archive was unpacked.
     pub tree: PathBuf,
     pub source: RootfsSource,
+    /// For an archive: what was unpacked (format, layers, device nodes skipped, cache key).
+    pub unpacked: Option<Unpacked>,
 }
 
 impl UserRootfs {
-    /// Opens `--rootfs PATH`.
+    /// Opens `--rootfs PATH`: a rootfs directory, an OCI layout directory, or an archive file
+    /// (tarball, `docker save`, OCI layout tarball), told apart by content, not by name.
+    /// Archives are unpacked once into `<cache>/rootfs/<sha256>/tree`.
     pub fn open(path: &Path) -> Result<UserRootfs, Error> {
         let meta = std::fs::metadata(path).map_err(|e| {
             Error::BadInput(format!(
@@ -41,29 +86,90 @@ impl UserRootfs {
                 path.display()
             ))
         })?;
-        if !meta.is_dir() {
-            return Err(Error::BadInput(format!(
-                "--rootfs {}: not a directory (archives are not supported by this build)",
-                path.display()
-            )));
-        }
-        let tree = path
-            .canonicalize()
-            .map_err(|e| Error::io(format!("--rootfs {}", path.display()), e))?;
-        let source = if tree == Path::new("/") {
-            RootfsSource::Host
+        let unpacked = if meta.is_dir() && path.join("oci-layout").is_file() {
+            Some(archive::open_oci_dir(path))
+        } else if meta.is_dir() {
+            None
         } else {
-            RootfsSource::Directory
+            Some(archive::open_file(path))
+        };
+        let (tree, source, unpacked) = match unpacked {
+            Some(result) => {
+                let (tree, unpacked) = result.map_err(|e| match e {
+                    UnpackError::Io { what, source } => {
+                        Error::io(format!("--rootfs {}: {what}", path.display()), source)
+                    }
+                    other => Error::BadInput(format!("--rootfs {}: {other}", path.display())),
+                })?;
+                (tree, unpacked.source(), Some(unpacked))
+            }
+            None => {
+                let tree = path
+                    .canonicalize()
+                    .map_err(|e| Error::io(format!("--rootfs {}", path.display()), e))?;
+                let source = if tree == Path::new("/") {
+                    RootfsSource::Host
+                } else {
+                    RootfsSource::Directory
+                };
+                (tree, source, None)
+            }
         };
         Ok(UserRootfs {
             given: path.to_path_buf(),
             tree,
             source,
+            unpacked,
         })
     }
 
     pub fn is_host(&self) -> bool {
         self.source == RootfsSource::Host
+    }
+
+    /// One line for records and logs: what was given and what it became, e.g. `docker save
+    /// archive web.tar (2 layers, sha256 1a81de548a55…, 8 device nodes skipped) unpacked in …`.
+    pub fn describe(&self) -> String {
+        let given = self.given.display();
+        let Some(unpacked) = &self.unpacked else {
+            return match self.source {
+                RootfsSource::Host => "the host's root /".to_owned(),
+                _ => format!("directory {}", self.tree.display()),
+            };
+        };
+        let kind = match self.source {
+            RootfsSource::DockerArchive => "docker save archive",
+            RootfsSource::OciLayout => "OCI image layout",
+            _ => "tarball",
+        };
+        let layers = match unpacked.layers {
+            1 => "1 layer".to_owned(),
+            n => format!("{n} layers"),
+        };
+        let skipped = match unpacked.special_files_skipped {
+            0 => String::new(),
+            n => format!(", {n} device nodes and FIFOs skipped"),
+        };
+        let key = unpacked
+            .sha256_hex
+            .get(..12)
+            .unwrap_or(&unpacked.sha256_hex);
+        format!(
+            "{kind} {given} ({layers}, sha256 {key}…{skipped}) unpacked in {}",
+            self.tree.display()
+        )
+    }
+
+    /// Disk footprint of the tree: regular files, hard links counted once. What an isolator
+    /// adds to its DiskFootprint's `image_*` fields for the user's rootfs.
+    pub fn footprint(&self) -> Result<TreeFootprint, Error> {
+        tree_footprint(&self.tree)
+    }
+
+    /// Bytes the tree's files take when copied into RAM (an initramfs): its apparent size.
+    /// The VM isolators compare it with guest memory.
+    pub fn apparent_bytes(&self) -> Result<u64, Error> {
+        Ok(self.footprint()?.apparent_bytes)
     }
 }
 
@@ -182,6 +288,7 @@ mod tests {
             command: command(),
         };
         assert!(workload.rootfs.is_host());
+        assert_eq!(workload.rootfs.describe(), "the host's root /");
         let error = workload
             .instance_rootfs(Path::new("/nonexistent"))
             .unwrap_err();

@@ -162,22 +162,24 @@ pub struct BurstPoint {
     pub leftovers: Vec<String>,
 }
 
-/// An open-loop rate is sustained while its p99 stays within this factor of the isolator's p50
-/// at 1 in flight.
+/// An open-loop rate is sustained while its p99 stays within this factor of its p50 (the same
+/// point's: a lone launch at a low rate is colder than back-to-back launches at 1 in flight, so
+/// that p50 would refuse every rate).
 pub const SUSTAINED_TAIL_FACTOR: f64 = 2.0;
 /// Fewer launches than this and a point's p99 is little more than its maximum: it cannot show
 /// a rate sustained.
 pub const SUSTAINED_MIN_LAUNCHES: usize = 100;
 
 impl BurstPoint {
-    /// Whether this point kept its tail within [`SUSTAINED_TAIL_FACTOR`] × `p50_at_one_ns`
-    /// (the isolator's p50 at 1 in flight) with no failure and on schedule, over at least
+    /// Whether this point kept its tail within [`SUSTAINED_TAIL_FACTOR`] × its own p50 with no
+    /// failure and on schedule, over at least
     /// [`SUSTAINED_MIN_LAUNCHES`] launches. A point its budget cut short still counts: its
     /// launches were on schedule.
-    pub fn sustained(&self, p50_at_one_ns: f64) -> bool {
+    pub fn sustained(&self) -> bool {
         let within = self
             .latency_ns(0.99)
-            .is_some_and(|p99| p99 <= SUSTAINED_TAIL_FACTOR * p50_at_one_ns);
+            .zip(self.latency_ns(0.5))
+            .is_some_and(|(p99, p50)| p99 <= SUSTAINED_TAIL_FACTOR * p50);
         let enough = self.samples.len() >= SUSTAINED_MIN_LAUNCHES;
         within && enough && self.failures == 0 && !self.fell_behind
     }

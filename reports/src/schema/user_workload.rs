@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 pub struct UserWorkloadRecord {
     /// `--rootfs` as given.
     pub rootfs: String,
-    /// What it was: `directory`, `host` (the host's own root), or an archive kind.
+    /// What it was: `directory`, `host` (the host's own root), or the archive's format
+    /// (`tarball`, `docker-archive`, `oci-layout`).
     pub rootfs_kind: String,
-    /// A digest of the unpacked tree, where one was computed.
+    /// For an archive: `sha256:<hex>` of what was unpacked (the archive, or the OCI manifest
+    /// digest), the key of its unpacked tree in the cache. None for a directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tree_digest: Option<String>,
     /// The command and its arguments.

@@ -148,3 +148,25 @@ fn density_and_burst_take_the_same_flags() {
     }
     assert_no_scratch_left(tmp.path());
 }
+
+/// A command that exits before its check passes: the run fails, and the trial's failure in
+/// run.json (and on stderr) carries its exit status and last output lines.
+#[test]
+fn a_command_that_dies_first_is_reported_with_its_status_and_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let assert = isobench(tmp.path())
+        .args(["run", "-i", "process", "--runs", "1", "--warmup", "0"])
+        .args(["--host-batch", "0", "--rootfs", "/", "--ready", "tcp:9"])
+        .args(["--cmd", "sh -c 'echo oops >&2; exit 3'", "--out"])
+        .arg(&out)
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(stderr.contains("exited with status 3"), "{stderr}");
+    let record = reports::RunRecord::load(&out.join("run.json")).unwrap();
+    let failure = &record.isolator("process").unwrap().failures[0].message;
+    assert!(failure.contains("exited with status 3"), "{failure}");
+    assert!(failure.contains("oops"), "{failure}");
+    assert_no_scratch_left(tmp.path());
+}

@@ -31,6 +31,11 @@ apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium
 # busybox-static: the probe's exec-mode tests run its httpd and nc as real servers and clients.
 apt_install busybox-static
 
+# debugfs: the VM teardown tests check that KVM removed the VM's /sys/kernel/debug/kvm entry.
+if ! mountpoint -q /sys/kernel/debug; then
+  mount -t debugfs nodev /sys/kernel/debug
+fi
+
 "$here/install-peers.sh" --with-podman --start-docker
 "$here/fetch-guest-kernel.sh"
 # The Debian minbase rootfs (python3-minimal, busybox) user-workload tests run: cached in /var/cache/isobench.

@@ -89,6 +89,7 @@ pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> 
     report.phase(VmmPhase::Resume);
     let reason = run_vcpu(&mut vcpu, memory, &uart, report, ReadyAt::FirstGuestExit)?;
     report.event(&VmmEvent::Exit { reason });
+    crate::teardown::end_vm(vm, vcpu, memory);
     drop(irq);
     Ok(reason)
 }

@@ -109,6 +109,7 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
     // Said before the VM is torn down: the guest has ended, and destroying the VM (the
     // kernel's work when the fds close, milliseconds) is teardown, not guest run time.
     report.event(&VmmEvent::Exit { reason });
+    crate::teardown::end_vm(vm, vcpu, memory);
     Ok(reason)
 }
 

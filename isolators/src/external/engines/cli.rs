@@ -11,10 +11,11 @@
 //! `--mount` offers no such options, not nosuid/nodev.
 //!
 //! A user workload (`--rootfs`) is imported from its rootfs copy (a tar stream into
-//! `import -`) as an image of its own, named after this harness (`isobench-<owner>-<n>-workload`),
-//! removed when the launcher is dropped (and, should isobench be killed first, by the next
-//! user-workload prepare of the same engine, once the owner in its name is gone); its containers run `--read-only` with a tmpfs at /tmp
-//! and /run, as in every other isolator.
+//! `import -`) as an image of its own, named after this harness
+//! (`isobench-<owner>-<n>-workload`), removed when the launcher is dropped (and, should
+//! isobench be killed first, by the next user-workload prepare of the same engine, once the
+//! owner in its name is gone); its containers run `--read-only` with a tmpfs at /tmp and
+//! /run, as in every other isolator.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -165,6 +166,10 @@ impl Isolator for CliIsolator {
         }
         let user = self.user.as_deref();
         let executables = executables(client.clone(), self.profile.helpers);
+        // Everything that can fail comes before the import: after it, only the launcher's drop
+        // removes the image.
+        let io_dirs = IoDirs::for_workload(workload, scratch)?;
+        let cgroups = MeasuringCgroups::prepare();
         let (image, disk) = match user {
             None => {
                 let tar = probe_image_tar(scratch)?;
@@ -183,9 +188,9 @@ impl Isolator for CliIsolator {
             Some(user) => {
                 remove_orphaned_workload_images(&client);
                 let rootfs = crate::instance_rootfs::write(Some(user), scratch)?;
+                let disk = crate::instance_rootfs::disk(&executables, &rootfs, &[], Some(user))?;
                 let image = format!("{}{WORKLOAD_IMAGE_SUFFIX}", unique_id());
                 import_tree(&client, &rootfs, &image)?;
-                let disk = crate::instance_rootfs::disk(&executables, &rootfs, &[], Some(user))?;
                 (image, disk)
             }
         };
@@ -198,8 +203,8 @@ impl Isolator for CliIsolator {
             image,
             workload: *workload,
             scratch: scratch.to_path_buf(),
-            io_dirs: IoDirs::for_workload(workload, scratch)?,
-            cgroups: MeasuringCgroups::prepare(),
+            io_dirs,
+            cgroups,
             tmpfs_dirs: crate::instance_rootfs::tmpfs_dirs(user),
             owns_image: user.is_some(),
         }))

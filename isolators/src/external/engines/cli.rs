@@ -254,40 +254,69 @@ fn remove_orphaned_workload_images(client: &Path) {
     }
 }
 
-/// `tar -C rootfs -c . | client import - image`: no tar file beside the tree.
+/// How long importing a user's tree may take (a few hundred MB through the daemon).
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `tar -C rootfs -c . | client import - image`: no tar file beside the tree. Both are killed
+/// when the import outlasts [`IMPORT_TIMEOUT`].
 fn import_tree(client: &Path, rootfs: &Path, image: &str) -> Result<(), Error> {
     let mut tar = Command::new("tar")
         .arg("-C")
         .arg(rootfs)
         .args(["-cf", "-", "."])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| Error::io("run tar", e))?;
     let stream = tar.stdout.take().expect("tar's stdout is piped");
-    let imported = Command::new(client)
+    let import = Command::new(client)
         .args(["import", "-", image])
         .stdin(stream)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| Error::io(format!("run {} import", client.display()), e));
-    let tar_output = tar
-        .wait_with_output()
-        .map_err(|e| Error::io("run tar", e))?;
-    let imported = imported?;
-    if !tar_output.status.success() {
-        return Err(Error::Engine(format!(
-            "tar of {} failed: {}",
-            rootfs.display(),
-            String::from_utf8_lossy(&tar_output.stderr).trim()
-        )));
+        .spawn();
+    let mut import = match import {
+        Ok(import) => import,
+        Err(e) => {
+            let _ = tar.kill();
+            let _ = tar.wait();
+            return Err(Error::io(format!("run {} import", client.display()), e));
+        }
+    };
+    let deadline = std::time::Instant::now() + IMPORT_TIMEOUT;
+    while import.try_wait().ok().flatten().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = import.kill();
+            let _ = tar.kill();
+            let _ = (import.wait(), tar.wait());
+            return Err(Error::timeout(
+                format!(
+                    "`{} import - {image}` of {}",
+                    client.display(),
+                    rootfs.display()
+                ),
+                IMPORT_TIMEOUT,
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    let imported = import
+        .wait_with_output()
+        .map_err(|e| Error::io(format!("run {} import", client.display()), e))?;
+    let tar_status = tar.wait().map_err(|e| Error::io("run tar", e))?;
     if !imported.status.success() {
         return Err(Error::Engine(format!(
             "`{} import - {image}` failed: {}",
             client.display(),
             String::from_utf8_lossy(&imported.stderr).trim()
+        )));
+    }
+    if !tar_status.success() {
+        // The engine may have taken a truncated stream: that image must not stay.
+        let _ = cli(client, &["rmi", "--force", image], Duration::from_secs(60));
+        return Err(Error::Engine(format!(
+            "tar of {} failed ({tar_status}): the tree has a file tar cannot read",
+            rootfs.display()
         )));
     }
     Ok(())

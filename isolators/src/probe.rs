@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::Error;
 
 /// The static `isobench-probe` executable, built by build.rs; the same bytes everywhere.
-pub const PROBE_BYTES: &[u8] = include_bytes!(env!("ISOBENCH_PROBE_PATH"));
+pub static PROBE_BYTES: &[u8] = include_bytes!(env!("ISOBENCH_PROBE_PATH"));
 
 /// The probe's file name inside every rootfs and initramfs.
 pub const PROBE_NAME: &str = "isobench-probe";

@@ -4,21 +4,25 @@
 //! (`mode=exec work_ns=<start → check passed> pid=<command>`, plus `exit_code=` for `exit:`),
 //! holds, and on release stops the command (SIGTERM, SIGKILL after the grace) and reaps it.
 //!
-//! Threads: one per output pipe ([`output`]), one reaper waiting for any child (as PID 1,
-//! orphans re-parent to the probe); they send [`Event`]s to the main thread, which polls
-//! `tcp:`/`file:` checks between events ([`check`]). Calls std lacks are in [`sys`].
+//! Threads: one per output pipe ([`output`]), one reaper waiting for any child (orphans
+//! re-parent to the probe: it is PID 1 or a subreaper); they send [`Event`]s to the main
+//! thread, which polls `tcp:`/`file:` checks between events ([`check`]). A fourth waits for
+//! SIGINT/SIGTERM/SIGHUP to stop the command before the probe ends ([`signals`]). Teardown is
+//! [`stop`]'s. Calls std lacks are in [`sys`].
 //! `log:REGEX` uses regex-lite (the regex authors' small, dependency-free engine; the probe
 //! is built with it by a nested cargo, see isolators/build.rs) rather than a hand-written
 //! matcher, so users get the regex syntax they know.
 mod check;
 mod guest;
 mod output;
+mod signals;
 mod stop;
 mod sys;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,8 +39,6 @@ use sys::Ended;
 
 /// The command's environment before the spec's own variables.
 const BASE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-/// How long the last output lines may take to arrive after the command ended.
-const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_millis(300);
 
 /// What the output and reaper threads tell the main thread.
 #[derive(Debug)]
@@ -130,7 +132,6 @@ pub fn run(channel: &Channel, spec_path: Option<&str>, init_boottime_ns: u64) ->
         Ok(ready) => ready,
         Err(not_ready) => {
             stop::stop(&mut supervised, grace);
-            supervised.wait_until(Instant::now() + OUTPUT_DRAIN_LIMIT, |s| s.open_outputs == 0);
             let (what, status) = match not_ready {
                 NotReady::Ended(ended) => (
                     match spec.ready {
@@ -224,11 +225,21 @@ fn start(spec: &UserCommand) -> Result<Supervised, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if std::process::id() != 1 {
+        sys::become_subreaper()
+            .map_err(|e| format!("exec mode: cannot become the command's subreaper: {e}"))?;
+    }
+    // Before any thread exists: only the signal thread started below receives them.
+    signals::block().map_err(|e| format!("exec mode: cannot block SIGINT/SIGTERM/SIGHUP: {e}"))?;
     let probe_pid = std::process::id() as i32;
-    // SAFETY: the closure runs between fork and exec; it makes only two system calls
-    // (prctl, getppid) and allocates nothing. No other thread exists yet.
+    // SAFETY: the closure runs between fork and exec; it makes only async-signal-safe calls
+    // (sigemptyset, pthread_sigmask, prctl, getppid) and allocates nothing. No other thread
+    // exists yet.
     unsafe {
-        command.pre_exec(move || sys::die_with_parent(probe_pid));
+        command.pre_exec(move || {
+            sys::unblock_all()?;
+            sys::die_with_parent(probe_pid)
+        });
     }
     let started = Instant::now();
     let mut child = command.spawn().map_err(|e| cannot_start(spec, &e))?;
@@ -247,8 +258,12 @@ fn start(spec: &UserCommand) -> Result<Supervised, String> {
             format!("exec mode: cannot start a thread to read the command's output: {e}")
         })?;
     }
-    start_reaper(pid, sender)
+    let command_reaped = Arc::new(AtomicBool::new(false));
+    start_reaper(pid, sender, command_reaped.clone())
         .map_err(|e| format!("exec mode: cannot start the reaper thread: {e}"))?;
+    let grace = Duration::from_millis(spec.stop_grace_ms);
+    signals::watch(pid, grace, command_reaped)
+        .map_err(|e| format!("exec mode: cannot start the signal thread: {e}"))?;
     Ok(Supervised {
         pid,
         started,
@@ -285,15 +300,21 @@ fn cannot_start(spec: &UserCommand, error: &std::io::Error) -> String {
     }
 }
 
-/// The thread that reaps every child (the command, and as PID 1 every orphan), telling the
-/// main thread when the command ended and when no child is left.
-fn start_reaper(command_pid: i32, events: Sender<Event>) -> std::io::Result<()> {
+/// The thread that reaps every child (the command, and every orphan: the probe is PID 1 or a
+/// subreaper), telling the main thread when the command ended (and the signal thread, through
+/// `command_reaped`) and when no child is left.
+fn start_reaper(
+    command_pid: i32,
+    events: Sender<Event>,
+    command_reaped: Arc<AtomicBool>,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("reaper".into())
         .stack_size(64 * 1024)
         .spawn(move || {
             while let Some((pid, ended)) = sys::wait_any_child() {
                 if pid == command_pid {
+                    command_reaped.store(true, Ordering::Release);
                     let _ = events.send(Event::Ended(Instant::now(), ended));
                 }
             }

@@ -8,12 +8,17 @@
 use std::ffi::CString;
 use std::io;
 
+pub const SIGHUP: i32 = 1;
+pub const SIGINT: i32 = 2;
 pub const SIGKILL: i32 = 9;
 pub const SIGTERM: i32 = 15;
+const SIG_BLOCK: i32 = 0;
+const SIG_SETMASK: i32 = 2;
 const ECHILD: i32 = 10;
 const ESRCH: i32 = 3;
 const EINTR: i32 = 4;
 const PR_SET_PDEATHSIG: i32 = 1;
+const PR_SET_CHILD_SUBREAPER: i32 = 36;
 const AF_INET: i32 = 2;
 const SOCK_DGRAM: i32 = 2;
 const SOCK_CLOEXEC: i32 = 0o2_000_000;
@@ -21,7 +26,15 @@ const SIOCGIFFLAGS: u64 = 0x8913;
 const SIOCSIFFLAGS: u64 = 0x8914;
 const IFF_UP: i16 = 1;
 
+/// glibc's sigset_t: 1024 bits.
+#[repr(C)]
+pub struct SignalSet([u64; 16]);
+
 extern "C" {
+    fn sigemptyset(set: *mut SignalSet) -> i32;
+    fn sigaddset(set: *mut SignalSet, signal: i32) -> i32;
+    fn pthread_sigmask(how: i32, set: *const SignalSet, old: *mut SignalSet) -> i32;
+    fn sigwait(set: *const SignalSet, signal: *mut i32) -> i32;
     fn kill(pid: i32, signal: i32) -> i32;
     fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
     fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
@@ -42,6 +55,73 @@ extern "C" {
 pub fn signal_group(group: i32, signal: i32) -> bool {
     // SAFETY: kill takes plain integers; a negative pid names a process group.
     unsafe { kill(-group, signal) == 0 }
+}
+
+impl SignalSet {
+    pub fn of(signals: &[i32]) -> SignalSet {
+        let mut set = SignalSet([0; 16]);
+        // SAFETY: both calls write only into `set`, which we own; the signal numbers are valid.
+        unsafe {
+            sigemptyset(&mut set);
+            for &signal in signals {
+                sigaddset(&mut set, signal);
+            }
+        }
+        set
+    }
+
+    /// Blocks these signals in the calling thread and in the threads it starts afterwards.
+    /// A forked child inherits the mask: see [`unblock_all`].
+    pub fn block(&self) -> io::Result<()> {
+        // SAFETY: `self` is a valid sigset_t; the old mask is not asked for.
+        match unsafe { pthread_sigmask(SIG_BLOCK, self, std::ptr::null_mut()) } {
+            0 => Ok(()),
+            error => Err(io::Error::from_raw_os_error(error)),
+        }
+    }
+
+    /// Waits for one of these (blocked) signals; returns its number.
+    pub fn wait(&self) -> io::Result<i32> {
+        let mut signal = 0;
+        // SAFETY: `self` is a valid sigset_t; sigwait writes one int into `signal`.
+        match unsafe { sigwait(self, &mut signal) } {
+            0 => Ok(signal),
+            error => Err(io::Error::from_raw_os_error(error)),
+        }
+    }
+}
+
+/// Makes the probe the reaper of its descendants' orphans (what PID 1 is anyway): when the
+/// command's shell dies first, its children re-parent to the probe, which then sees and
+/// reaps them instead of leaving them to the host's init.
+pub fn become_subreaper() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) takes plain integers.
+    match unsafe { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// The probe's children now, from /proc/self/task/*/children (empty when /proc is absent).
+pub fn children() -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// SIGKILL to one process.
+pub fn kill_process(pid: i32) {
+    // SAFETY: kill takes plain integers; `pid` is positive, one process.
+    unsafe { kill(pid, SIGKILL) };
 }
 
 /// As PID 1 of a pid namespace: SIGKILL to every process in it but the caller.
@@ -99,6 +179,17 @@ pub fn wait_any_child() -> Option<(i32, Ended)> {
             Some(EINTR) => continue,
             Some(ECHILD) | None | Some(_) => return None,
         }
+    }
+}
+
+/// In a freshly forked child: an empty signal mask, so the command gets SIGTERM (std's
+/// fork-and-exec path, taken with `pre_exec`, keeps the parent thread's mask).
+pub fn unblock_all() -> io::Result<()> {
+    let none = SignalSet::of(&[]);
+    // SAFETY: `none` is a valid, empty sigset_t; sigprocmask is async-signal-safe.
+    match unsafe { pthread_sigmask(SIG_SETMASK, &none, std::ptr::null_mut()) } {
+        0 => Ok(()),
+        error => Err(io::Error::from_raw_os_error(error)),
     }
 }
 

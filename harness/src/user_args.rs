@@ -153,9 +153,7 @@ fn check_command_in_rootfs(
     program: &str,
     env: &[(String, String)],
 ) -> Result<()> {
-    let exists = |inside: &str| {
-        std::fs::symlink_metadata(rootfs.tree.join(inside.trim_start_matches('/'))).is_ok()
-    };
+    let exists = |inside: &str| exists_in_tree(&rootfs.tree, Path::new(inside));
     if program.contains('/') {
         if !program.starts_with('/') {
             bail!("--cmd {program}: give the command's absolute path inside the rootfs, or its bare name");
@@ -184,6 +182,53 @@ fn check_command_in_rootfs(
         );
     }
     Ok(())
+}
+
+/// Whether `inside` names something in the tree, following symlinks as the isolate would see
+/// them: an absolute link target (`bin -> /usr/bin`) starts again at the tree's root, never at
+/// the host's, and `..` stops at that root.
+fn exists_in_tree(tree: &Path, inside: &Path) -> bool {
+    use std::path::Component;
+    let push_reversed = |pending: &mut Vec<std::ffi::OsString>, path: &Path| {
+        for part in path.components().rev() {
+            match part {
+                Component::Normal(name) => pending.push(name.to_owned()),
+                Component::ParentDir => pending.push("..".into()),
+                _ => {}
+            }
+        }
+    };
+    let mut pending = Vec::new();
+    push_reversed(&mut pending, inside);
+    let mut resolved = PathBuf::new();
+    let mut links_followed = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&part);
+        let Ok(meta) = std::fs::symlink_metadata(tree.join(&candidate)) else {
+            return false;
+        };
+        if !meta.file_type().is_symlink() {
+            resolved = candidate;
+            continue;
+        }
+        links_followed += 1;
+        let Ok(target) = std::fs::read_link(tree.join(&candidate)) else {
+            return false;
+        };
+        // As the kernel does (ELOOP), give up on a loop.
+        if links_followed > 40 {
+            return false;
+        }
+        if target.is_absolute() {
+            resolved = PathBuf::new();
+        }
+        push_reversed(&mut pending, &target);
+    }
+    true
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -235,6 +280,7 @@ mod tests {
     fn the_three_flags_go_together_and_the_command_must_be_in_the_rootfs() {
         let tree = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tree.path().join("bin")).unwrap();
+        std::fs::write(tree.path().join("bin/busybox"), b"").unwrap();
         std::os::unix::fs::symlink("busybox", tree.path().join("bin/sh")).unwrap();
         let root = Some(tree.path());
         assert!(args(None, None, None)
@@ -270,6 +316,25 @@ mod tests {
         let record = record(&user);
         assert_eq!(record.rootfs_kind, "directory");
         assert_eq!(record.ready, "exit:0");
+    }
+
+    #[test]
+    fn the_command_is_looked_up_in_the_tree_not_on_the_host() {
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::write(root.join("usr/bin/tool"), b"").unwrap();
+        // Debian's merged /usr, with an absolute link: it must resolve inside the tree.
+        std::os::unix::fs::symlink("/usr/bin", root.join("bin")).unwrap();
+        std::os::unix::fs::symlink("../../bin/tool", root.join("usr/bin/alias")).unwrap();
+        std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+        assert!(exists_in_tree(root, Path::new("/bin/tool")));
+        assert!(exists_in_tree(root, Path::new("/usr/bin/alias")));
+        assert!(exists_in_tree(root, Path::new("/../../usr/bin/tool")));
+        // The host has /bin/sh; the tree does not.
+        assert!(Path::new("/bin/sh").exists());
+        assert!(!exists_in_tree(root, Path::new("/bin/sh")));
+        assert!(!exists_in_tree(root, Path::new("/loop")));
     }
 
     #[test]

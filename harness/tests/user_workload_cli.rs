@@ -19,10 +19,11 @@ fn one_line_error(needle: &'static str) -> impl Predicate<str> {
     }))
 }
 
-/// A tree with /bin/sh (a symlink; the tests never run it).
+/// A tree with /bin/sh (a symlink to an empty /bin/busybox; the tests never run it).
 fn tree(tmp: &Path) -> std::path::PathBuf {
     let tree = tmp.join("tree");
     std::fs::create_dir_all(tree.join("bin")).unwrap();
+    std::fs::write(tree.join("bin/busybox"), b"").unwrap();
     std::os::unix::fs::symlink("busybox", tree.join("bin/sh")).unwrap();
     tree
 }

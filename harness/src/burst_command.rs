@@ -55,7 +55,10 @@ fn loads(args: &BurstArgs) -> Result<Loads> {
 }
 
 pub fn run(args: &BurstArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Result<ExitCode> {
-    let workload: Workload = args.workload.parse()?;
+    let mut workload: Workload = args.workload.parse()?;
+    if options.user.is_some() {
+        workload.mode = isolators::protocol::Mode::Exec;
+    }
     let loads = loads(args)?;
     let names = select::for_density(&args.isolators, options)?;
     let run_dir = RunDir::claim(args.out.as_deref(), "-burst", args.force, "--out")?;
@@ -68,6 +71,7 @@ pub fn run(args: &BurstArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Re
         timeout_ms: (args.timeout * 1000.0) as u64,
         order: Order::Burst,
         isolators: names.clone(),
+        user_workload: options.user.as_deref().map(crate::user_args::record),
     };
     let mut record = record::new_run(config, fingerprint::fingerprint(&host, Default::default()));
     let path = out_dir.join("burst.json");

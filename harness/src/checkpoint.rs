@@ -173,6 +173,7 @@ mod tests {
                 timeout_ms: 1,
                 order: reports::Order::Interleaved,
                 isolators: names.iter().map(|n| n.to_string()).collect(),
+                user_workload: None,
             },
             reports::HostFingerprint::default(),
         );

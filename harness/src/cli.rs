@@ -19,13 +19,13 @@ pub enum Command {
     /// List every isolator and whether it can run here (and if not, what to do).
     List(EngineArgs),
     /// Run the comparison (default: every available isolator).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-render a saved run (run.json) without touching the host.
     Report(ReportArgs),
     /// Compare two saved runs: per isolator and metric, the change, its CI and a verdict.
     Compare(CompareArgs),
     /// Hold many instances at once: launch rate, time to all ready, memory per instance.
-    Density(DensityArgs),
+    Density(Box<DensityArgs>),
     /// Remove what killed isobench processes left: cgroups, scratch dirs, mounts.
     ///
     /// Finds them by the owner (pid and start time) in their names, in every cgroup hierarchy
@@ -34,7 +34,7 @@ pub enum Command {
     Clean,
     /// Launch latency under load: at fixed concurrencies (closed loop) and arrival rates (open
     /// loop), p50/p90/p99/p99.9 per point.
-    Burst(BurstArgs),
+    Burst(Box<BurstArgs>),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -87,6 +87,9 @@ pub struct BurstArgs {
     pub force: bool,
     #[command(flatten)]
     pub engines: EngineArgs,
+    /// Your workload instead of the probe's (see `run --rootfs`).
+    #[command(flatten)]
+    pub user: crate::user_args::UserWorkloadArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -119,6 +122,9 @@ pub struct DensityArgs {
     pub force: bool,
     #[command(flatten)]
     pub engines: EngineArgs,
+    /// Your workload instead of the probe's (see `run --rootfs`).
+    #[command(flatten)]
+    pub user: crate::user_args::UserWorkloadArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -163,10 +169,12 @@ pub struct RunArgs {
     /// Discarded warm-up trials per isolator.
     #[arg(long, default_value_t = 3)]
     pub warmup: u32,
-    /// Probe workload: noop, touch:<MiB>, cpu:<M>, syscall:<N>, mem:<MiB>, io:<KiB>.
+    /// Probe workload: noop, touch:<MiB>, cpu:<M>, syscall:<N>, mem:<MiB>, io:<KiB>, or exec
+    /// (your command: implied by --rootfs, --cmd and --ready).
     #[arg(long, default_value = "noop")]
     pub workload: String,
-    /// Per-trial timeout for ready and for teardown, seconds.
+    /// Per-trial timeout for ready and for teardown, seconds (with --cmd, at least
+    /// --ready-timeout and --stop-grace plus 30 s).
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub timeout: f64,
     /// Time budget per isolator, seconds: a slow isolator (an emulated VM) stops after 10
@@ -193,6 +201,8 @@ pub struct RunArgs {
     pub exports: ExportArgs,
     #[command(flatten)]
     pub engines: EngineArgs,
+    #[command(flatten)]
+    pub user: crate::user_args::UserWorkloadArgs,
     /// Test-only: the probe sleeps this long before ready, a real slowdown (to test `compare`).
     #[arg(long, hide = true, default_value_t = 0, value_name = "MICROSECONDS")]
     pub inject_startup_delay_us: u64,

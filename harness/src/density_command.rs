@@ -18,7 +18,10 @@ use crate::cli::DensityArgs;
 use crate::select;
 
 pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Result<ExitCode> {
-    let workload: Workload = args.workload.parse()?;
+    let mut workload: Workload = args.workload.parse()?;
+    if options.user.is_some() {
+        workload.mode = isolators::protocol::Mode::Exec;
+    }
     isobench::preflight::check_workload_fits(
         &workload,
         isobench::preflight::host_mem_total_bytes(),
@@ -41,6 +44,7 @@ pub fn run(args: &DensityArgs, options: &IsolatorOptions, stop: &AtomicBool) -> 
             parallel: args.parallel,
         },
         isolators: names.clone(),
+        user_workload: options.user.as_deref().map(crate::user_args::record),
     };
     let mut record = record::new_run(config, fingerprint::fingerprint(&host, Default::default()));
     let path = out_dir.join("density.json");

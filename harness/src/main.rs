@@ -7,6 +7,7 @@ mod exports;
 mod interrupt;
 mod progress;
 mod select;
+mod user_args;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,24 +30,36 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli
         .command
-        .unwrap_or_else(|| Command::Run(default_run_args()));
+        .unwrap_or_else(|| Command::Run(Box::new(default_run_args())));
     let outcome = match command {
         Command::List(args) => list(&args),
         Command::Run(args) => run(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Clean => clean_command::run(),
-        Command::Density(args) => {
+        Command::Density(mut args) => {
             clean_command::at_start();
-            let stop = interrupt_flag();
-            stop.and_then(|stop| {
-                density_command::run(&args, &registry_options(&args.engines), &stop)
+            interrupt_flag().and_then(|stop| {
+                let options = options_with_user(
+                    &args.workload,
+                    &args.user,
+                    &args.engines,
+                    &mut args.timeout,
+                )?;
+                density_command::run(&args, &options, &stop)
             })
         }
-        Command::Burst(args) => {
+        Command::Burst(mut args) => {
             clean_command::at_start();
-            interrupt_flag()
-                .and_then(|stop| burst_command::run(&args, &registry_options(&args.engines), &stop))
+            interrupt_flag().and_then(|stop| {
+                let options = options_with_user(
+                    &args.workload,
+                    &args.user,
+                    &args.engines,
+                    &mut args.timeout,
+                )?;
+                burst_command::run(&args, &options, &stop)
+            })
         }
     };
     match outcome {
@@ -60,7 +73,7 @@ fn main() -> ExitCode {
 
 fn default_run_args() -> RunArgs {
     match Cli::parse_from(["isobench", "run"]).command {
-        Some(Command::Run(args)) => args,
+        Some(Command::Run(args)) => *args,
         _ => unreachable!("`isobench run` always parses to Command::Run"),
     }
 }
@@ -72,6 +85,26 @@ fn registry_options(args: &EngineArgs) -> IsolatorOptions {
         vm_mem_mib: args.mem_mib,
         user: None,
     }
+}
+
+/// `density` and `burst`: the isolators' options with the user's workload, if any, and the
+/// per-launch timeout (seconds) raised to cover its readiness check.
+fn options_with_user(
+    workload: &str,
+    user_args: &user_args::UserWorkloadArgs,
+    engines: &EngineArgs,
+    timeout_secs: &mut f64,
+) -> Result<IsolatorOptions> {
+    let user = user_args.build(&workload.parse()?)?;
+    // A bad --timeout is left for the command to refuse.
+    if user.is_some() && timeout_secs.is_finite() && *timeout_secs > 0.0 {
+        let asked = Duration::from_secs_f64(*timeout_secs);
+        *timeout_secs = user_args.trial_timeout(asked).as_secs_f64();
+    }
+    Ok(IsolatorOptions {
+        user,
+        ..registry_options(engines)
+    })
 }
 
 fn list(args: &EngineArgs) -> Result<ExitCode> {
@@ -86,10 +119,14 @@ fn list(args: &EngineArgs) -> Result<ExitCode> {
 
 fn run(args: &RunArgs) -> Result<ExitCode> {
     clean_command::at_start();
-    let workload = args
+    let mut workload = args
         .workload
         .parse::<isolators::Workload>()?
         .with_startup_delay_us(args.inject_startup_delay_us);
+    let user = args.user.build(&workload)?;
+    if user.is_some() {
+        workload.mode = isolators::protocol::Mode::Exec;
+    }
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!(
             "--timeout {}: must be a positive number of seconds",
@@ -107,7 +144,10 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         isobench::preflight::host_mem_total_bytes(),
     )
     .map_err(anyhow::Error::msg)?;
-    let options = registry_options(&args.engines);
+    let options = IsolatorOptions {
+        user: user.clone(),
+        ..registry_options(&args.engines)
+    };
     let isolators = select::for_run(&args.isolators, &options)?;
     exports::check_writable(&args.exports)?;
     let run_dir = RunDir::claim(args.out.as_deref(), "", args.force, "--out")?;
@@ -127,12 +167,18 @@ fn run(args: &RunArgs) -> Result<ExitCode> {
         runs: args.runs,
         warmup: args.warmup,
         workload,
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout: match &user {
+            Some(_) => args
+                .user
+                .trial_timeout(Duration::from_secs_f64(args.timeout)),
+            None => Duration::from_secs_f64(args.timeout),
+        },
         budget: (args.budget > 0.0).then(|| Duration::from_secs_f64(args.budget)),
         host_cost: (args.host_batch > 0).then_some(isobench::host_cost::HostCostPlan {
             batch: args.host_batch,
             repeats: args.host_repeats,
         }),
+        user_workload: user.as_deref().map(user_args::record),
     };
     let progress = progress::Bar::new();
     let json_path = out_dir.join("run.json");

@@ -277,6 +277,7 @@ mod tests {
                 timeout_ms: 1,
                 order: reports::Order::Interleaved,
                 isolators: Vec::new(),
+                user_workload: None,
             },
             HostFingerprint::default(),
         );

@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub budget: Option<Duration>,
     /// Host cost: batches held at once after the trials; None to skip.
     pub host_cost: Option<HostCostPlan>,
+    /// The user's workload, for the record (the isolators get it through their options).
+    pub user_workload: Option<reports::UserWorkloadRecord>,
 }
 
 /// Measured runs an isolator gets even when that takes longer than its budget.
@@ -98,6 +100,7 @@ pub fn run(
         timeout_ms: options.timeout.as_millis() as u64,
         order: Order::Interleaved,
         isolators: isolators.iter().map(|i| i.name().to_string()).collect(),
+        user_workload: options.user_workload.clone(),
     };
     let mut record = record::new_run(config, fingerprint);
     let software_kvm = host.kvm.is_software();
@@ -174,8 +177,9 @@ pub fn run(
             let started = Instant::now();
             let outcome = run_trial(&mut slot.prepared, options.timeout);
             slot.spent += started.elapsed();
-            for line in slot.prepared.probe_stderr() {
-                progress.probe_stderr(&name, &line);
+            let probe_stderr = slot.prepared.probe_stderr();
+            for line in &probe_stderr {
+                progress.probe_stderr(&name, line);
             }
             let entry = &mut record.isolators[slot.record_index];
             let kept = &mut columns[slot.record_index];
@@ -194,10 +198,16 @@ pub fn run(
                 Err(_) if stop.load(Ordering::SeqCst) => break 'rounds,
                 Err(error) => {
                     slot.consecutive_failures += 1;
+                    // The probe's own words (a user command's exit status and last output
+                    // lines) belong with the failure, as an engine's stderr does.
+                    let error = match probe_stderr.is_empty() {
+                        true => error.to_string(),
+                        false => format!("{error}; probe stderr: {:?}", probe_stderr.join("\n")),
+                    };
                     let message = if warmup {
                         format!("warm-up: {error}")
                     } else {
-                        error.to_string()
+                        error
                     };
                     progress.trial(&name, Err(&message));
                     let trial = kept.len() as u32 + entry.failures.len() as u32;

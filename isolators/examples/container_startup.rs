@@ -50,7 +50,7 @@ fn compare(trials: usize, workload: &Workload) {
         .prepare(workload, scratch.path())
         .expect("prepare");
     let rootfs = scratch.path().join("rootfs");
-    let mut process = isolators::process::ProcessIsolator
+    let mut process = isolators::process::ProcessIsolator::default()
         .prepare(workload, scratch.path())
         .expect("prepare the process baseline");
     let (mut ours, mut theirs, mut bare) = (Vec::new(), Vec::new(), Vec::new());

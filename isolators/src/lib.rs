@@ -10,6 +10,7 @@ pub mod error;
 pub mod external;
 pub mod fdchannel;
 pub mod host;
+pub mod instance_rootfs;
 pub mod io_dir;
 pub mod isolator;
 pub mod kernel;

@@ -1,10 +1,14 @@
 //! The baseline: the probe as a plain child process, no isolation at all.
 //!
+//! A user workload runs here only when its rootfs is the host's own (`--rootfs /`): the probe
+//! supervises the command on the host, reading the spec from the scratch dir (`--spec`).
+//!
 //! For the `io` workload each instance gets its own directory under the scratch dir, named in
 //! `ISOBENCH_IO_DIR`: the same host file system the container-class isolators bind at /tmp.
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fdchannel::FdChannel;
@@ -17,11 +21,30 @@ use crate::isolator::{
 use crate::probe::{open_stderr_log, write_probe};
 use crate::reap::ChildProbe;
 use crate::resources::Resources;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 
 /// Runs the probe with `posix_spawn`, the cheapest way a process can start another.
 #[derive(Default)]
-pub struct ProcessIsolator;
+pub struct ProcessIsolator {
+    /// The user's workload (`--rootfs / --cmd … --ready …`), run on the host itself.
+    user: Option<Arc<UserWorkload>>,
+}
+
+impl ProcessIsolator {
+    /// Runs the user's workload when `user` is Some (only with the host's root as its rootfs).
+    pub fn with_user(user: Option<Arc<UserWorkload>>) -> ProcessIsolator {
+        ProcessIsolator { user }
+    }
+
+    /// Why it cannot run the user's workload: a rootfs other than the host's.
+    fn refusal(&self) -> Option<&'static str> {
+        self.user
+            .as_ref()
+            .filter(|user| !user.rootfs.is_host())
+            .map(|_| "the process baseline runs on the host's root; pass --rootfs / to time the command there")
+    }
+}
 
 /// The probe written into the scratch dir, ready to spawn.
 struct ProcessLauncher {
@@ -30,6 +53,8 @@ struct ProcessLauncher {
     stderr_log: std::fs::File,
     workload: Workload,
     io_dirs: Option<IoDirs>,
+    /// `--spec PATH` for a user workload: the spec file written into the scratch dir.
+    spec: Option<PathBuf>,
     disk: DiskFootprint,
 }
 
@@ -49,16 +74,28 @@ impl Isolator for ProcessIsolator {
         }
     }
     fn availability(&self, _host: &Host) -> Availability {
-        Availability::Available
+        match self.refusal() {
+            Some(reason) => Availability::unavailable(reason),
+            None => Availability::Available,
+        }
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
+        if let Some(reason) = self.refusal() {
+            return Err(Error::Unavailable(reason.into()));
+        }
         let probe = write_probe(scratch)?;
+        let spec = self
+            .user
+            .as_ref()
+            .map(|u| u.write_spec(scratch))
+            .transpose()?;
         let disk = crate::disk::measure(std::slice::from_ref(&probe), &[])?;
         Ok(Box::new(ProcessLauncher {
             probe,
             stderr_log: open_stderr_log(scratch)?,
             workload: *workload,
             io_dirs: IoDirs::for_workload(workload, scratch)?,
+            spec,
             disk,
         }))
     }
@@ -74,6 +111,7 @@ impl Launcher for ProcessLauncher {
             stderr_log,
             workload,
             io_dirs,
+            spec,
             ..
         } = &*self;
         // Duplicated before the clock starts; the child's dup2 onto fd 2 is one syscall, as for
@@ -100,6 +138,9 @@ impl Launcher for ProcessLauncher {
         if let Some(dir) = &io_dir {
             command.env(IO_DIR_ENV, dir.path());
         }
+        if let Some(spec) = spec {
+            command.arg("--spec").arg(spec);
+        }
         let launched_ns = monotonic_ns();
         let child = command
             .spawn()
@@ -108,7 +149,21 @@ impl Launcher for ProcessLauncher {
         Ok(Box::new(ProcessInstance {
             probe: ChildProbe::new(child.id() as i32, launched_ns, channel),
             io_dir,
+            supervises: spec.is_some(),
         }))
+    }
+}
+
+/// The host pids of an instance whose first process is `probe`: the probe alone, or, when it
+/// supervises the user's command, the probe and every process below it (the command's).
+pub(crate) fn instance_pids(probe: i32, supervises: bool) -> Vec<i32> {
+    let below = match supervises {
+        true => crate::external::procs::descendants(probe),
+        false => Vec::new(),
+    };
+    match below.is_empty() {
+        true => vec![probe],
+        false => below,
     }
 }
 
@@ -117,6 +172,8 @@ struct ProcessInstance {
     probe: ChildProbe,
     /// The `io` workload's directory, removed at teardown (and on drop).
     io_dir: Option<IoDir>,
+    /// The probe supervises the user's command: its processes are the probe's descendants.
+    supervises: bool,
 }
 
 impl Instance for ProcessInstance {
@@ -128,7 +185,7 @@ impl Instance for ProcessInstance {
     }
     fn resources(&self) -> Resources {
         Resources {
-            pids: vec![self.probe.pid],
+            pids: crate::process::instance_pids(self.probe.pid, self.supervises),
             paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()
         }
@@ -155,7 +212,7 @@ mod tests {
     #[test]
     fn io_writes_in_its_own_directory() {
         let scratch = tempfile::tempdir().unwrap();
-        let process = ProcessIsolator;
+        let process = ProcessIsolator::default();
         let io: Workload = "io:64".parse().unwrap();
         let mut launcher = process.prepare(&io, scratch.path()).unwrap();
         for released in [true, false] {

@@ -8,8 +8,8 @@ use crate::process::ProcessIsolator;
 /// All isolators, in the order the comparison table shows them.
 pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
     let mut isolators: Vec<Box<dyn Isolator>> = vec![
-        Box::new(ProcessIsolator),
-        Box::new(ContainerIsolator::new()),
+        Box::new(ProcessIsolator::with_user(options.user.clone())),
+        Box::new(ContainerIsolator::new().with_user(options.user.clone())),
         Box::new(
             MicrovmIsolator::new(VmGuest::Bare, None, options.vm_mem_mib)
                 .with_user(options.user.clone()),

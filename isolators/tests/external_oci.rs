@@ -23,6 +23,7 @@ fn bundle_round_trips_through_oci_spec() {
         OciChannel::PreservedFds,
         "/isobench-oci/x",
         None,
+        &[],
     )
     .unwrap();
     let path = dir.path().join("config.json");
@@ -67,7 +68,7 @@ fn io_bundle_binds_the_instance_dir_read_write_at_tmp() {
     let rootfs = isolators::probe::write_rootfs(dir.path()).unwrap();
     let io = "io:64".parse::<Workload>().unwrap();
     let tmp = dir.path().join("io/1");
-    let spec = probe_spec(&rootfs, &io, OciChannel::Stdio, "/x", Some(&tmp)).unwrap();
+    let spec = probe_spec(&rootfs, &io, OciChannel::Stdio, "/x", Some(&tmp), &[]).unwrap();
     let mounts = spec.mounts().as_ref().unwrap();
     let bind = mounts
         .iter()
@@ -80,7 +81,15 @@ fn io_bundle_binds_the_instance_dir_read_write_at_tmp() {
         Some(&["bind", "rw", "nosuid", "nodev"].map(String::from)[..])
     );
     // Other workloads get no /tmp mount at all.
-    let noop = probe_spec(&rootfs, &Workload::noop(), OciChannel::Stdio, "/x", None).unwrap();
+    let noop = probe_spec(
+        &rootfs,
+        &Workload::noop(),
+        OciChannel::Stdio,
+        "/x",
+        None,
+        &[],
+    )
+    .unwrap();
     assert_eq!(noop.mounts().as_ref().unwrap().len(), mounts.len() - 1);
 }
 

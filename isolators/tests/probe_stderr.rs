@@ -41,7 +41,7 @@ fn probe_stderr_is_captured(isolator: &dyn Isolator) {
 
 #[test]
 fn process_probe_stderr_is_captured() {
-    probe_stderr_is_captured(&ProcessIsolator);
+    probe_stderr_is_captured(&ProcessIsolator::default());
 }
 
 #[test]

@@ -80,9 +80,10 @@ fn row(isolator: &IsolatorRecord) -> [String; COLUMNS] {
             let mark = if attributed { ATTRIBUTED_MARKER } else { "" };
             format!("{}{mark}", units::duration_ns(ns))
         }),
-        summary
-            .and_then(|s| s.memory_overhead_bytes.as_ref())
-            .map_or_else(dash, |m| units::bytes(m.median)),
+        memory_bytes(isolator).map_or_else(dash, |(bytes, total)| {
+            let mark = if total { TOTAL_MARKER } else { "" };
+            format!("{}{mark}", units::bytes(bytes))
+        }),
         host_memory_bytes(isolator).map_or_else(dash, |(bytes, total)| {
             let mark = if total { TOTAL_MARKER } else { "" };
             format!("{}{mark}", units::bytes(bytes))
@@ -116,6 +117,21 @@ pub fn launch_cpu_ns(isolator: &IsolatorRecord) -> Option<(f64, bool)> {
     }
     let attributed = isolator.summary.as_ref()?.cpu_ns.as_ref()?;
     Some((attributed.median, true))
+}
+
+/// Memory per instance: the median overhead over the process baseline, else the median whole
+/// footprint (then `true`: no baseline to subtract, as for a user workload in a rootfs the
+/// baseline cannot run). None when not measured.
+pub fn memory_bytes(isolator: &IsolatorRecord) -> Option<(f64, bool)> {
+    let summary = isolator
+        .summary
+        .as_ref()
+        .filter(|_| isolator.status.is_available())?;
+    match &summary.memory_overhead_bytes {
+        Some(overhead) => Some((overhead.median, false)),
+        None if summary.footprint_bytes.n > 0 => Some((summary.footprint_bytes.median, true)),
+        None => None,
+    }
 }
 
 /// Host memory cost per instance: the system-wide overhead over the process baseline, else the
@@ -165,6 +181,15 @@ pub fn footnotes(record: &RunRecord) -> Vec<String> {
         lines.push(format!(
             "{TOTAL_MARKER} host mem cost is the whole system-wide growth per instance, not an \
              overhead: the run has no process baseline to subtract."
+        ));
+    }
+    if isolators
+        .iter()
+        .any(|i| memory_bytes(i).is_some_and(|(_, total)| total))
+    {
+        lines.push(format!(
+            "{TOTAL_MARKER} mem overhead is the instance's whole footprint (PSS + cgroup kernel \
+             memory), not an overhead: the run has no process baseline to subtract."
         ));
     }
     lines
@@ -259,9 +284,12 @@ pub fn config_line(record: &RunRecord) -> String {
             c.runs, c.warmup
         ),
     };
+    let workload = match &c.user_workload {
+        Some(user) => format!("{} ({})", c.workload, user.summary()),
+        None => c.workload.to_string(),
+    };
     format!(
-        "{shape}, workload {}, started {}{}",
-        c.workload,
+        "{shape}, workload {workload}, started {}{}",
         record.started_at,
         if record.complete {
             ""

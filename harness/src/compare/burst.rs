@@ -87,6 +87,7 @@ mod tests {
             timeout_ms: 1_000,
             order: reports::Order::Burst,
             isolators: vec!["container".into()],
+            user_workload: None,
         };
         let mut record = crate::record::new_run(config, Default::default());
         record.burst = vec![BurstPoint {

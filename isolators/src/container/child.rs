@@ -36,6 +36,9 @@ pub(super) struct ChildSetup {
     tmp_dir: CString,
     /// Flags for its nosuid,nodev remount, plus those locked on the instance directories' mount.
     tmp_remount_flags: c_ulong,
+    /// A user workload's writable tmpfs mounts (path in the rootfs, mount data), made on the
+    /// read-only root ([`crate::instance_rootfs::USER_TMPFS_DIRS`]).
+    tmpfs_dirs: Vec<(CString, &'static CStr)>,
     /// Rootless: (uid_map, gid_map) lines mapping root in the new user namespace to us.
     user_maps: Option<(CString, CString)>,
     /// Bind-mount /dev nodes from the host instead of mknod: in any user namespace but the
@@ -68,11 +71,13 @@ fn c_path(path: &Path) -> Result<CString, Error> {
 impl ChildSetup {
     /// `rootless`: Some((uid, gid)) to map root in a new user namespace to that user.
     /// `io_dirs`: where instance directories for the `io` workload are made, if any.
+    /// `tmpfs_dirs`: absolute paths inside the rootfs that get an empty writable tmpfs.
     pub(super) fn new(
         rootfs: &Path,
         probe_name: &str,
         rootless: Option<(u32, u32)>,
         io_dirs: Option<&Path>,
+        tmpfs_dirs: &[&str],
     ) -> Result<ChildSetup, Error> {
         let remount = libc::MS_BIND | libc::MS_REMOUNT;
         let tmp_locked = io_dirs.map_or(Ok(0), locked_flags)?;
@@ -82,6 +87,17 @@ impl ChildSetup {
             remount_flags: remount | libc::MS_RDONLY | locked_flags(rootfs)?,
             tmp_dir: c_path(&rootfs.join("tmp"))?,
             tmp_remount_flags: remount | libc::MS_NOSUID | libc::MS_NODEV | tmp_locked,
+            tmpfs_dirs: tmpfs_dirs
+                .iter()
+                .map(|dir| {
+                    let data = if *dir == "/tmp" {
+                        c"mode=1777"
+                    } else {
+                        c"mode=755"
+                    };
+                    Ok((c_path(&rootfs.join(dir.trim_start_matches('/')))?, data))
+                })
+                .collect::<Result<_, Error>>()?,
             proc_dir: c_path(&rootfs.join("proc"))?,
             dev_dir: c_path(&dev)?,
             dev_nodes: DEVICES
@@ -263,7 +279,7 @@ fn mount(
 }
 
 /// Private propagation, a read-only bind of the rootfs (with `io_dir` bound read-write on its
-/// /tmp), /proc and /dev inside it, pivot_root.
+/// /tmp), a user workload's tmpfs mounts, /proc and /dev inside it, pivot_root.
 fn mount_rootfs(setup: &ChildSetup, io_dir: Option<&CStr>) -> Step {
     mount(
         None,
@@ -295,6 +311,17 @@ fn mount_rootfs(setup: &ChildSetup, io_dir: Option<&CStr>) -> Step {
         None,
         "remount the rootfs read-only",
     )?;
+    for (dir, data) in &setup.tmpfs_dirs {
+        let flags = libc::MS_NOSUID | libc::MS_NODEV;
+        mount(
+            Some(c"tmpfs"),
+            dir,
+            Some(c"tmpfs"),
+            flags,
+            Some(data),
+            "mount a tmpfs",
+        )?;
+    }
     let hidden = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     mount(
         Some(c"proc"),

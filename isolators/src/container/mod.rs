@@ -24,9 +24,10 @@ use crate::isolator::{
     monotonic_ns, Availability, Description, DiskFootprint, Instance, Isolator, KernelKind, Kind,
     Launcher, Ready, Workload,
 };
-use crate::probe::{write_rootfs, PROBE_NAME};
+use crate::probe::PROBE_NAME;
 use crate::reap::ChildProbe;
 use crate::resources::Resources;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 use child::{ChildRun, ChildSetup};
 use clone::ChildStack;
@@ -57,6 +58,8 @@ fn parse_kernel_release(release: &str) -> Option<(u32, u32)> {
 pub struct ContainerIsolator {
     creator: Creator,
     plan: CgroupPlan,
+    /// The user's rootfs and command (`--rootfs`): pivots into its copy instead of the probe's.
+    user: Option<Arc<UserWorkload>>,
 }
 
 /// What `prepare` makes once and every launch reuses. Dropping it removes the instance
@@ -76,6 +79,8 @@ pub struct ContainerLauncher {
     stderr_log: OwnedFd,
     /// Where `io` instances get their directories; `None` for other workloads.
     io_dirs: Option<IoDirs>,
+    /// The probe supervises the user's command: its processes are the probe's descendants.
+    supervises: bool,
 }
 
 impl Default for ContainerIsolator {
@@ -96,7 +101,14 @@ impl ContainerIsolator {
         ContainerIsolator {
             creator: Creator::current(),
             plan: CgroupPlan::detect(layout),
+            user: None,
         }
+    }
+
+    /// Runs the user's workload (`--rootfs`, `--cmd`, `--ready`) when `user` is Some.
+    pub fn with_user(mut self, user: Option<Arc<UserWorkload>>) -> ContainerIsolator {
+        self.user = user;
+        self
     }
 
     /// Where instance cgroups go, or why there are none.
@@ -105,7 +117,7 @@ impl ContainerIsolator {
     }
 
     /// Prepares launches from an existing rootfs that holds `/isobench-probe` and empty `proc`
-    /// and `dev` directories (what [`write_rootfs`] makes). [`Isolator::prepare`] calls this.
+    /// and `dev` directories (what [`crate::instance_rootfs::write`] makes). [`Isolator::prepare`] calls this.
     /// An `io` workload's instance directories go into `io` beside the rootfs.
     pub fn prepare_rootfs(
         &self,
@@ -121,7 +133,8 @@ impl ContainerIsolator {
         // The launcher is code inside isobench itself: its runtime is the running executable.
         let exe =
             std::env::current_exe().map_err(|e| Error::io("locate the isobench executable", e))?;
-        let disk = crate::disk::measure(&[exe], &[rootfs.to_path_buf()])?;
+        let user = self.user.as_deref();
+        let disk = crate::instance_rootfs::disk(&[exe], rootfs, &[], user)?;
         let mut plan = self.plan.clone();
         if let Err(error) = plan.ensure_parents() {
             plan = CgroupPlan::Unavailable {
@@ -144,12 +157,19 @@ impl ContainerIsolator {
             plan,
             home,
             disk,
-            setup: ChildSetup::new(rootfs, PROBE_NAME, rootless, io_parent)?,
+            setup: ChildSetup::new(
+                rootfs,
+                PROBE_NAME,
+                rootless,
+                io_parent,
+                crate::instance_rootfs::tmpfs_dirs(user),
+            )?,
             stack: ChildStack::new()?,
             mode: CString::new(workload.to_string()).expect("a workload prints without NUL"),
             dev_null: dev_null.into(),
             stderr_log: stderr_log.into(),
             io_dirs,
+            supervises: user.is_some(),
         };
         Ok(launcher)
     }
@@ -208,6 +228,9 @@ impl Isolator for ContainerIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         let release = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -234,7 +257,7 @@ impl Isolator for ContainerIsolator {
         Availability::Available
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
-        let rootfs = write_rootfs(scratch)?;
+        let rootfs = crate::instance_rootfs::write(self.user.as_deref(), scratch)?;
         Ok(Box::new(self.prepare_rootfs(&rootfs, workload)?))
     }
 }
@@ -346,6 +369,7 @@ impl Launcher for ContainerLauncher {
             phases,
             cgroup,
             io_dir,
+            supervises: prepared.supervises,
         }))
     }
 }
@@ -359,6 +383,8 @@ struct ContainerInstance {
     cgroup: Option<InstanceCgroup>,
     /// The `io` workload's host directory (bound at /tmp), removed at teardown and on drop.
     io_dir: Option<IoDir>,
+    /// The probe supervises the user's command: its processes are the probe's descendants.
+    supervises: bool,
 }
 
 impl Instance for ContainerInstance {
@@ -370,7 +396,7 @@ impl Instance for ContainerInstance {
     }
     fn resources(&self) -> Resources {
         Resources {
-            pids: vec![self.probe.pid],
+            pids: crate::process::instance_pids(self.probe.pid, self.supervises),
             cgroup: self.cgroup.as_ref().and_then(InstanceCgroup::memory_source),
             paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
             ..Default::default()

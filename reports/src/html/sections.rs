@@ -56,6 +56,22 @@ pub(super) fn host(record: &RunRecord) -> String {
         ),
     );
     field("isolators asked for", record.config.isolators.join(", "));
+    if let Some(user) = &record.config.user_workload {
+        field("your workload", user.summary());
+        field(
+            "its readiness",
+            format!(
+                "{} within {} ms; stop grace {} ms; environment {}",
+                user.ready,
+                user.ready_timeout_ms,
+                user.stop_grace_ms,
+                match user.env_keys.is_empty() {
+                    true => "(none added)".to_string(),
+                    false => user.env_keys.join(", "),
+                }
+            ),
+        );
+    }
     field(
         "timeout",
         format!("{} ms per trial", record.config.timeout_ms),

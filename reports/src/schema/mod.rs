@@ -8,6 +8,7 @@ mod load;
 mod probe_report;
 mod samples_log;
 mod streamed;
+mod user_workload;
 mod vocabulary;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use load::{results_file, LoadError, MAX_RESULTS_BYTES};
 pub use probe_report::ProbeReport;
 pub use samples_log::LogLine;
 pub use streamed::Streamed;
+pub use user_workload::UserWorkloadRecord;
 pub use vocabulary::{CgroupMode, Flag, KvmProvider, Order, Status, WarningCode};
 
 /// Bumped on any change an older reader would misread.
@@ -105,6 +107,10 @@ pub struct RunConfig {
     pub order: Order,
     /// The isolators asked for, in order.
     pub isolators: Vec<String>,
+    /// The user's rootfs and command, when the run timed one (`--rootfs`, `--cmd`, `--ready`);
+    /// None for the probe alone and in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_workload: Option<UserWorkloadRecord>,
 }
 
 /// The machine the numbers came from.

@@ -257,6 +257,7 @@ pub fn record(runs: u32, large: bool) -> RunRecord {
             timeout_ms: 30_000,
             order: Order::Interleaved,
             isolators: names,
+            user_workload: None,
         },
         host: HostFingerprint {
             hostname: "fixture-host".into(),

@@ -9,9 +9,16 @@
 //! bind, so it must see this host's file system: a remote engine (`DOCKER_HOST` or
 //! `CONTAINER_HOST` on another machine) is refused for `io` in prepare. The bind is rw but, as
 //! `--mount` offers no such options, not nosuid/nodev.
+//!
+//! A user workload (`--rootfs`) is imported from its rootfs copy (a tar stream into
+//! `import -`) as an image of its own, named after this harness
+//! (`isobench-<owner>-<n>-workload`), removed when the launcher is dropped (and, should
+//! isobench be killed first, by the next user-workload prepare of the same engine, once the
+//! owner in its name is gone); its containers run `--read-only` with a tmpfs at /tmp and
+//! /run, as in every other isolator.
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::cli_support::{cli, executables, image_tag};
@@ -26,7 +33,8 @@ use crate::isolator::{
     Workload,
 };
 use crate::options::IsolatorOptions;
-use crate::probe::{write_rootfs, PROBE_NAME};
+use crate::probe::PROBE_NAME;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 
 /// How long `docker info` may take before we say no daemon answers.
@@ -55,6 +63,8 @@ pub struct CliIsolator {
     profile: CliProfile,
     engine: Engine,
     server_version: OnceLock<Option<String>>,
+    /// The user's workload (`--rootfs`): its tree's copy is imported as the image.
+    user: Option<Arc<UserWorkload>>,
 }
 
 /// The image imported from the probe rootfs, ready for `run`.
@@ -71,6 +81,10 @@ struct CliLauncher {
     io_dirs: Option<IoDirs>,
     /// The client starts in a measuring cgroup; what the daemon allocates is not in it.
     cgroups: MeasuringCgroups,
+    /// Writable tmpfs mounts a user workload gets (none for the probe alone).
+    tmpfs_dirs: &'static [&'static str],
+    /// Whether `image` is this launcher's own (a user workload's), removed on drop.
+    owns_image: bool,
 }
 
 impl CliIsolator {
@@ -79,6 +93,7 @@ impl CliIsolator {
             engine: Engine::new(profile.engine, options),
             profile,
             server_version: OnceLock::new(),
+            user: options.user.clone(),
         }
     }
 
@@ -116,6 +131,9 @@ impl Isolator for CliIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         if let Some(unavailable) = require_root(host, self.profile.engine.name) {
             return unavailable;
         }
@@ -146,31 +164,36 @@ impl Isolator for CliIsolator {
                 self.profile.engine.name, self.profile.host_env
             )));
         }
-        let rootfs = write_rootfs(scratch)?;
-        let tar = scratch.join("probe-image.tar");
-        let status = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .map_err(|e| Error::io("run tar", e))?;
-        if !status.success() {
-            return Err(Error::Engine(format!("tar of {} failed", rootfs.display())));
-        }
-        let image = image_tag();
-        let timeout = Duration::from_secs(120);
-        if cli(&client, &["image", "inspect", &image], timeout).is_err() {
-            cli(
-                &client,
-                &["import", &tar.to_string_lossy(), &image],
-                timeout,
-            )
-            .map_err(Error::Engine)?;
-        }
-        let disk =
-            crate::disk::measure(&executables(client.clone(), self.profile.helpers), &[tar])?;
+        let user = self.user.as_deref();
+        let executables = executables(client.clone(), self.profile.helpers);
+        // Everything that can fail comes before the import: after it, only the launcher's drop
+        // removes the image.
+        let io_dirs = IoDirs::for_workload(workload, scratch)?;
+        let cgroups = MeasuringCgroups::prepare();
+        let (image, disk) = match user {
+            None => {
+                let tar = probe_image_tar(scratch)?;
+                let image = image_tag();
+                let timeout = Duration::from_secs(120);
+                if cli(&client, &["image", "inspect", &image], timeout).is_err() {
+                    cli(
+                        &client,
+                        &["import", &tar.to_string_lossy(), &image],
+                        timeout,
+                    )
+                    .map_err(Error::Engine)?;
+                }
+                (image, crate::disk::measure(&executables, &[tar])?)
+            }
+            Some(user) => {
+                remove_orphaned_workload_images(&client);
+                let rootfs = crate::instance_rootfs::write(Some(user), scratch)?;
+                let disk = crate::instance_rootfs::disk(&executables, &rootfs, &[], Some(user))?;
+                let image = format!("{}{WORKLOAD_IMAGE_SUFFIX}", unique_id());
+                import_tree(&client, &rootfs, &image)?;
+                (image, disk)
+            }
+        };
         Ok(Box::new(CliLauncher {
             name: self.profile.engine.name,
             run_args: self.profile.run_args.clone(),
@@ -180,9 +203,137 @@ impl Isolator for CliIsolator {
             image,
             workload: *workload,
             scratch: scratch.to_path_buf(),
-            io_dirs: IoDirs::for_workload(workload, scratch)?,
-            cgroups: MeasuringCgroups::prepare(),
+            io_dirs,
+            cgroups,
+            tmpfs_dirs: crate::instance_rootfs::tmpfs_dirs(user),
+            owns_image: user.is_some(),
         }))
+    }
+}
+
+/// The probe's rootfs as `scratch/probe-image.tar`, for `import`.
+fn probe_image_tar(scratch: &Path) -> Result<PathBuf, Error> {
+    let rootfs = crate::probe::write_rootfs(scratch)?;
+    let tar = scratch.join("probe-image.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .map_err(|e| Error::io("run tar", e))?;
+    if !status.success() {
+        return Err(Error::Engine(format!("tar of {} failed", rootfs.display())));
+    }
+    Ok(tar)
+}
+
+/// The end of a user workload's image name, `isobench-<owner tag>-<n>-workload`.
+const WORKLOAD_IMAGE_SUFFIX: &str = "-workload";
+
+/// Removes the user-workload images whose owner (the isobench named in them) is gone: what an
+/// isobench killed before its launcher's drop left. Live owners' and foreign images stay.
+fn remove_orphaned_workload_images(client: &Path) {
+    let timeout = Duration::from_secs(60);
+    let Ok(names) = cli(client, &["images", "--format", "{{.Repository}}"], timeout) else {
+        return;
+    };
+    for name in names.lines().map(|n| n.rsplit('/').next().unwrap_or(n)) {
+        let owned = name
+            .strip_suffix(WORKLOAD_IMAGE_SUFFIX)
+            .filter(|_| name.starts_with("isobench-"));
+        let Some(claim) = owned.and_then(|body| crate::orphans::Claim::parse(body, false)) else {
+            continue;
+        };
+        if claim.liveness() == crate::orphans::Liveness::Gone {
+            if let Err(why) = cli(client, &["rmi", "--force", name], timeout) {
+                eprintln!("isobench: cannot remove the orphaned image {name}: {why}");
+            }
+        }
+    }
+}
+
+/// How long importing a user's tree may take (a few hundred MB through the daemon).
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `tar -C rootfs -c . | client import - image`: no tar file beside the tree. Both are killed
+/// when the import outlasts [`IMPORT_TIMEOUT`].
+fn import_tree(client: &Path, rootfs: &Path, image: &str) -> Result<(), Error> {
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(rootfs)
+        .args(["-cf", "-", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("run tar", e))?;
+    let stream = tar.stdout.take().expect("tar's stdout is piped");
+    let import = Command::new(client)
+        .args(["import", "-", image])
+        .stdin(stream)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut import = match import {
+        Ok(import) => import,
+        Err(e) => {
+            let _ = tar.kill();
+            let _ = tar.wait();
+            return Err(Error::io(format!("run {} import", client.display()), e));
+        }
+    };
+    let deadline = std::time::Instant::now() + IMPORT_TIMEOUT;
+    while import.try_wait().ok().flatten().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = import.kill();
+            let _ = tar.kill();
+            let _ = (import.wait(), tar.wait());
+            return Err(Error::timeout(
+                format!(
+                    "`{} import - {image}` of {}",
+                    client.display(),
+                    rootfs.display()
+                ),
+                IMPORT_TIMEOUT,
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let imported = import
+        .wait_with_output()
+        .map_err(|e| Error::io(format!("run {} import", client.display()), e))?;
+    let tar_status = tar.wait().map_err(|e| Error::io("run tar", e))?;
+    if !imported.status.success() {
+        return Err(Error::Engine(format!(
+            "`{} import - {image}` failed: {}",
+            client.display(),
+            String::from_utf8_lossy(&imported.stderr).trim()
+        )));
+    }
+    if !tar_status.success() {
+        // The engine may have taken a truncated stream: that image must not stay.
+        let _ = cli(client, &["rmi", "--force", image], Duration::from_secs(60));
+        return Err(Error::Engine(format!(
+            "tar of {} failed ({tar_status}): the tree has a file tar cannot read",
+            rootfs.display()
+        )));
+    }
+    Ok(())
+}
+
+impl Drop for CliLauncher {
+    fn drop(&mut self) {
+        if self.owns_image {
+            let removed = cli(
+                &self.client,
+                &["rmi", "--force", &self.image],
+                Duration::from_secs(60),
+            );
+            if let Err(why) = removed {
+                eprintln!("isobench: cannot remove image {}: {why}", self.image);
+            }
+        }
     }
 }
 
@@ -203,6 +354,13 @@ impl Launcher for CliLauncher {
             command.arg(format!(
                 "--mount=type=bind,source={source},target={INSTANCE_TMP}"
             ));
+        }
+        if !prepared.tmpfs_dirs.is_empty() {
+            // A user workload's root is read-only here as in every other isolator.
+            command.arg("--read-only");
+        }
+        for dir in prepared.tmpfs_dirs {
+            command.args(["--tmpfs", dir]);
         }
         command
             .arg(&prepared.image)

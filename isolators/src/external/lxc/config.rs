@@ -27,6 +27,8 @@ pub struct ConfigInputs<'a> {
     pub channel: &'a str,
     /// The `io` workload's host directory, bound read-write at /tmp.
     pub tmp: Option<&'a Path>,
+    /// A user workload's writable tmpfs mounts (absolute paths in the container).
+    pub tmpfs_dirs: &'a [&'a str],
 }
 
 /// The config `lxc-start -F` runs: the probe as the container's init over the read-only
@@ -52,6 +54,13 @@ pub fn config_text(inputs: &ConfigInputs) -> String {
         line(
             "lxc.mount.entry",
             &format!("{} tmp none rw,bind,nosuid,nodev 0 0", tmp.display()),
+        );
+    }
+    for dir in inputs.tmpfs_dirs {
+        let relative = dir.trim_start_matches('/');
+        line(
+            "lxc.mount.entry",
+            &format!("tmpfs {relative} tmpfs rw,nosuid,nodev,mode=1777 0 0"),
         );
     }
     line(
@@ -163,6 +172,7 @@ mod tests {
             workload: &workload,
             channel: "fd:5,7",
             tmp: None,
+            tmpfs_dirs: &[],
         });
         for expected in [
             "lxc.rootfs.path = dir:/s/rootfs\n",

@@ -39,7 +39,7 @@ use crate::isolator::{
     Workload,
 };
 use crate::options::IsolatorOptions;
-use crate::probe::write_rootfs;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 
 /// What isolates the workload under the generated config.
@@ -48,18 +48,22 @@ pub const BOUNDARY: &str = "shared kernel + 6 namespaces (mount, pid, uts, ipc, 
 /// The `lxc` isolator.
 pub struct LxcIsolator {
     engine: LxcEngine,
+    /// The user's workload (`--rootfs`): its tree's copy is the container's rootfs.
+    user: Option<std::sync::Arc<UserWorkload>>,
 }
 
 impl LxcIsolator {
     pub fn new(options: &IsolatorOptions) -> LxcIsolator {
         LxcIsolator {
             engine: LxcEngine::new(options),
+            user: options.user.clone(),
         }
     }
 
     /// Prepares the rootfs and the private lxcpath; [`Isolator::prepare`] boxes this.
     pub fn prepare_lxc(&self, workload: &Workload, scratch: &Path) -> Result<PreparedLxc, Error> {
-        PreparedLxc::make(self.engine.require()?, workload, scratch)
+        let user = self.user.as_deref();
+        PreparedLxc::make(self.engine.require()?, workload, scratch, user)
     }
 }
 
@@ -86,6 +90,9 @@ impl Isolator for LxcIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         if let Some(unavailable) = require_root(host, engine::SPEC.name) {
             return unavailable;
         }
@@ -129,14 +136,22 @@ pub struct PreparedLxc {
     workload: Workload,
     layout: CgroupLayout,
     io_dirs: Option<IoDirs>,
+    /// A user workload's writable tmpfs mounts (none for the probe alone).
+    tmpfs_dirs: &'static [&'static str],
     /// lxc-start with liblxc and the libraries it loads + rootfs + a sample config.
     disk: DiskFootprint,
     cgroups: MeasuringCgroups,
 }
 
 impl PreparedLxc {
-    fn make(engine: PathBuf, workload: &Workload, scratch: &Path) -> Result<PreparedLxc, Error> {
-        let rootfs = write_rootfs(scratch)?;
+    fn make(
+        engine: PathBuf,
+        workload: &Workload,
+        scratch: &Path,
+        user: Option<&UserWorkload>,
+    ) -> Result<PreparedLxc, Error> {
+        let rootfs = crate::instance_rootfs::write(user, scratch)?;
+        let tmpfs_dirs = crate::instance_rootfs::tmpfs_dirs(user);
         let lxcpath = lxcpath_in(scratch);
         std::fs::create_dir_all(&lxcpath)
             .map_err(|e| Error::io(format!("create {}", lxcpath.display()), e))?;
@@ -151,10 +166,12 @@ impl PreparedLxc {
             workload,
             channel: "fd:3,4",
             tmp: io_dirs.as_ref().map(IoDirs::parent),
+            tmpfs_dirs,
         });
         std::fs::write(&sample, sample_text)
             .map_err(|e| Error::io(format!("write {}", sample.display()), e))?;
-        let disk = crate::disk::measure(std::slice::from_ref(&engine), &[rootfs.clone(), sample])?;
+        let executables = std::slice::from_ref(&engine);
+        let disk = crate::instance_rootfs::disk(executables, &rootfs, &[sample], user)?;
         Ok(PreparedLxc {
             engine,
             rootfs,
@@ -163,6 +180,7 @@ impl PreparedLxc {
             workload: *workload,
             layout: CgroupLayout::detect(),
             io_dirs,
+            tmpfs_dirs,
             disk,
             cgroups: MeasuringCgroups::prepare(),
         })
@@ -190,6 +208,7 @@ impl PreparedLxc {
             workload: &self.workload,
             channel: &channel.probe_channel_arg(),
             tmp: instance.io_dir.as_ref().map(|d| d.path()),
+            tmpfs_dirs: self.tmpfs_dirs,
         });
         std::fs::create_dir(&container_dir)
             .map_err(|e| Error::io(format!("create {}", container_dir.display()), e))?;

@@ -62,13 +62,15 @@ impl OciChannel {
 
 /// The runtime spec every OCI instance runs: read-only probe rootfs, /proc and a tmpfs /dev,
 /// mount/pid/uts/ipc/net namespaces, the probe with the given channel, no terminal. `tmp`, the
-/// instance's own host directory for the `io` workload, is bound read-write at /tmp.
+/// instance's own host directory for the `io` workload, is bound read-write at /tmp; each of
+/// `tmpfs_dirs` (a user workload's /tmp and /run) gets an empty writable tmpfs.
 pub fn probe_spec(
     rootfs: &Path,
     workload: &Workload,
     channel: OciChannel,
     cgroups_path: &str,
     tmp: Option<&Path>,
+    tmpfs_dirs: &[&str],
 ) -> Result<Spec, Error> {
     let spec_error = |e: oci_spec::OciSpecError| Error::Engine(format!("OCI spec: {e}"));
     let namespaces = [
@@ -109,6 +111,17 @@ pub fn probe_spec(
                 .typ("bind")
                 .source(tmp)
                 .options(["bind", "rw", "nosuid", "nodev"].map(String::from).to_vec())
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
+    for dir in tmpfs_dirs {
+        mounts.push(
+            MountBuilder::default()
+                .destination(dir)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(["nosuid", "nodev", "mode=1777"].map(String::from).to_vec())
                 .build()
                 .map_err(spec_error)?,
         );

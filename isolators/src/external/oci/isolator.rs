@@ -1,11 +1,13 @@
 //! The [`Isolator`] over an OCI runtime; runc, crun and runsc differ only in an [`OciProfile`].
 use std::path::Path;
+use std::sync::Arc;
 
 use super::runtime::{Flavor, PreparedOci};
 use crate::external::engine::{require_root, Engine, EngineSpec};
 use crate::host::Host;
 use crate::isolator::{Availability, Description, Isolator, KernelKind, Kind, Launcher, Workload};
 use crate::options::IsolatorOptions;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 
 /// What distinguishes one OCI runtime adapter from another.
@@ -26,6 +28,8 @@ pub struct OciProfile {
 pub struct OciIsolator {
     profile: OciProfile,
     engine: Engine,
+    /// The user's workload (`--rootfs`): its tree is the bundle's rootfs.
+    user: Option<Arc<UserWorkload>>,
 }
 
 impl OciIsolator {
@@ -33,6 +37,7 @@ impl OciIsolator {
         OciIsolator {
             engine: Engine::new(profile.engine, options),
             profile,
+            user: options.user.clone(),
         }
     }
 
@@ -45,6 +50,7 @@ impl OciIsolator {
             &[engine],
             workload,
             scratch,
+            self.user.as_deref(),
         )
     }
 }
@@ -65,6 +71,9 @@ impl Isolator for OciIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         if let Some(unavailable) = require_root(host, self.profile.engine.name) {
             return unavailable;
         }

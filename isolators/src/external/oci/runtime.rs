@@ -22,7 +22,7 @@ use crate::external::spawned::{unique_id, Spawned};
 use crate::fdchannel::FdChannel;
 use crate::io_dir::{IoDir, IoDirs};
 use crate::isolator::{DiskFootprint, Instance, Launcher, Workload};
-use crate::probe::write_rootfs;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 
 /// How one runtime differs from the others.
@@ -112,6 +112,8 @@ pub struct PreparedOci {
     pub cgroup: CgroupLayout,
     /// Where `io` instances get their directories; `None` for other workloads.
     pub io_dirs: Option<IoDirs>,
+    /// Writable tmpfs mounts a user workload gets (none for the probe alone).
+    pub tmpfs_dirs: &'static [&'static str],
     /// Runtime + rootfs + a sample config.json on disk.
     pub disk: DiskFootprint,
     /// Each `run` process starts in a measuring cgroup of its own: the namespaces and
@@ -120,16 +122,19 @@ pub struct PreparedOci {
 }
 
 impl PreparedOci {
-    /// Writes the rootfs, creates the state and bundle directories, measures the footprint of
-    /// `executables` (the runtime and anything it execs) plus rootfs and a sample config.json.
+    /// Writes the rootfs (the probe's, or the copy of the user's tree), creates the state and
+    /// bundle directories, measures the footprint of `executables` (the runtime and anything
+    /// it execs) plus rootfs and a sample config.json.
     pub fn make(
         engine: PathBuf,
         flavor: Flavor,
         executables: &[PathBuf],
         workload: &Workload,
         scratch: &Path,
+        user: Option<&UserWorkload>,
     ) -> Result<PreparedOci, Error> {
-        let rootfs = write_rootfs(scratch)?;
+        let rootfs = crate::instance_rootfs::write(user, scratch)?;
+        let tmpfs_dirs = crate::instance_rootfs::tmpfs_dirs(user);
         let state_root = state_root_in(scratch);
         let bundles = scratch.join("oci-bundles");
         for dir in [&state_root, &bundles] {
@@ -139,10 +144,17 @@ impl PreparedOci {
         let io_dirs = IoDirs::for_workload(workload, scratch)?;
         let sample = scratch.join("config.json");
         let sample_tmp = io_dirs.as_ref().map(IoDirs::parent);
-        probe_spec(&rootfs, workload, flavor.channel, "/sample", sample_tmp)?
-            .save(&sample)
-            .map_err(|e| Error::Engine(format!("write {}: {e}", sample.display())))?;
-        let disk = crate::disk::measure(executables, &[rootfs.clone(), sample])?;
+        probe_spec(
+            &rootfs,
+            workload,
+            flavor.channel,
+            "/sample",
+            sample_tmp,
+            tmpfs_dirs,
+        )?
+        .save(&sample)
+        .map_err(|e| Error::Engine(format!("write {}: {e}", sample.display())))?;
+        let disk = crate::instance_rootfs::disk(executables, &rootfs, &[sample], user)?;
         Ok(PreparedOci {
             runtime: Runtime {
                 engine,
@@ -155,6 +167,7 @@ impl PreparedOci {
             bundles,
             cgroup: CgroupLayout::detect(),
             io_dirs,
+            tmpfs_dirs,
             disk,
             cgroups: MeasuringCgroups::prepare(),
         })
@@ -176,6 +189,7 @@ impl PreparedOci {
             channel_kind,
             &cgroups_path,
             tmp,
+            self.tmpfs_dirs,
         )?
         .save(bundle.join("config.json"))
         .map_err(|e| Error::Engine(format!("write {}/config.json: {e}", bundle.display())))?;

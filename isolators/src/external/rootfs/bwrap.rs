@@ -36,6 +36,9 @@ impl RootfsTool for Bwrap {
         if let Some(dir) = io_dir {
             command.arg("--bind").arg(dir.path()).arg(INSTANCE_TMP);
         }
+        for dir in prepared.tmpfs_dirs {
+            command.args(["--tmpfs", dir]);
+        }
         command.args(["--proc", "/proc", "--dev", "/dev", "--die-with-parent"]);
     }
 }

@@ -6,6 +6,7 @@
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cgroup::MeasuringCgroups;
@@ -19,8 +20,9 @@ use crate::isolator::{
     Ready, Workload,
 };
 use crate::options::IsolatorOptions;
-use crate::probe::{write_rootfs, PROBE_NAME};
+use crate::probe::PROBE_NAME;
 use crate::resources::Resources;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 
 /// What one rootfs-based engine adds to [`RootfsIsolator`]: all that differs between them.
@@ -49,6 +51,8 @@ pub trait RootfsTool: 'static {
 /// A rootfs-based engine's isolator; everything engine-specific comes from `T`.
 pub struct RootfsIsolator<T> {
     engine: Engine,
+    /// The user's workload (`--rootfs`): its tree's copy is the rootfs.
+    user: Option<Arc<UserWorkload>>,
     tool: PhantomData<fn() -> T>,
 }
 
@@ -62,6 +66,7 @@ impl<T: RootfsTool> RootfsIsolator<T> {
         };
         RootfsIsolator {
             engine: Engine::new(spec, options),
+            user: options.user.clone(),
             tool: PhantomData,
         }
     }
@@ -83,6 +88,9 @@ impl<T: RootfsTool> Isolator for RootfsIsolator<T> {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(refusal) = crate::instance_rootfs::host_root_refusal(self.user.as_deref()) {
+            return refusal;
+        }
         match T::host_problem(host) {
             Some(problem) => Availability::unavailable(problem),
             None => self.engine.availability(),
@@ -90,7 +98,8 @@ impl<T: RootfsTool> Isolator for RootfsIsolator<T> {
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let engine = self.engine.require()?;
-        let prepared = PreparedRootfs::make(engine, workload, scratch, T::IO_PLACE)?;
+        let user = self.user.as_deref();
+        let prepared = PreparedRootfs::make(engine, workload, scratch, T::IO_PLACE, user)?;
         Ok(Box::new(RootfsLauncher::<T> {
             prepared,
             tool: PhantomData,
@@ -142,6 +151,8 @@ pub struct PreparedRootfs {
     pub workload: Workload,
     /// Where `io` instances get their directories; `None` for other workloads.
     pub io_dirs: Option<IoDirs>,
+    /// Writable tmpfs mounts a user workload gets (none for the probe alone).
+    pub tmpfs_dirs: &'static [&'static str],
     /// Engine + rootfs on disk.
     pub disk: DiskFootprint,
     /// Each engine process starts in a cgroup of its own (no limits), so the namespaces it
@@ -150,16 +161,17 @@ pub struct PreparedRootfs {
 }
 
 impl PreparedRootfs {
-    /// Writes the probe rootfs and measures engine + rootfs.
+    /// Writes the rootfs (the probe's, or the copy of the user's tree) and measures engine +
+    /// rootfs.
     pub fn make(
         engine: PathBuf,
         workload: &Workload,
         scratch: &Path,
         io_place: IoPlace,
+        user: Option<&UserWorkload>,
     ) -> Result<PreparedRootfs, Error> {
-        let rootfs = write_rootfs(scratch)?;
-        let disk =
-            crate::disk::measure(std::slice::from_ref(&engine), std::slice::from_ref(&rootfs))?;
+        let rootfs = crate::instance_rootfs::write(user, scratch)?;
+        let disk = crate::instance_rootfs::disk(std::slice::from_ref(&engine), &rootfs, &[], user)?;
         let io_dirs = match io_place {
             _ if !workload.writes_files() => None,
             IoPlace::Scratch => Some(IoDirs::under(&scratch.join("io"))?),
@@ -171,6 +183,7 @@ impl PreparedRootfs {
             scratch: scratch.to_path_buf(),
             workload: *workload,
             io_dirs,
+            tmpfs_dirs: crate::instance_rootfs::tmpfs_dirs(user),
             disk,
             cgroups: MeasuringCgroups::prepare(),
         })

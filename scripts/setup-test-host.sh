@@ -28,7 +28,8 @@ apt-get update -q
 # kmod: depmod, which fetch-guest-kernel.sh runs on the unpacked kernel for its modules.dep;
 # xz-utils, zstd: compressed kernel modules.
 apt_install ca-certificates cpio hyperfine fonts-dejavu-core fontconfig chromium util-linux procps xz-utils zstd kmod
-# busybox-static: the probe's exec-mode tests run its httpd and nc as real servers and clients.
+# busybox-static: the probe's exec-mode tests run its httpd and nc as real servers and clients;
+# the user-workload VM tests build a static rootfs from it (tests/user_workload_vms.rs).
 apt_install busybox-static
 
 # debugfs: the VM teardown tests check that KVM removed the VM's /sys/kernel/debug/kvm entry.

@@ -10,21 +10,19 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
     let mut isolators: Vec<Box<dyn Isolator>> = vec![
         Box::new(ProcessIsolator::with_user(options.user.clone())),
         Box::new(ContainerIsolator::new().with_user(options.user.clone())),
-        Box::new(MicrovmIsolator::new(
-            VmGuest::Bare,
-            None,
-            options.vm_mem_mib,
-        )),
-        Box::new(MicrovmRestoreIsolator::new(options.vm_mem_mib)),
-        Box::new(MicrovmIsolator::new(
-            VmGuest::Linux,
-            options.kernel.clone(),
-            options.vm_mem_mib,
-        )),
-        Box::new(MicrovmRestoreIsolator::linux(
-            options.kernel.clone(),
-            options.vm_mem_mib,
-        )),
+        Box::new(
+            MicrovmIsolator::new(VmGuest::Bare, None, options.vm_mem_mib)
+                .with_user(options.user.clone()),
+        ),
+        Box::new(MicrovmRestoreIsolator::new(options.vm_mem_mib).with_user(options.user.clone())),
+        Box::new(
+            MicrovmIsolator::new(VmGuest::Linux, options.kernel.clone(), options.vm_mem_mib)
+                .with_user(options.user.clone()),
+        ),
+        Box::new(
+            MicrovmRestoreIsolator::linux(options.kernel.clone(), options.vm_mem_mib)
+                .with_user(options.user.clone()),
+        ),
     ];
     isolators.extend(crate::external::all(options));
     isolators

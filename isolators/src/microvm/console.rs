@@ -50,10 +50,11 @@ impl ConsoleDrain {
         self.ready_lines.recv_timeout(timeout).ok()
     }
 
-    /// The last non-empty line the guest printed, for "died before ready" messages.
+    /// What the guest said last, for "died before ready" messages: the probe's message if it
+    /// printed one, else its last non-empty line.
     pub fn last_console_line(&self) -> Option<String> {
         let tails = self.tails.lock().ok()?;
-        last_line(&tails.console)
+        last_words(&tails.console)
     }
 
     /// The last few KiB the guest printed on its console.
@@ -80,6 +81,28 @@ impl ConsoleDrain {
             let _ = thread.join();
         }
     }
+}
+
+/// What the guest said last, for "died before ready" messages: the probe's own message (its
+/// last `isobench-probe:` line and the lines after it up to the next kernel log line, such as
+/// a user command's last output) when it printed one, else the last non-empty line.
+fn last_words(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim().trim_matches('\r'))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let Some(start) = lines.iter().rposition(|l| l.contains("isobench-probe:")) else {
+        return last_line(bytes);
+    };
+    let message: Vec<&str> = lines[start..]
+        .iter()
+        .enumerate()
+        .take_while(|(index, line)| *index == 0 || !line.starts_with('['))
+        .map(|(_, line)| *line)
+        .collect();
+    Some(message.join(" / "))
 }
 
 fn last_line(bytes: &[u8]) -> Option<String> {
@@ -192,5 +215,18 @@ mod tests {
         assert_eq!(drain.last_console_line().as_deref(), Some("last words"));
         assert_eq!(drain.first_stderr_line().as_deref(), Some("oops"));
         assert!(drain.tails.lock().unwrap().console.len() <= TAIL_BYTES);
+    }
+
+    #[test]
+    fn last_words_are_the_probes_message_not_the_panic_trailer() {
+        let console = b"[    1.0] Run /init as init process\r\nisobench-probe: the command exited with status 3 before ready\nlast output: dying\n[    1.9] Kernel panic - not syncing: Attempted to kill init!\n[    1.9] Kernel Offset: disabled\n";
+        assert_eq!(
+            last_words(console).unwrap(),
+            "isobench-probe: the command exited with status 3 before ready / last output: dying"
+        );
+        assert_eq!(
+            last_words(b"[ 0.1] booting\n[ 0.2] Kernel Offset: disabled\n").unwrap(),
+            "[ 0.2] Kernel Offset: disabled"
+        );
     }
 }

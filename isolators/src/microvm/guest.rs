@@ -43,20 +43,14 @@ impl GuestImage {
         mem_mib: u32,
         scratch: &Path,
     ) -> Result<GuestImage, Error> {
-        // A file that is no kernel at all is refused here, in one line, before any launch.
-        if crate::kernel::inspect(&kernel)? == crate::kernel::KernelFormat::Unknown {
-            return Err(Error::BadInput(format!(
-                "{}: not a kernel image (neither a bzImage nor an x86-64 ELF vmlinux) — pass a bzImage or vmlinux with --kernel",
-                kernel.display()
-            )));
-        }
+        GuestImage::refuse_non_kernel(&kernel)?;
         let touch_mib = u32::try_from(workload.held_bytes() >> 20).unwrap_or(u32::MAX);
         let mem_mib = mem_mib.max(touch_mib.saturating_add(LINUX_BASE_MIB));
         let initramfs = linux_initramfs();
         // The kernel unpacks the archive into RAM next to itself and its copy of the archive.
         if initramfs.len() as u64 * 2 >= u64::from(mem_mib) << 20 {
             return Err(Error::BadInput(format!(
-                "the initramfs ({} KiB) does not fit twice in {mem_mib} MiB of guest RAM — give the VM more with --vm-mem",
+                "the initramfs ({} KiB) does not fit twice in {mem_mib} MiB of guest RAM — give the VM more with --mem-mib",
                 initramfs.len() >> 10
             )));
         }
@@ -66,6 +60,17 @@ impl GuestImage {
             cmdline: linux_cmdline(workload),
             mem_mib,
         })
+    }
+
+    /// A file that is no kernel at all is refused here, in one line, before any launch.
+    pub(super) fn refuse_non_kernel(kernel: &Path) -> Result<(), Error> {
+        if crate::kernel::inspect(kernel)? == crate::kernel::KernelFormat::Unknown {
+            return Err(Error::BadInput(format!(
+                "{}: not a kernel image (neither a bzImage nor an x86-64 ELF vmlinux) — pass a bzImage or vmlinux with --kernel",
+                kernel.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The image files (kernel, initramfs), for the disk footprint.

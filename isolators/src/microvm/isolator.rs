@@ -1,8 +1,10 @@
 //! The `microvm` and `microvm-linux` isolators: one `isobench-vmm` process per instance.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::guest::{self, GuestImage};
 use super::instance::{launch_vm, VmSpec};
+use super::user_guest;
 use super::vmm_binary::find_vmm;
 use crate::cgroup::MeasuringCgroups;
 use crate::host::Host;
@@ -10,6 +12,7 @@ use crate::isolator::{
     Availability, Description, DiskFootprint, GuestKind, Instance, Isolator, KernelKind, Kind,
     Launcher, Workload,
 };
+use crate::user_workload::UserWorkload;
 use crate::Error;
 use isobench_protocol::{DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB};
 
@@ -26,6 +29,10 @@ pub struct MicrovmIsolator {
     guest: VmGuest,
     kernel_option: Option<PathBuf>,
     mem_mib: u32,
+    /// `--mem-mib` as given: a user workload sizes guest RAM itself when it is absent.
+    mem_option: Option<u32>,
+    /// The user's workload (`--rootfs/--cmd/--ready`): the Linux guest boots its tree.
+    user: Option<Arc<UserWorkload>>,
 }
 
 /// The VM every launch boots, and what it needs on disk.
@@ -41,7 +48,16 @@ impl MicrovmIsolator {
             guest,
             kernel_option: kernel,
             mem_mib: mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
+            mem_option: mem_mib,
+            user: None,
         }
+    }
+
+    /// Runs the user's workload (`options.user`): the Linux guest boots its tree; the bare
+    /// guest says it cannot.
+    pub fn with_user(mut self, user: Option<Arc<UserWorkload>>) -> MicrovmIsolator {
+        self.user = user;
+        self
     }
 }
 
@@ -93,7 +109,10 @@ impl Isolator for MicrovmIsolator {
                 match guest::find_kernel(self.kernel_option.as_deref()) {
                     Ok(kernel) => vec![format!("guest kernel {}, initramfs with the probe as /init", kernel.display())],
                     Err(_) => Vec::new(),
-                },
+                }
+                .into_iter()
+                .chain(self.user.iter().flat_map(|user| user_guest::user_notes(user, self.mem_option)))
+                .collect(),
             ),
         };
         Description {
@@ -104,6 +123,15 @@ impl Isolator for MicrovmIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if let Some(user) = &self.user {
+            let problem = match self.guest {
+                VmGuest::Bare => Some(user_guest::bare_guest_refusal()),
+                VmGuest::Linux => user_guest::user_availability_problem(user),
+            };
+            if let Some(problem) = problem {
+                return Availability::unavailable(problem);
+            }
+        }
         availability(host, self.guest, self.kernel_option.as_deref())
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
@@ -124,7 +152,15 @@ impl Isolator for MicrovmIsolator {
                 // The same PVH vmlinux every peer VMM boots (see VmmProfile::kernel_image).
                 let found = guest::find_kernel(self.kernel_option.as_deref())?;
                 let kernel = crate::kernel::vmlinux_for(&found, &crate::kernel::cache_dir())?;
-                GuestImage::linux(kernel, workload, self.mem_mib, scratch)?
+                match &self.user {
+                    Some(user) => {
+                        GuestImage::linux_user(kernel, workload, user, self.mem_option, scratch)?
+                    }
+                    None => {
+                        user_guest::refuse_exec_without_user(workload)?;
+                        GuestImage::linux(kernel, workload, self.mem_mib, scratch)?
+                    }
+                }
             }
         };
         // What the workload holds can raise guest RAM past what isobench-vmm maps: say so

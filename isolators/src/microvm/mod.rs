@@ -11,6 +11,8 @@ mod instance;
 mod isolator;
 pub mod report;
 mod restore;
+pub mod user_guest;
+pub mod user_initramfs;
 mod vmm_binary;
 
 pub use guest::GuestImage;

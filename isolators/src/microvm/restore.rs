@@ -5,6 +5,7 @@
 //! copy-on-write and resumes the guest just after its ready signal (the bare guest's boot-timer
 //! write, or the probe's).
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::guest::{self, GuestImage};
@@ -17,6 +18,7 @@ use crate::isolator::{
     Availability, Description, DiskFootprint, GuestKind, Instance, Isolator, KernelKind, Kind,
     Launcher, Workload,
 };
+use crate::user_workload::UserWorkload;
 use crate::Error;
 use isobench_protocol::{Mode, DEFAULT_GUEST_MEM_MIB};
 
@@ -29,6 +31,8 @@ pub struct MicrovmRestoreIsolator {
     guest: VmGuest,
     kernel_option: Option<PathBuf>,
     mem_mib: u32,
+    /// A user workload, which a restored guest cannot run (see `availability`).
+    user: Option<Arc<UserWorkload>>,
 }
 
 impl MicrovmRestoreIsolator {
@@ -38,6 +42,7 @@ impl MicrovmRestoreIsolator {
             guest: VmGuest::Bare,
             kernel_option: None,
             mem_mib: mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
+            user: None,
         }
     }
 
@@ -47,7 +52,14 @@ impl MicrovmRestoreIsolator {
             guest: VmGuest::Linux,
             kernel_option: kernel,
             mem_mib: mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
+            user: None,
         }
+    }
+
+    /// With the user's workload (`options.user`), a row that says why it cannot run it.
+    pub fn with_user(mut self, user: Option<Arc<UserWorkload>>) -> MicrovmRestoreIsolator {
+        self.user = user;
+        self
     }
 }
 
@@ -105,6 +117,12 @@ impl Isolator for MicrovmRestoreIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if self.user.is_some() {
+            return Availability::unavailable(match self.guest {
+                VmGuest::Bare => super::user_guest::bare_guest_refusal(),
+                VmGuest::Linux => super::user_guest::restore_refusal(self.name()),
+            });
+        }
         super::isolator::availability(host, self.guest, self.kernel_option.as_deref())
     }
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {

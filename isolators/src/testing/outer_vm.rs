@@ -227,6 +227,29 @@ impl OuterVm {
 /// ISOBENCH_REQUIRE=nested) unless the outer VM can run; then boots it with this test binary
 /// as /init and isobench-vmm beside it, runs the test `inside` there, and asserts its `verdict`.
 pub fn run_vmm_test_inside(test: &str, inside: &str, verdict: &str, timeout: Duration) {
+    run_vmm_test_inside_with(test, inside, verdict, timeout, &OuterExtras::default());
+}
+
+/// What a nested test adds to the outer VM beside isobench-vmm.
+#[derive(Debug, Default)]
+pub struct OuterExtras<'a> {
+    /// Executables (path inside, path on the host), each with the shared libraries it loads
+    /// (e.g. a static busybox the test inside makes a user rootfs of).
+    pub executables: &'a [(&'a str, &'a Path)],
+    /// Plain files (path inside, path on the host), e.g. a rootfs tarball.
+    pub files: &'a [(&'a str, &'a Path)],
+    /// The outer VM's RAM, MiB, when the default 1024 is too little.
+    pub mem_mib: Option<u32>,
+}
+
+/// [`run_vmm_test_inside`] with `extras` in the outer VM.
+pub fn run_vmm_test_inside_with(
+    test: &str,
+    inside: &str,
+    verdict: &str,
+    timeout: Duration,
+    extras: &OuterExtras,
+) {
     let kernel_dir = kernel_dir();
     let ready = check_outer_vm(&kernel_dir).and_then(|()| {
         crate::microvm::find_vmm()
@@ -244,9 +267,19 @@ pub fn run_vmm_test_inside(test: &str, inside: &str, verdict: &str, timeout: Dur
     image
         .executable("isobench-vmm", &vmm)
         .expect("isobench-vmm in the image");
+    for (at, host) in extras.executables {
+        image
+            .executable(at, host)
+            .unwrap_or_else(|e| panic!("{at} in the image: {e}"));
+    }
+    for (at, host) in extras.files {
+        image
+            .file(at, host, 0o644)
+            .unwrap_or_else(|e| panic!("{at} in the image: {e}"));
+    }
     std::fs::write(&initramfs, image.cpio()).expect("write the outer initramfs");
     let outer = OuterVm {
-        mem_mib: 1024,
+        mem_mib: extras.mem_mib.unwrap_or(1024),
         cpus: 1,
         timeout,
     };

@@ -41,12 +41,15 @@ const SOCKET_PATH_MAX: usize = 107;
 pub struct FirecrackerRestoreIsolator {
     engine: Engine,
     mem_mib: u32,
+    /// A user workload was given: the restored bare guest cannot run it.
+    has_user_workload: bool,
 }
 
 pub fn firecracker_restore(options: &IsolatorOptions) -> FirecrackerRestoreIsolator {
     FirecrackerRestoreIsolator {
         engine: Engine::for_isolator(Firecracker.engine(), "firecracker-restore", options),
         mem_mib: options.vm_mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
+        has_user_workload: options.user.is_some(),
     }
 }
 
@@ -162,6 +165,9 @@ impl Isolator for FirecrackerRestoreIsolator {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        if self.has_user_workload {
+            return Availability::unavailable(crate::microvm::user_guest::bare_guest_refusal());
+        }
         if let Some(problem) = &host.kvm.problem {
             return Availability::unavailable(problem.clone());
         }

@@ -4,6 +4,7 @@
 //! PVH guest, or the Linux kernel with the probe as /init.
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use super::instance::{GuestExit, VmInstance};
 use crate::cgroup::MeasuringCgroups;
@@ -15,7 +16,9 @@ use crate::isolator::{
     Launcher, Workload,
 };
 use crate::microvm::guest::{self, GuestImage};
+use crate::microvm::user_guest;
 use crate::options::IsolatorOptions;
+use crate::user_workload::UserWorkload;
 use crate::Error;
 use isobench_protocol::{Mode, DEFAULT_GUEST_MEM_MIB};
 
@@ -106,6 +109,10 @@ pub struct VmmIsolator<P> {
     /// The engine's name, with `-linux` for the Linux guest.
     name: String,
     mem_mib: u32,
+    /// `--mem-mib` as given: a user workload sizes guest RAM itself when it is absent.
+    mem_option: Option<u32>,
+    /// The user's workload: the Linux guest boots its tree, the bare guest says it cannot.
+    user: Option<Arc<UserWorkload>>,
 }
 
 impl<P: VmmProfile> VmmIsolator<P> {
@@ -135,6 +142,8 @@ impl<P: VmmProfile> VmmIsolator<P> {
             guest,
             name,
             mem_mib: options.vm_mem_mib.unwrap_or(DEFAULT_GUEST_MEM_MIB),
+            mem_option: options.vm_mem_mib,
+            user: options.user.clone(),
         }
     }
 }
@@ -172,6 +181,9 @@ impl<P: VmmProfile> Isolator for VmmIsolator<P> {
                     kernel.display()
                 ));
             }
+            if let Some(user) = &self.user {
+                notes.extend(user_guest::user_notes(user, self.mem_option));
+            }
         }
         Description {
             boundary: format!("{guest} + {machine}; VMM: {}", self.profile.label()),
@@ -181,6 +193,16 @@ impl<P: VmmProfile> Isolator for VmmIsolator<P> {
         }
     }
     fn availability(&self, host: &Host) -> Availability {
+        // A user workload the row cannot run is said first: no host change would help.
+        if let Some(user) = &self.user {
+            let problem = match self.guest {
+                VmmGuest::Bare => Some(user_guest::bare_guest_refusal()),
+                VmmGuest::Linux { .. } => user_guest::user_availability_problem(user),
+            };
+            if let Some(problem) = problem {
+                return Availability::unavailable(problem);
+            }
+        }
         if let (Some(problem), false) = (&host.kvm.problem, self.profile.emulated()) {
             return Availability::unavailable(problem.clone());
         }
@@ -210,7 +232,15 @@ impl<P: VmmProfile> Isolator for VmmIsolator<P> {
             VmmGuest::Linux { kernel } => {
                 let found = guest::find_kernel(kernel.as_deref())?;
                 let image = self.profile.kernel_image(&found)?;
-                let mut guest = GuestImage::linux(image, workload, self.mem_mib, scratch)?;
+                let mut guest = match &self.user {
+                    Some(user) => {
+                        GuestImage::linux_user(image, workload, user, self.mem_option, scratch)?
+                    }
+                    None => {
+                        user_guest::refuse_exec_without_user(workload)?;
+                        GuestImage::linux(image, workload, self.mem_mib, scratch)?
+                    }
+                };
                 if let Some(extra) = self.profile.extra_cmdline() {
                     guest.cmdline = format!("{} {extra}", guest.cmdline);
                 }

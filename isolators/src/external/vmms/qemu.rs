@@ -114,6 +114,9 @@ pub fn qemu_args(guest: &GuestImage, accel: Accel) -> Vec<String> {
         "none",
         "-serial",
         "stdio",
+        // A guest that panics or resets ends QEMU (the VM ended before ready: its console says
+        // why) instead of booting again and again until the harness's timeout.
+        "-no-reboot",
         "-device",
         &format!("isa-debug-exit,iobase={EXIT_PORT:#x},iosize=0x04"),
         "-kernel",

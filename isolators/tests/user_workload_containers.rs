@@ -28,9 +28,19 @@ use isolators::{Availability, Host, Isolator, Workload};
 const BUSYBOX: &str = "/bin/busybox";
 
 /// One tree for the whole test binary: made once, never written to by any isolator.
+static TREE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+
+/// A static is never dropped: the tree is removed when the test binary exits instead.
+extern "C" fn remove_busybox_tree() {
+    if let Some(tree) = TREE.get() {
+        let _ = std::fs::remove_dir_all(tree.path());
+    }
+}
+
 fn busybox_tree() -> &'static Path {
-    static TREE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     TREE.get_or_init(|| {
+        // SAFETY: atexit takes a plain extern "C" function that only reads a static.
+        assert_eq!(unsafe { libc::atexit(remove_busybox_tree) }, 0);
         let tree = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tree.path().join("bin")).unwrap();
         std::fs::copy(BUSYBOX, tree.path().join("bin/busybox"))

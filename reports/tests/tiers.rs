@@ -242,3 +242,45 @@ fn the_comparison_json_has_both_tiers_with_raw_values() {
     );
     assert!(os["rows"][0]["vms"].is_null());
 }
+
+/// A user workload in its own rootfs has no process baseline: the memory row compares whole
+/// footprints, says so, and its verdict does not call them overheads.
+#[test]
+fn without_a_process_baseline_the_memory_row_compares_whole_footprints() {
+    let mut record = with_vms(5, |r| {
+        vec![vm_row(
+            r,
+            "qemu-tcg",
+            GuestKind::Linux,
+            &["emulated"],
+            7200.0,
+        )]
+    });
+    record.isolators.retain(|i| i.name != "process");
+    for isolator in &mut record.isolators {
+        isolator.host_cost = None;
+        if let Some(summary) = isolator.summary.as_mut() {
+            summary.memory_overhead_bytes = None;
+        }
+    }
+    let comparison = compare(&record);
+    let os = comparison.headline();
+    let row = os.row(Property::MemoryOverhead).expect("a memory row");
+    assert_eq!(
+        row.source.as_deref(),
+        Some("whole footprint per instance (PSS + cgroup kernel), not an overhead: no process baseline in this run")
+    );
+    let vm = record.isolator("qemu-tcg").unwrap();
+    let cell = vm_cell(&record, Tier::Os, Property::MemoryOverhead);
+    assert_eq!(
+        cell.value,
+        Some(vm.summary.as_ref().unwrap().footprint_bytes.median)
+    );
+    assert!(
+        row.verdict
+            .contains("the memory (whole footprint) of containers"),
+        "{}",
+        row.verdict
+    );
+    assert!(!row.verdict.contains("memory overhead"), "{}", row.verdict);
+}

@@ -1,7 +1,9 @@
 //! Which memory figure the comparison's memory row compares, and the words that say so: the host
 //! cost (system-wide growth per instance over held batches, minus the process baseline's) where
 //! it was measured for the isolators of the row, else the attributed overhead (PSS + cgroup
-//! kernel memory). Never a mix: the ratio sets one class's figure against another's.
+//! kernel memory), and in a run with no process baseline to subtract (a user workload in its own
+//! rootfs) each instance's whole footprint, said so. Never a mix: the ratio sets one class's
+//! figure against another's.
 use super::rows::Columns;
 use super::{Class, CLASSES};
 use crate::host_cost;
@@ -9,8 +11,7 @@ use crate::schema::{Flag, IsolatorRecord};
 
 /// The figure chosen for one tier's memory row.
 pub(super) struct MemorySource<'a> {
-    /// Whether the row compares host costs (else attributed overheads).
-    pub host: bool,
+    pub figure: Figure,
     /// The isolators compared: with the host cost, only those that have one.
     pub columns: Columns<'a>,
     /// `host cost: system-wide, batches of 10; not measured for docker`.
@@ -19,15 +20,31 @@ pub(super) struct MemorySource<'a> {
     pub noisy: Vec<String>,
 }
 
+/// Which figure a memory row compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Figure {
+    /// The host cost over the process baseline's.
+    Host,
+    /// PSS + cgroup kernel memory over the process baseline's.
+    Attributed,
+    /// The whole footprint (PSS + cgroup kernel memory): no baseline to subtract.
+    Footprint,
+}
+
 impl MemorySource<'_> {
     /// The isolator's figure from the chosen source.
     pub fn value(&self, isolator: &IsolatorRecord) -> Option<f64> {
-        if self.host {
-            host(isolator)
-        } else {
-            attributed(isolator)
+        match self.figure {
+            Figure::Host => host(isolator),
+            Figure::Attributed => attributed(isolator),
+            Figure::Footprint => footprint(isolator),
         }
     }
+}
+
+/// The whole footprint per instance, for a run without a process baseline.
+fn footprint(isolator: &IsolatorRecord) -> Option<f64> {
+    Some(isolator.summary.as_ref()?.footprint_bytes.median)
 }
 
 /// The attributed overhead: median of the trials' footprint minus the process baseline's.
@@ -56,6 +73,14 @@ pub(super) fn choose<'a>(columns: &Columns<'a>) -> MemorySource<'a> {
             .map(|members| members.into_iter().filter(|i| f(i).is_some()).collect())
     };
     let (with_attributed, with_host) = (keep(attributed), keep(host));
+    if with_attributed.iter().all(Vec::is_empty) && with_host.iter().all(Vec::is_empty) {
+        return MemorySource {
+            figure: Figure::Footprint,
+            columns: keep(footprint),
+            description: "whole footprint per instance (PSS + cgroup kernel), not an overhead: no process baseline in this run".into(),
+            noisy: Vec::new(),
+        };
+    }
     let lacking: Vec<Class> = CLASSES
         .iter()
         .zip(with_attributed.iter().zip(&with_host))
@@ -70,7 +95,7 @@ pub(super) fn choose<'a>(columns: &Columns<'a>) -> MemorySource<'a> {
             description += &format!("; no host cost for {}", classes.join(" or "));
         }
         return MemorySource {
-            host: false,
+            figure: Figure::Attributed,
             columns: with_attributed,
             description,
             noisy: Vec::new(),
@@ -95,7 +120,7 @@ pub(super) fn choose<'a>(columns: &Columns<'a>) -> MemorySource<'a> {
         .map(|i| i.name.clone())
         .collect();
     MemorySource {
-        host: true,
+        figure: Figure::Host,
         columns: with_host,
         description,
         noisy,

@@ -20,6 +20,7 @@ pub(super) fn rows(
     let memory = memory::choose(columns);
     let mut verdicts = Verdicts::new(tier, virtualization, &columns[2]);
     verdicts.memory_noisy(&memory.noisy);
+    verdicts.memory_is_footprint(memory.figure == memory::Figure::Footprint);
     let startup = |i: &IsolatorRecord| i.summary.as_ref().map(|s| s.startup_ns.median);
     // A Linux-guest VM's record counts its runtime, kernel and initramfs.
     let disk = |i: &IsolatorRecord| i.disk.as_ref().map(|d| d.total_apparent_bytes() as f64);

@@ -16,6 +16,8 @@ pub(super) struct Verdicts {
     vm_other_flags: Vec<Flag>,
     /// Compared isolators whose host cost is flagged noisy, when the memory row uses host cost.
     memory_noisy: Vec<String>,
+    /// The memory row compares whole footprints (see [`Verdicts::memory_is_footprint`]).
+    memory_footprint: bool,
 }
 
 /// (best, class median) of one class.
@@ -37,7 +39,13 @@ impl Verdicts {
                 .filter(|f| !matches!(f, Flag::SoftwareKvm | Flag::Emulated | Flag::HostCostNoisy))
                 .collect(),
             memory_noisy: Vec::new(),
+            memory_footprint: false,
         }
+    }
+
+    /// The memory row compares whole footprints (no process baseline in the run), not overheads.
+    pub(super) fn memory_is_footprint(&mut self, footprint: bool) {
+        self.memory_footprint = footprint;
     }
 
     /// The memory row compares host costs, and these isolators' are flagged noisy.
@@ -128,8 +136,12 @@ impl Verdicts {
                 format(v)
             ),
             Property::MemoryOverhead if v >= c => format!(
-                "VMs cost {} the memory overhead of containers here ({values}{medians})",
-                units::ratio(v / c)
+                "VMs cost {} the memory {} of containers here ({values}{medians})",
+                units::ratio(v / c),
+                match self.memory_footprint {
+                    true => "(whole footprint)",
+                    false => "overhead",
+                }
             ),
             Property::MemoryOverhead => {
                 format!("VMs add less memory than containers here ({labelled}), against the textbook{}", self.floor_note())

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub mod cgroups;
+pub mod engine_procs;
 pub mod owner;
 pub mod scratch;
 
@@ -81,7 +82,12 @@ pub fn reap() -> Reaped {
 /// [`reap`] in `places`.
 pub fn reap_in(places: &Places) -> Reaped {
     let mut reaped = Reaped::default();
-    // Cgroups first: the processes in them may still use files in the scratch dirs.
+    // Engine processes of a gone owner first: one still starting could create a cgroup after
+    // the cgroups were looked at.
+    let (killed, owners) = engine_procs::kill_orphaned();
+    reaped.killed_pids.extend(killed);
+    reaped.owners.extend(owners);
+    // Cgroups next: the processes in them may still use files in the scratch dirs.
     cgroups::reap(cgroups::find(&places.cgroup_roots), &mut reaped);
     scratch::reap(&places.tmp_dir, &mut reaped);
     scratch::reap_partial_files(&places.cache_dir, &mut reaped);

@@ -263,7 +263,7 @@ fn import_tree(client: &Path, rootfs: &Path, image: &str) -> Result<(), Error> {
     let mut tar = Command::new("tar")
         .arg("-C")
         .arg(rootfs)
-        .args(["-cf", "-", "."])
+        .args(["--warning=no-file-changed", "-cf", "-", "."])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -303,7 +303,10 @@ fn import_tree(client: &Path, rootfs: &Path, image: &str) -> Result<(), Error> {
     let imported = import
         .wait_with_output()
         .map_err(|e| Error::io(format!("run {} import", client.display()), e))?;
-    let tar_status = tar.wait().map_err(|e| Error::io("run tar", e))?;
+    let tar_output = tar
+        .wait_with_output()
+        .map_err(|e| Error::io("run tar", e))?;
+    let tar_status = tar_output.status;
     if !imported.status.success() {
         return Err(Error::Engine(format!(
             "`{} import - {image}` failed: {}",
@@ -311,7 +314,12 @@ fn import_tree(client: &Path, rootfs: &Path, image: &str) -> Result<(), Error> {
             String::from_utf8_lossy(&imported.stderr).trim()
         )));
     }
-    if !tar_status.success() {
+    // GNU tar's 1 means "a file changed while it was read": here only a file's ctime, when
+    // another copy of the user's tree hard-linked the same inode meanwhile (another isolator's
+    // prepare, or a test running beside this one); the copy's content is never written. Only
+    // 2 and above mean the archive is incomplete.
+    let tar_complete = tar_status.success() || tar_status.code() == Some(1);
+    if !tar_complete {
         // The engine may have taken a truncated stream: that image must not stay.
         let _ = cli(client, &["rmi", "--force", image], Duration::from_secs(60));
         return Err(Error::Engine(format!(

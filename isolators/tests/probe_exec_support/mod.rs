@@ -39,33 +39,14 @@ impl ExecProbe {
 
     /// Runs `argv` as it is (a probe already placed, e.g. in a chroot), stdio piped.
     pub fn start_argv(argv: &[&str]) -> ExecProbe {
-        let mut child = Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        ExecProbe {
-            child,
-            stdout,
-            _scratch: tempfile::tempdir().unwrap(),
-        }
+        let mut command = Command::new(argv[0]);
+        command.args(&argv[1..]);
+        ExecProbe::spawn(command, tempfile::tempdir().unwrap())
     }
 
-    /// Runs `wrapper… probe --channel stdio --mode exec --spec F` (e.g. `unshare -n`).
-    pub fn start_with(spec: &UserCommand, wrapper: &[&str]) -> ExecProbe {
-        let scratch = tempfile::tempdir().unwrap();
-        let probe = written_probe(scratch.path());
-        let spec_path = scratch.path().join("spec");
-        std::fs::write(&spec_path, spec.to_spec()).unwrap();
-        let mut argv: Vec<PathBuf> = wrapper.iter().map(PathBuf::from).collect();
-        argv.push(probe);
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .args(["--channel", "stdio", "--mode", "exec", "--spec"])
-            .arg(&spec_path)
+    /// Spawns `command` with stdin, stdout and stderr piped; `scratch` lives as long as it.
+    fn spawn(mut command: Command, scratch: tempfile::TempDir) -> ExecProbe {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -77,6 +58,22 @@ impl ExecProbe {
             stdout,
             _scratch: scratch,
         }
+    }
+
+    /// Runs `wrapper… probe --channel stdio --mode exec --spec F` (e.g. `unshare -n`).
+    pub fn start_with(spec: &UserCommand, wrapper: &[&str]) -> ExecProbe {
+        let scratch = tempfile::tempdir().unwrap();
+        let probe = written_probe(scratch.path());
+        let spec_path = scratch.path().join("spec");
+        std::fs::write(&spec_path, spec.to_spec()).unwrap();
+        let mut argv: Vec<PathBuf> = wrapper.iter().map(PathBuf::from).collect();
+        argv.push(probe);
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .args(["--channel", "stdio", "--mode", "exec", "--spec"])
+            .arg(&spec_path);
+        ExecProbe::spawn(command, scratch)
     }
 
     /// The ready line's `key=value` pairs, or None when the probe ended without one.

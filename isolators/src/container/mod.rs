@@ -1,13 +1,22 @@
-//! The native container launcher: namespaces, one cgroup per instance, pivot_root into the probe rootfs.
+//! The native container launcher: namespaces, one cgroup per instance, a read-only root.
 //!
-//! One `clone3` creates the probe's process directly as PID 1 of new mount, pid, uts, ipc, net
-//! and cgroup namespaces (plus a user namespace when not root), inside its cgroup on v2
-//! (CLONE_INTO_CGROUP). It borrows the harness's memory until it execs (CLONE_VM | CLONE_VFORK),
-//! sets up its mounts, pivots into the read-only rootfs and execs `/isobench-probe`: no
+//! One `clone3` creates the probe's process directly as PID 1 of a new pid namespace, inside
+//! its cgroup on v2 (CLONE_INTO_CGROUP). Once inside, it unshares the net, uts, ipc and cgroup
+//! namespaces (plus a user namespace when not root), so their kernel memory is the instance's.
+//! Its mount namespace is a copy of a template ([`template`]): the rootfs bound read-only and
+//! pivoted into once per prepared rootfs, with a read-only /dev; the instance mounts its own
+//! /proc on it. (Rootless, where the template's namespace belongs to another user namespace,
+//! each launch builds the same table itself: bind, remount, /dev, pivot_root.) It borrows the
+//! harness's memory until it execs (CLONE_VM | CLONE_VFORK) and execs `/isobench-probe`: no
 //! intermediate process, no second exec, no daemon. An `io` instance also gets its own host
-//! directory, bound read-write at /tmp and removed at teardown ([`crate::io_dir`]).
+//! directory, mounted read-write at /tmp and removed at teardown ([`crate::io_dir`]).
+//!
+//! Phases: `cgroup` (made), `clone` (the child runs), `namespaces` (unshared), `mounts`
+//! (mount table, hostname, loopback up), `exec` (the probe replaced the child), then ready.
 mod child;
 mod clone;
+mod mounts;
+mod template;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -31,6 +40,7 @@ use crate::user_workload::UserWorkload;
 use crate::Error;
 use child::{ChildRun, ChildSetup};
 use clone::ChildStack;
+use template::MountTemplate;
 
 /// The namespaces every instance gets (the user namespace is added when not root).
 const NAMESPACES: u64 = (libc::CLONE_NEWNS
@@ -71,6 +81,9 @@ pub struct ContainerLauncher {
     home: Option<Arc<Home>>,
     disk: DiskFootprint,
     setup: ChildSetup,
+    /// The read-only root every launch copies (root only: a rootless launch builds its mount
+    /// table itself, inside its own user namespace).
+    template: Option<MountTemplate>,
     stack: ChildStack,
     mode: CString,
     /// Host /dev/null, the probe's stdin.
@@ -153,18 +166,25 @@ impl ContainerIsolator {
         let stderr_log = crate::probe::open_stderr_log(beside)?;
         let io_dirs = IoDirs::for_workload(workload, beside)?;
         let io_parent = io_dirs.as_ref().map(IoDirs::parent);
+        let setup = ChildSetup::new(
+            rootfs,
+            PROBE_NAME,
+            rootless,
+            io_parent,
+            crate::instance_rootfs::tmpfs_dirs(user),
+        )?;
+        let mut stack = ChildStack::new()?;
+        let template = match setup.rootless() {
+            true => None,
+            false => Some(MountTemplate::build(&setup, &mut stack)?),
+        };
         let launcher = ContainerLauncher {
             plan,
             home,
             disk,
-            setup: ChildSetup::new(
-                rootfs,
-                PROBE_NAME,
-                rootless,
-                io_parent,
-                crate::instance_rootfs::tmpfs_dirs(user),
-            )?,
-            stack: ChildStack::new()?,
+            setup,
+            template,
+            stack,
             mode: CString::new(workload.to_string()).expect("a workload prints without NUL"),
             dev_null: dev_null.into(),
             stderr_log: stderr_log.into(),
@@ -311,12 +331,18 @@ impl Launcher for ContainerLauncher {
                 .unwrap_or_default(),
         };
         // Without a cgroup, clone creates every namespace. With one, the child unshares all but
-        // the pid namespace once it is inside.
+        // the pid namespace once it is inside. From a template, the mount namespace is a copy
+        // of the template's, made after setns.
+        let template_fd = prepared.template.as_ref().map(MountTemplate::fd);
+        let namespaces = match template_fd {
+            Some(_) => NAMESPACES & !(libc::CLONE_NEWNS as u64),
+            None => NAMESPACES,
+        } | libc::CLONE_NEWCGROUP as u64;
         let (mut flags, unshare_flags) = match &cgroup {
-            None => (NAMESPACES | libc::CLONE_NEWCGROUP as u64, 0),
+            None => (namespaces, 0),
             Some(_) => (
                 NAMESPACES_AT_CLONE,
-                ((NAMESPACES & !NAMESPACES_AT_CLONE) | libc::CLONE_NEWCGROUP as u64) as libc::c_int,
+                (namespaces & !NAMESPACES_AT_CLONE) as libc::c_int,
             ),
         };
         if prepared.setup.rootless() {
@@ -327,10 +353,12 @@ impl Launcher for ContainerLauncher {
             argv: &argv,
             join_fds: &join_fds,
             unshare_flags,
+            template_fd,
             stdin_fd: prepared.dev_null.as_raw_fd(),
             stderr_fd: prepared.stderr_log.as_raw_fd(),
             io_dir: io_dir_path.as_deref(),
             started_ns: 0,
+            unshared_ns: 0,
             mounted_ns: 0,
             failed_step: None,
             errno: 0,
@@ -358,6 +386,10 @@ impl Launcher for ContainerLauncher {
         phases.push((
             "clone".to_string(),
             run.started_ns.saturating_sub(launched_ns),
+        ));
+        phases.push((
+            "namespaces".to_string(),
+            run.unshared_ns.saturating_sub(launched_ns),
         ));
         phases.push((
             "mounts".to_string(),

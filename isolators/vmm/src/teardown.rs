@@ -32,8 +32,8 @@ pub fn end_vm(vm: VmFd, vcpu: VcpuFd, memory: &GuestMemoryMmap) {
 /// Frees a VM with a split irqchip (`--split-irqchip`): closes the vCPU and the VM at once.
 /// No I/O bus registration queued callbacks on its SRCU domain, so `kvm_destroy_vm`'s
 /// `srcu_barrier` has nothing to wait for, and deleting the slots first would only add an
-/// expedited grace period (0.16 against 0.30 ms for a 2 MiB VM, medians of 40 on the build
-/// host).
+/// expedited grace period (a 2 MiB VM on the build host, medians of 40 in four runs: delete
+/// and close 0.15–0.30 ms, close alone 0.14–0.16 ms).
 pub fn end_split_irqchip_vm(vm: VmFd, vcpu: VcpuFd) {
     drop(vcpu);
     drop(vm);

@@ -62,10 +62,6 @@ pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> 
             what: "restore the serial port",
             source,
         })?;
-    serial::spawn_stdin_reader(uart.clone()).map_err(|source| Error::Host {
-        what: "serial input thread",
-        source,
-    })?;
     report.phase(VmmPhase::RestoreState);
 
     if config.verify_memory {

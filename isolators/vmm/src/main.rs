@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             }
         };
     }
+    report.hold();
     report.phase_at(VmmPhase::VmmExec, start_ns);
     let outcome = match &command {
         Command::Run(config) => vm::run(config, &mut report),

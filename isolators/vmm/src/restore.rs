@@ -58,6 +58,9 @@ fn wait_for_start(fd: i32) -> Result<()> {
 /// or MMIO access.
 pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> {
     if let Some(fd) = config.start_fd {
+        // The caller waits for our `vmm-exec` line before it sends the start byte.
+        report.release();
+        report.hold();
         wait_for_start(fd)?;
         report.phase(VmmPhase::RestoreStart);
     }

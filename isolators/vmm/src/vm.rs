@@ -201,6 +201,7 @@ pub(crate) fn run_vcpu(
             report.event(&VmmEvent::Ready {
                 at_ns: monotonic_ns(),
             });
+            report.release();
             ready_reported = true;
         }
         if ready_reported || matches!(exit, VcpuExit::IoIn(serial::BASE..=serial::LAST, _)) {
@@ -216,6 +217,7 @@ pub(crate) fn run_vcpu(
                         report.event(&VmmEvent::Ready {
                             at_ns: monotonic_ns(),
                         });
+                        report.release();
                         ready_reported = true;
                         snapshot_now = true;
                     }

@@ -146,7 +146,7 @@ const READY_LINE_GRACE: Duration = Duration::from_secs(10);
 
 /// A running VM; dropping it kills and reaps the VMM.
 pub struct MicrovmInstance {
-    pub(super) pid: i32,
+    pid: i32,
     /// Watches the VMM's exit while we read its report pipe.
     pidfd: OwnedFd,
     reaped: bool,

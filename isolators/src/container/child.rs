@@ -1,8 +1,8 @@
 //! What runs in the container's first process between clone and exec: user maps, cgroup join,
-//! mounts, pivot_root, /dev, hostname, loopback, execve of the probe.
+//! namespaces, its mount table ([`super::mounts`]), hostname, loopback, execve of the probe.
 //!
-//! An `io` instance's own host directory is bound read-write (nosuid, nodev) on /tmp after /
-//! is made private and before the rootfs goes read-only; other workloads get no such mount.
+//! An `io` instance's own host directory is mounted read-write (nosuid, nodev) on /tmp; other
+//! workloads get no such mount.
 //!
 //! The child shares the harness's memory (CLONE_VM) until it execs, so it only reads data the
 //! parent prepared and makes raw system calls: no allocation, no locks, no panics.
@@ -11,39 +11,43 @@ use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use super::mounts;
 use crate::Error;
 
 /// A device node in the container's /dev: created with mknod as root, bind-mounted from the
 /// host inside a user namespace (where mknod is not allowed).
-struct DevNode {
-    path: CString,
-    host: CString,
-    rdev: libc::dev_t,
+pub(super) struct DevNode {
+    /// Relative to the rootfs: "dev/null".
+    pub path: CString,
+    pub host: CString,
+    pub rdev: libc::dev_t,
 }
 
-/// What every launch of one prepared rootfs needs; built once, in `prepare`.
+/// What every launch of one prepared rootfs needs; built once, in `prepare`. Paths inside the
+/// rootfs are relative to it (see [`super::mounts`]).
 pub(super) struct ChildSetup {
-    rootfs: CString,
-    proc_dir: CString,
-    dev_dir: CString,
-    dev_nodes: Vec<DevNode>,
+    /// The rootfs on the host, absolute.
+    pub rootfs: CString,
+    pub dev_nodes: Vec<DevNode>,
     /// (target, link path) symlinks in /dev: fd, stdin, stdout, stderr.
-    dev_links: Vec<(CString, CString)>,
+    pub dev_links: Vec<(CString, CString)>,
     /// Flags for the read-only remount of the rootfs bind, including the flags the kernel locks
     /// on it inside a user namespace (nosuid, nodev, noexec of the mount it came from).
-    remount_flags: c_ulong,
-    /// The rootfs's /tmp, where an `io` instance's directory is bound.
-    tmp_dir: CString,
-    /// Flags for its nosuid,nodev remount, plus those locked on the instance directories' mount.
-    tmp_remount_flags: c_ulong,
+    pub remount_flags: c_ulong,
+    /// Flags for the nosuid,nodev remount of an `io` instance's /tmp, plus those locked on the
+    /// instance directories' mount.
+    pub tmp_remount_flags: c_ulong,
     /// A user workload's writable tmpfs mounts (path in the rootfs, mount data), made on the
     /// read-only root ([`crate::instance_rootfs::USER_TMPFS_DIRS`]).
-    tmpfs_dirs: Vec<(CString, &'static CStr)>,
+    pub tmpfs_dirs: Vec<(CString, &'static CStr)>,
+    /// Each instance mounts its own writable /dev (a user's command may write there); else the
+    /// template's read-only /dev serves every instance.
+    pub dev_per_instance: bool,
     /// Rootless: (uid_map, gid_map) lines mapping root in the new user namespace to us.
     user_maps: Option<(CString, CString)>,
     /// Bind-mount /dev nodes from the host instead of mknod: in any user namespace but the
     /// initial one (rootless, or "root" inside someone else's container) mknod is refused.
-    bind_devices: bool,
+    pub bind_devices: bool,
     probe: CString,
     hostname: &'static CStr,
 }
@@ -81,11 +85,10 @@ impl ChildSetup {
     ) -> Result<ChildSetup, Error> {
         let remount = libc::MS_BIND | libc::MS_REMOUNT;
         let tmp_locked = io_dirs.map_or(Ok(0), locked_flags)?;
-        let dev = rootfs.join("dev");
+        let relative = |path: &str| c_path(Path::new(path));
         Ok(ChildSetup {
             rootfs: c_path(rootfs)?,
             remount_flags: remount | libc::MS_RDONLY | locked_flags(rootfs)?,
-            tmp_dir: c_path(&rootfs.join("tmp"))?,
             tmp_remount_flags: remount | libc::MS_NOSUID | libc::MS_NODEV | tmp_locked,
             tmpfs_dirs: tmpfs_dirs
                 .iter()
@@ -95,16 +98,15 @@ impl ChildSetup {
                     } else {
                         c"mode=755"
                     };
-                    Ok((c_path(&rootfs.join(dir.trim_start_matches('/')))?, data))
+                    Ok((relative(dir.trim_start_matches('/'))?, data))
                 })
                 .collect::<Result<_, Error>>()?,
-            proc_dir: c_path(&rootfs.join("proc"))?,
-            dev_dir: c_path(&dev)?,
+            dev_per_instance: !tmpfs_dirs.is_empty(),
             dev_nodes: DEVICES
                 .iter()
                 .map(|&(name, major, minor)| {
                     Ok(DevNode {
-                        path: c_path(&dev.join(name))?,
+                        path: relative(&format!("dev/{name}"))?,
                         host: c_path(&Path::new("/dev").join(name))?,
                         rdev: libc::makedev(major, minor),
                     })
@@ -112,7 +114,12 @@ impl ChildSetup {
                 .collect::<Result<_, Error>>()?,
             dev_links: DEV_LINKS
                 .iter()
-                .map(|&(target, name)| Ok((c_path(Path::new(target))?, c_path(&dev.join(name))?)))
+                .map(|&(target, name)| {
+                    Ok((
+                        c_path(Path::new(target))?,
+                        relative(&format!("dev/{name}"))?,
+                    ))
+                })
                 .collect::<Result<_, Error>>()?,
             user_maps: rootless.map(|(uid, gid)| {
                 let map_root_to =
@@ -162,14 +169,19 @@ pub(super) struct ChildRun<'a> {
     pub join_fds: &'a [RawFd],
     /// Namespaces to unshare once inside the cgroup (0: clone made them all).
     pub unshare_flags: libc::c_int,
+    /// The template mount namespace to copy (root); `None`: the child builds its mount table
+    /// itself (rootless), having unshared CLONE_NEWNS with the rest.
+    pub template_fd: Option<RawFd>,
     /// Host /dev/null, to become the probe's stdin.
     pub stdin_fd: RawFd,
     /// The scratch dir's probe-stderr.log, to become the probe's stderr.
     pub stderr_fd: RawFd,
     /// The instance's own host directory for the `io` workload, bound at /tmp.
     pub io_dir: Option<&'a CStr>,
-    /// Written by the child: CLOCK_MONOTONIC when it started, and when its mounts were done.
+    /// Written by the child: CLOCK_MONOTONIC when it started, when its namespaces were made,
+    /// and when its mounts, hostname and loopback were done.
     pub started_ns: u64,
+    pub unshared_ns: u64,
     pub mounted_ns: u64,
     /// Written by the child when a step fails, just before it exits.
     pub failed_step: Option<&'static str>,
@@ -186,10 +198,10 @@ fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-type Step = Result<(), (&'static str, i32)>;
+pub(super) type Step = Result<(), (&'static str, i32)>;
 
 /// Maps a -1 return to the failed step and errno.
-fn check(ret: libc::c_long, step: &'static str) -> Step {
+pub(super) fn check(ret: libc::c_long, step: &'static str) -> Step {
     if ret < 0 {
         Err((step, nix::errno::Errno::last_raw()))
     } else {
@@ -227,12 +239,27 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
         let ret = unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) };
         check(ret as libc::c_long, "join the v1 cgroup")?;
     }
+    // An `io` dir is cloned while the host's tree is still in view.
+    let io_dir = run.io_dir;
+    let io_tree = match (run.template_fd, io_dir) {
+        (Some(_), Some(io_dir)) => Some(mounts::open_io_tree(io_dir)?),
+        _ => None,
+    };
     if run.unshare_flags != 0 {
         // SAFETY: unshare takes flags only.
         let ret = unsafe { libc::unshare(run.unshare_flags) };
         check(ret.into(), "unshare the namespaces inside the cgroup")?;
     }
-    mount_rootfs(setup, run.io_dir)?;
+    run.unshared_ns = now_ns();
+    match run.template_fd {
+        Some(template) => mounts::enter_template(setup, template, io_tree)?,
+        None => mounts::pivot_into_rootfs(setup, || {
+            if let Some(io_dir) = io_dir {
+                mounts::bind_io_dir(setup, io_dir)?;
+            }
+            mounts::instance_mounts(setup, true)
+        })?,
+    }
     let name = setup.hostname.to_bytes();
     // SAFETY: sethostname reads len bytes from a valid buffer.
     let ret = unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) };
@@ -254,151 +281,6 @@ fn set_up_and_exec(run: &mut ChildRun) -> Result<std::convert::Infallible, (&'st
     // SAFETY: probe, argv and envp are NUL-terminated and live in the suspended parent's memory.
     unsafe { libc::execve(setup.probe.as_ptr(), run.argv.as_ptr(), envp.as_ptr()) };
     Err(("execve the probe", nix::errno::Errno::last_raw()))
-}
-
-fn mount(
-    source: Option<&CStr>,
-    target: &CStr,
-    fstype: Option<&CStr>,
-    flags: c_ulong,
-    data: Option<&CStr>,
-    step: &'static str,
-) -> Step {
-    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
-    // SAFETY: every pointer is NULL or a valid C string that outlives the call.
-    let ret = unsafe {
-        libc::mount(
-            ptr(source),
-            target.as_ptr(),
-            ptr(fstype),
-            flags,
-            ptr(data).cast(),
-        )
-    };
-    check(ret.into(), step)
-}
-
-/// Private propagation, a read-only bind of the rootfs (with `io_dir` bound read-write on its
-/// /tmp), a user workload's tmpfs mounts, /proc and /dev inside it, pivot_root.
-fn mount_rootfs(setup: &ChildSetup, io_dir: Option<&CStr>) -> Step {
-    mount(
-        None,
-        c"/",
-        None,
-        libc::MS_REC | libc::MS_PRIVATE,
-        None,
-        "make / private",
-    )?;
-    mount(
-        Some(&setup.rootfs),
-        &setup.rootfs,
-        None,
-        libc::MS_BIND,
-        None,
-        "bind the rootfs",
-    )?;
-    if let Some(io_dir) = io_dir {
-        let tmp = &setup.tmp_dir;
-        mount(Some(io_dir), tmp, None, libc::MS_BIND, None, "bind /tmp")?;
-        let flags = setup.tmp_remount_flags;
-        mount(None, tmp, None, flags, None, "remount /tmp nosuid,nodev")?;
-    }
-    mount(
-        None,
-        &setup.rootfs,
-        None,
-        setup.remount_flags,
-        None,
-        "remount the rootfs read-only",
-    )?;
-    for (dir, data) in &setup.tmpfs_dirs {
-        let flags = libc::MS_NOSUID | libc::MS_NODEV;
-        mount(
-            Some(c"tmpfs"),
-            dir,
-            Some(c"tmpfs"),
-            flags,
-            Some(data),
-            "mount a tmpfs",
-        )?;
-    }
-    let hidden = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    mount(
-        Some(c"proc"),
-        &setup.proc_dir,
-        Some(c"proc"),
-        hidden,
-        None,
-        "mount /proc",
-    )?;
-    let dev_data = c"mode=755,size=64k";
-    mount(
-        Some(c"tmpfs"),
-        &setup.dev_dir,
-        Some(c"tmpfs"),
-        libc::MS_NOSUID | libc::MS_NOEXEC,
-        Some(dev_data),
-        "mount /dev",
-    )?;
-    make_devices(setup)?;
-    // SAFETY: chdir/pivot_root/umount2 take valid C strings. pivot_root(".", ".") stacks the
-    // old root on the new one; detaching "." then drops it with no directory left behind.
-    unsafe {
-        check(
-            libc::chdir(setup.rootfs.as_ptr()).into(),
-            "chdir into the rootfs",
-        )?;
-        check(
-            libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()),
-            "pivot_root",
-        )?;
-        check(
-            libc::umount2(c".".as_ptr(), libc::MNT_DETACH).into(),
-            "detach the old root",
-        )?;
-        check(libc::chdir(c"/".as_ptr()).into(), "chdir /")?;
-    }
-    Ok(())
-}
-
-fn make_devices(setup: &ChildSetup) -> Step {
-    // SAFETY: umask only swaps the file-creation mask; restored below.
-    let old_mask = unsafe { libc::umask(0) };
-    for node in &setup.dev_nodes {
-        if setup.bind_devices {
-            // SAFETY: valid C string; creates an empty file to bind the host node onto.
-            let fd = unsafe {
-                libc::open(
-                    node.path.as_ptr(),
-                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
-                    0o666,
-                )
-            };
-            check(fd.into(), "create a /dev node")?;
-            // SAFETY: fd was just opened by us.
-            unsafe { libc::close(fd) };
-            mount(
-                Some(&node.host),
-                &node.path,
-                None,
-                libc::MS_BIND,
-                None,
-                "bind a /dev node",
-            )?;
-        } else {
-            // SAFETY: valid C string; mknod creates a character device in our tmpfs.
-            let ret = unsafe { libc::mknod(node.path.as_ptr(), libc::S_IFCHR | 0o666, node.rdev) };
-            check(ret.into(), "mknod in /dev")?;
-        }
-    }
-    for (target, link) in &setup.dev_links {
-        // SAFETY: both are valid C strings.
-        let ret = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
-        check(ret.into(), "symlink in /dev")?;
-    }
-    // SAFETY: restores the mask the probe inherits.
-    unsafe { libc::umask(old_mask) };
-    Ok(())
 }
 
 fn write_file(path: &CStr, text: &CStr, step: &'static str) -> Step {

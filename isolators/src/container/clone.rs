@@ -71,38 +71,15 @@ pub(super) fn spawn(
     cgroup_fd: Option<RawFd>,
     run: &mut ChildRun,
 ) -> Result<i32, Error> {
-    let mut flags =
-        namespace_flags | libc::CLONE_VM as u64 | libc::CLONE_VFORK as u64 | CLONE_CLEAR_SIGHAND;
-    if cgroup_fd.is_some() {
-        flags |= CLONE_INTO_CGROUP;
-    }
-    // SAFETY: clone_args is plain data; all-zero is its documented "unused" value.
-    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
-    args.flags = flags;
-    args.exit_signal = libc::SIGCHLD as u64;
-    // SAFETY: pointer arithmetic inside the mapping: the stack is everything above the guard.
-    args.stack = unsafe { stack.base.add(GUARD_BYTES) } as u64;
-    args.stack_size = STACK_BYTES as u64;
-    args.cgroup = cgroup_fd.map_or(0, |fd| fd as u64);
-    // SAFETY: `args` is a valid clone_args; the child runs `child_main` on the stack above and
-    // never returns into this frame; the parent is suspended until the child execs or exits.
-    let ret = unsafe { clone3_vfork(&mut args, child_main, run) };
-    if ret < 0 {
-        let errno = nix::errno::Errno::from_raw(-ret as i32);
-        let hint = match errno {
-            nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG => " (needs Linux 5.7 or newer)",
-            nix::errno::Errno::EPERM => " (not allowed: run as root, or enable user namespaces)",
-            nix::errno::Errno::ENOSPC | nix::errno::Errno::EUSERS => {
-                " (namespace limit reached: see /proc/sys/user/max_*_namespaces)"
-            }
-            _ => "",
-        };
-        return Err(Error::sys(
-            format!("clone3 of the container's first process{hint}"),
+    let entry = child_main as extern "C" fn(*mut ChildRun) -> !;
+    // SAFETY: child_main takes the ChildRun it is given and never returns.
+    let ret = unsafe { clone_vfork(stack, namespace_flags, cgroup_fd, entry, run) };
+    let pid = ret.map_err(|errno| {
+        Error::sys(
+            format!("clone3 of the container's first process{}", hint(errno)),
             errno,
-        ));
-    }
-    let pid = ret as i32;
+        )
+    })?;
     if let Some(step) = run.failed_step {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         let errno = nix::errno::Errno::from_raw(run.errno);
@@ -114,17 +91,60 @@ pub(super) fn spawn(
     Ok(pid)
 }
 
+/// What a failed clone3 most likely means.
+pub(super) fn hint(errno: nix::errno::Errno) -> &'static str {
+    match errno {
+        nix::errno::Errno::ENOSYS | nix::errno::Errno::E2BIG => " (needs Linux 5.7 or newer)",
+        nix::errno::Errno::EPERM => " (not allowed: run as root, or enable user namespaces)",
+        nix::errno::Errno::ENOSPC | nix::errno::Errno::EUSERS => {
+            " (namespace limit reached: see /proc/sys/user/max_*_namespaces)"
+        }
+        _ => "",
+    }
+}
+
+/// clone3 with `flags` | CLONE_VM | CLONE_VFORK | CLONE_CLEAR_SIGHAND onto `stack`, into
+/// `cgroup_fd` when given, running `entry(arg)` in the child. Returns once the child has
+/// exec'd or exited, with its pid.
+///
+/// # Safety
+/// `entry` must exec or exit without returning, and only touch `arg` and data that stays valid
+/// while the parent is suspended.
+pub(super) unsafe fn clone_vfork<T>(
+    stack: &mut ChildStack,
+    flags: u64,
+    cgroup_fd: Option<RawFd>,
+    entry: extern "C" fn(*mut T) -> !,
+    arg: *mut T,
+) -> Result<i32, nix::errno::Errno> {
+    let mut flags = flags | libc::CLONE_VM as u64 | libc::CLONE_VFORK as u64 | CLONE_CLEAR_SIGHAND;
+    if cgroup_fd.is_some() {
+        flags |= CLONE_INTO_CGROUP;
+    }
+    // SAFETY: clone_args is plain data; all-zero is its documented "unused" value.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags;
+    args.exit_signal = libc::SIGCHLD as u64;
+    // SAFETY: pointer arithmetic inside the mapping: the stack is everything above the guard.
+    args.stack = unsafe { stack.base.add(GUARD_BYTES) } as u64;
+    args.stack_size = STACK_BYTES as u64;
+    args.cgroup = cgroup_fd.map_or(0, |fd| fd as u64);
+    // SAFETY: `args` is a valid clone_args; the caller guarantees `entry` and `arg`; the
+    // parent is suspended until the child execs or exits.
+    let ret = unsafe { clone3_vfork(&mut args, entry as *const c_void, arg.cast()) };
+    if ret < 0 {
+        return Err(nix::errno::Errno::from_raw(-ret as i32));
+    }
+    Ok(ret as i32)
+}
+
 /// The raw clone3 system call with a new stack. In the child, which starts on that stack with
 /// nothing to return to, it calls `entry(run)` directly; `entry` never returns.
 ///
 /// # Safety
 /// `args` must describe a valid stack, and `entry` must exec or exit without returning.
 #[cfg(target_arch = "x86_64")]
-unsafe fn clone3_vfork(
-    args: *mut libc::clone_args,
-    entry: extern "C" fn(*mut ChildRun) -> !,
-    run: *mut ChildRun,
-) -> i64 {
+unsafe fn clone3_vfork(args: *mut libc::clone_args, entry: *const c_void, run: *mut c_void) -> i64 {
     let ret: i64;
     // SAFETY: the caller guarantees the arguments. The child branch zeroes the frame pointer (no
     // caller frame exists), keeps the 16-byte stack alignment the kernel gave it, and never

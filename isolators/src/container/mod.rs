@@ -1,36 +1,42 @@
-//! The native container launcher: namespaces, one cgroup per instance, pivot_root into the probe rootfs.
+//! The native container launcher: namespaces, one cgroup per instance, a read-only root.
 //!
-//! One `clone3` creates the probe's process directly as PID 1 of new mount, pid, uts, ipc, net
-//! and cgroup namespaces (plus a user namespace when not root), inside its cgroup on v2
-//! (CLONE_INTO_CGROUP). It borrows the harness's memory until it execs (CLONE_VM | CLONE_VFORK),
-//! sets up its mounts, pivots into the read-only rootfs and execs `/isobench-probe`: no
+//! One `clone3` creates the probe's process directly as PID 1 of a new pid namespace, inside
+//! its cgroup on v2 (CLONE_INTO_CGROUP). Once inside, it unshares the net, uts, ipc and cgroup
+//! namespaces (plus a user namespace when not root), so their kernel memory is the instance's.
+//! Its mount namespace is a copy of a template ([`template`]): the rootfs bound read-only and
+//! pivoted into once per prepared rootfs, with a read-only /dev; the instance mounts its own
+//! /proc on it. (Rootless, where the template's namespace belongs to another user namespace,
+//! each launch builds the same table itself: bind, remount, /dev, pivot_root.) It borrows the
+//! harness's memory until it execs (CLONE_VM | CLONE_VFORK) and execs `/isobench-probe`: no
 //! intermediate process, no second exec, no daemon. An `io` instance also gets its own host
-//! directory, bound read-write at /tmp and removed at teardown ([`crate::io_dir`]).
+//! directory, mounted read-write at /tmp and removed at teardown ([`crate::io_dir`]).
+//!
+//! Phases: `cgroup` (made), `clone` (the child runs), `namespaces` (unshared), `mounts`
+//! (mount table, hostname, loopback up), `exec` (the probe replaced the child), then ready.
 mod child;
 mod clone;
+mod launch;
+mod mounts;
+mod template;
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::cgroup::spawn::Home;
-use crate::cgroup::{CgroupLayout, CgroupPlan, Creator, InstanceCgroup};
-use crate::fdchannel::FdChannel;
+use crate::cgroup::{CgroupLayout, CgroupPlan, Creator};
 use crate::host::Host;
-use crate::io_dir::{IoDir, IoDirs};
+use crate::io_dir::IoDirs;
 use crate::isolator::{
-    monotonic_ns, Availability, Description, DiskFootprint, Instance, Isolator, KernelKind, Kind,
-    Launcher, Ready, Workload,
+    Availability, Description, DiskFootprint, Isolator, KernelKind, Kind, Launcher, Workload,
 };
 use crate::probe::PROBE_NAME;
-use crate::reap::ChildProbe;
-use crate::resources::Resources;
 use crate::user_workload::UserWorkload;
 use crate::Error;
-use child::{ChildRun, ChildSetup};
+use child::ChildSetup;
 use clone::ChildStack;
+use template::MountTemplate;
 
 /// The namespaces every instance gets (the user namespace is added when not root).
 const NAMESPACES: u64 = (libc::CLONE_NEWNS
@@ -71,6 +77,9 @@ pub struct ContainerLauncher {
     home: Option<Arc<Home>>,
     disk: DiskFootprint,
     setup: ChildSetup,
+    /// The read-only root every launch copies (root only: a rootless launch builds its mount
+    /// table itself, inside its own user namespace).
+    template: Option<MountTemplate>,
     stack: ChildStack,
     mode: CString,
     /// Host /dev/null, the probe's stdin.
@@ -153,18 +162,25 @@ impl ContainerIsolator {
         let stderr_log = crate::probe::open_stderr_log(beside)?;
         let io_dirs = IoDirs::for_workload(workload, beside)?;
         let io_parent = io_dirs.as_ref().map(IoDirs::parent);
+        let setup = ChildSetup::new(
+            rootfs,
+            PROBE_NAME,
+            rootless,
+            io_parent,
+            crate::instance_rootfs::tmpfs_dirs(user),
+        )?;
+        let mut stack = ChildStack::new()?;
+        let template = match setup.rootless() {
+            true => None,
+            false => Some(MountTemplate::build(&setup, &mut stack)?),
+        };
         let launcher = ContainerLauncher {
             plan,
             home,
             disk,
-            setup: ChildSetup::new(
-                rootfs,
-                PROBE_NAME,
-                rootless,
-                io_parent,
-                crate::instance_rootfs::tmpfs_dirs(user),
-            )?,
-            stack: ChildStack::new()?,
+            setup,
+            template,
+            stack,
             mode: CString::new(workload.to_string()).expect("a workload prints without NUL"),
             dev_null: dev_null.into(),
             stderr_log: stderr_log.into(),
@@ -259,164 +275,6 @@ impl Isolator for ContainerIsolator {
     fn prepare(&self, workload: &Workload, scratch: &Path) -> Result<Box<dyn Launcher>, Error> {
         let rootfs = crate::instance_rootfs::write(self.user.as_deref(), scratch)?;
         Ok(Box::new(self.prepare_rootfs(&rootfs, workload)?))
-    }
-}
-
-impl Launcher for ContainerLauncher {
-    fn disk(&self) -> &DiskFootprint {
-        &self.disk
-    }
-    fn launch(&mut self) -> Result<Box<dyn Instance>, Error> {
-        let prepared = self;
-        let mut channel = FdChannel::new()?;
-        let channel_arg =
-            CString::new(channel.probe_channel_arg()).expect("a formatted fd pair has no NUL");
-        let probe = CString::new(format!("/{PROBE_NAME}")).expect("the probe name has no NUL");
-        let argv = [
-            probe.as_ptr(),
-            c"--mode".as_ptr(),
-            prepared.mode.as_ptr(),
-            c"--channel".as_ptr(),
-            channel_arg.as_ptr(),
-            std::ptr::null(),
-        ];
-        let io_dir = prepared.io_dirs.as_ref().map(IoDirs::create).transpose()?;
-        let io_dir_path = io_dir
-            .as_ref()
-            .map(|d| CString::new(d.path().as_os_str().as_encoded_bytes()))
-            .transpose()
-            .map_err(|_| Error::BadInput("the io directory's path contains NUL".into()))?;
-
-        let launched_ns = monotonic_ns();
-        let mut cgroup = match &prepared.plan {
-            CgroupPlan::Unavailable { .. } => None,
-            plan => Some(plan.create_instance()?),
-        };
-        // v1: this thread steps into the cgroup around clone, so even the child's task and
-        // kernel stack are charged to the instance; elsewhere the child joins by itself.
-        let stepped_in = match (cgroup.as_mut(), &prepared.home) {
-            (Some(cgroup), Some(home)) => {
-                cgroup.prepare_spawn(Some(home.clone()))?;
-                cgroup.step_in()?;
-                true
-            }
-            _ => false,
-        };
-        let cgroup_ns = monotonic_ns();
-        let join_fds = match stepped_in {
-            true => Vec::new(),
-            false => cgroup
-                .as_ref()
-                .map(InstanceCgroup::join_fds)
-                .unwrap_or_default(),
-        };
-        // Without a cgroup, clone creates every namespace. With one, the child unshares all but
-        // the pid namespace once it is inside.
-        let (mut flags, unshare_flags) = match &cgroup {
-            None => (NAMESPACES | libc::CLONE_NEWCGROUP as u64, 0),
-            Some(_) => (
-                NAMESPACES_AT_CLONE,
-                ((NAMESPACES & !NAMESPACES_AT_CLONE) | libc::CLONE_NEWCGROUP as u64) as libc::c_int,
-            ),
-        };
-        if prepared.setup.rootless() {
-            flags |= libc::CLONE_NEWUSER as u64;
-        }
-        let mut run = ChildRun {
-            setup: &prepared.setup,
-            argv: &argv,
-            join_fds: &join_fds,
-            unshare_flags,
-            stdin_fd: prepared.dev_null.as_raw_fd(),
-            stderr_fd: prepared.stderr_log.as_raw_fd(),
-            io_dir: io_dir_path.as_deref(),
-            started_ns: 0,
-            mounted_ns: 0,
-            failed_step: None,
-            errno: 0,
-        };
-        let clone_into = cgroup.as_ref().and_then(InstanceCgroup::clone_into_fd);
-        let spawned = clone::spawn(&mut prepared.stack, flags, clone_into, &mut run);
-        let stepped_out = match (stepped_in, cgroup.as_ref()) {
-            (true, Some(cgroup)) => cgroup.step_out(),
-            _ => Ok(()),
-        };
-        let pid = spawned?;
-        if let Err(error) = stepped_out {
-            crate::reap::kill_and_reap(pid);
-            return Err(error);
-        }
-        let exec_ns = monotonic_ns();
-        channel.close_child_ends();
-        if let Some(cgroup) = cgroup.as_mut() {
-            cgroup.close_launch_fds();
-        }
-        let mut phases = Vec::new();
-        if cgroup.is_some() {
-            phases.push(("cgroup".to_string(), cgroup_ns - launched_ns));
-        }
-        phases.push((
-            "clone".to_string(),
-            run.started_ns.saturating_sub(launched_ns),
-        ));
-        phases.push((
-            "mounts".to_string(),
-            run.mounted_ns.saturating_sub(launched_ns),
-        ));
-        phases.push(("exec".to_string(), exec_ns - launched_ns));
-        Ok(Box::new(ContainerInstance {
-            probe: ChildProbe::new(pid, launched_ns, channel),
-            phases,
-            cgroup,
-            io_dir,
-            supervises: prepared.supervises,
-        }))
-    }
-}
-
-struct ContainerInstance {
-    /// The probe, PID 1 of the instance's pid namespace: killing it kills everything inside.
-    /// Declared first, so a drop kills it before the cgroup (which kills anything left in it
-    /// and removes its directories) and the io directory are dropped.
-    probe: ChildProbe,
-    phases: Vec<(String, u64)>,
-    cgroup: Option<InstanceCgroup>,
-    /// The `io` workload's host directory (bound at /tmp), removed at teardown and on drop.
-    io_dir: Option<IoDir>,
-    /// The probe supervises the user's command: its processes are the probe's descendants.
-    supervises: bool,
-}
-
-impl Instance for ContainerInstance {
-    fn launched_ns(&self) -> u64 {
-        self.probe.launched_ns
-    }
-    fn wait_ready(&mut self, timeout: Duration) -> Result<Ready, Error> {
-        self.probe.wait_ready(timeout, self.phases.clone(), "ready")
-    }
-    fn resources(&self) -> Resources {
-        Resources {
-            pids: crate::process::instance_pids(self.probe.pid, self.supervises),
-            cgroup: self.cgroup.as_ref().and_then(InstanceCgroup::memory_source),
-            paths: self.io_dir.iter().map(|d| d.path().to_path_buf()).collect(),
-            ..Default::default()
-        }
-    }
-    fn release(&mut self) -> Result<(), Error> {
-        self.probe.release()
-    }
-    fn cpu_ns(&self) -> Option<u64> {
-        self.probe.cpu_ns
-    }
-    fn wait_gone(&mut self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
-        self.probe
-            .wait_exit(timeout, "the container's probe to exit")?;
-        if let Some(cgroup) = self.cgroup.as_mut() {
-            cgroup.remove(deadline.saturating_duration_since(Instant::now()))?;
-        }
-        // The bind at /tmp went with the probe's mount namespace; the directory is ours.
-        self.io_dir.as_ref().map_or(Ok(()), IoDir::remove)
     }
 }
 

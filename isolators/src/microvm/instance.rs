@@ -25,6 +25,7 @@ pub struct VmSpec {
     pub guest: GuestImage,
     /// Whether the VM gets an i8254 PIT: a Linux guest calibrates its clocks against one;
     /// isobench's bare guest programs no timer, and a PIT costs milliseconds at teardown.
+    /// Without one, a booted (not snapshotted) VM gets a split irqchip.
     pub pit: bool,
 }
 
@@ -68,6 +69,13 @@ pub fn launch_vm_from(
         }
         if !spec.pit {
             command.arg("--no-pit");
+        }
+        // Without a PIT the guest needs only the local APIC and an I/O APIC: a split irqchip
+        // spares the VM's end the SRCU grace period KVM's in-kernel PIC and I/O APIC start
+        // (isolators/vmm/README.md, "Teardown: where the time goes"). A snapshot saves the
+        // in-kernel chips, so a VM booted to be snapshotted keeps them.
+        if !spec.pit && matches!(start, VmStart::Boot) {
+            command.arg("--split-irqchip");
         }
     }
     if let VmStart::BootAndSnapshot(dir) = start {

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::memory::HugePages;
 use isobench_protocol::{DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB};
 
-pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--huge-pages auto|on|off] [--report-fd FD] [--no-pit] [--snapshot DIR]
+pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--huge-pages auto|on|off] [--report-fd FD] [--no-pit] [--split-irqchip] [--snapshot DIR]
        isobench-vmm --restore DIR [--mem-mib N] [--report-fd FD] [--verify-memory] [--start-fd FD]
 
 Boots one VM with one vCPU on /dev/kvm. The kernel may be a PVH ELF, an ELF vmlinux or a
@@ -16,6 +16,9 @@ bzImage. Guest serial output goes to stdout; stdin feeds the guest's serial inpu
 2 MiB or more, i.e. a guest OS).
 --no-pit leaves out the i8254 timer, for a guest that programs no legacy timer: KVM runs each
 PIT on a kernel worker thread whose stop holds up the VMM's exit by milliseconds.
+--split-irqchip (with --no-pit): only the local APIC in KVM; the VMM models the I/O APIC
+(edge-triggered pins) and there is no PIC. The VM then ends without waiting for the SRCU grace
+period that KVM's in-kernel PIC and I/O APIC start when they are made.
 --snapshot DIR: when the guest signals ready, write its memory (DIR/memory) and VM state
 (DIR/vm.state) there, then let it run on.
 --restore DIR: map DIR/memory copy-on-write as guest RAM, set DIR/vm.state and resume the
@@ -35,6 +38,8 @@ pub struct VmConfig {
     pub report_fd: Option<i32>,
     /// Whether the VM gets an in-kernel i8254 PIT (Linux guests calibrate against it).
     pub pit: bool,
+    /// Local APIC in KVM, I/O APIC in the VMM (`devices::ioapic`), no PIC.
+    pub split_irqchip: bool,
     /// Where to write a snapshot when the guest signals ready.
     pub snapshot_to: Option<PathBuf>,
 }
@@ -75,6 +80,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
         huge_pages: HugePages::Auto,
         report_fd: None,
         pit: true,
+        split_irqchip: false,
         snapshot_to: None,
     };
     let mut restore_dir = None;
@@ -117,6 +123,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
                 })?);
             }
             "--no-pit" => config.pit = false,
+            "--split-irqchip" => config.split_irqchip = true,
             "--snapshot" => config.snapshot_to = Some(PathBuf::from(value("--snapshot")?)),
             "--restore" => restore_dir = Some(PathBuf::from(value("--restore")?)),
             "--verify-memory" => verify_memory = true,
@@ -136,10 +143,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             || config.snapshot_to.is_some()
             || !config.cmdline.is_empty()
             || !config.pit
+            || config.split_irqchip
             || config.huge_pages != HugePages::Auto;
         if boot_only {
             return Err(Error::Usage(
-                "--restore takes the guest and its devices from the snapshot: drop --kernel, --initrd, --cmdline, --snapshot, --no-pit and --huge-pages".into(),
+                "--restore takes the guest and its devices from the snapshot: drop --kernel, --initrd, --cmdline, --snapshot, --no-pit, --split-irqchip and --huge-pages".into(),
             ));
         }
         return Ok(Command::Restore(RestoreConfig {
@@ -153,6 +161,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     if verify_memory || start_fd.is_some() {
         return Err(Error::Usage(
             "--verify-memory and --start-fd go with --restore".into(),
+        ));
+    }
+    if config.split_irqchip && config.pit {
+        return Err(Error::Usage(
+            "--split-irqchip needs --no-pit: KVM's PIT needs its in-kernel PIC".into(),
+        ));
+    }
+    if config.split_irqchip && config.snapshot_to.is_some() {
+        return Err(Error::Usage(
+            "--snapshot saves KVM's in-kernel PIC and I/O APIC: drop --split-irqchip".into(),
         ));
     }
     config.kernel = kernel.ok_or_else(|| Error::Usage("--kernel is required".into()))?;
@@ -184,6 +202,27 @@ mod tests {
             panic!()
         };
         assert!(!config.pit);
+        assert!(
+            !config.split_irqchip,
+            "KVM's irqchip unless asked otherwise"
+        );
+        let Command::Run(config) = parse(args("--kernel k --no-pit --split-irqchip")).unwrap()
+        else {
+            panic!()
+        };
+        assert!(config.split_irqchip && !config.pit);
+    }
+
+    #[test]
+    fn a_split_irqchip_goes_without_a_pit_and_a_snapshot() {
+        let refusal = |text: &str| match parse(args(text)) {
+            Err(Error::Usage(message)) => message,
+            _ => panic!("{text:?} was accepted"),
+        };
+        assert!(refusal("--kernel k --split-irqchip").contains("needs --no-pit"));
+        assert!(refusal("--kernel k --no-pit --split-irqchip --snapshot s")
+            .contains("drop --split-irqchip"));
+        assert!(refusal("--restore s --split-irqchip").contains("--split-irqchip"));
     }
 
     #[test]

@@ -10,8 +10,13 @@
 //!
 //! Deleting guest RAM's memory slots first makes KVM ask for an *expedited* grace period on
 //! the same domain (`synchronize_srcu_expedited` when the active memslots are swapped), which
-//! also completes the callbacks queued before it, without the tick delays. The kernel does the
-//! same work either way, in our process and before it exits; it just stops waiting for ticks.
+//! also completes the callbacks queued before it without their own tick of delay. It cannot
+//! bring forward the grace period's worker, queued 1–2 ticks after the irqchip was made, so a
+//! VM younger than that still waits for it (README, "Teardown: where the time goes"). The
+//! kernel does the same work either way, in our process and before it exits.
+//!
+//! A VM with a split irqchip (`--split-irqchip`, `devices::ioapic`) makes no such registrations,
+//! so nothing waits at all and its slots are not deleted first.
 use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{VcpuFd, VmFd};
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
@@ -20,6 +25,16 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 /// destroys the VM in the last close). Guest RAM itself is unmapped later by its owner.
 pub fn end_vm(vm: VmFd, vcpu: VcpuFd, memory: &GuestMemoryMmap) {
     delete_memory_slots(&vm, memory);
+    drop(vcpu);
+    drop(vm);
+}
+
+/// Frees a VM with a split irqchip (`--split-irqchip`): closes the vCPU and the VM at once.
+/// No I/O bus registration queued callbacks on its SRCU domain, so `kvm_destroy_vm`'s
+/// `srcu_barrier` has nothing to wait for, and deleting the slots first would only add an
+/// expedited grace period (a 2 MiB VM on the build host, medians of 40 in four runs: delete
+/// and close 0.15–0.30 ms, close alone 0.14–0.16 ms).
+pub fn end_split_irqchip_vm(vm: VmFd, vcpu: VcpuFd) {
     drop(vcpu);
     drop(vm);
 }

@@ -105,6 +105,30 @@ fn pvh_guest_gets_start_info_cmdline_initrd_and_serial_input() {
     assert_eq!(outcome.stdout, [0x78, b'h', b'I', b'z']);
 }
 
+/// With `--split-irqchip` the I/O APIC's registers are the VMM's: the guest reads back its
+/// version and a redirection entry it wrote through MMIO, and the serial line and the exit
+/// port work as with KVM's irqchip.
+#[test]
+fn split_irqchip_guest_reads_the_vmms_io_apic() {
+    if !kvm_or_skip("split_irqchip_guest_reads_the_vmms_io_apic") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (index, data) = (0xfec0_0000, 0xfec0_0010);
+    let mut code = Code::default();
+    code.ready();
+    code.store32(index, 1).load_eax_from(data).print_al(); // version: 0x11
+    code.store32(index, 0x10 + 2 * 4).store32(data, 0x24); // pin 4: vector 0x24, unmasked
+    code.load_eax_from(data).print_al();
+    code.echo_one_serial_byte().exit();
+    let kernel = write_file(dir.path(), "pvh.elf", &elf64(&code.bytes(), true));
+    let mut run = Run::kernel(&kernel, &["--no-pit", "--split-irqchip"]);
+    run.stdin = b"z";
+    let outcome = run.go();
+    assert_clean_end(&outcome, "exit-port");
+    assert_eq!(outcome.stdout, [0x11, 0x24, b'z']);
+}
+
 /// More input than the 64-byte receive FIFO holds: the reader waits for the guest to drain
 /// it, and every byte arrives, in order.
 #[test]

@@ -150,6 +150,9 @@ fn bad_command_lines() {
     Run::new(&["--initrd", "i"])
         .go()
         .assert_one_line_error("--kernel is required");
+    Run::new(&["--kernel", "k", "--split-irqchip"])
+        .go()
+        .assert_one_line_error("--split-irqchip needs --no-pit");
     let mut run = Run::new(&["--kernel", "k", "--report-fd", "987"]);
     run.report_fd = false;
     run.go()

@@ -34,6 +34,7 @@ fn any_kernel_file_is_accepted_within_memory_or_refused_in_one_line() {
             huge_pages: HugePages::Off,
             report_fd: None,
             pit: false,
+            split_irqchip: false,
             snapshot_to: None,
         };
         match image::open(&config) {

@@ -79,6 +79,18 @@ impl Code {
         self.emit(&[0x8a, 0x00])
     }
 
+    /// `mov dword [address], value` (32-bit protected mode: an absolute address).
+    pub fn store32(&mut self, address: u32, value: u32) -> &mut Self {
+        self.emit(&[0xc7, 0x05])
+            .emit(&address.to_le_bytes())
+            .emit(&value.to_le_bytes())
+    }
+
+    /// `mov eax, [address]` (32-bit protected mode: an absolute address).
+    pub fn load_eax_from(&mut self, address: u32) -> &mut Self {
+        self.emit(&[0xa1]).emit(&address.to_le_bytes())
+    }
+
     /// Polls the serial line status until a byte arrives, reads it and prints it back.
     pub fn echo_one_serial_byte(&mut self) -> &mut Self {
         let poll = self.0.len();

@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use isolators::microvm::guest::{bare_guest_elf, BareWork};
-use isolators::microvm::{find_vmm, MicrovmRestoreIsolator};
+use isolators::microvm::{find_vmm, launch_vm_from, GuestImage, MicrovmRestoreIsolator};
+use isolators::microvm::{VmSpec, VmStart};
 use isolators::testing::{check_kvm_and_vmm, run_if};
 use isolators::{Error, Isolator, Workload};
 
@@ -247,4 +248,29 @@ fn microvm_restore_runs_noop_only() {
     assert!(matches!(error, Error::BadInput(_)), "{error:?}");
     let text = error.to_string();
     assert!(text.contains("noop only") && !text.contains('\n'), "{text}");
+}
+
+/// A VMM started ahead that ends before its `vmm-exec` line (here /bin/false in its place)
+/// fails the launch in one line (the instance reaps it on the way, see `died`). Whether a
+/// child is left is not checked here: other tests of this binary run VMMs meanwhile.
+#[test]
+fn a_vmm_that_ends_before_it_is_started_fails_the_launch_and_is_reaped() {
+    let scratch = tempfile::tempdir().unwrap();
+    let spec = VmSpec {
+        vmm: "/bin/false".into(),
+        guest: GuestImage {
+            kernel: scratch.path().join("unused"),
+            initrd: None,
+            cmdline: String::new(),
+            mem_mib: 128,
+        },
+        pit: false,
+    };
+    let start = VmStart::RestorePrestarted(scratch.path().join("snapshot"));
+    let error = match launch_vm_from(&spec, &start, None) {
+        Ok(_) => panic!("a VMM that never came up was started"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("exited before its start byte"), "{error}");
+    assert!(!error.contains('\n'), "{error}");
 }

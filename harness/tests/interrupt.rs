@@ -96,6 +96,24 @@ fn ctrl_c_during_container_and_microvm_trials() {
     interrupt_run("container,microvm", &["process", "container", "microvm"]);
 }
 
+/// Warm starts, with each VMM started ahead of its launch stamp in the second row: a VMM
+/// spawned and waiting for its start byte when the signal lands is killed and reaped too.
+#[test]
+fn ctrl_c_during_restore_trials() {
+    let test = "ctrl_c_during_restore_trials";
+    if !run_if(test, "root", check_root()) {
+        return;
+    }
+    let host = isolators::Host::detect();
+    if !run_if(test, "kvm", host.kvm.problem.clone().map_or(Ok(()), Err)) {
+        return;
+    }
+    interrupt_run(
+        "microvm-restore,microvm-restore-prestarted",
+        &["process", "microvm-restore", "microvm-restore-prestarted"],
+    );
+}
+
 #[test]
 fn ctrl_c_while_density_holds_containers() {
     let test = "ctrl_c_while_density_holds_containers";

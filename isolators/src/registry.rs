@@ -16,6 +16,9 @@ pub fn all(options: &IsolatorOptions) -> Vec<Box<dyn Isolator>> {
         ),
         Box::new(MicrovmRestoreIsolator::new(options.vm_mem_mib).with_user(options.user.clone())),
         Box::new(
+            MicrovmRestoreIsolator::prestarted(options.vm_mem_mib).with_user(options.user.clone()),
+        ),
+        Box::new(
             MicrovmIsolator::new(VmGuest::Linux, options.kernel.clone(), options.vm_mem_mib)
                 .with_user(options.user.clone()),
         ),

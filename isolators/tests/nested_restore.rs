@@ -3,7 +3,8 @@
 //! where the vCPU state differs from this host's software KVM (kvm_pvm): other MSRs, a real
 //! nested page table, SVM's handling of the pending port write at the snapshot. Then the same
 //! for the Linux guest (`microvm-linux-restore`, which software KVM cannot run), beside cold
-//! `microvm-linux` boots for the ratio.
+//! `microvm-linux` boots for the ratio. `microvm-restore-prestarted` restores the bare guest into
+//! VMMs started ahead (`--start-fd`) there too.
 //!
 //! Same plumbing as nested_kvm.rs: the outer VM's /init is this test binary, selected by
 //! `inside_the_outer_vm_restore`, which prints a verdict line on the serial console.
@@ -45,6 +46,11 @@ fn drive_restores() -> Result<String, String> {
     std::env::set_var("ISOBENCH_VMM", "/isobench-vmm");
     let bare = launches(&MicrovmRestoreIsolator::new(Some(64)), "bare", 3)?;
     past_the_ready_signal(Path::new(SCRATCH).join("bare/snapshot").as_path())?;
+    let prestarted = launches(
+        &MicrovmRestoreIsolator::prestarted(Some(64)),
+        "prestarted",
+        3,
+    )?;
     let kernel = Some(PathBuf::from("/vmlinuz"));
     let cold = launches(
         &MicrovmIsolator::new(VmGuest::Linux, kernel.clone(), Some(256)),
@@ -63,8 +69,8 @@ fn drive_restores() -> Result<String, String> {
     let ratio = warm.1.iter().cloned().fold(f64::MAX, f64::min)
         / cold.1.iter().cloned().fold(f64::MAX, f64::min);
     Ok(format!(
-        "{}; {}; {}; Linux restore/cold (best of each) {ratio:.3}",
-        bare.0, cold.0, warm.0
+        "{}; {}; {}; {}; Linux restore/cold (best of each) {ratio:.3}",
+        bare.0, prestarted.0, cold.0, warm.0
     ))
 }
 
@@ -111,6 +117,12 @@ fn launches(
         ];
         if name.ends_with("-restore") && names != restore_phases {
             return Err(format!("{name}: phases {names:?}, not {restore_phases:?}"));
+        }
+        // Started ahead: the phases start at the start byte instead of the exec.
+        if name.ends_with("-prestarted") && names[0] != "restore-start" {
+            return Err(format!(
+                "{name}: phases {names:?} do not start at restore-start"
+            ));
         }
         startups_ms.push((ready.ready_ns - instance.launched_ns()) as f64 / 1e6);
         phases = ready

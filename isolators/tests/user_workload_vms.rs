@@ -142,6 +142,7 @@ fn bare_and_snapshot_rows_say_in_one_line_why_they_cannot_run_it() {
     for bare in [
         "microvm",
         "microvm-restore",
+        "microvm-restore-prestarted",
         "qemu-microvm",
         "firecracker",
         "firecracker-restore",

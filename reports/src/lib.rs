@@ -26,6 +26,7 @@ pub mod schema;
 pub mod table;
 pub mod terminal;
 pub mod units;
+pub mod warm_start;
 
 pub use schema::*;
 

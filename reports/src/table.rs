@@ -192,6 +192,7 @@ pub fn footnotes(record: &RunRecord) -> Vec<String> {
              memory), not an overhead: the run has no process baseline to subtract."
         ));
     }
+    lines.extend(crate::warm_start::ratio_line(record));
     lines
 }
 

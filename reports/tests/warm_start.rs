@@ -27,6 +27,29 @@ fn a_restored_vm_is_left_out_of_its_tier() {
     assert_eq!(group.names, ["microvm"], "the cold row only");
     let text = reports::terminal::render(&record);
     assert!(text.contains("microvm-restore"), "still a row of the table");
+    // Its ratio to the cold row of the same run, in the terminal and Markdown reports.
+    let line = reports::warm_start::ratio_line(&record).expect("a warm row");
+    assert!(line.contains("microvm-restore "), "{line}");
+    assert!(line.contains("× microvm ("), "{line}");
+    let ratio = record
+        .isolator("microvm-restore")
+        .unwrap()
+        .summary
+        .as_ref()
+        .unwrap()
+        .startup_ns
+        .median
+        / record
+            .isolator("microvm")
+            .unwrap()
+            .summary
+            .as_ref()
+            .unwrap()
+            .startup_ns
+            .median;
+    assert!(line.contains(&format!("{ratio:.2}×")), "{ratio} in {line}");
+    assert!(text.contains(&line), "{text}");
+    assert!(reports::markdown::render(&record).contains("× microvm ("));
 
     // The field is in the JSON only when true, and reads back.
     let json = serde_json::to_value(&record).unwrap();

@@ -29,9 +29,12 @@ pub enum VmmPhase {
     RestoreState,
     /// Restore: the vCPU is about to run the restored guest.
     Resume,
+    /// Restore into a VMM started ahead (`--start-fd`): the start byte arrived, the restore
+    /// begins.
+    RestoreStart,
 }
 
-const PHASES: [VmmPhase; 11] = [
+const PHASES: [VmmPhase; 12] = [
     VmmPhase::VmmExec,
     VmmPhase::KvmCreate,
     VmmPhase::Memory,
@@ -43,6 +46,7 @@ const PHASES: [VmmPhase; 11] = [
     VmmPhase::SnapshotMap,
     VmmPhase::RestoreState,
     VmmPhase::Resume,
+    VmmPhase::RestoreStart,
 ];
 
 impl VmmPhase {
@@ -60,6 +64,7 @@ impl VmmPhase {
             VmmPhase::SnapshotMap => "snapshot-map",
             VmmPhase::RestoreState => "restore-state",
             VmmPhase::Resume => "resume",
+            VmmPhase::RestoreStart => "restore-start",
         }
     }
 }

@@ -37,6 +37,9 @@ pub enum VmStart {
     BootAndSnapshot(PathBuf),
     /// Restore the snapshot in this directory (the spec's guest memory size must match it).
     Restore(PathBuf),
+    /// The same restore into a VMM started ahead (`--start-fd`): the launch stamp is taken
+    /// when the VMM is up and waiting, then its start byte is sent (see `prestart.rs`).
+    RestorePrestarted(PathBuf),
 }
 
 /// Starts one `isobench-vmm` for `spec`, inside `cgroup` when given (so KVM's kernel memory
@@ -54,7 +57,7 @@ pub fn launch_vm_from(
     let (report_read, report_write) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
     let mut command = Command::new(&spec.vmm);
-    if let VmStart::Restore(dir) = start {
+    if let VmStart::Restore(dir) | VmStart::RestorePrestarted(dir) = start {
         command.arg("--restore").arg(dir);
     } else {
         command.arg("--kernel").arg(&spec.guest.kernel);
@@ -81,6 +84,10 @@ pub fn launch_vm_from(
     command
         .args(["--mem-mib", &spec.guest.mem_mib.to_string()])
         .args(["--report-fd", &report_write.as_raw_fd().to_string()]);
+    let start_pipe = match start {
+        VmStart::RestorePrestarted(_) => Some(super::prestart::StartPipe::new(&mut command)?),
+        _ => None,
+    };
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -99,6 +106,7 @@ pub fn launch_vm_from(
             .map_err(|e| Error::io(format!("spawn {}", spec.vmm.display()), e)),
     };
     drop(report_write);
+    let start_pipe = start_pipe.map(super::prestart::StartPipe::spawned);
     if let Some(cgroup) = cgroup.as_mut() {
         cgroup.close_launch_fds();
     }
@@ -120,7 +128,7 @@ pub fn launch_vm_from(
             return Err(error);
         }
     };
-    Ok(MicrovmInstance {
+    let mut instance = MicrovmInstance {
         pid,
         pidfd,
         reaped: false,
@@ -128,12 +136,17 @@ pub fn launch_vm_from(
         report: LineReader::new(report_read),
         console,
         launched_ns,
-        restored: matches!(start, VmStart::Restore(_)),
+        restored: matches!(start, VmStart::Restore(_) | VmStart::RestorePrestarted(_)),
         guest_ram: Vec::new(),
         exit: None,
         cpu_ns: None,
         cgroup,
-    })
+    };
+    if let Some(start_pipe) = start_pipe {
+        // On error the instance is dropped: the VMM is killed and reaped, its cgroup removed.
+        instance.start_prestarted(start_pipe)?;
+    }
+    Ok(instance)
 }
 
 /// How long a Linux guest may take from the boot-timer stamp to its console ready line.
@@ -150,7 +163,7 @@ pub struct MicrovmInstance {
     report: LineReader,
     /// The guest's serial console and the VMM's stderr, drained on a thread.
     console: ConsoleDrain,
-    launched_ns: u64,
+    pub(super) launched_ns: u64,
     /// Restored from a snapshot: the guest's boot clock readings on its ready line are those
     /// of the boot before the snapshot, so they give no phases of this launch.
     restored: bool,
@@ -171,7 +184,11 @@ impl MicrovmInstance {
 
     /// The next report line the VMM wrote (lines that are not events are skipped), or none
     /// once it closed the pipe or exited.
-    fn next_event(&mut self, deadline_ns: u64, what: &str) -> Result<Option<VmmEvent>, Error> {
+    pub(super) fn next_event(
+        &mut self,
+        deadline_ns: u64,
+        what: &str,
+    ) -> Result<Option<VmmEvent>, Error> {
         loop {
             match self
                 .report
@@ -216,7 +233,7 @@ impl MicrovmInstance {
     }
 
     /// Reaps the VMM (it has exited or is about to) and joins the console thread.
-    fn reap(&mut self, timeout: Duration) -> Result<nix::sys::wait::WaitStatus, Error> {
+    pub(super) fn reap(&mut self, timeout: Duration) -> Result<nix::sys::wait::WaitStatus, Error> {
         let (status, cpu_ns) = reap::wait_exit_with_cpu(self.pid, timeout, "isobench-vmm to exit")?;
         self.reaped = true;
         self.cpu_ns = Some(cpu_ns);
@@ -225,7 +242,7 @@ impl MicrovmInstance {
     }
 
     /// Why the VM ended before ready, in one line: the VMM's message, else the guest's last words.
-    fn died(&mut self, what: String) -> Error {
+    pub(super) fn died(&mut self, what: String) -> Error {
         let _ = self.reap(Duration::from_secs(5));
         let detail = self.console.first_stderr_line().or_else(|| {
             self.console

@@ -9,6 +9,7 @@ pub mod elf;
 pub mod guest;
 mod instance;
 mod isolator;
+mod prestart;
 pub mod report;
 mod restore;
 pub mod user_guest;

@@ -6,7 +6,7 @@ use crate::memory::HugePages;
 use isobench_protocol::{DEFAULT_GUEST_MEM_MIB, MAX_GUEST_MEM_MIB};
 
 pub const USAGE: &str = "usage: isobench-vmm --kernel PATH [--initrd PATH] [--cmdline STRING] [--mem-mib N] [--huge-pages auto|on|off] [--report-fd FD] [--no-pit] [--split-irqchip] [--snapshot DIR]
-       isobench-vmm --restore DIR [--mem-mib N] [--report-fd FD] [--verify-memory]
+       isobench-vmm --restore DIR [--mem-mib N] [--report-fd FD] [--verify-memory] [--start-fd FD]
 
 Boots one VM with one vCPU on /dev/kvm. The kernel may be a PVH ELF, an ELF vmlinux or a
 bzImage. Guest serial output goes to stdout; stdin feeds the guest's serial input. With
@@ -23,7 +23,10 @@ period that KVM's in-kernel PIC and I/O APIC start when they are made.
 (DIR/vm.state) there, then let it run on.
 --restore DIR: map DIR/memory copy-on-write as guest RAM, set DIR/vm.state and resume the
 guest; `ready` is its first port or MMIO access. --mem-mib, if given, must match the
-snapshot's; --verify-memory checksums guest RAM before the guest runs.";
+snapshot's; --verify-memory checksums guest RAM before the guest runs.
+--start-fd FD (with --restore): start ahead, then wait for one byte on FD before anything
+of the restore is done (the snapshot is not even opened): the caller times the restore
+from that byte, as Firecracker's snapshot load is timed in an already running process.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmConfig {
@@ -50,6 +53,8 @@ pub struct RestoreConfig {
     pub report_fd: Option<i32>,
     /// Checksum the mapped guest RAM against the snapshot's before resuming.
     pub verify_memory: bool,
+    /// Wait for one byte on this descriptor before restoring (`--start-fd`).
+    pub start_fd: Option<i32>,
 }
 
 /// What the command line asked for.
@@ -81,6 +86,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     let mut restore_dir = None;
     let mut mem_mib_given = false;
     let mut verify_memory = false;
+    let mut start_fd = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -121,6 +127,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--snapshot" => config.snapshot_to = Some(PathBuf::from(value("--snapshot")?)),
             "--restore" => restore_dir = Some(PathBuf::from(value("--restore")?)),
             "--verify-memory" => verify_memory = true,
+            "--start-fd" => {
+                let text = value("--start-fd")?;
+                start_fd = Some(text.parse().map_err(|_| {
+                    Error::Usage(format!("--start-fd {text:?}: not a descriptor number"))
+                })?);
+            }
             "--help" | "-h" => return Ok(Command::Help),
             other => return Err(Error::Usage(format!("unknown argument {other:?}"))),
         }
@@ -143,10 +155,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             mem_mib: mem_mib_given.then_some(config.mem_mib),
             report_fd: config.report_fd,
             verify_memory,
+            start_fd,
         }));
     }
-    if verify_memory {
-        return Err(Error::Usage("--verify-memory goes with --restore".into()));
+    if verify_memory || start_fd.is_some() {
+        return Err(Error::Usage(
+            "--verify-memory and --start-fd go with --restore".into(),
+        ));
     }
     if config.split_irqchip && config.pit {
         return Err(Error::Usage(
@@ -220,6 +235,8 @@ mod tests {
         assert!(parse(args("--restore d --kernel k")).is_err());
         assert!(parse(args("--restore d --no-pit")).is_err());
         assert!(parse(args("--kernel k --verify-memory")).is_err());
+        assert!(parse(args("--kernel k --start-fd 4")).is_err());
+        assert!(parse(args("--restore d --start-fd four")).is_err());
     }
 
     #[test]
@@ -240,5 +257,10 @@ mod tests {
         };
         assert_eq!(restore.mem_mib, Some(16));
         assert!(restore.verify_memory);
+        assert_eq!(restore.start_fd, None);
+        let Command::Restore(restore) = parse(args("--restore s --start-fd 7")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(restore.start_fd, Some(7));
     }
 }

@@ -88,6 +88,9 @@ pub enum Error {
         expected: u32,
         found: u32,
     },
+    /// `--start-fd`: the descriptor ended before its start byte came (the caller went away).
+    #[error("--start-fd {fd}: closed before the start byte — nothing was restored")]
+    NotStarted { fd: i32 },
     /// KVM could not run the guest's instruction.
     #[error("KVM internal error (suberror {suberror}) at rip {rip:#x}, instruction bytes [{bytes}]{hint}")]
     Internal {

@@ -1,6 +1,9 @@
 //! One VM restored from a snapshot (`--restore DIR`): check the state file, map the memory
 //! file copy-on-write as guest RAM, recreate the VM with the snapshot's chips, clock, vCPU and
 //! serial state, and resume the guest where it was snapshotted (just after its ready signal).
+use std::io::Read;
+use std::os::fd::FromRawFd;
+
 use kvm_bindings::KVM_MP_STATE_RUNNABLE;
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -18,12 +21,49 @@ fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> Error {
     move |source| Error::Kvm { what, source }
 }
 
+/// `--start-fd`: blocks until one byte arrives on `fd` (then closes it). The VMM was started
+/// ahead; nothing of the restore is done before this returns.
+fn wait_for_start(fd: i32) -> Result<()> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; any integer is safe to ask about.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(Error::Usage(format!(
+            "--start-fd {fd}: not an open descriptor — pass a pipe the VMM inherits"
+        )));
+    }
+    // SAFETY: the descriptor is open (checked above) and was passed to us for this alone;
+    // nothing else in this process owns it.
+    let mut start = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut byte = [0u8; 1];
+    loop {
+        match start.read(&mut byte) {
+            Ok(0) => return Err(Error::NotStarted { fd }),
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(Error::Host {
+                    what: "read the start byte",
+                    source,
+                })
+            }
+        }
+    }
+}
+
 /// Restores the snapshot in `config.dir` and runs the guest until it ends the VM.
 ///
-/// Phases: `snapshot-map` (state file checked, memory file mapped and registered with a new
-/// VM), `restore-state` (chips, clock, vCPU and UART hold the snapshot's state), `resume`
-/// (just before `KVM_RUN`), then `ready` at the guest's first port or MMIO access.
+/// Phases: with `--start-fd`, `restore-start` (the start byte arrived: nothing before it
+/// touched the snapshot or KVM), then `snapshot-map` (state file checked, memory file mapped
+/// and registered with a new VM), `restore-state` (chips, clock, vCPU and UART hold the
+/// snapshot's state), `resume` (just before `KVM_RUN`), then `ready` at the guest's first port
+/// or MMIO access.
 pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> {
+    if let Some(fd) = config.start_fd {
+        // The caller waits for our `vmm-exec` line before it sends the start byte.
+        report.release();
+        report.hold();
+        wait_for_start(fd)?;
+        report.phase(VmmPhase::RestoreStart);
+    }
     // Bad snapshots are refused before /dev/kvm is opened, the same on every host.
     let snapshot = snapshot::load(&config.dir, config.mem_mib)?;
     let ram = memory_file::map(&snapshot.memory_path, snapshot.header.mem_bytes)?;
@@ -62,10 +102,6 @@ pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> 
             what: "restore the serial port",
             source,
         })?;
-    serial::spawn_stdin_reader(uart.clone()).map_err(|source| Error::Host {
-        what: "serial input thread",
-        source,
-    })?;
     report.phase(VmmPhase::RestoreState);
 
     if config.verify_memory {

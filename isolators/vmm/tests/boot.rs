@@ -390,3 +390,25 @@ fn linux_bzimage_boots_or_says_software_kvm_cannot_run_it() {
         assert_eq!(outcome.report.last().unwrap(), "exit i8042-reset");
     }
 }
+
+/// A harness that went away (the report pipe's read end closed) does not stop the VM: the
+/// VMM ignores SIGPIPE itself (its `main` is the C entry point, without Rust's start-up that
+/// used to), so the failed report write is an error it ignores, and the guest runs to its end.
+#[test]
+fn a_closed_report_pipe_does_not_stop_the_vm() {
+    if !kvm_or_skip("a_closed_report_pipe_does_not_stop_the_vm") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let code = Code::default().ready().print(b"R").exit().bytes();
+    let kernel = write_file(dir.path(), "guest.elf", &elf64(&code, true));
+    let (report_read, report_write) = common::pipe();
+    drop(report_read);
+    let report_fd = std::os::fd::AsRawFd::as_raw_fd(&report_write).to_string();
+    let mut run = Run::kernel(&kernel, &["--no-pit", "--report-fd", &report_fd]);
+    run.report_fd = false;
+    run.inherit_fds = vec![std::os::fd::AsRawFd::as_raw_fd(&report_write)];
+    let outcome = run.go();
+    assert_eq!(outcome.code, Some(0), "{outcome:?}");
+    assert_eq!(outcome.stdout, b"R");
+}

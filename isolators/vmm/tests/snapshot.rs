@@ -3,11 +3,14 @@
 //! line before anything runs.
 mod common;
 
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::time::Duration;
 
 use common::guests::{elf64, Code, LOAD_ADDRESS};
-use common::{check_kvm, run_if, write_file, Outcome, Run};
+use common::{check_kvm, monotonic_ns, pipe, run_if, write_file, Outcome, Run};
 
 const MEM_MIB: &str = "16";
 
@@ -218,4 +221,59 @@ fn a_missing_snapshot_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = restore(dir.path(), &[], b"");
     outcome.assert_one_line_error("no such file — take one first");
+}
+
+/// `--start-fd`: the VMM comes up, says `vmm-exec`, and does nothing of the restore until the
+/// start byte arrives (its next line is `restore-start`, stamped after the byte was sent); a
+/// start pipe closed without a byte ends it in one line, the guest never having run.
+#[test]
+fn a_restore_started_ahead_waits_for_its_start_byte() {
+    if !kvm_or_skip("a_restore_started_ahead_waits_for_its_start_byte") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    take_snapshot(dir.path());
+    let snapshot = dir.path().join("snap");
+    for send_start in [true, false] {
+        let (start_read, start_write) = pipe();
+        let start_fd = start_read.as_raw_fd().to_string();
+        let mut run = Run::new(&[
+            "--restore",
+            &snapshot.to_string_lossy(),
+            "--start-fd",
+            &start_fd,
+        ]);
+        run.inherit_fds = vec![start_read.as_raw_fd()];
+        let mut running = run.spawn();
+        drop(start_read);
+        running.wait_for("phase vmm-exec");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(running.child.try_wait().unwrap().is_none(), "it waits");
+        if !send_start {
+            drop(start_write);
+            let outcome = running.finish();
+            outcome.assert_one_line_error("closed before the start byte");
+            assert_eq!(outcome.stdout, b"", "the guest never ran");
+            assert_eq!(outcome.report.len(), 2, "{:?}", outcome.report);
+            continue;
+        }
+        let sent_ns = monotonic_ns();
+        std::fs::File::from(start_write).write_all(b"s").unwrap();
+        let next = running.wait_for("");
+        let stamp: u64 = next
+            .strip_prefix("phase restore-start ")
+            .unwrap_or_else(|| panic!("the next line is not restore-start: {next:?}"))
+            .parse()
+            .unwrap();
+        assert!(
+            stamp >= sent_ns,
+            "restore-start {stamp} before the byte at {sent_ns}"
+        );
+        running.write_stdin(b"s");
+        let outcome = running.finish();
+        assert_eq!(outcome.code, Some(0), "{outcome:?}");
+        assert_eq!(outcome.stdout, b"Rs");
+        assert!(outcome.stamp("phase restore-start") <= outcome.stamp("phase snapshot-map"));
+        assert_eq!(outcome.report.last().unwrap(), "exit exit-port");
+    }
 }

@@ -49,7 +49,7 @@ fn for_each_nonzero_page(
 /// CRC-32 over every non-zero page, each preceded by its memory-file offset: equal for equal
 /// guest RAM however it is backed (a hole and a page of zeros count alike).
 pub fn checksum(memory: &GuestMemoryMmap) -> Result<u32> {
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = super::CRC32.digest();
     for_each_nonzero_page(memory, |offset, page| {
         crc.update(&offset.to_le_bytes());
         crc.update(page);
@@ -64,7 +64,7 @@ pub fn write(memory: &GuestMemoryMmap, path: &Path) -> Result<u32> {
     let total: u64 = memory.iter().map(|r| r.len()).sum();
     file.set_len(total)
         .map_err(io_error("size the snapshot memory file"))?;
-    let mut crc = crc32fast::Hasher::new();
+    let mut crc = super::CRC32.digest();
     let mut run: Vec<u8> = Vec::with_capacity(WRITE_RUN_BYTES);
     let mut run_start = 0u64;
     let flush = |run: &mut Vec<u8>, at: u64| -> Result<()> {

@@ -111,6 +111,8 @@ pub struct Run<'a> {
     pub report_fd: bool,
     /// Runs in the child before exec (as root: drop privileges, hide /dev).
     pub before_exec: Option<fn() -> std::io::Result<()>>,
+    /// Further descriptors the VMM inherits (e.g. a `--start-fd` pipe).
+    pub inherit_fds: Vec<i32>,
 }
 
 impl<'a> Run<'a> {
@@ -121,6 +123,7 @@ impl<'a> Run<'a> {
             timeout: Duration::from_secs(20),
             report_fd: true,
             before_exec: None,
+            inherit_fds: Vec::new(),
         }
     }
 
@@ -152,12 +155,17 @@ impl<'a> Run<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let before_exec = self.before_exec;
+        let mut inherit = self.inherit_fds.clone();
+        inherit.push(write_fd);
         // SAFETY: the closure only calls async-signal-safe functions (fcntl, and the caller's
-        // `before_exec`, which is held to the same rule) between fork and exec.
+        // `before_exec`, which is held to the same rule) between fork and exec, and iterates a
+        // vector it owns without allocating.
         unsafe {
             command.pre_exec(move || {
-                if libc::fcntl(write_fd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
+                for &fd in &inherit {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 before_exec.map_or(Ok(()), |f| f())
             });
@@ -267,7 +275,7 @@ impl Running {
 }
 
 /// A pipe whose ends close on exec (the child gets the write end by `pre_exec`).
-fn pipe() -> (OwnedFd, OwnedFd) {
+pub fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array we own.
     let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };

@@ -6,6 +6,14 @@
 //! --locked -p …` in its own target directory (`<target dir>/probe`, `<target dir>/vmm`), so it
 //! never waits on the lock the outer cargo holds, and the lock file pins every version.
 //!
+//! Both are built for `x86_64-unknown-linux-musl` when that target's std is installed
+//! (`rustup target add x86_64-unknown-linux-musl`; `.ci/run` adds it), else for the glibc target
+//! with a build warning. Why musl: glibc's static start-up probes the CPU with about 60 CPUID
+//! instructions (cpu features, cache geometry for its string functions), and where CPUID traps
+//! to the hypervisor, as on this project's build host (~4 µs each), that was ~330 µs of the
+//! probe's ~560 µs spawn-to-exit, paid by every isolator's every launch, and the same again in
+//! the VMM's exec. musl's start-up runs none. `ISOBENCH_STATIC_LIBC` tells the crate which.
+//!
 //! The probe is built with `+crt-static` for an explicit `--target` (a static binary with no
 //! interpreter and no needed libraries, the same bytes in every isolator),
 //! `relocation-model=static` (a plain non-PIE executable that need not relocate itself at every
@@ -17,16 +25,53 @@ use std::{
     process::Command,
 };
 
+/// The outer build's target (.cargo/config.toml): where OUT_DIR sits.
 const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The target of the embedded static binaries, when its std is installed.
+const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let probe = build_probe(&manifest_dir, &out_dir);
+    let static_target = static_target();
+    let libc = if static_target == MUSL_TARGET {
+        "musl"
+    } else {
+        "glibc"
+    };
+    println!("cargo:rustc-env=ISOBENCH_STATIC_LIBC={libc}");
+    let probe = build_probe(&manifest_dir, &out_dir, static_target);
     println!("cargo:rustc-env=ISOBENCH_PROBE_PATH={}", probe.display());
-    let vmm = build_vmm(&manifest_dir, &out_dir);
+    let vmm = build_vmm(&manifest_dir, &out_dir, static_target);
     println!("cargo:rustc-env=ISOBENCH_VMM_PATH={}", vmm.path.display());
     println!("cargo:rustc-env=ISOBENCH_VMM_HASH={}", vmm.hash);
+}
+
+/// musl when rustc has its std (the target's library dir holds a libstd), else glibc's target,
+/// with a warning: every launch then pays glibc's start-up (see the module's doc).
+fn static_target() -> &'static str {
+    println!("cargo:rerun-if-env-changed=RUSTUP_TOOLCHAIN");
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", MUSL_TARGET])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    let has_std = libdir
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .is_some_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+        });
+    if has_std {
+        return MUSL_TARGET;
+    }
+    println!(
+        "cargo:warning=no {MUSL_TARGET} std installed: the probe and isobench-vmm are built \
+         with glibc, whose static start-up adds ~0.3 ms to every launch where CPUID traps \
+         (rustup target add {MUSL_TARGET})"
+    );
+    TARGET
 }
 
 fn run(mut command: Command, what: &str) {
@@ -48,6 +93,7 @@ fn nested_cargo(
     manifest_dir: &Path,
     out_dir: &Path,
     package: &str,
+    target: &str,
     configure: impl FnOnce(&mut Command),
 ) -> PathBuf {
     let workspace = manifest_dir
@@ -62,7 +108,7 @@ fn nested_cargo(
     cargo
         .current_dir(workspace)
         .args(["build", "--release", "--locked", "-p", package])
-        .args(["--target", TARGET])
+        .args(["--target", target])
         .arg("--target-dir")
         .arg(&target_dir);
     configure(&mut cargo);
@@ -73,19 +119,19 @@ fn nested_cargo(
             target_dir.display()
         ),
     );
-    target_dir.join(TARGET).join("release").join(package)
+    target_dir.join(target).join("release").join(package)
 }
 
 /// The probe, built by a nested cargo with the flags of a static, non-PIE, panic=abort,
 /// stripped executable, copied into OUT_DIR; returns its path there.
-fn build_probe(manifest_dir: &Path, out_dir: &Path) -> PathBuf {
+fn build_probe(manifest_dir: &Path, out_dir: &Path, target: &str) -> PathBuf {
     for input in ["probe", "protocol"] {
         println!(
             "cargo:rerun-if-changed={}",
             manifest_dir.join(input).display()
         );
     }
-    let built = nested_cargo(manifest_dir, out_dir, "isobench-probe", |cargo| {
+    let built = nested_cargo(manifest_dir, out_dir, "isobench-probe", target, |cargo| {
         // RUSTFLAGS replaces the config's target rustflags, so +crt-static is repeated here.
         // With an explicit --target they apply to the probe's crates only, never to build scripts.
         cargo
@@ -170,14 +216,14 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// The VMM, built by a nested cargo with the workspace's release profile; copied into OUT_DIR.
-fn build_vmm(manifest_dir: &Path, out_dir: &Path) -> BuiltVmm {
+fn build_vmm(manifest_dir: &Path, out_dir: &Path, target: &str) -> BuiltVmm {
     for input in ["vmm", "protocol"] {
         println!(
             "cargo:rerun-if-changed={}",
             manifest_dir.join(input).display()
         );
     }
-    let built = nested_cargo(manifest_dir, out_dir, "isobench-vmm", |_| {});
+    let built = nested_cargo(manifest_dir, out_dir, "isobench-vmm", target, |_| {});
     let bytes = std::fs::read(&built)
         .unwrap_or_else(|e| panic!("build.rs: cannot read {}: {e}", built.display()));
     let path = out_dir.join("isobench-vmm");

@@ -9,6 +9,21 @@ use crate::Error;
 /// The static `isobench-probe` executable, built by build.rs; the same bytes everywhere.
 pub static PROBE_BYTES: &[u8] = include_bytes!(env!("ISOBENCH_PROBE_PATH"));
 
+/// The C library the embedded probe and VMM are statically linked with: "musl", or "glibc"
+/// where the musl target was not installed when isobench was built (see isolators/build.rs).
+pub const STATIC_LIBC: &str = env!("ISOBENCH_STATIC_LIBC");
+
+/// A note for the baseline's row when the probe is built with glibc: every launch pays its
+/// static start-up's CPU probing (about 60 CPUID instructions, each a VM exit on many VMs).
+pub fn static_libc_note() -> Option<String> {
+    (STATIC_LIBC != "musl").then(|| {
+        "the probe is built with glibc (no musl target was installed when isobench was built): \
+         every launch in every row includes glibc's start-up CPU probing, ~0.3 ms where CPUID \
+         traps; `rustup target add x86_64-unknown-linux-musl` and rebuild"
+            .to_string()
+    })
+}
+
 /// The probe's file name inside every rootfs and initramfs.
 pub const PROBE_NAME: &str = "isobench-probe";
 

@@ -69,8 +69,12 @@ impl Isolator for ProcessIsolator {
         Description {
             boundary: "none: a plain child process (the baseline)".into(),
             kernel: KernelKind::Shared,
-            version: format!("isobench {}", env!("CARGO_PKG_VERSION")),
-            notes: Vec::new(),
+            version: format!(
+                "isobench {} (probe: static {})",
+                env!("CARGO_PKG_VERSION"),
+                crate::probe::STATIC_LIBC
+            ),
+            notes: crate::probe::static_libc_note().into_iter().collect(),
         }
     }
     fn availability(&self, _host: &Host) -> Availability {

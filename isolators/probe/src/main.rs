@@ -15,8 +15,9 @@
 //! failed, 2 bad command line, 3 the workload could not run (spec, command not startable),
 //! 4 the command ended before ready, 5 its readiness check timed out.
 // No Rust runtime start-up: std's `lang_start` asks glibc for the main thread's stack bounds,
-// which parses /proc/self/maps (~0.3 ms on every launch, in every isolator). std still works:
-// on glibc, argv and the environment are captured by std's own .init_array hook.
+// which parses /proc/self/maps (~0.3 ms on every launch, in every isolator). std still works;
+// the arguments are read from `main`'s own argv (musl, which the probe is built with where
+// installed, hands them to std only through `lang_start`), the environment from `environ`.
 // Under `cargo test` the test harness supplies main, so the unit tests run.
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
@@ -34,10 +35,15 @@ const EXIT_WORKLOAD: i32 = 3;
 
 #[cfg(not(test))]
 #[no_mangle]
-extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+extern "C" fn main(argc: i32, argv: *const *const std::ffi::c_char) -> i32 {
     // As a guest's /init: the kernel's own boot time, before anything of ours runs.
     let init_boottime_ns = channel::boottime_ns();
-    let config = match Config::from_args_and_env() {
+    let args = (1..usize::try_from(argc).unwrap_or(0)).map(|i| {
+        // SAFETY: the C runtime passes argc valid NUL-terminated strings in argv.
+        let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+        arg.to_string_lossy().into_owned()
+    });
+    let config = match Config::from_args_and_env(args) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("isobench-probe: {message}");
@@ -95,11 +101,12 @@ struct Config {
 }
 
 impl Config {
-    fn from_args_and_env() -> Result<Config, String> {
+    /// `args`: argv without the program name.
+    fn from_args_and_env(args: impl Iterator<Item = String>) -> Result<Config, String> {
         let mut mode = std::env::var("ISOBENCH_MODE").ok();
         let mut channel = std::env::var("ISOBENCH_CHANNEL").ok();
         let mut spec = std::env::var("ISOBENCH_SPEC").ok();
-        let mut args = std::env::args().skip(1);
+        let mut args = args;
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--mode" => mode = Some(args.next().ok_or("--mode needs a value")?),

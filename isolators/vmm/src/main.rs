@@ -6,8 +6,9 @@
 //! handlers that print "stack overflow" — is 18 of the VMM's 37 start-up syscalls and sat on
 //! every launch's path (A/B over 200 launches each: `vmm-exec` 609 → 562 µs cold, 691 → 642 µs
 //! restored). What the VMM needs of it is kept: SIGPIPE ignored, so that a write to a vanished
-//! harness fails instead of killing the VM. std works as usual (glibc hands the arguments to
-//! std through .init_array); a stack overflow is a plain SIGSEGV.
+//! harness fails instead of killing the VM. The arguments are read from `main`'s own argv
+//! (musl, unlike glibc, hands them to std only through Rust's entry point, so
+//! `std::env::args()` would be empty there); a stack overflow is a plain SIGSEGV.
 #![no_main]
 use isobench_protocol::{VmmEvent, VmmPhase};
 use isobench_vmm::config::{self, Command};
@@ -22,16 +23,21 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 #[no_mangle]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     let start_ns = isobench_vmm::report::monotonic_ns();
     // SAFETY: changes only SIGPIPE's disposition, before any other thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    libc::c_int::from(run(start_ns))
+    let args = (1..usize::try_from(argc).unwrap_or(0)).map(|i| {
+        // SAFETY: the C runtime passes argc valid NUL-terminated strings in argv.
+        let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+        arg.to_string_lossy().into_owned()
+    });
+    libc::c_int::from(run(start_ns, args))
 }
 
-fn run(start_ns: u64) -> u8 {
+fn run(start_ns: u64, args: impl Iterator<Item = String>) -> u8 {
     let mut report = Reporter::default();
-    let command = match config::parse(std::env::args().skip(1)) {
+    let command = match config::parse(args) {
         Ok(Command::Help) => {
             println!("{}", config::USAGE);
             return EXIT_OK;

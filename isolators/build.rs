@@ -58,6 +58,12 @@ fn static_target() -> &'static str {
         .ok()
         .filter(|output| output.status.success())
         .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
+    // Installing (or removing) the target changes that directory: build again then. While it
+    // is missing, cargo takes the path as changed and reruns this script on every build, so a
+    // target added later is picked up.
+    if let Some(dir) = &libdir {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
     let has_std = libdir
         .and_then(|dir| std::fs::read_dir(dir).ok())
         .is_some_and(|mut entries| {

@@ -103,19 +103,11 @@ pub fn disk(
 mod tests {
     use super::*;
     use crate::user_workload::UserRootfs;
-    use isobench_protocol::{ReadyCheck, UserCommand};
 
     fn workload(tree: &Path) -> UserWorkload {
         UserWorkload {
             rootfs: UserRootfs::open(tree).unwrap(),
-            command: UserCommand {
-                argv: vec!["/bin/true".into()],
-                env: vec![],
-                workdir: "/".into(),
-                ready: ReadyCheck::Exit { code: 0 },
-                ready_timeout_ms: 1000,
-                stop_grace_ms: 100,
-            },
+            command: crate::user_workload::tests::command(),
         }
     }
 

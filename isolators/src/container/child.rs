@@ -40,9 +40,6 @@ pub(super) struct ChildSetup {
     /// A user workload's writable tmpfs mounts (path in the rootfs, mount data), made on the
     /// read-only root ([`crate::instance_rootfs::USER_TMPFS_DIRS`]).
     pub tmpfs_dirs: Vec<(CString, &'static CStr)>,
-    /// Each instance mounts its own writable /dev (a user's command may write there); else the
-    /// template's read-only /dev serves every instance.
-    pub dev_per_instance: bool,
     /// Rootless: (uid_map, gid_map) lines mapping root in the new user namespace to us.
     user_maps: Option<(CString, CString)>,
     /// Bind-mount /dev nodes from the host instead of mknod: in any user namespace but the
@@ -101,7 +98,6 @@ impl ChildSetup {
                     Ok((relative(dir.trim_start_matches('/'))?, data))
                 })
                 .collect::<Result<_, Error>>()?,
-            dev_per_instance: !tmpfs_dirs.is_empty(),
             dev_nodes: DEVICES
                 .iter()
                 .map(|&(name, major, minor)| {
@@ -130,6 +126,12 @@ impl ChildSetup {
             probe: c_path(&Path::new("/").join(probe_name))?,
             hostname: c"isobench",
         })
+    }
+
+    /// Each instance mounts its own writable /dev when it runs a user's command (which gets
+    /// tmpfs dirs, and may write in /dev too); else the template's read-only /dev serves all.
+    pub(super) fn dev_per_instance(&self) -> bool {
+        !self.tmpfs_dirs.is_empty()
     }
 
     pub(super) fn rootless(&self) -> bool {

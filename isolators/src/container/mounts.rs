@@ -126,7 +126,7 @@ pub(super) fn instance_mounts(setup: &ChildSetup, with_dev: bool) -> Step {
         None,
         "mount /proc",
     )?;
-    if with_dev || setup.dev_per_instance {
+    if with_dev || setup.dev_per_instance() {
         mount_dev(setup, false)?;
     }
     Ok(())

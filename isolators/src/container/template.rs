@@ -92,7 +92,7 @@ fn build(setup: &ChildSetup) -> Result<RawFd, (&'static str, i32)> {
         )
     };
     check(fd.into(), "open the template's mount namespace")?;
-    let shared_dev = !setup.dev_per_instance;
+    let shared_dev = !setup.dev_per_instance();
     let built = mounts::pivot_into_rootfs(setup, || -> Step {
         if shared_dev {
             mounts::mount_dev(setup, true)?;

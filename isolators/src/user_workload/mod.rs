@@ -241,11 +241,12 @@ fn link_tree(from: &Path, to: &Path) -> Result<(), Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use isobench_protocol::ReadyCheck;
 
-    fn command() -> UserCommand {
+    /// `/bin/true`, ready when it exits 0: the command other modules' tests use too.
+    pub(crate) fn command() -> UserCommand {
         UserCommand {
             argv: vec!["/bin/true".into()],
             env: vec![],

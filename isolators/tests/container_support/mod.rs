@@ -183,3 +183,11 @@ pub fn median(values: &mut [u64]) -> u64 {
     values.sort_unstable();
     values[values.len() / 2]
 }
+
+/// The link `/proc/<pid>/ns/<ns>` points at ("net:[4026532…]"): equal links, same namespace.
+pub fn ns_link(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .display()
+        .to_string()
+}

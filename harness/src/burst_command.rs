@@ -74,6 +74,10 @@ pub fn run(args: &BurstArgs, options: &IsolatorOptions, stop: &AtomicBool) -> Re
         user_workload: options.user.as_deref().map(crate::user_args::record),
     };
     let mut record = record::new_run(config, fingerprint::fingerprint(&host, Default::default()));
+    // The burst's own launches run side by side, so other work is sampled before they start.
+    let mut other_work = fingerprint::OtherWork::default();
+    other_work.sample_for(20, Duration::from_millis(5));
+    record.host.other_runnable_mean = other_work.mean();
     let path = out_dir.join("burst.json");
     let limits = Limits {
         launches: args.launches,
@@ -295,17 +299,11 @@ fn warn(record: &mut RunRecord, software_kvm: bool) {
             });
         }
     }
-    let busy = record.host.loadavg_start.max(record.host.loadavg_end);
-    if busy > record.host.cores as f64 * 0.5 {
-        warnings.push(Warning {
-            code: WarningCode::NoisyHost,
-            isolator: None,
-            message: format!(
-                "load average {busy:.2} on {} cores: other work competed with the burst",
-                record.host.cores
-            ),
-        });
-    }
+    warnings.extend(record::noisy_host(
+        &record.host,
+        "just before the burst",
+        "burst",
+    ));
     record.warnings = warnings;
 }
 

@@ -66,6 +66,7 @@ pub fn fingerprint(host: &Host, tool_versions: BTreeMap<String, String>) -> Host
         tool_versions,
         loadavg_start: loadavg(),
         loadavg_end: 0.0,
+        other_runnable_mean: None,
     }
 }
 
@@ -76,10 +77,70 @@ pub fn loadavg() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Counts, at chosen moments, the tasks runnable on the host besides the one sampling (the
+/// kernel's current count in /proc/loadavg, less 1): the work that competes with a benchmark
+/// while it runs. Sampled when isobench itself is the only thing of its own running (before a
+/// trial's launch), it does not count the run's own load as the load average does.
+#[derive(Debug, Default)]
+pub struct OtherWork {
+    samples: u32,
+    runnable: u64,
+}
+
+impl OtherWork {
+    /// One sample now; a host without /proc/loadavg gives none.
+    pub fn sample(&mut self) {
+        if let Ok(load) = procfs::LoadAverage::current() {
+            self.samples += 1;
+            self.runnable += u64::from(load.cur.saturating_sub(1));
+        }
+    }
+
+    /// `count` samples `every` apart: the moment before a burst.
+    pub fn sample_for(&mut self, count: u32, every: std::time::Duration) {
+        for i in 0..count {
+            if i > 0 {
+                std::thread::sleep(every);
+            }
+            self.sample();
+        }
+    }
+
+    /// The mean number of other runnable tasks, or None without a sample.
+    pub fn mean(&self) -> Option<f64> {
+        (self.samples > 0).then(|| self.runnable as f64 / f64::from(self.samples))
+    }
+}
+
 fn os_release() -> String {
     let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
     text.lines()
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
         .map(|v| v.trim_matches('"').to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process spinning beside the sampler is always runnable, so every sample counts it.
+    #[test]
+    fn other_work_counts_a_spinning_process() {
+        let mut spinner = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .expect("spawn a spinning sh");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut other = OtherWork::default();
+        other.sample_for(20, std::time::Duration::from_millis(2));
+        spinner.kill().unwrap();
+        spinner.wait().unwrap();
+        let mean = other.mean().expect("/proc/loadavg is readable");
+        assert!(
+            mean >= 0.9,
+            "a spinning process should count as ~1 other task, got {mean}"
+        );
+        assert_eq!(OtherWork::default().mean(), None);
+    }
 }

@@ -176,18 +176,22 @@ pub fn finish(record: &mut RunRecord, columns: &[Columns], software_kvm: bool) {
             ),
         });
     }
-    let busy = record.host.loadavg_start.max(record.host.loadavg_end);
-    if busy > record.host.cores as f64 * 0.5 {
-        warnings.push(Warning {
-            code: WarningCode::NoisyHost,
-            isolator: None,
-            message: format!(
-                "load average {busy:.2} on {} cores: other work competed with the benchmark",
-                record.host.cores
-            ),
-        });
-    }
+    warnings.extend(noisy_host(&record.host, "between trials", "benchmark"));
     record.warnings = warnings;
+}
+
+/// The noisy-host warning, when other tasks took more than half the cores on average
+/// (`OtherWork`, sampled `when`) while the `what` ran.
+pub fn noisy_host(host: &HostFingerprint, when: &str, what: &str) -> Option<Warning> {
+    let other = host.other_runnable_mean?;
+    (other > f64::from(host.cores) * 0.5).then(|| Warning {
+        code: WarningCode::NoisyHost,
+        isolator: None,
+        message: format!(
+            "{other:.2} tasks besides isobench were runnable on average {when}, on {} cores: other work competed with the {what}",
+            host.cores
+        ),
+    })
 }
 
 /// Why the isolator's numbers may not mean what they say: an emulated VM is `emulated` (its
@@ -301,6 +305,29 @@ mod tests {
             ]
         );
         assert_eq!(found.without_samples, ["microvm"]);
+    }
+
+    #[test]
+    fn the_noisy_host_warning_follows_other_work_not_the_load_average() {
+        let host = |other: Option<f64>| HostFingerprint {
+            cores: 2,
+            // The run's own host-cost batches: a high 1-minute load at the end is not noise.
+            loadavg_start: 1.9,
+            loadavg_end: 3.4,
+            other_runnable_mean: other,
+            ..HostFingerprint::default()
+        };
+        assert_eq!(noisy_host(&host(None), "between trials", "benchmark"), None);
+        assert_eq!(
+            noisy_host(&host(Some(0.4)), "between trials", "benchmark"),
+            None
+        );
+        let warning = noisy_host(&host(Some(1.25)), "between trials", "benchmark").unwrap();
+        assert_eq!(warning.code, WarningCode::NoisyHost);
+        assert_eq!(
+            warning.message,
+            "1.25 tasks besides isobench were runnable on average between trials, on 2 cores: other work competed with the benchmark"
+        );
     }
 
     #[test]

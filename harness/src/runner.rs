@@ -146,6 +146,7 @@ pub fn run(
     let trials_started = Instant::now();
 
     let mut sequence = 0u32;
+    let mut other_work = crate::fingerprint::OtherWork::default();
     'rounds: for round in 0..options.warmup + options.runs {
         let warmup = round < options.warmup;
         for slot in active.iter_mut() {
@@ -174,6 +175,7 @@ pub fn run(
                 }
                 continue;
             }
+            other_work.sample();
             let started = Instant::now();
             let outcome = run_trial(&mut slot.prepared, options.timeout);
             slot.spent += started.elapsed();
@@ -224,6 +226,7 @@ pub fn run(
             }
         }
         checkpoint.round_done()?;
+        record.host.other_runnable_mean = other_work.mean();
         if checkpoint.summary_due() {
             record.updated_at = utc_timestamp();
             record::finish(&mut record, &columns, software_kvm);

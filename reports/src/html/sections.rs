@@ -55,6 +55,12 @@ pub(super) fn host(record: &RunRecord) -> String {
             h.loadavg_start, h.loadavg_end
         ),
     );
+    if let Some(other) = h.other_runnable_mean {
+        field(
+            "other work",
+            format!("{other:.2} tasks besides isobench runnable, on average"),
+        );
+    }
     field("isolators asked for", record.config.isolators.join(", "));
     if let Some(user) = &record.config.user_workload {
         field("your workload", user.summary());

@@ -129,9 +129,16 @@ pub struct HostFingerprint {
     pub is_root: bool,
     /// Tool name → version string, for every engine looked at.
     pub tool_versions: BTreeMap<String, String>,
-    /// 1-minute load average when the run started and ended.
+    /// 1-minute load average when the run started and ended. Shown, not judged: it lags by a
+    /// minute (a build that just ended still counts) and at the end it is the run's own load
+    /// (host-cost batches hold up to 50 instances at once).
     pub loadavg_start: f64,
     pub loadavg_end: f64,
+    /// Tasks besides isobench runnable on the host, on average, sampled from /proc/loadavg
+    /// before each trial (`run`) or over the moment before the first launch (`burst`): the
+    /// other work that competed for the CPUs. None in density records and older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_runnable_mean: Option<f64>,
 }
 
 /// Results for one isolator.

@@ -47,7 +47,7 @@ pub enum WarningCode {
     EngineWorkaround,
     /// Fewer measured runs than the statistics need.
     TooFewRuns,
-    /// The load average shows other work competed with the benchmark.
+    /// Other tasks were runnable while the benchmark ran: other work competed for the CPUs.
     NoisyHost,
     /// The time budget stopped an isolator's trials before the runs asked for.
     BudgetReached,

@@ -20,7 +20,8 @@ PIT on a kernel worker thread whose stop holds up the VMM's exit by milliseconds
 (edge-triggered pins) and there is no PIC. The VM then ends without waiting for the SRCU grace
 period that KVM's in-kernel PIC and I/O APIC start when they are made.
 --snapshot DIR: when the guest signals ready, write its memory (DIR/memory) and VM state
-(DIR/vm.state) there, then let it run on.
+(DIR/vm.state) there, then let it run on. The state keeps the irqchip as it was (KVM's, or
+the split one with the VMM's I/O APIC), and a restore makes the same kind.
 --restore DIR: map DIR/memory copy-on-write as guest RAM, set DIR/vm.state and resume the
 guest; `ready` is its first port or MMIO access. --mem-mib, if given, must match the
 snapshot's; --verify-memory checksums guest RAM before the guest runs.
@@ -168,11 +169,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--split-irqchip needs --no-pit: KVM's PIT needs its in-kernel PIC".into(),
         ));
     }
-    if config.split_irqchip && config.snapshot_to.is_some() {
-        return Err(Error::Usage(
-            "--snapshot saves KVM's in-kernel PIC and I/O APIC: drop --split-irqchip".into(),
-        ));
-    }
     config.kernel = kernel.ok_or_else(|| Error::Usage("--kernel is required".into()))?;
     Ok(Command::Run(config))
 }
@@ -214,15 +210,19 @@ mod tests {
     }
 
     #[test]
-    fn a_split_irqchip_goes_without_a_pit_and_a_snapshot() {
+    fn a_split_irqchip_goes_without_a_pit_and_with_a_snapshot() {
         let refusal = |text: &str| match parse(args(text)) {
             Err(Error::Usage(message)) => message,
             _ => panic!("{text:?} was accepted"),
         };
         assert!(refusal("--kernel k --split-irqchip").contains("needs --no-pit"));
-        assert!(refusal("--kernel k --no-pit --split-irqchip --snapshot s")
-            .contains("drop --split-irqchip"));
         assert!(refusal("--restore s --split-irqchip").contains("--split-irqchip"));
+        let Command::Run(config) =
+            parse(args("--kernel k --no-pit --split-irqchip --snapshot s")).unwrap()
+        else {
+            panic!()
+        };
+        assert!(config.split_irqchip && config.snapshot_to.is_some());
     }
 
     #[test]

@@ -9,12 +9,14 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::config::RestoreConfig;
+use crate::devices::ioapic::{self, RoutedIoapic};
 use crate::devices::serial;
 use crate::error::{Error, Result};
 use crate::layout::TSS_ADDRESS;
 use crate::report::Reporter;
+use crate::snapshot::state::Chips;
 use crate::snapshot::{self, memory_file};
-use crate::vm::{create_chips, open_kvm, run_vcpu, ReadyAt};
+use crate::vm::{create_chips, open_kvm, run_vcpu_on, Devices, ReadyAt};
 use isobench_protocol::{ExitReason, VmmEvent, VmmPhase};
 
 fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> Error {
@@ -82,7 +84,10 @@ pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> 
     report.phase(VmmPhase::SnapshotMap);
 
     let state = &snapshot.state;
-    create_chips(&vm, state.pit.is_some())?;
+    match &state.chips {
+        Chips::InKernel { pit, .. } => create_chips(&vm, pit.is_some())?,
+        Chips::Split { .. } => ioapic::enable_split_irqchip(&vm)?,
+    }
     state.apply_to_vm(&vm)?;
     let mut vcpu = vm.create_vcpu(0).map_err(kvm_error("create vCPU"))?;
     state.apply_to_vcpu(&vcpu)?;
@@ -90,7 +95,12 @@ pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> 
         what: "serial interrupt eventfd",
         source,
     })?;
-    // Registered before the UART is built: restoring its state may raise its interrupt.
+    // Routed, then registered, before the UART is built: restoring its state may raise its
+    // interrupt.
+    let mut split_ioapic = match &state.chips {
+        Chips::Split { ioapic } => Some(RoutedIoapic::restore(&vm, ioapic.clone())?),
+        Chips::InKernel { .. } => None,
+    };
     vm.register_irqfd(&irq, serial::IRQ)
         .map_err(kvm_error("register the serial irqfd"))?;
     let irq_for_uart = irq.try_clone().map_err(|source| Error::Host {
@@ -123,9 +133,16 @@ pub fn run(config: &RestoreConfig, report: &mut Reporter) -> Result<ExitReason> 
         )));
     }
     report.phase(VmmPhase::Resume);
-    let reason = run_vcpu(&mut vcpu, memory, &uart, report, ReadyAt::FirstGuestExit)?;
+    let devices = Devices {
+        uart: &uart,
+        ioapic: split_ioapic.as_mut(),
+    };
+    let reason = run_vcpu_on(&mut vcpu, memory, devices, report, ReadyAt::FirstGuestExit)?;
     report.event(&VmmEvent::Exit { reason });
-    crate::teardown::end_vm(vm, vcpu, memory);
+    match state.chips {
+        Chips::Split { .. } => crate::teardown::end_split_irqchip_vm(vm, vcpu),
+        Chips::InKernel { .. } => crate::teardown::end_vm(vm, vcpu, memory),
+    }
     drop(irq);
     Ok(reason)
 }

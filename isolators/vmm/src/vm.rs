@@ -8,11 +8,12 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::boot;
 use crate::config::VmConfig;
-use crate::devices::ioapic::{self, RoutedIoapic};
+use crate::devices::ioapic::{self, Ioapic, RoutedIoapic};
 use crate::devices::{i8042, serial};
 use crate::error::{software_kvm_hint, Error, Result};
 use crate::layout::TSS_ADDRESS;
 use crate::report::{monotonic_ns, Reporter};
+use crate::snapshot::state::ChipsOf;
 use isobench_protocol::{
     ExitReason, VmmEvent, VmmPhase, BOOT_TIMER_PORT, BOOT_TIMER_READY, BOOT_TIMER_WORK_BEGIN,
     BOOT_TIMER_WORK_END, EXIT_PORT,
@@ -94,11 +95,15 @@ pub fn run(config: &VmConfig, report: &mut Reporter) -> Result<ExitReason> {
     vm.register_irqfd(&irq, serial::IRQ)
         .map_err(kvm_error("register the serial irqfd"))?;
     let uart = serial::Uart::new(irq);
-    let mut take_snapshot = |vcpu: &mut VcpuFd| match &config.snapshot_to {
-        Some(dir) => {
-            crate::snapshot::take(&kvm, &vm, vcpu, memory, &uart, config.pit, dir).map(Some)
-        }
-        None => Ok(None),
+    let mut take_snapshot = |vcpu: &mut VcpuFd, split: Option<&Ioapic>| {
+        let Some(dir) = &config.snapshot_to else {
+            return Ok(None);
+        };
+        let chips = match split {
+            Some(ioapic) => ChipsOf::Split(ioapic),
+            None => ChipsOf::InKernel { pit: config.pit },
+        };
+        crate::snapshot::take(&kvm, &vm, vcpu, memory, &uart, chips, dir).map(Some)
     };
     let mut ioapic = config.split_irqchip.then(|| RoutedIoapic::new(&vm));
     report.phase(VmmPhase::FirstRun);
@@ -165,7 +170,9 @@ pub(crate) fn create_chips(vm: &VmFd, pit: bool) -> Result<()> {
 
 /// Snapshots the VM at the boot-timer exit when asked (`--snapshot`): returns the guest
 /// memory checksum it recorded, or none when no snapshot was asked for.
-pub(crate) type SnapshotHook<'a> = dyn FnMut(&mut VcpuFd) -> Result<Option<u32>> + 'a;
+/// It is handed the VMM's I/O APIC when the VM has a split irqchip.
+pub(crate) type SnapshotHook<'a> =
+    dyn FnMut(&mut VcpuFd, Option<&Ioapic>) -> Result<Option<u32>> + 'a;
 
 /// What the `ready` line stamps.
 pub(crate) enum ReadyAt<'a, 'b> {
@@ -181,18 +188,6 @@ pub(crate) struct Devices<'a, 'vm> {
     pub uart: &'a Arc<serial::Uart>,
     /// The I/O APIC, with a split irqchip; otherwise KVM's own.
     pub ioapic: Option<&'a mut RoutedIoapic<'vm>>,
-}
-
-/// [`run_vcpu_on`] with the UART only (the in-kernel irqchip).
-pub(crate) fn run_vcpu(
-    vcpu: &mut VcpuFd,
-    memory: &GuestMemoryMmap,
-    uart: &Arc<serial::Uart>,
-    report: &mut Reporter,
-    ready_at: ReadyAt,
-) -> Result<ExitReason> {
-    let devices = Devices { uart, ioapic: None };
-    run_vcpu_on(vcpu, memory, devices, report, ready_at)
 }
 
 /// Runs the vCPU until the guest ends the VM.
@@ -300,7 +295,8 @@ pub(crate) fn run_vcpu_on(
             other => return Err(Error::Boot(format!("unexpected vCPU exit {other:?}"))),
         }
         if let (true, ReadyAt::BootTimer { snapshot }) = (snapshot_now, &mut ready_at) {
-            if let Some(crc32) = snapshot(vcpu)? {
+            let split = devices.ioapic.as_ref().map(|ioapic| ioapic.registers());
+            if let Some(crc32) = snapshot(vcpu, split)? {
                 report.phase(VmmPhase::Snapshot);
                 report.event(&VmmEvent::MemoryChecksum { crc32 });
             }

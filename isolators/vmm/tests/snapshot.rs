@@ -277,3 +277,53 @@ fn a_restore_started_ahead_waits_for_its_start_byte() {
         assert_eq!(outcome.report.last().unwrap(), "exit exit-port");
     }
 }
+
+/// A VM with a split irqchip is snapshotted with the VMM's I/O APIC registers and restored on
+/// a split irqchip again: the guest programmed pin 4 before its ready signal and, restored,
+/// reads the entry back from the restored I/O APIC.
+#[test]
+fn a_split_irqchip_snapshot_restores_the_vmms_io_apic() {
+    if !kvm_or_skip("a_split_irqchip_snapshot_restores_the_vmms_io_apic") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (index, data) = (0xfec0_0000, 0xfec0_0010);
+    let mut code = Code::default();
+    code.store32(index, 0x10 + 2 * 4).store32(data, 0x24); // pin 4: vector 0x24, unmasked
+    code.ready();
+    code.store32(index, 0x10 + 2 * 4)
+        .load_eax_from(data)
+        .print_al();
+    code.echo_one_serial_byte().exit();
+    let kernel = write_file(dir.path(), "pvh.elf", &elf64(&code.bytes(), true));
+    let snapshot = dir.path().join("snap");
+    let mut running = Run::kernel(
+        &kernel,
+        &[
+            "--mem-mib",
+            MEM_MIB,
+            "--no-pit",
+            "--split-irqchip",
+            "--snapshot",
+            &snapshot.to_string_lossy(),
+        ],
+    )
+    .spawn();
+    running.wait_for("phase snapshot");
+    running.write_stdin(b"a");
+    let taken = running.finish();
+    assert_eq!(taken.code, Some(0), "{taken:?}");
+    assert_eq!(taken.stdout, [0x24, b'a']);
+
+    let loaded = isobench_vmm::snapshot::load(&snapshot, None).unwrap();
+    match &loaded.state.chips {
+        isobench_vmm::snapshot::state::Chips::Split { ioapic } => {
+            assert_eq!(ioapic.redirection[4], 0x24, "pin 4 as the guest left it")
+        }
+        _ => panic!("a split irqchip's snapshot should say so"),
+    }
+    let restored = restore(dir.path(), &[], b"b");
+    assert_eq!(restored.code, Some(0), "{restored:?}");
+    assert_eq!(restored.stdout, [0x24, b'b'], "{restored:?}");
+    assert_eq!(restored.report.last().unwrap(), "exit exit-port");
+}

@@ -10,7 +10,8 @@
 //! QEMU's `-M microvm` does the same. Edge-triggered pins only: isobench's bare guest (the
 //! guest this mode is for) programs COM1 edge-triggered, and a level-triggered entry is routed
 //! like an edge one (no remote IRR, no EOI broadcast). No PIC: port writes to it are ignored
-//! and reads give 0xff, as for any port without a device.
+//! and reads give 0xff, as for any port without a device. A snapshot of such a VM keeps these
+//! registers (`snapshot::state::Chips::Split`) and a restore routes them again.
 use kvm_bindings::{
     kvm_enable_cap, kvm_irq_routing_entry, KvmIrqRouting, KVM_CAP_SPLIT_IRQCHIP,
     KVM_IRQ_ROUTING_MSI,
@@ -48,11 +49,12 @@ pub fn enable_split_irqchip(vm: &VmFd) -> Result<()> {
     })
 }
 
-/// The registers, and the routes they imply.
+/// The registers, and the routes they imply. A snapshot keeps all three fields as they are.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Ioapic {
-    index: u32,
-    id: u32,
-    redirection: [u64; PINS],
+    pub index: u32,
+    pub id: u32,
+    pub redirection: [u64; PINS],
 }
 
 impl Default for Ioapic {
@@ -178,6 +180,17 @@ impl<'vm> RoutedIoapic<'vm> {
             registers: Ioapic::default(),
             vm,
         }
+    }
+
+    /// A restored I/O APIC: `registers` from a snapshot, their routes handed to KVM at once.
+    pub fn restore(vm: &'vm VmFd, registers: Ioapic) -> Result<RoutedIoapic<'vm>> {
+        registers.route(vm)?;
+        Ok(RoutedIoapic { registers, vm })
+    }
+
+    /// The registers as the guest left them, for a snapshot.
+    pub fn registers(&self) -> &Ioapic {
+        &self.registers
     }
 
     /// Handles an MMIO read if it is one of ours; false leaves it to the caller.

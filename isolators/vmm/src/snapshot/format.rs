@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 /// The first eight bytes of every state file.
 pub const MAGIC: [u8; 8] = *b"ISOBVMSN";
 /// Bumped whenever the body's layout changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The VMM version that writes and accepts snapshots.
 pub const VMM_VERSION: &str = env!("CARGO_PKG_VERSION");
 const VERSION_FIELD_BYTES: usize = 32;

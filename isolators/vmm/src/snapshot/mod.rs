@@ -16,7 +16,7 @@ use vm_memory::GuestMemoryMmap;
 use crate::devices::serial::Uart;
 use crate::error::{Error, Result};
 use format::{Header, FORMAT_VERSION, HEADER_BYTES, VMM_VERSION};
-use state::VmState;
+use state::{ChipsOf, VmState};
 
 pub const STATE_FILE: &str = "vm.state";
 pub const MEMORY_FILE: &str = "memory";
@@ -30,7 +30,8 @@ pub(crate) const CRC32: crc::Crc<u32, crc::Table<16>> =
     crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Snapshots the VM whose vCPU just left `KVM_RUN` at the guest's boot-timer write; returns
-/// the guest memory checksum written in the header.
+/// the guest memory checksum written in the header. `chips` says which interrupt controllers
+/// the VM has: KVM's (with its PIT or without) or a split irqchip with the VMM's I/O APIC.
 ///
 /// KVM finishes a port write (advancing the guest past the `out`) only when userspace enters
 /// `KVM_RUN` again, so first `KVM_RUN` runs once with `immediate_exit` set: it completes the
@@ -42,7 +43,7 @@ pub fn take(
     vcpu: &mut VcpuFd,
     memory: &GuestMemoryMmap,
     uart: &Uart,
-    pit: bool,
+    chips: ChipsOf,
     dir: &Path,
 ) -> Result<u32> {
     vcpu.set_kvm_immediate_exit(1);
@@ -58,7 +59,7 @@ pub fn take(
     };
     vcpu.set_kvm_immediate_exit(0);
     completed?;
-    let state = VmState::capture(kvm, vm, vcpu, pit, uart.state())?;
+    let state = VmState::capture(kvm, vm, vcpu, chips, uart.state())?;
     std::fs::create_dir_all(dir).map_err(|source| Error::Host {
         what: "create the snapshot directory",
         source,

@@ -1,7 +1,8 @@
 //! The VM's state apart from guest RAM: the vCPU (registers, special registers, XSAVE area,
-//! XCRs, debug registers, LAPIC, MSRs, MP state, pending events, CPUID), the VM (PIC pair,
-//! IOAPIC, PIT when present, kvmclock) and the 16550 UART's registers. Captured from a paused
-//! VM and set on a freshly created one, in the order KVM needs.
+//! XCRs, debug registers, LAPIC, MSRs, MP state, pending events, CPUID), the VM (KVM's PIC
+//! pair, IOAPIC and PIT when present, or the VMM's own I/O APIC with a split irqchip; kvmclock)
+//! and the 16550 UART's registers. Captured from a paused VM and set on a freshly created one,
+//! in the order KVM needs.
 use kvm_bindings::{
     kvm_clock_data, kvm_cpuid_entry2, kvm_debugregs, kvm_irqchip, kvm_lapic_state, kvm_mp_state,
     kvm_msr_entry, kvm_pit_state2, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave,
@@ -12,6 +13,7 @@ use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_superio::serial::SerialState;
 
 use super::format::{Reader, Writer};
+use crate::devices::ioapic::Ioapic;
 use crate::error::{Error, Result};
 
 fn kvm_error(what: &'static str) -> impl Fn(kvm_ioctls::Error) -> Error {
@@ -30,11 +32,100 @@ pub struct VmState {
     pub events: kvm_vcpu_events,
     pub cpuid: Vec<kvm_cpuid_entry2>,
     pub msrs: Vec<kvm_msr_entry>,
-    /// PIC master, PIC slave, IOAPIC.
-    pub irqchips: [kvm_irqchip; 3],
-    pub pit: Option<kvm_pit_state2>,
+    pub chips: Chips,
     pub clock: kvm_clock_data,
     pub serial: SerialState,
+}
+
+/// The interrupt controllers besides the local APIC (which is in [`VmState::lapic`]).
+pub enum Chips {
+    /// KVM's in-kernel PIC master, PIC slave and I/O APIC, and its PIT when the VM had one.
+    InKernel {
+        irqchips: Box<[kvm_irqchip; 3]>,
+        pit: Option<kvm_pit_state2>,
+    },
+    /// A split irqchip (`--split-irqchip`): the I/O APIC is the VMM's, and no PIC or PIT exist.
+    Split { ioapic: Ioapic },
+}
+
+/// The interrupt controllers of a VM about to be captured: KVM's (with its PIT or without),
+/// or a split irqchip with the VMM's I/O APIC.
+pub enum ChipsOf<'a> {
+    InKernel { pit: bool },
+    Split(&'a Ioapic),
+}
+
+impl Chips {
+    /// Reads KVM's chips (and its PIT when there is one), or takes the VMM's I/O APIC.
+    fn capture(vm: &VmFd, of: ChipsOf) -> Result<Chips> {
+        let pit = match of {
+            ChipsOf::Split(ioapic) => {
+                return Ok(Chips::Split {
+                    ioapic: ioapic.clone(),
+                })
+            }
+            ChipsOf::InKernel { pit } => pit,
+        };
+        let mut irqchips = CHIP_IDS.map(|chip_id| kvm_irqchip {
+            chip_id,
+            ..Default::default()
+        });
+        for chip in &mut irqchips {
+            vm.get_irqchip(chip).map_err(kvm_error("get irqchip"))?;
+        }
+        let pit = match pit {
+            true => Some(vm.get_pit2().map_err(kvm_error("get PIT"))?),
+            false => None,
+        };
+        Ok(Chips::InKernel {
+            irqchips: Box::new(irqchips),
+            pit,
+        })
+    }
+
+    /// Tag 0, the three chips, a PIT flag and the PIT; or tag 1 and the I/O APIC's registers.
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Chips::InKernel { irqchips, pit } => {
+                w.put(&0u8);
+                for chip in irqchips.iter() {
+                    w.put(chip);
+                }
+                w.put(&u8::from(pit.is_some()));
+                if let Some(pit) = pit {
+                    w.put(pit);
+                }
+            }
+            Chips::Split { ioapic } => {
+                w.put(&1u8);
+                w.put(&ioapic.index);
+                w.put(&ioapic.id);
+                w.put(&ioapic.redirection);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader) -> Result<Chips> {
+        match r.get::<u8>()? {
+            0 => Ok(Chips::InKernel {
+                irqchips: Box::new([r.get()?, r.get()?, r.get()?]),
+                pit: match r.get::<u8>()? {
+                    0 => None,
+                    _ => Some(r.get()?),
+                },
+            }),
+            1 => Ok(Chips::Split {
+                ioapic: Ioapic {
+                    index: r.get()?,
+                    id: r.get()?,
+                    redirection: r.get()?,
+                },
+            }),
+            tag => Err(Error::SnapshotState(format!(
+                "unknown interrupt controller kind {tag}"
+            ))),
+        }
+    }
 }
 
 const CHIP_IDS: [u32; 3] = [
@@ -66,21 +157,14 @@ fn readable_msrs(kvm: &Kvm, vcpu: &VcpuFd) -> Result<Vec<kvm_msr_entry>> {
 
 impl VmState {
     /// The state of a VM whose vCPU is out of `KVM_RUN` with no I/O pending (see
-    /// `snapshot::take`).
+    /// `snapshot::take`), whose interrupt controllers are `chips`.
     pub fn capture(
         kvm: &Kvm,
         vm: &VmFd,
         vcpu: &VcpuFd,
-        pit: bool,
+        chips: ChipsOf,
         serial: SerialState,
     ) -> Result<VmState> {
-        let mut irqchips = CHIP_IDS.map(|chip_id| kvm_irqchip {
-            chip_id,
-            ..Default::default()
-        });
-        for chip in &mut irqchips {
-            vm.get_irqchip(chip).map_err(kvm_error("get irqchip"))?;
-        }
         Ok(VmState {
             mp_state: vcpu.get_mp_state().map_err(kvm_error("get MP state"))?,
             regs: vcpu.get_regs().map_err(kvm_error("get registers"))?,
@@ -102,23 +186,22 @@ impl VmState {
                 .as_slice()
                 .to_vec(),
             msrs: readable_msrs(kvm, vcpu)?,
-            irqchips,
-            pit: match pit {
-                true => Some(vm.get_pit2().map_err(kvm_error("get PIT"))?),
-                false => None,
-            },
+            chips: Chips::capture(vm, chips)?,
             clock: vm.get_clock().map_err(kvm_error("get clock"))?,
             serial,
         })
     }
 
-    /// Sets the VM-wide state on `vm`, whose irqchip (and PIT, if [`VmState::pit`]) exist.
+    /// Sets the VM-wide state on `vm`, whose chips exist as [`VmState::chips`] says (the
+    /// VMM's I/O APIC of a split irqchip is set up by its owner, `RoutedIoapic::restore`).
     pub fn apply_to_vm(&self, vm: &VmFd) -> Result<()> {
-        for chip in &self.irqchips {
-            vm.set_irqchip(chip).map_err(kvm_error("set irqchip"))?;
-        }
-        if let Some(pit) = &self.pit {
-            vm.set_pit2(pit).map_err(kvm_error("set PIT"))?;
+        if let Chips::InKernel { irqchips, pit } = &self.chips {
+            for chip in irqchips.iter() {
+                vm.set_irqchip(chip).map_err(kvm_error("set irqchip"))?;
+            }
+            if let Some(pit) = pit {
+                vm.set_pit2(pit).map_err(kvm_error("set PIT"))?;
+            }
         }
         // Flags describe how the value was read (TSC-stable, realtime); setting takes the value.
         let clock = kvm_clock_data {
@@ -175,13 +258,7 @@ impl VmState {
         w.put(&self.events);
         w.put_slice(&self.cpuid);
         w.put_slice(&self.msrs);
-        for chip in &self.irqchips {
-            w.put(chip);
-        }
-        w.put(&u8::from(self.pit.is_some()));
-        if let Some(pit) = &self.pit {
-            w.put(pit);
-        }
+        self.chips.encode(&mut w);
         w.put(&self.clock);
         let s = &self.serial;
         w.put(&[
@@ -212,11 +289,7 @@ impl VmState {
             events: r.get()?,
             cpuid: r.get_vec()?,
             msrs: r.get_vec()?,
-            irqchips: [r.get()?, r.get()?, r.get()?],
-            pit: match r.get::<u8>()? {
-                0 => None,
-                _ => Some(r.get()?),
-            },
+            chips: Chips::decode(&mut r)?,
             clock: r.get()?,
             serial: SerialState::default(),
         };
